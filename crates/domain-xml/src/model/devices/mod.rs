@@ -1,0 +1,135 @@
+//! `<devices>`, written in libvirt's device order whatever the input order.
+
+pub mod chardev;
+pub mod disk;
+pub mod misc;
+pub mod net;
+
+pub use chardev::{CharKind, CharType, Chardev};
+pub use disk::{BackingStore, Disk, DiskBus, DiskDevice, DiskSource, DiskType};
+pub use misc::{
+    Audio, Controller, ControllerType, Graphics, GraphicsType, Input, InputBus, InputType,
+    Memballoon, Rng, Sound, Video, Watchdog,
+};
+pub use net::{Interface, InterfaceType};
+
+use crate::xml::{El, Extras, ParseError, XmlWriter};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Devices {
+    pub emulator: Option<String>,
+    pub disks: Vec<Disk>,
+    pub controllers: Vec<Controller>,
+    pub interfaces: Vec<Interface>,
+    pub serials: Vec<Chardev>,
+    pub parallels: Vec<Chardev>,
+    pub consoles: Vec<Chardev>,
+    pub channels: Vec<Chardev>,
+    pub inputs: Vec<Input>,
+    pub graphics: Vec<Graphics>,
+    pub sounds: Vec<Sound>,
+    pub audios: Vec<Audio>,
+    pub videos: Vec<Video>,
+    pub watchdogs: Vec<Watchdog>,
+    pub memballoon: Option<Memballoon>,
+    pub rngs: Vec<Rng>,
+    pub extras: Extras,
+}
+
+impl Devices {
+    pub fn read(el: El<'_, '_>) -> Result<Devices, ParseError> {
+        let mut d = Devices {
+            emulator: el.child_text("emulator")?,
+            ..Devices::default()
+        };
+        for c in el.children("disk") {
+            d.disks.push(Disk::read(c)?);
+        }
+        for c in el.children("controller") {
+            d.controllers.push(Controller::read(c)?);
+        }
+        for c in el.children("interface") {
+            d.interfaces.push(Interface::read(c)?);
+        }
+        for (name, kind) in [
+            ("serial", CharKind::Serial),
+            ("parallel", CharKind::Parallel),
+            ("console", CharKind::Console),
+            ("channel", CharKind::Channel),
+        ] {
+            for c in el.children(name) {
+                let dev = Chardev::read(c, kind)?;
+                match kind {
+                    CharKind::Serial => d.serials.push(dev),
+                    CharKind::Parallel => d.parallels.push(dev),
+                    CharKind::Console => d.consoles.push(dev),
+                    CharKind::Channel => d.channels.push(dev),
+                }
+            }
+        }
+        for c in el.children("input") {
+            d.inputs.push(Input::read(c)?);
+        }
+        for c in el.children("graphics") {
+            d.graphics.push(Graphics::read(c)?);
+        }
+        for c in el.children("sound") {
+            d.sounds.push(Sound::read(c)?);
+        }
+        for c in el.children("audio") {
+            d.audios.push(Audio::read(c)?);
+        }
+        for c in el.children("video") {
+            d.videos.push(Video::read(c)?);
+        }
+        for c in el.children("watchdog") {
+            d.watchdogs.push(Watchdog::read(c)?);
+        }
+        if let Some(c) = el.child("memballoon") {
+            d.memballoon = Some(Memballoon::read(c)?);
+        }
+        for c in el.children("rng") {
+            d.rngs.push(Rng::read(c)?);
+        }
+        d.check_unique_targets(&el)?;
+        d.extras = el.finish();
+        Ok(d)
+    }
+
+    fn check_unique_targets(&self, el: &El<'_, '_>) -> Result<(), ParseError> {
+        for (i, a) in self.disks.iter().enumerate() {
+            if self.disks[..i].iter().any(|b| b.target.dev == a.target.dev) {
+                return Err(el.err(format!("two disks use the target '{}'", a.target.dev)));
+            }
+        }
+        for (i, a) in self.audios.iter().enumerate() {
+            if self.audios[..i].iter().any(|b| b.id == a.id) {
+                return Err(el.err(format!("two <audio> backends use id {}", a.id)));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn write<'e>(&'e self, w: &mut XmlWriter<'e>) {
+        w.start("devices").extras(&self.extras);
+        w.text_elem_opt("emulator", self.emulator.as_deref());
+        self.disks.iter().for_each(|x| x.write(w));
+        self.controllers.iter().for_each(|x| x.write(w));
+        self.interfaces.iter().for_each(|x| x.write(w));
+        self.serials.iter().for_each(|x| x.write(w));
+        self.parallels.iter().for_each(|x| x.write(w));
+        self.consoles.iter().for_each(|x| x.write(w));
+        self.channels.iter().for_each(|x| x.write(w));
+        self.inputs.iter().for_each(|x| x.write(w));
+        self.graphics.iter().for_each(|x| x.write(w));
+        self.sounds.iter().for_each(|x| x.write(w));
+        self.audios.iter().for_each(|x| x.write(w));
+        self.videos.iter().for_each(|x| x.write(w));
+        self.watchdogs.iter().for_each(|x| x.write(w));
+        if let Some(m) = &self.memballoon {
+            m.write(w);
+        }
+        self.rngs.iter().for_each(|x| x.write(w));
+        w.end();
+    }
+}

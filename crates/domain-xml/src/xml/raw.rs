@@ -1,0 +1,114 @@
+//! Verbatim XML kept for what the typed model does not cover (`<metadata>` children,
+//! unknown elements and attributes). Positions are kept for diagnostics only.
+
+use super::reader::Pos;
+
+/// An attribute kept verbatim. `ns` is the namespace URI; `prefix` the prefix the
+/// input used for it, so it can be declared again on output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawAttr {
+    pub ns: Option<String>,
+    pub prefix: Option<String>,
+    pub name: String,
+    pub value: String,
+    pub pos: Pos,
+}
+
+/// A node inside a verbatim element.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RawNode {
+    Element(RawElement),
+    Text(String),
+}
+
+/// An element kept verbatim, with its namespace by URI (prefixes are cosmetic).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawElement {
+    pub ns: Option<String>,
+    pub prefix: Option<String>,
+    pub name: String,
+    pub attrs: Vec<RawAttr>,
+    pub children: Vec<RawNode>,
+    pub pos: Pos,
+}
+
+impl RawElement {
+    /// `prefix:name` as the user wrote it, for messages.
+    pub fn qualified_name(&self) -> String {
+        match &self.prefix {
+            Some(p) => format!("{p}:{}", self.name),
+            None => self.name.clone(),
+        }
+    }
+
+    /// Builds a verbatim copy of a parsed node; whitespace-only text between child
+    /// elements is dropped because the canonical writer re-indents.
+    pub fn from_node(node: roxmltree::Node<'_, '_>, pos_of: &dyn Fn(usize) -> Pos) -> Self {
+        let tag = node.tag_name();
+        let ns = tag.namespace().map(str::to_owned);
+        let prefix = tag
+            .namespace()
+            .and_then(|uri| node.lookup_prefix(uri))
+            .map(str::to_owned);
+        let attrs = node
+            .attributes()
+            .map(|a| RawAttr {
+                ns: a.namespace().map(str::to_owned),
+                prefix: a
+                    .namespace()
+                    .and_then(|uri| node.lookup_prefix(uri))
+                    .map(str::to_owned),
+                name: a.name().to_owned(),
+                value: a.value().to_owned(),
+                pos: pos_of(a.range().start),
+            })
+            .collect();
+        let has_elements = node.children().any(|c| c.is_element());
+        let mut children = Vec::new();
+        for c in node.children() {
+            if c.is_element() {
+                children.push(RawNode::Element(RawElement::from_node(c, pos_of)));
+            } else if c.is_text() {
+                let t = c.text().unwrap_or_default();
+                if !(has_elements && t.trim().is_empty()) {
+                    children.push(RawNode::Text(t.to_owned()));
+                }
+            }
+        }
+        RawElement {
+            ns,
+            prefix,
+            name: tag.name().to_owned(),
+            attrs,
+            children,
+            pos: pos_of(node.range().start),
+        }
+    }
+
+    /// Every namespaced thing that is kept verbatim below (and including) this element,
+    /// as `prefix:name (line:col)` strings for warnings and refusal messages.
+    pub fn describe(&self) -> String {
+        format!("<{}> at {}", self.qualified_name(), self.pos)
+    }
+}
+
+/// Where an unmodelled child stood: after the `n`-th (0-based) known sibling with that
+/// name, or first when `None`. The writer puts it back at the same place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtraChild {
+    pub after: Option<(String, usize)>,
+    pub elem: RawElement,
+}
+
+/// Unmodelled attributes and children of one modelled element.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Extras {
+    pub attrs: Vec<RawAttr>,
+    pub children: Vec<ExtraChild>,
+}
+
+impl Extras {
+    pub fn is_empty(&self) -> bool {
+        self.attrs.is_empty() && self.children.is_empty()
+    }
+}
