@@ -52,6 +52,9 @@ pub(crate) fn parse_document<T>(
     })?;
     let diags = Diags::default();
     let value = read(xml::El::new(doc.root_element(), &diags))?;
+    if let Some(e) = diags.take_duplicate() {
+        return Err(e);
+    }
     Ok(Parsed {
         value,
         warnings: diags.into_vec(),

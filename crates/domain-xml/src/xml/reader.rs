@@ -121,6 +121,9 @@ pub struct Diags {
     /// Set once any error was built: elements dropped on the way out of an error are
     /// expected to be unfinished.
     failed: Cell<bool>,
+    /// The first repeated single-valued element: refused after reading, because a
+    /// kept duplicate would swap places with the original on every round trip.
+    duplicate: RefCell<Option<ParseError>>,
 }
 
 impl Diags {
@@ -133,6 +136,10 @@ impl Diags {
     }
     pub fn into_vec(self) -> Vec<Diagnostic> {
         self.list.into_inner()
+    }
+
+    pub fn take_duplicate(&self) -> Option<ParseError> {
+        self.duplicate.borrow_mut().take()
     }
 
     /// Builds an error, noting that parsing is being abandoned.
@@ -327,11 +334,26 @@ impl<'a, 'i> El<'a, 'i> {
     /// The first un-namespaced child with this name. Later duplicates stay unconsumed
     /// and are kept verbatim.
     pub fn child(&self, name: &str) -> Option<El<'a, 'i>> {
-        self.take(
-            |c| c.tag_name().namespace().is_none() && c.tag_name().name() == name,
-            false,
-        )
-        .pop()
+        let matches = |c: roxmltree::Node<'a, 'i>| {
+            c.tag_name().namespace().is_none() && c.tag_name().name() == name
+        };
+        let found = self.take(matches, false).pop();
+        if found.is_some()
+            && let Some(second) = self
+                .element_children()
+                .map(|(_, c)| c)
+                .filter(|c| matches(*c))
+                .nth(1)
+        {
+            let mut dup = self.diags.duplicate.borrow_mut();
+            if dup.is_none() {
+                *dup = Some(ParseError::at(
+                    pos_at(second, second.range().start),
+                    format!("<{}> may contain only one <{name}>", self.name()),
+                ));
+            }
+        }
+        found
     }
 
     pub fn children(&self, name: &str) -> Vec<El<'a, 'i>> {

@@ -58,11 +58,13 @@ impl Chardev {
             }
             sources.push(set);
         }
-        if matches!(
-            char_type,
-            CharType::File | CharType::Unix | CharType::Dev | CharType::Pipe
-        ) && sources.first().and_then(|s| s.get("path")).is_none()
-        {
+        // A unix channel without a path gets one generated at start (guest agent).
+        let path_needed = match char_type {
+            CharType::File | CharType::Dev | CharType::Pipe => true,
+            CharType::Unix => kind != CharKind::Channel,
+            _ => false,
+        };
+        if path_needed && sources.first().and_then(|s| s.get("path")).is_none() {
             return Err(el.err(format!(
                 "<{kind} type='{char_type}'> needs <source path='...'/>"
             )));
