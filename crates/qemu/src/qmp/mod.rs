@@ -12,11 +12,18 @@
 //! [`DisconnectReason::Eof`], the event stream ends, and
 //! [`QmpClient::closed`] resolves: the daemon uses that as the exit signal.
 //!
-//! Memory is bounded per message ([`QmpConfig::max_message_size`]). The event
-//! queue is unbounded on purpose: a bounded one would either drop events
-//! (losing e.g. `SHUTDOWN`) or stall the reader, which would dead-lock a task
-//! that issues a command while it is also the event consumer. QEMU itself
-//! rate-limits the guest-triggerable events.
+//! Memory is bounded per message ([`QmpConfig::max_message_size`]) and by
+//! the number of events queued but not yet received
+//! ([`QmpConfig::max_queued_events`]). Exceeding either closes the
+//! connection; events are never dropped silently (losing e.g. `SHUTDOWN`
+//! would corrupt the daemon's view), and the reader never blocks on a slow
+//! event consumer (that would dead-lock a task that is both the event
+//! consumer and waiting for a command reply). Events are discarded only if
+//! the [`QmpEvents`] receiver was dropped.
+//!
+//! Replies whose `id` matches no waiting command (typically the late reply
+//! to a command that timed out) are logged and ignored; anything that isn't
+//! a JSON object closes the connection with [`DisconnectReason::Protocol`].
 
 mod framing;
 
@@ -26,7 +33,7 @@ use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -55,6 +62,10 @@ pub struct QmpConfig {
     /// Largest single message accepted from QEMU; a larger one is a protocol
     /// error that closes the connection.
     pub max_message_size: usize,
+    /// Most events queued but not yet received from [`QmpEvents`]. Beyond
+    /// that the connection is closed ([`DisconnectReason::EventQueueFull`])
+    /// rather than dropping events silently or growing without bound.
+    pub max_queued_events: usize,
 }
 
 impl Default for QmpConfig {
@@ -62,6 +73,7 @@ impl Default for QmpConfig {
         Self {
             command_timeout: Duration::from_secs(30),
             max_message_size: 16 * 1024 * 1024,
+            max_queued_events: 65_536,
         }
     }
 }
@@ -129,6 +141,11 @@ pub enum DisconnectReason {
         /// The configured bound in bytes.
         limit: usize,
     },
+    /// Events arrived faster than they were received from [`QmpEvents`].
+    EventQueueFull {
+        /// The configured bound in events.
+        limit: usize,
+    },
 }
 
 impl fmt::Display for DisconnectReason {
@@ -139,6 +156,9 @@ impl fmt::Display for DisconnectReason {
             Self::Protocol(e) => write!(f, "protocol error: {e}"),
             Self::MessageTooLarge { limit } => {
                 write!(f, "message larger than the {limit}-byte limit")
+            }
+            Self::EventQueueFull { limit } => {
+                write!(f, "more than {limit} events queued but not received")
             }
         }
     }
@@ -309,18 +329,27 @@ impl fmt::Debug for QmpClient {
 #[derive(Debug)]
 pub struct QmpEvents {
     rx: mpsc::UnboundedReceiver<QmpEvent>,
+    queued: Arc<AtomicUsize>,
 }
 
 impl QmpEvents {
     /// The next event, or `None` once the connection has closed and all
     /// queued events were received.
     pub async fn recv(&mut self) -> Option<QmpEvent> {
-        self.rx.recv().await
+        let e = self.rx.recv().await;
+        if e.is_some() {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+        e
     }
 
     /// A queued event, without waiting.
     pub fn try_recv(&mut self) -> Option<QmpEvent> {
-        self.rx.try_recv().ok()
+        let e = self.rx.try_recv().ok();
+        if e.is_some() {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+        e
     }
 }
 
@@ -377,12 +406,18 @@ impl QmpClient {
             closed_tx,
         });
         let (event_tx, event_rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let event_sink = EventSink {
+            tx: event_tx,
+            queued: Arc::clone(&queued),
+            limit: config.max_queued_events,
+        };
         let (writer_tx, writer_rx) = mpsc::unbounded_channel();
         let reader = tokio::spawn(reader_task(
             Arc::clone(&stream),
             framer,
             Arc::clone(&shared),
-            event_tx,
+            event_sink,
         ))
         .abort_handle();
         let writer =
@@ -398,7 +433,13 @@ impl QmpClient {
             }),
         };
         client.execute("qmp_capabilities", None).await?;
-        Ok((client, QmpEvents { rx: event_rx }))
+        Ok((
+            client,
+            QmpEvents {
+                rx: event_rx,
+                queued,
+            },
+        ))
     }
 
     /// The greeting QEMU sent on connect.
@@ -644,11 +685,35 @@ async fn read_greeting(stream: &UnixStream, framer: &mut Framer) -> Result<Greet
     })
 }
 
+/// The reader's end of the event queue, counting what is not yet received.
+struct EventSink {
+    tx: mpsc::UnboundedSender<QmpEvent>,
+    queued: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+impl EventSink {
+    fn send(&self, event: QmpEvent) -> Result<(), DisconnectReason> {
+        if self.tx.is_closed() {
+            // Nobody listens: discard.
+            return Ok(());
+        }
+        if self.queued.load(Ordering::Relaxed) >= self.limit {
+            return Err(DisconnectReason::EventQueueFull { limit: self.limit });
+        }
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        if self.tx.send(event).is_err() {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
 async fn reader_task(
     stream: Arc<UnixStream>,
     mut framer: Framer,
     shared: Arc<Shared>,
-    events: mpsc::UnboundedSender<QmpEvent>,
+    events: EventSink,
 ) {
     let mut chunk = vec![0u8; READ_CHUNK];
     let reason = loop {
@@ -671,11 +736,7 @@ async fn reader_task(
 }
 
 /// Routes one message. An error means the stream is not QMP: close it.
-fn dispatch(
-    v: Value,
-    shared: &Shared,
-    events: &mpsc::UnboundedSender<QmpEvent>,
-) -> Result<(), DisconnectReason> {
+fn dispatch(v: Value, shared: &Shared, events: &EventSink) -> Result<(), DisconnectReason> {
     let mut obj = match v {
         Value::Object(obj) => obj,
         other => {
@@ -701,9 +762,7 @@ fn dispatch(
                 .and_then(|t| serde_json::from_value(t).ok()),
         };
         tracing::debug!(event = %event.name, "QMP event");
-        // The receiver may have been dropped; events are then discarded.
-        let _ = events.send(event);
-        return Ok(());
+        return events.send(event);
     }
     if obj.contains_key("return") || obj.contains_key("error") {
         let id = obj.get("id").and_then(Value::as_u64);

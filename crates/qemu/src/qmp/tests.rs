@@ -63,6 +63,7 @@ fn small_config() -> QmpConfig {
     QmpConfig {
         command_timeout: Duration::from_secs(5),
         max_message_size: 4096,
+        max_queued_events: 100,
     }
 }
 
@@ -513,4 +514,62 @@ async fn fds_travel_with_the_command_bytes() {
     res.expect("getfd");
     // Our own descriptor is untouched.
     file.write_all(b"!").expect("still usable");
+}
+
+#[tokio::test]
+async fn unreceived_events_are_bounded() {
+    let (client, mut events, mut fake) = connected(small_config()).await;
+    // Received events free their slot.
+    for _ in 0..250 {
+        fake.send(&json!({"event": "RTC_CHANGE", "data": {"offset": 1}}))
+            .await;
+        assert_eq!(events.recv().await.expect("event").name, "RTC_CHANGE");
+    }
+    assert!(client.is_connected());
+    // A flood nobody receives closes the connection.
+    for _ in 0..150 {
+        fake.send(&json!({"event": "RTC_CHANGE", "data": {"offset": 1}}))
+            .await;
+    }
+    assert_eq!(
+        client.closed().await,
+        DisconnectReason::EventQueueFull { limit: 100 }
+    );
+    // What was queued is still delivered, then the stream ends.
+    let mut n = 0;
+    while events.recv().await.is_some() {
+        n += 1;
+    }
+    assert_eq!(n, 100);
+}
+
+#[tokio::test]
+async fn dropped_event_receiver_discards_events() {
+    let (client, events, mut fake) = connected(small_config()).await;
+    drop(events);
+    for _ in 0..300 {
+        fake.send(&json!({"event": "RTC_CHANGE"})).await;
+    }
+    let server = async {
+        let cmd = fake.expect("ping").await;
+        fake.reply(&cmd, json!({})).await;
+    };
+    let (res, ()) = tokio::join!(client.execute("ping", None), server);
+    res.expect("still connected");
+}
+
+#[tokio::test]
+async fn peer_closing_with_unread_input_is_eof() {
+    // QEMU reads its monitor byte by byte; when it exits after `quit`, our
+    // trailing newline is still unread and the kernel reports ECONNRESET.
+    let (client, mut events, fake) = connected(small_config()).await;
+    let server = async {
+        // Let the command arrive, then close without reading it.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(fake);
+    };
+    let (res, ()) = tokio::join!(client.execute("quit", None), server);
+    let err = res.expect_err("no reply");
+    assert!(err.is_eof(), "{err:?}");
+    assert!(events.recv().await.is_none());
 }
