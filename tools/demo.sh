@@ -23,11 +23,11 @@ qemu-system-x86_64 -machine q35,accel=tcg -m 128 -display none -no-reboot -nic n
     -qmp "unix:$work/qmp.sock,server=on,wait=off" </dev/null &
 qemu_pid=$!
 for _ in $(seq 1 600); do
-    grep -q 'GUEST-READY$' "$work/serial.log" 2>/dev/null && break
+    { tr -d '\r' < "$work/serial.log"; } 2>/dev/null | grep -q 'GUEST-READY$' && break
     sleep 0.1
 done
-grep -q 'GUEST-READY$' "$work/serial.log" || { echo "guest did not become ready"; cat "$work/serial.log"; exit 1; }
-echo "   marker after $(( ($(date +%s%N) - start) / 1000000 )) ms: $(grep 'GUEST-READY$' "$work/serial.log" | tail -1)"
+tr -d '\r' < "$work/serial.log" | grep -q 'GUEST-READY$' || { echo "guest did not become ready"; cat "$work/serial.log"; exit 1; }
+echo "   marker after $(( ($(date +%s%N) - start) / 1000000 )) ms: $(tr -d '\r' < "$work/serial.log" | grep 'GUEST-READY$' | tail -1)"
 python3 - "$work/qmp.sock" <<'PY'
 import json, socket, sys, time
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile('rw')

@@ -41,8 +41,8 @@ impl RawElement {
         }
     }
 
-    /// Builds a verbatim copy of a parsed node; whitespace-only text between child
-    /// elements is dropped because the canonical writer re-indents.
+    /// Builds a verbatim copy of a parsed node; text between child elements is
+    /// trimmed (whitespace-only text dropped) because the canonical writer re-indents.
     pub fn from_node(node: roxmltree::Node<'_, '_>, pos_of: &dyn Fn(usize) -> Pos) -> Self {
         let tag = node.tag_name();
         let ns = tag.namespace().map(str::to_owned);
@@ -70,8 +70,12 @@ impl RawElement {
                 children.push(RawNode::Element(RawElement::from_node(c, pos_of)));
             } else if c.is_text() {
                 let t = c.text().unwrap_or_default();
-                if !(has_elements && t.trim().is_empty()) {
+                if !has_elements {
                     children.push(RawNode::Text(t.to_owned()));
+                } else if !t.trim().is_empty() {
+                    // Mixed content: the writer re-indents around child elements, so
+                    // only the trimmed text is meaningful (found by fuzzing).
+                    children.push(RawNode::Text(t.trim().to_owned()));
                 }
             }
         }
