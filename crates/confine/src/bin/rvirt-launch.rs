@@ -1,0 +1,2 @@
+//! The launcher helper (in progress).
+fn main() {}

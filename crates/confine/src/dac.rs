@@ -1,0 +1,1 @@
+//! dac (in progress)

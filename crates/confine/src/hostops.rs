@@ -1,0 +1,1 @@
+//! hostops (in progress)

@@ -1,0 +1,1 @@
+//! selinux (in progress)

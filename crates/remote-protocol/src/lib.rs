@@ -1,0 +1,1 @@
+//! remote-protocol (in progress)
