@@ -4,8 +4,10 @@
 use super::reader::Pos;
 
 /// An attribute kept verbatim. `ns` is the namespace URI; `prefix` the prefix the
-/// input used for it, so it can be declared again on output.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// input used for it, so it can be declared again on output. Prefixes are cosmetic:
+/// equality ignores them (the writer may replace one, e.g. always `qemu:` for the
+/// qemu namespace).
+#[derive(Clone, Debug, Eq)]
 pub struct RawAttr {
     pub ns: Option<String>,
     pub prefix: Option<String>,
@@ -21,8 +23,9 @@ pub enum RawNode {
     Text(String),
 }
 
-/// An element kept verbatim, with its namespace by URI (prefixes are cosmetic).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An element kept verbatim, with its namespace by URI (prefixes are cosmetic and
+/// ignored by equality).
+#[derive(Clone, Debug, Eq)]
 pub struct RawElement {
     pub ns: Option<String>,
     pub prefix: Option<String>,
@@ -30,6 +33,21 @@ pub struct RawElement {
     pub attrs: Vec<RawAttr>,
     pub children: Vec<RawNode>,
     pub pos: Pos,
+}
+
+impl PartialEq for RawAttr {
+    fn eq(&self, o: &Self) -> bool {
+        self.ns == o.ns && self.name == o.name && self.value == o.value
+    }
+}
+
+impl PartialEq for RawElement {
+    fn eq(&self, o: &Self) -> bool {
+        self.ns == o.ns
+            && self.name == o.name
+            && self.attrs == o.attrs
+            && self.children == o.children
+    }
 }
 
 impl RawElement {
