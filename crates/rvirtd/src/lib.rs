@@ -1,0 +1,6 @@
+//! rvirtd's library half: paths, persistence, domain states. The binary wires them to
+//! the remote-protocol server and the confined launcher.
+
+pub mod paths;
+pub mod states;
+pub mod store;
