@@ -1,1 +1,67 @@
-//! qemu-plan
+//! Pure launch planning for rvirt's QEMU driver.
+//!
+//! [`plan`] turns a domain definition, the host configuration (`qemu.conf`),
+//! the emulator's capabilities and the daemon's runtime decisions into a
+//! [`LaunchPlan`]: the argv and environment libvirt 9.0 would use, the fds the
+//! daemon must pass, the taints, and one list of every host path QEMU needs
+//! ([`Resource`]) from which the private `/dev`, the cgroup device ACL, the
+//! DAC chown list and the Landlock rules are all derived.
+//!
+//! Planning is pure: no syscalls, no file system access, deterministic. Host
+//! facts (does this path exist, is it a block device, major:minor) come in
+//! through the [`HostFacts`] trait.
+//!
+//! Anything the domain asks for that rvirt cannot do is an error naming every
+//! such element ([`PlanError`]), never a silent omission. That includes all
+//! XML kept but not understood ([`domain_xml::Domain::unsupported`]).
+//!
+//! # Choices that differ from libvirt
+//!
+//! * Nothing is added implicitly: defaults libvirt fills in at define time
+//!   (USB controller, memballoon, PS/2 devices, `<audio>`, PCI addresses in
+//!   the XML) appear on the command line only when they are in the domain.
+//!   PCI addresses missing from the XML are assigned on the root bus in
+//!   libvirt's order; on q35 devices sit on `pcie.0` directly rather than
+//!   behind `pcie-root-port`s.
+//! * `<cpu mode='host-model'>` becomes `-cpu host` under KVM and `-cpu max`
+//!   under TCG instead of libvirt's expansion to a named model.
+//! * The backing chain is the one in the XML (`<backingStore>`); images are
+//!   not probed.
+//! * `-compat` goes right after `-name`, as libvirt's builder places it.
+//! * `<qemu:capabilities>` names are not checked against a list.
+
+mod build;
+pub mod error;
+pub mod json;
+pub mod launch;
+pub mod resources;
+pub mod runtime;
+
+use domain_xml::Domain;
+use host_config::HostConfig;
+use qemu::Capabilities;
+
+pub use build::SANDBOX_ON;
+pub use error::{PlanError, Problem};
+pub use launch::{FdSource, LaunchPlan, PassFd, Taint, shell_quote};
+pub use resources::{
+    Access, CgroupRule, DevNode, DevType, LandlockRule, Provision, Resource, ResourceClass,
+    ResourceKind, ResourceViews, SelinuxRole,
+};
+pub use runtime::{DEFAULT_EMULATOR, HostFacts, HugetlbfsMountInfo, PathKind, Runtime};
+
+/// Everything a plan is made from.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanInput<'a> {
+    pub domain: &'a Domain,
+    pub host: &'a HostConfig,
+    /// The emulator's probed capabilities; `<qemu:capabilities>` adjusts a
+    /// copy before planning.
+    pub caps: &'a Capabilities,
+    pub runtime: &'a Runtime<'a>,
+}
+
+/// Plans the start of a domain. Pure and deterministic.
+pub fn plan(input: &PlanInput<'_>) -> Result<LaunchPlan, PlanError> {
+    build::run(input.domain, input.host, input.caps, input.runtime)
+}

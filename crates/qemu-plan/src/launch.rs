@@ -1,0 +1,179 @@
+//! The planner's output.
+
+use std::fmt;
+
+use crate::resources::{CgroupRule, DevNode, LandlockRule, Resource, ResourceViews};
+
+/// A domain taint, recorded in the log and the status XML (libvirt's names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Taint {
+    /// `<qemu:arg>` or `<qemu:env>` present.
+    CustomArgv,
+    /// QEMU runs as root (`user` or `group` is root).
+    HighPrivileges,
+    /// `<cpu mode='host-passthrough'>`.
+    HostCpu,
+    /// `<qemu:capabilities>` adjusted the emulator's capabilities.
+    CustomHypervisorFeature,
+    /// `<qemu:override>` changed device properties.
+    CustomDevice,
+}
+
+impl Taint {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Taint::CustomArgv => "custom-argv",
+            Taint::HighPrivileges => "high-privileges",
+            Taint::HostCpu => "host-cpu",
+            Taint::CustomHypervisorFeature => "custom-hypervisor-feature",
+            Taint::CustomDevice => "custom-device",
+        }
+    }
+}
+
+impl fmt::Display for Taint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the daemon opens for a passed fd.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FdSource {
+    /// The pre-opened, listening monitor socket at this path.
+    MonitorSocket { path: String },
+    /// A chardev output file, opened for writing (`O_APPEND` when `append`,
+    /// truncated otherwise), passed through `-add-fd`.
+    File { path: String, append: bool },
+    /// A tap device attached to `bridge` (when set), named `ifname` if given.
+    Tap {
+        ifname: Option<String>,
+        bridge: Option<String>,
+    },
+}
+
+/// One fd the daemon must open and place at `fd` in QEMU's fd table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PassFd {
+    pub fd: i32,
+    /// The device it belongs to (`monitor`, `serial0`, `net0`).
+    pub owner: String,
+    pub source: FdSource,
+}
+
+/// Everything needed to start one QEMU process for a domain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LaunchPlan {
+    pub emulator: String,
+    /// Arguments after the emulator path.
+    pub argv: Vec<String>,
+    /// The complete environment, in order.
+    pub env: Vec<(String, String)>,
+    pub fds: Vec<PassFd>,
+    pub taints: Vec<Taint>,
+    /// Every host path QEMU needs, per device.
+    pub resources: Vec<Resource>,
+    /// Whether QEMU gets a private mount namespace with its own `/dev`.
+    pub mount_namespace: bool,
+    /// Whether Landlock confinement applies (qemu.conf `landlock`).
+    pub landlock: bool,
+    /// The `-sandbox` value, if any (`on,obsolete=deny,...` or `off`).
+    pub sandbox: Option<String>,
+    /// The domain log file.
+    pub log_path: String,
+}
+
+impl LaunchPlan {
+    /// Nodes for the private `/dev` (empty without a mount namespace).
+    pub fn dev_nodes(&self) -> Vec<DevNode> {
+        if self.mount_namespace {
+            self.resources.dev_nodes()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The cgroup device ACL.
+    pub fn cgroup_acl(&self) -> Vec<CgroupRule> {
+        self.resources.cgroup_acl()
+    }
+
+    /// Paths to chown to the QEMU user before start.
+    pub fn chown_paths(&self) -> Vec<String> {
+        self.resources.chown_paths()
+    }
+
+    /// Landlock rules (empty when Landlock is off).
+    pub fn landlock_rules(&self) -> Vec<LandlockRule> {
+        if self.landlock {
+            self.resources.landlock_rules()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The command line in libvirt's `.args` layout: environment first, one
+    /// variable per line, then the emulator, then one option (with its value)
+    /// per line; lines end with ` \`; values shell-quoted as libvirt does.
+    pub fn to_args_file(&self) -> String {
+        let mut lines: Vec<String> = self
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={}", shell_quote(v)))
+            .collect();
+        lines.push(shell_quote(&self.emulator));
+        let emulator_line = lines.len() - 1;
+        for a in &self.argv {
+            let q = shell_quote(a);
+            let joins = !a.starts_with('-') && lines.len() - 1 > emulator_line;
+            match lines.last_mut() {
+                Some(last) if joins => {
+                    last.push(' ');
+                    last.push_str(&q);
+                }
+                _ => lines.push(q),
+            }
+        }
+        let mut out = lines.join(" \\\n");
+        out.push('\n');
+        out
+    }
+}
+
+/// Characters that make libvirt quote a word (`virBufferEscapeShell`).
+const SHELL_SPECIAL: &str = "\r\t\n !\"#$&'()*;<>?[\\]^`{|}~";
+
+/// Quotes a word the way libvirt's logs and `.args` files do: bare when
+/// harmless, otherwise in single quotes with `'` written as `'\''`.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && !s.chars().any(|c| SHELL_SPECIAL.contains(c)) {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(
+            shell_quote("guest=a,debug-threads=on"),
+            "guest=a,debug-threads=on"
+        );
+        assert_eq!(shell_quote("{\"a\":1}"), "'{\"a\":1}'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+    }
+}

@@ -1,0 +1,426 @@
+//! The one list of host paths a guest needs, and everything derived from it:
+//! the private `/dev` nodes, the cgroup device ACL, the DAC chown list and the
+//! Landlock rules.
+//!
+//! Every path QEMU touches is entered once, by the device that needs it, with
+//! the facts every confinement layer asks about. The layers never look at the
+//! domain themselves, so they cannot disagree about what a guest may open.
+
+use std::fmt;
+
+/// How QEMU uses a path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Access {
+    ReadOnly,
+    ReadWrite,
+}
+
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Access::ReadOnly => "ro",
+            Access::ReadWrite => "rw",
+        })
+    }
+}
+
+/// What the path is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ResourceKind {
+    File,
+    Dir,
+    CharDev {
+        major: u32,
+        minor: u32,
+    },
+    BlockDev {
+        major: u32,
+        minor: u32,
+    },
+    /// A UNIX socket QEMU creates (listen mode); it does not exist before start.
+    Socket,
+}
+
+impl fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResourceKind::File => f.write_str("file"),
+            ResourceKind::Dir => f.write_str("dir"),
+            ResourceKind::CharDev { major, minor } => write!(f, "char {major}:{minor}"),
+            ResourceKind::BlockDev { major, minor } => write!(f, "block {major}:{minor}"),
+            ResourceKind::Socket => f.write_str("socket"),
+        }
+    }
+}
+
+/// Who makes the path exist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Provision {
+    /// It must already exist on the host (checked through `HostFacts`).
+    Exists,
+    /// The daemon creates it before QEMU starts (private dirs, master key).
+    DaemonCreates,
+    /// QEMU creates it (listening sockets).
+    QemuCreates,
+    /// The daemon opens it and passes the fd; QEMU never opens the path.
+    PassedAsFd,
+}
+
+impl fmt::Display for Provision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Provision::Exists => "exists",
+            Provision::DaemonCreates => "daemon-creates",
+            Provision::QemuCreates => "qemu-creates",
+            Provision::PassedAsFd => "passed-as-fd",
+        })
+    }
+}
+
+/// The SELinux image label a path gets (libvirt's roles): the domain's own
+/// label, the shared label without categories, the read-only content label,
+/// or not touched. Only meaningful when the SELinux driver is active.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SelinuxRole {
+    Exclusive,
+    Shared,
+    ReadOnly,
+    Untouched,
+}
+
+impl fmt::Display for SelinuxRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SelinuxRole::Exclusive => "exclusive",
+            SelinuxRole::Shared => "shared",
+            SelinuxRole::ReadOnly => "readonly",
+            SelinuxRole::Untouched => "untouched",
+        })
+    }
+}
+
+/// Which part of the domain (or host policy) asked for the path; it fixes the
+/// order of the cgroup rules the way libvirt sets them up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ResourceClass {
+    /// Disk images, block devices and their backing chains.
+    Disk,
+    /// `cgroup_device_acl` entries (the default list or qemu.conf's).
+    DeviceAcl,
+    /// Everything else the domain's devices or settings need.
+    Device,
+}
+
+/// One host path QEMU needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resource {
+    pub path: String,
+    pub kind: ResourceKind,
+    pub access: Access,
+    /// The device or setting it came from, for messages: `disk vda`,
+    /// `serial0`, `kernel`, `device ACL`.
+    pub origin: String,
+    pub class: ResourceClass,
+    pub provision: Provision,
+    /// Whether the DAC driver chowns it to the QEMU user.
+    pub dac_relabel: bool,
+    pub selinux: SelinuxRole,
+}
+
+impl Resource {
+    /// One line for golden files and logs:
+    /// `PATH kind=.. access=.. origin=.. provision=.. dac=.. selinux=..`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} kind={} access={} origin='{}' provision={} dac-relabel={} selinux={}",
+            self.path,
+            self.kind,
+            self.access,
+            self.origin,
+            self.provision,
+            if self.dac_relabel { "yes" } else { "no" },
+            self.selinux
+        )
+    }
+}
+
+/// A device node to create in the guest's private `/dev`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DevNode {
+    pub path: String,
+    pub kind: ResourceKind,
+}
+
+/// `c`, `b` or `a` in a cgroup device rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DevType {
+    Char,
+    Block,
+}
+
+/// One cgroup device rule, `c 136:* rw` style; `minor: None` is `*`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CgroupRule {
+    pub dev_type: DevType,
+    pub major: u32,
+    pub minor: Option<u32>,
+    pub read: bool,
+    pub write: bool,
+    pub mknod: bool,
+}
+
+impl fmt::Display for CgroupRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = match self.dev_type {
+            DevType::Char => 'c',
+            DevType::Block => 'b',
+        };
+        let minor = self.minor.map_or("*".to_owned(), |m| m.to_string());
+        let mut perms = String::new();
+        if self.read {
+            perms.push('r');
+        }
+        if self.write {
+            perms.push('w');
+        }
+        if self.mknod {
+            perms.push('m');
+        }
+        write!(f, "{t} {}:{minor} {perms}", self.major)
+    }
+}
+
+/// The major number of `/dev/pts/*`; libvirt allows `c 136:* rw` for ptys.
+pub const PTY_MAJOR: u32 = 136;
+
+/// A Landlock rule: the access allowed at `path` (and beneath it for dirs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LandlockRule {
+    pub path: String,
+    pub access: Access,
+    pub beneath: bool,
+}
+
+impl fmt::Display for LandlockRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}{}",
+            self.access,
+            self.path,
+            if self.beneath { "/**" } else { "" }
+        )
+    }
+}
+
+/// Host paths every QEMU process reads (its libraries, firmware ROMs, locale
+/// data, `/proc` and `/sys` for its own introspection). Landlock allows these
+/// read-only in addition to the domain's resources.
+pub const LANDLOCK_SYSTEM_READ: &[&str] = &["/usr", "/lib", "/lib64", "/etc", "/proc", "/sys"];
+
+/// The derived views of a resource list.
+pub trait ResourceViews {
+    /// The device nodes under `/dev` to create in the private `/dev`.
+    fn dev_nodes(&self) -> Vec<DevNode>;
+    /// The cgroup device ACL, in libvirt's order: disks, ptys, the ACL list,
+    /// then the other devices; duplicates merged.
+    fn cgroup_acl(&self) -> Vec<CgroupRule>;
+    /// Paths the DAC driver chowns, in order, without duplicates.
+    fn chown_paths(&self) -> Vec<String>;
+    /// Landlock rules: the system read-only set, then the resources.
+    fn landlock_rules(&self) -> Vec<LandlockRule>;
+}
+
+impl ResourceViews for [Resource] {
+    fn dev_nodes(&self) -> Vec<DevNode> {
+        let mut out: Vec<DevNode> = Vec::new();
+        for r in self {
+            let is_dev = matches!(
+                r.kind,
+                ResourceKind::CharDev { .. } | ResourceKind::BlockDev { .. }
+            );
+            if is_dev && r.path.starts_with("/dev/") && !out.iter().any(|n| n.path == r.path) {
+                out.push(DevNode {
+                    path: r.path.clone(),
+                    kind: r.kind,
+                });
+            }
+        }
+        out
+    }
+
+    fn cgroup_acl(&self) -> Vec<CgroupRule> {
+        let mut rules: Vec<CgroupRule> = Vec::new();
+        let mut add = |rule: CgroupRule| match rules
+            .iter_mut()
+            .find(|r| r.dev_type == rule.dev_type && r.major == rule.major && r.minor == rule.minor)
+        {
+            Some(r) => {
+                r.read |= rule.read;
+                r.write |= rule.write;
+                r.mknod |= rule.mknod;
+            }
+            None => rules.push(rule),
+        };
+        let rule_of = |r: &Resource| {
+            let (dev_type, major, minor) = match r.kind {
+                ResourceKind::CharDev { major, minor } => (DevType::Char, major, minor),
+                ResourceKind::BlockDev { major, minor } => (DevType::Block, major, minor),
+                _ => return None,
+            };
+            Some(CgroupRule {
+                dev_type,
+                major,
+                minor: Some(minor),
+                read: true,
+                write: r.access == Access::ReadWrite,
+                mknod: false,
+            })
+        };
+        for r in self.iter().filter(|r| r.class == ResourceClass::Disk) {
+            if let Some(rule) = rule_of(r) {
+                add(rule);
+            }
+        }
+        add(CgroupRule {
+            dev_type: DevType::Char,
+            major: PTY_MAJOR,
+            minor: None,
+            read: true,
+            write: true,
+            mknod: false,
+        });
+        for class in [ResourceClass::DeviceAcl, ResourceClass::Device] {
+            for r in self.iter().filter(|r| r.class == class) {
+                if let Some(rule) = rule_of(r) {
+                    add(rule);
+                }
+            }
+        }
+        rules
+    }
+
+    fn chown_paths(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for r in self {
+            if r.dac_relabel && r.provision != Provision::QemuCreates && !out.contains(&r.path) {
+                out.push(r.path.clone());
+            }
+        }
+        out
+    }
+
+    fn landlock_rules(&self) -> Vec<LandlockRule> {
+        let mut rules: Vec<LandlockRule> = LANDLOCK_SYSTEM_READ
+            .iter()
+            .map(|p| LandlockRule {
+                path: (*p).to_owned(),
+                access: Access::ReadOnly,
+                beneath: true,
+            })
+            .collect();
+        for r in self {
+            let rule = match (r.provision, r.kind) {
+                (Provision::PassedAsFd, _) => continue,
+                (_, ResourceKind::Socket) => LandlockRule {
+                    path: parent_dir(&r.path),
+                    access: Access::ReadWrite,
+                    beneath: true,
+                },
+                (_, ResourceKind::Dir) => LandlockRule {
+                    path: r.path.clone(),
+                    access: r.access,
+                    beneath: true,
+                },
+                _ => LandlockRule {
+                    path: r.path.clone(),
+                    access: r.access,
+                    beneath: false,
+                },
+            };
+            match rules
+                .iter_mut()
+                .find(|x| x.path == rule.path && x.beneath == rule.beneath)
+            {
+                Some(x) => x.access = x.access.max(rule.access),
+                None => rules.push(rule),
+            }
+        }
+        rules
+    }
+}
+
+fn parent_dir(path: &str) -> String {
+    match path.rfind('/') {
+        Some(0) | None => "/".to_owned(),
+        Some(i) => path[..i].to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(path: &str, kind: ResourceKind, access: Access, class: ResourceClass) -> Resource {
+        Resource {
+            path: path.into(),
+            kind,
+            access,
+            origin: "t".into(),
+            class,
+            provision: Provision::Exists,
+            dac_relabel: true,
+            selinux: SelinuxRole::Exclusive,
+        }
+    }
+
+    #[test]
+    fn acl_merges_and_orders() {
+        let list = vec![
+            res(
+                "/dev/null",
+                ResourceKind::CharDev { major: 1, minor: 3 },
+                Access::ReadWrite,
+                ResourceClass::DeviceAcl,
+            ),
+            res(
+                "/dev/sdb",
+                ResourceKind::BlockDev {
+                    major: 8,
+                    minor: 16,
+                },
+                Access::ReadOnly,
+                ResourceClass::Disk,
+            ),
+            res(
+                "/dev/sdb",
+                ResourceKind::BlockDev {
+                    major: 8,
+                    minor: 16,
+                },
+                Access::ReadWrite,
+                ResourceClass::Disk,
+            ),
+        ];
+        let acl: Vec<String> = list.cgroup_acl().iter().map(ToString::to_string).collect();
+        assert_eq!(acl, ["b 8:16 rw", "c 136:* rw", "c 1:3 rw"]);
+        assert_eq!(list.dev_nodes().len(), 2);
+        assert_eq!(list.chown_paths(), ["/dev/null", "/dev/sdb"]);
+    }
+
+    #[test]
+    fn landlock_socket_allows_parent() {
+        let mut s = res(
+            "/run/x/a.sock",
+            ResourceKind::Socket,
+            Access::ReadWrite,
+            ResourceClass::Device,
+        );
+        s.provision = Provision::QemuCreates;
+        let rules = [s].landlock_rules();
+        assert_eq!(
+            rules.last().map(ToString::to_string).as_deref(),
+            Some("rw /run/x/**")
+        );
+    }
+}
