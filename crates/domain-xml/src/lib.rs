@@ -5,6 +5,7 @@
 //! are kept verbatim ([`xml::Extras`]), written back where they stood, reported as
 //! warnings, and listed by [`Domain::unsupported`] so a start can refuse them by name.
 
+pub mod defaults;
 pub mod model;
 pub mod status;
 pub mod units;

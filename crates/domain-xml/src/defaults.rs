@@ -1,0 +1,215 @@
+//! Define-time defaults: what libvirt adds to a definition when it is defined, given
+//! facts about the host's QEMU (machine aliases, emulator path). Pure: the daemon
+//! supplies the facts from the capability probe. Applying twice changes nothing.
+//!
+//! What libvirt 9.0 fills for an x86 guest (seen on this project's reference host):
+//! the machine alias resolved (`pc` → `pc-i440fx-7.2`), the emulator, a USB controller
+//! and the PCI root, PS/2 mouse and keyboard, a console for the first serial port with
+//! the serial's target model, `<audio type='none'>` when nothing else plays sound, a
+//! virtio balloon, and a `qemu64` custom CPU. PCI addresses are left to QEMU.
+
+use crate::model::Domain;
+use crate::model::common::{AttrSet, DeviceInfo};
+use crate::model::devices::chardev::CharTarget;
+use crate::model::devices::misc::{
+    Audio, Controller, ControllerType, Input, InputBus, InputType, Memballoon,
+};
+use crate::model::devices::{CharKind, CharType, Chardev};
+use crate::model::general::{Cpu, CpuCheck, CpuMatch, CpuMode, CpuModel};
+
+/// Host facts the defaults depend on.
+pub struct DefaultsContext<'a> {
+    pub emulator: &'a str,
+    pub arch: &'a str,
+    /// The machine used when `<type machine=>` is absent (QEMU's default, e.g.
+    /// `pc-i440fx-7.2`).
+    pub default_machine: &'a str,
+    /// Resolves an alias (`pc`, `q35`) to the versioned machine type.
+    pub resolve_machine: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl std::fmt::Debug for DefaultsContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DefaultsContext")
+            .field("emulator", &self.emulator)
+            .field("arch", &self.arch)
+            .field("default_machine", &self.default_machine)
+            .finish()
+    }
+}
+
+fn is_q35(machine: &str) -> bool {
+    machine.contains("q35")
+}
+
+/// Fills libvirt's define-time defaults into `d`.
+pub fn apply(d: &mut Domain, ctx: &DefaultsContext<'_>) {
+    if d.os.arch.is_none() {
+        d.os.arch = Some(ctx.arch.to_owned());
+    }
+    let machine = match d.os.machine.as_deref() {
+        Some(m) => (ctx.resolve_machine)(m).unwrap_or_else(|| m.to_owned()),
+        None => ctx.default_machine.to_owned(),
+    };
+    d.os.machine = Some(machine.clone());
+    if d.devices.emulator.is_none() {
+        d.devices.emulator = Some(ctx.emulator.to_owned());
+    }
+    if d.cpu.is_none() {
+        d.cpu = Some(Cpu {
+            mode: Some(CpuMode::Custom),
+            match_: Some(CpuMatch::Exact),
+            check: Some(CpuCheck::None),
+            model: Some(CpuModel {
+                name: "qemu64".into(),
+                fallback: Some("forbid".into()),
+                vendor_id: None,
+            }),
+            ..Cpu::default()
+        });
+    }
+
+    let devs = &mut d.devices;
+    let controller = |ctype, model: &str| Controller {
+        ctype,
+        index: Some(0),
+        model: Some(model.to_owned()),
+        attrs: AttrSet::default(),
+        driver: None,
+        model_name: None,
+        target: None,
+        info: DeviceInfo::default(),
+    };
+    if !devs
+        .controllers
+        .iter()
+        .any(|c| c.ctype == ControllerType::Usb)
+    {
+        let model = if is_q35(&machine) {
+            "qemu-xhci"
+        } else {
+            "piix3-uhci"
+        };
+        devs.controllers
+            .push(controller(ControllerType::Usb, model));
+    }
+    if !devs
+        .controllers
+        .iter()
+        .any(|c| c.ctype == ControllerType::Pci && c.index == Some(0))
+    {
+        let model = if is_q35(&machine) {
+            "pcie-root"
+        } else {
+            "pci-root"
+        };
+        devs.controllers
+            .push(controller(ControllerType::Pci, model));
+    }
+
+    // Serial ports get their target type and model; the first one also backs a console.
+    for (i, s) in devs.serials.iter_mut().enumerate() {
+        let target = s.target.get_or_insert_with(|| CharTarget {
+            attrs: AttrSet::default(),
+            model: None,
+        });
+        if target.attrs.get("type").is_none() {
+            target.attrs.set("type", "isa-serial");
+        }
+        if target.attrs.get("port").is_none() {
+            target.attrs.set("port", i.to_string());
+        }
+        if target.model.is_none() && target.attrs.get("type") == Some("isa-serial") {
+            target.model = Some("isa-serial".into());
+        }
+    }
+    if devs.consoles.is_empty()
+        && let Some(first) = devs.serials.first()
+    {
+        let mut attrs = AttrSet::default();
+        attrs.set("type", "serial");
+        attrs.set("port", "0");
+        devs.consoles.push(Chardev {
+            kind: CharKind::Console,
+            char_type: first.char_type,
+            tty: first.tty.clone(),
+            sources: first.sources.clone(),
+            protocol: None,
+            log: None,
+            target: Some(CharTarget { attrs, model: None }),
+            info: DeviceInfo::default(),
+            extras: Default::default(),
+        });
+    }
+    for c in &mut devs.consoles {
+        let target = c.target.get_or_insert_with(|| CharTarget {
+            attrs: AttrSet::default(),
+            model: None,
+        });
+        if target.attrs.get("type").is_none() {
+            target.attrs.set("type", "serial");
+        }
+        if target.attrs.get("port").is_none() {
+            target.attrs.set("port", "0");
+        }
+    }
+    // A console without a serial port behind it gets one, as libvirt does on x86.
+    if devs.serials.is_empty()
+        && let Some(c) = devs.consoles.first()
+        && c.target.as_ref().and_then(|t| t.attrs.get("type")) == Some("serial")
+        && c.char_type != CharType::Null
+    {
+        let mut attrs = AttrSet::default();
+        attrs.set("type", "isa-serial");
+        attrs.set("port", "0");
+        devs.serials.push(Chardev {
+            kind: CharKind::Serial,
+            char_type: c.char_type,
+            tty: c.tty.clone(),
+            sources: c.sources.clone(),
+            protocol: None,
+            log: None,
+            target: Some(CharTarget {
+                attrs,
+                model: Some("isa-serial".into()),
+            }),
+            info: DeviceInfo::default(),
+            extras: Default::default(),
+        });
+    }
+
+    for (t, bus) in [
+        (InputType::Mouse, InputBus::Ps2),
+        (InputType::Keyboard, InputBus::Ps2),
+    ] {
+        if !devs
+            .inputs
+            .iter()
+            .any(|i| i.input_type == t && i.bus == Some(bus))
+        {
+            devs.inputs.push(Input {
+                input_type: t,
+                bus: Some(bus),
+                attrs: AttrSet::default(),
+                source: None,
+                info: DeviceInfo::default(),
+            });
+        }
+    }
+    if devs.audios.is_empty() {
+        devs.audios.push(Audio {
+            id: 1,
+            audio_type: "none".into(),
+            attrs: AttrSet::default(),
+        });
+    }
+    if devs.memballoon.is_none() {
+        devs.memballoon = Some(Memballoon {
+            model: "virtio".into(),
+            attrs: AttrSet::default(),
+            stats_period: None,
+            driver: None,
+            info: DeviceInfo::default(),
+        });
+    }
+}
