@@ -5,7 +5,7 @@
 use std::fmt::Display;
 
 use super::escape;
-use super::raw::{Extras, RawElement, RawNode};
+use super::raw::{Extras, RawAttr, RawElement, RawNode};
 
 struct Frame<'e> {
     name: String,
@@ -142,15 +142,7 @@ impl<'e> XmlWriter<'e> {
     /// known ones), its children where they stood.
     pub fn extras(&mut self, extras: &'e Extras) -> &mut Self {
         for a in &extras.attrs {
-            let key = match &a.ns {
-                Some(uri) => {
-                    let p = self.prefix_for(uri, a.prefix.as_deref());
-                    self.ensure_ns(Some(&p), uri);
-                    format!("{p}:{}", a.name)
-                }
-                None => a.name.clone(),
-            };
-            self.attr(&key, &a.value);
+            self.raw_attr(a);
         }
         if let Some(top) = self.stack.last_mut() {
             top.emitted = vec![false; extras.children.len()];
@@ -213,31 +205,24 @@ impl<'e> XmlWriter<'e> {
         self.emit_extras(Some((name, n)));
     }
 
+    /// Writes the not yet written unknown children anchored at `anchor`.
     fn emit_extras(&mut self, anchor: Option<(&str, usize)>) {
+        self.emit_extras_where(|after| after.as_ref().map(|(n, k)| (n.as_str(), *k)) == anchor);
+    }
+
+    fn emit_remaining_extras(&mut self) {
+        self.emit_extras_where(|_| true);
+    }
+
+    fn emit_extras_where(&mut self, due: impl Fn(&Option<(String, usize)>) -> bool) {
         let Some(top) = self.stack.last() else { return };
         let Some(extras) = top.extras else { return };
         let due: Vec<usize> = extras
             .children
             .iter()
             .enumerate()
-            .filter(|(i, c)| {
-                !top.emitted[*i] && c.after.as_ref().map(|(n, k)| (n.as_str(), *k)) == anchor
-            })
+            .filter(|(i, c)| !top.emitted[*i] && due(&c.after))
             .map(|(i, _)| i)
-            .collect();
-        for i in due {
-            if let Some(top) = self.stack.last_mut() {
-                top.emitted[i] = true;
-            }
-            self.raw_inner(&extras.children[i].elem);
-        }
-    }
-
-    fn emit_remaining_extras(&mut self) {
-        let Some(top) = self.stack.last() else { return };
-        let Some(extras) = top.extras else { return };
-        let due: Vec<usize> = (0..extras.children.len())
-            .filter(|i| !top.emitted[*i])
             .collect();
         for i in due {
             if let Some(top) = self.stack.last_mut() {
@@ -287,6 +272,19 @@ impl<'e> XmlWriter<'e> {
         }
     }
 
+    /// Writes a kept attribute, declaring its namespace on the open element if needed.
+    fn raw_attr(&mut self, a: &RawAttr) {
+        let key = match &a.ns {
+            Some(uri) => {
+                let p = self.prefix_for(uri, a.prefix.as_deref());
+                self.ensure_ns(Some(&p), uri);
+                format!("{p}:{}", a.name)
+            }
+            None => a.name.clone(),
+        };
+        self.attr(&key, &a.value);
+    }
+
     /// Writes a verbatim element, declaring the namespaces it needs where they are not
     /// already in scope.
     pub fn raw(&mut self, e: &'e RawElement) {
@@ -321,15 +319,7 @@ impl<'e> XmlWriter<'e> {
             }
         }
         for a in &e.attrs {
-            let key = match &a.ns {
-                Some(uri) => {
-                    let p = self.prefix_for(uri, a.prefix.as_deref());
-                    self.ensure_ns(Some(&p), uri);
-                    format!("{p}:{}", a.name)
-                }
-                None => a.name.clone(),
-            };
-            self.attr(&key, &a.value);
+            self.raw_attr(a);
         }
         for c in &e.children {
             match c {
