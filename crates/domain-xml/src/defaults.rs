@@ -42,6 +42,21 @@ fn is_q35(machine: &str) -> bool {
     machine.contains("q35")
 }
 
+/// The console/serial twin of `of`: same backend, its own target.
+fn paired(kind: CharKind, of: &Chardev, target: CharTarget) -> Chardev {
+    Chardev {
+        kind,
+        char_type: of.char_type,
+        tty: of.tty.clone(),
+        sources: of.sources.clone(),
+        protocol: None,
+        log: None,
+        target: Some(target),
+        info: DeviceInfo::default(),
+        extras: Default::default(),
+    }
+}
+
 /// Fills libvirt's define-time defaults into `d`.
 pub fn apply(d: &mut Domain, ctx: &DefaultsContext<'_>) {
     if d.os.arch.is_none() {
@@ -129,17 +144,8 @@ pub fn apply(d: &mut Domain, ctx: &DefaultsContext<'_>) {
         let mut attrs = AttrSet::default();
         attrs.set("type", "serial");
         attrs.set("port", "0");
-        devs.consoles.push(Chardev {
-            kind: CharKind::Console,
-            char_type: first.char_type,
-            tty: first.tty.clone(),
-            sources: first.sources.clone(),
-            protocol: None,
-            log: None,
-            target: Some(CharTarget { attrs, model: None }),
-            info: DeviceInfo::default(),
-            extras: Default::default(),
-        });
+        let console = paired(CharKind::Console, first, CharTarget { attrs, model: None });
+        devs.consoles.push(console);
     }
     for c in &mut devs.consoles {
         let target = c.target.get_or_insert_with(|| CharTarget {
@@ -162,20 +168,15 @@ pub fn apply(d: &mut Domain, ctx: &DefaultsContext<'_>) {
         let mut attrs = AttrSet::default();
         attrs.set("type", "isa-serial");
         attrs.set("port", "0");
-        devs.serials.push(Chardev {
-            kind: CharKind::Serial,
-            char_type: c.char_type,
-            tty: c.tty.clone(),
-            sources: c.sources.clone(),
-            protocol: None,
-            log: None,
-            target: Some(CharTarget {
+        let serial = paired(
+            CharKind::Serial,
+            c,
+            CharTarget {
                 attrs,
                 model: Some("isa-serial".into()),
-            }),
-            info: DeviceInfo::default(),
-            extras: Default::default(),
-        });
+            },
+        );
+        devs.serials.push(serial);
     }
 
     for (t, bus) in [
