@@ -2,5 +2,6 @@
 //! the remote-protocol server and the confined launcher.
 
 pub mod paths;
+pub mod registry;
 pub mod states;
 pub mod store;
