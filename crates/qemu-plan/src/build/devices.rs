@@ -582,7 +582,7 @@ impl Planner<'_> {
                 .iter()
                 .flat_map(|m| m.attrs.iter())
                 .map(|(k, _)| k.as_str())
-                .filter(|k| !["type", "vgamem", "heads", "primary"].contains(k))
+                .filter(|k| !["type", "vram", "heads", "primary"].contains(k))
                 .collect();
             if !extra.is_empty() || v.driver.is_some() {
                 self.problem(
@@ -599,7 +599,7 @@ impl Planner<'_> {
                     let kib = v
                         .model
                         .as_ref()
-                        .and_then(|m| m.get("vgamem"))
+                        .and_then(|m| m.get("vram"))
                         .and_then(|s| s.parse::<u32>().ok())
                         .unwrap_or(16384);
                     Obj::new()
@@ -675,6 +675,7 @@ impl Planner<'_> {
                         .clone()
                         .unwrap_or_else(|| "/dev/urandom".to_owned());
                     let found = self.existing(
+                        &subject,
                         &format!("{alias} backend"),
                         &path,
                         Expect::Char,

@@ -343,6 +343,7 @@ impl Planner<'_> {
             let dac = self.dac_for(layer.labels);
             let se = self.selinux_for(layer.labels, role);
             self.existing(
+                &subject,
                 &origin,
                 layer.path,
                 expect,

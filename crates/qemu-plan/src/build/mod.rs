@@ -234,6 +234,7 @@ impl<'a> Planner<'a> {
     #[allow(clippy::too_many_arguments)]
     pub fn existing(
         &mut self,
+        subject: &str,
         origin: &str,
         path: &str,
         expect: Expect,
@@ -243,7 +244,7 @@ impl<'a> Planner<'a> {
         selinux: SelinuxRole,
     ) -> Option<ResourceKind> {
         let Some(found) = self.rt.host.stat(path) else {
-            self.problem(origin, format!("'{path}' does not exist"));
+            self.problem(subject, format!("'{path}' does not exist"));
             return None;
         };
         let kind = match (expect, found) {
@@ -260,7 +261,7 @@ impl<'a> Planner<'a> {
                     Expect::Block => "a block device",
                     Expect::Char => "a character device",
                 };
-                self.problem(origin, format!("'{path}' is {other}, not {want}"));
+                self.problem(subject, format!("'{path}' is {other}, not {want}"));
                 return None;
             }
         };
@@ -279,7 +280,9 @@ impl<'a> Planner<'a> {
 
     /// Every kept-but-unknown piece of the XML is a problem, with position.
     fn check_kept_unknowns(&mut self) {
-        for d in self.dom.unsupported() {
+        let mut diags = self.dom.unsupported();
+        diags.sort_by_key(|d| (d.pos.line, d.pos.col));
+        for d in diags {
             let msg = d
                 .message
                 .split("; it is kept")
@@ -664,6 +667,7 @@ impl<'a> Planner<'a> {
             let (dac, se) = (self.dac, self.selinux_for(&[], SelinuxRole::ReadOnly));
             self.existing(
                 "loader",
+                "loader",
                 path,
                 Expect::File,
                 Access::ReadOnly,
@@ -807,6 +811,7 @@ impl<'a> Planner<'a> {
                 }
                 let dac = false;
                 self.existing(
+                    "type 'kvm'",
                     "accelerator kvm",
                     "/dev/kvm",
                     Expect::Char,
@@ -1026,6 +1031,7 @@ impl<'a> Planner<'a> {
         if let Some(k) = &dom.os.kernel {
             self.existing(
                 "kernel",
+                "kernel",
                 k,
                 Expect::File,
                 Access::ReadOnly,
@@ -1037,6 +1043,7 @@ impl<'a> Planner<'a> {
         }
         if let Some(i) = &dom.os.initrd {
             self.existing(
+                "initrd",
                 "initrd",
                 i,
                 Expect::File,

@@ -1,0 +1,366 @@
+//! Golden tests: `tests/data/NAME.xml` (+ optional `NAME.conf`, a qemu.conf)
+//! is planned against a fixed QEMU 7.2 capability set and a fake host.
+//!
+//! * success: `NAME.args` (libvirt's `.args` layout), `NAME.resources` (one
+//!   line per resource) and `NAME.confine` (taints, fds, /dev nodes, cgroup
+//!   ACL, chown list, Landlock rules);
+//! * failure: `NAME.err` (the error, then one problem per line).
+//!
+//! `UPDATE_GOLDEN=1 cargo test -p qemu-plan --test golden` rewrites them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use host_config::{HostConfig, HugetlbfsMount};
+use qemu::Capabilities;
+use qemu::caps::{CpuModel, KvmState, MachineType, flags};
+use qemu::qmp::QemuVersion;
+use qemu_plan::{
+    HostFacts, HugetlbfsMountInfo, LaunchPlan, PathKind, PlanInput, ResourceViews, Runtime, plan,
+};
+
+fn caps_72() -> Capabilities {
+    let machine = |name: &str, alias: Option<&str>, default: bool| MachineType {
+        name: name.to_owned(),
+        alias: alias.map(str::to_owned),
+        is_default: default,
+        cpu_max: 255,
+        deprecated: false,
+        hotpluggable_cpus: true,
+        numa_mem_supported: false,
+        default_cpu_type: Some("qemu64-x86_64-cpu".to_owned()),
+        default_ram_id: Some("pc.ram".to_owned()),
+    };
+    let cpu = |name: &str| CpuModel {
+        name: name.to_owned(),
+        typename: Some(format!("{name}-x86_64-cpu")),
+        alias_of: None,
+        unavailable_features: Vec::new(),
+        static_: false,
+        migration_safe: true,
+        deprecated: false,
+    };
+    let set = |items: &[&str]| {
+        items
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect::<BTreeSet<_>>()
+    };
+    let devices = set(&[
+        "virtio-blk-pci",
+        "virtio-net-pci",
+        "virtio-scsi-pci",
+        "virtio-balloon-pci",
+        "virtio-rng-pci",
+        "virtio-vga",
+        "VGA",
+        "cirrus-vga",
+        "e1000",
+        "e1000e",
+        "rtl8139",
+        "ide-hd",
+        "ide-cd",
+        "scsi-hd",
+        "scsi-cd",
+        "isa-serial",
+        "piix3-usb-uhci",
+        "qemu-xhci",
+        "usb-tablet",
+        "usb-kbd",
+        "usb-mouse",
+    ]);
+    let mut objects = devices.clone();
+    objects.extend(set(&[
+        "memory-backend-ram",
+        "memory-backend-file",
+        "rng-random",
+        "rng-builtin",
+        "secret",
+        "iothread",
+    ]));
+    let mut options = BTreeMap::new();
+    options.insert(
+        "sandbox".to_owned(),
+        BTreeMap::from([("enable".to_owned(), "boolean".to_owned())]),
+    );
+    Capabilities {
+        emulator: PathBuf::from("/usr/bin/qemu-system-x86_64"),
+        qemu_version: QemuVersion {
+            major: 7,
+            minor: 2,
+            micro: 0,
+        },
+        package: "Debian 1:7.2+dfsg-7+deb12u18".to_owned(),
+        arch: "x86_64".to_owned(),
+        probe_accel: "kvm".to_owned(),
+        kvm: KvmState {
+            present: true,
+            enabled: true,
+        },
+        accelerators: set(&["kvm", "tcg"]),
+        machines: vec![
+            machine("pc-i440fx-7.2", Some("pc"), true),
+            machine("pc-q35-7.2", Some("q35"), false),
+            machine("pc-i440fx-2.0", None, false),
+        ],
+        devices,
+        object_types: objects,
+        commands: set(&["blockdev-add", "device_add", "query-status"]),
+        command_line_options: options,
+        cpu_models: ["qemu64", "max", "host", "Skylake-Client", "EPYC-Rome"]
+            .iter()
+            .map(|n| cpu(n))
+            .collect(),
+        flags: set(&[
+            flags::KVM,
+            flags::TCG,
+            flags::SECCOMP_SANDBOX,
+            flags::BLOCKDEV,
+            flags::DEVICE_JSON,
+            flags::OBJECT_JSON,
+            flags::NETDEV_JSON,
+            flags::NETDEV_STREAM,
+            flags::COMPAT_DEPRECATED,
+        ]),
+    }
+}
+
+/// A host where `/dev` nodes come from a table, paths containing `missing`
+/// do not exist, and everything else is a regular file (or a socket under
+/// `/run/`).
+struct FakeHost;
+
+impl HostFacts for FakeHost {
+    fn stat(&self, path: &str) -> Option<PathKind> {
+        let dev = |major, minor| Some(PathKind::CharDev { major, minor });
+        match path {
+            "/dev/null" => dev(1, 3),
+            "/dev/zero" => dev(1, 5),
+            "/dev/full" => dev(1, 7),
+            "/dev/random" => dev(1, 8),
+            "/dev/urandom" => dev(1, 9),
+            "/dev/ptmx" => dev(5, 2),
+            "/dev/kvm" => dev(10, 232),
+            "/dev/hwrng" => dev(10, 183),
+            "/dev/sdb" => Some(PathKind::BlockDev {
+                major: 8,
+                minor: 16,
+            }),
+            "/dev/sdc" => Some(PathKind::BlockDev {
+                major: 8,
+                minor: 32,
+            }),
+            p if p.starts_with("/dev/") => None,
+            p if p.contains("missing") => None,
+            p if p.starts_with("/run/") => Some(PathKind::Other),
+            p if p.ends_with('/') => Some(PathKind::Dir),
+            _ => Some(PathKind::File),
+        }
+    }
+}
+
+fn page_size_of(path: &str) -> u64 {
+    if path.contains("1G") { 1_048_576 } else { 2048 }
+}
+
+fn runtime<'a>(
+    name: &str,
+    emulator: String,
+    host: &HostConfig,
+    facts: &'a FakeHost,
+) -> Runtime<'a> {
+    let lib = format!("/var/lib/rvirt/qemu/domain-1-{name}");
+    let hugetlbfs = match &host.hugetlbfs_mount {
+        HugetlbfsMount::AutoDetect => vec![
+            HugetlbfsMountInfo {
+                path: "/dev/hugepages".into(),
+                page_size_kib: 2048,
+                default: true,
+            },
+            HugetlbfsMountInfo {
+                path: "/dev/hugepages1G".into(),
+                page_size_kib: 1_048_576,
+                default: false,
+            },
+        ],
+        HugetlbfsMount::Disabled => Vec::new(),
+        HugetlbfsMount::Explicit(list) => list
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let path = p.to_string_lossy().into_owned();
+                HugetlbfsMountInfo {
+                    page_size_kib: page_size_of(&path),
+                    path,
+                    default: i == 0,
+                }
+            })
+            .collect(),
+    };
+    Runtime {
+        domain_id: 1,
+        emulator,
+        monitor_socket: format!("{lib}/monitor.sock"),
+        master_key: Some(format!("{lib}/master-key.aes")),
+        lib_dir: lib,
+        monitor_fd: 27,
+        first_free_fd: 30,
+        log_path: format!("/var/log/rvirt/qemu/{name}.log"),
+        hugetlbfs,
+        host: facts,
+    }
+}
+
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+}
+
+fn confine_report(p: &LaunchPlan) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# taints");
+    for t in &p.taints {
+        let _ = writeln!(s, "{t}");
+    }
+    let _ = writeln!(s, "# fds");
+    for f in &p.fds {
+        let _ = writeln!(s, "{} {} {:?}", f.fd, f.owner, f.source);
+    }
+    let _ = writeln!(s, "# sandbox\n{}", p.sandbox.as_deref().unwrap_or("(none)"));
+    let _ = writeln!(s, "# /dev nodes (mount namespace: {})", p.mount_namespace);
+    for n in p.dev_nodes() {
+        let _ = writeln!(s, "{} {}", n.path, n.kind);
+    }
+    let _ = writeln!(s, "# cgroup device ACL");
+    for r in p.cgroup_acl() {
+        let _ = writeln!(s, "{r}");
+    }
+    let _ = writeln!(s, "# chown (DAC)");
+    for c in p.chown_paths() {
+        let _ = writeln!(s, "{c}");
+    }
+    let _ = writeln!(s, "# landlock (enabled: {})", p.landlock);
+    for r in p.landlock_rules() {
+        let _ = writeln!(s, "{r}");
+    }
+    s
+}
+
+/// Plans one case; returns `(extension, content)` pairs.
+fn run_case(xml_path: &Path) -> Vec<(&'static str, String)> {
+    let text = fs::read_to_string(xml_path).expect("read xml");
+    let conf_path = xml_path.with_extension("conf");
+    let host = if conf_path.exists() {
+        let conf = fs::read_to_string(&conf_path).expect("read conf");
+        HostConfig::parse(&conf, "qemu.conf").expect("qemu.conf").0
+    } else {
+        HostConfig::default()
+    };
+    let dom = match domain_xml::parse_domain(&text) {
+        Ok(p) => p.value,
+        Err(e) => return vec![("err", format!("parse error: {e}\n"))],
+    };
+    let facts = FakeHost;
+    let rt = runtime(&dom.name, Runtime::emulator_for(&dom), &host, &facts);
+    let caps = caps_72();
+    let input = PlanInput {
+        domain: &dom,
+        host: &host,
+        caps: &caps,
+        runtime: &rt,
+    };
+    match plan(&input) {
+        Ok(p) => {
+            let mut res = String::new();
+            for r in &p.resources {
+                res.push_str(&r.describe());
+                res.push('\n');
+            }
+            vec![
+                ("args", p.to_args_file()),
+                ("resources", res),
+                ("confine", confine_report(&p)),
+            ]
+        }
+        Err(e) => {
+            let mut s = format!("{e}\n");
+            for p in e.problems() {
+                let _ = writeln!(s, "- {p}");
+            }
+            vec![("err", s)]
+        }
+    }
+}
+
+#[test]
+fn golden() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mut cases: Vec<PathBuf> = fs::read_dir(data_dir())
+        .expect("tests/data")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "xml"))
+        .collect();
+    cases.sort();
+    assert!(
+        cases.len() >= 25,
+        "expected at least 25 cases, found {}",
+        cases.len()
+    );
+    let mut failures = Vec::new();
+    for case in &cases {
+        let outputs = run_case(case);
+        for ext in ["args", "resources", "confine", "err"] {
+            let path = case.with_extension(ext);
+            let actual = outputs.iter().find(|(e, _)| *e == ext).map(|(_, c)| c);
+            if update {
+                match actual {
+                    Some(c) => fs::write(&path, c).expect("write golden"),
+                    None => {
+                        let _ = fs::remove_file(&path);
+                    }
+                }
+                continue;
+            }
+            let expected = fs::read_to_string(&path).ok();
+            if expected.as_ref() != actual {
+                failures.push(format!(
+                    "{}: {}\n--- expected\n{}\n--- actual\n{}",
+                    path.display(),
+                    if expected.is_none() {
+                        "missing golden file"
+                    } else {
+                        "differs"
+                    },
+                    expected.unwrap_or_default(),
+                    actual.cloned().unwrap_or_else(|| "(not produced)".into())
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} golden mismatches (UPDATE_GOLDEN=1 rewrites):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// The two kbase passthrough spellings (namespace on `<domain>` and at the
+/// point of use) must give the same command line.
+#[test]
+fn kbase_spellings_agree() {
+    let a = run_case(&data_dir().join("kbase-ns-on-domain.xml"));
+    let b = run_case(&data_dir().join("kbase-ns-at-use.xml"));
+    assert_eq!(a[0].0, "args");
+    assert_eq!(a[0], b[0]);
+}
+
+/// Planning twice gives the same result (no hidden state, no randomness).
+#[test]
+fn deterministic() {
+    for name in ["anchor-cmdline", "disks-many"] {
+        let path = data_dir().join(format!("{name}.xml"));
+        assert_eq!(run_case(&path), run_case(&path));
+    }
+}
