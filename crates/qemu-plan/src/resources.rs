@@ -376,7 +376,7 @@ mod tests {
 
     #[test]
     fn acl_merges_and_orders() {
-        let list = vec![
+        let list = [
             res(
                 "/dev/null",
                 ResourceKind::CharDev { major: 1, minor: 3 },

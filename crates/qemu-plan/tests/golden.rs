@@ -17,9 +17,7 @@ use host_config::{HostConfig, HugetlbfsMount};
 use qemu::Capabilities;
 use qemu::caps::{CpuModel, KvmState, MachineType, flags};
 use qemu::qmp::QemuVersion;
-use qemu_plan::{
-    HostFacts, HugetlbfsMountInfo, LaunchPlan, PathKind, PlanInput, ResourceViews, Runtime, plan,
-};
+use qemu_plan::{HostFacts, HugetlbfsMountInfo, LaunchPlan, PathKind, PlanInput, Runtime, plan};
 
 fn caps_72() -> Capabilities {
     let machine = |name: &str, alias: Option<&str>, default: bool| MachineType {

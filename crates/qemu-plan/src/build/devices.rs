@@ -65,13 +65,13 @@ impl Planner<'_> {
     fn controller(&mut self, i: usize, c: &Controller) {
         let index = c.index.unwrap_or(0);
         let subject = format!("controller '{}' index {index}", c.ctype);
-        if !c.attrs.attrs.is_empty() || c.driver.is_some() || c.target.is_some() {
-            if c.ctype != ControllerType::Pci {
-                self.problem(
-                    &subject,
-                    "attributes, <driver> and <target> are not supported yet",
-                );
-            }
+        if (!c.attrs.attrs.is_empty() || c.driver.is_some() || c.target.is_some())
+            && c.ctype != ControllerType::Pci
+        {
+            self.problem(
+                &subject,
+                "attributes, <driver> and <target> are not supported yet",
+            );
         }
         match c.ctype {
             ControllerType::Pci => {

@@ -845,11 +845,7 @@ impl<'a> Planner<'a> {
             self.arg2("-cpu", "qemu64");
             return;
         };
-        let mode = cpu.mode.unwrap_or(if cpu.model.is_some() {
-            CpuMode::Custom
-        } else {
-            CpuMode::Custom
-        });
+        let mode = cpu.mode.unwrap_or(CpuMode::Custom);
         let mut s = match mode {
             CpuMode::Custom => match &cpu.model {
                 Some(m) if !m.name.is_empty() => {
