@@ -535,7 +535,7 @@ impl Planner<'_> {
                         dac_relabel: false,
                         selinux: SelinuxRole::Untouched,
                     });
-                    format!("unix:{path}")
+                    format!("vnc=unix:{path}")
                 }
                 (Some("address"), Some(port), Some(false) | None) if port >= 5900 => {
                     let addr = listen.and_then(|l| l.get("address")).unwrap_or("127.0.0.1");
@@ -634,18 +634,16 @@ impl Planner<'_> {
                     return;
                 }
                 let alias = b.info.alias.clone().unwrap_or_else(|| "balloon0".into());
-                let mut props = self.pci_props(
-                    PciDev::Balloon,
-                    Obj::new()
-                        .with("driver", "virtio-balloon-pci")
-                        .with("id", alias),
-                );
+                let mut props = Obj::new()
+                    .with("driver", "virtio-balloon-pci")
+                    .with("id", alias);
                 if b.attrs.get("autodeflate") == Some("on") {
                     props.set("deflate-on-oom", true);
                 }
                 if b.attrs.get("freePageReporting") == Some("on") {
                     props.set("free-page-reporting", true);
                 }
+                let props = self.pci_props(PciDev::Balloon, props);
                 self.device(props);
             }
             other => self.problem(

@@ -771,7 +771,12 @@ impl<'a> Planner<'a> {
         };
         // libvirt ignores the setting silently when QEMU lacks -compat.
         if self.caps.has_flag(flags::COMPAT_DEPRECATED) {
-            self.arg2("-compat", v.to_json());
+            let text = if self.caps.has_flag(flags::OBJECT_JSON) {
+                v.to_json()
+            } else {
+                v.to_opts("")
+            };
+            self.arg2("-compat", text);
         }
     }
 
