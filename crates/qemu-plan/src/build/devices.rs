@@ -19,9 +19,15 @@ fn default_usb_model(family: Family) -> &'static str {
     }
 }
 
+/// Whether a controller is a PCI(e) port providing a bus of its own.
+pub(crate) fn provides_bus(c: &Controller) -> bool {
+    c.ctype == ControllerType::Pci && c.model.as_deref() == Some("pcie-root-port")
+}
+
 /// Whether a controller becomes a PCI device of its own.
 pub(crate) fn controller_needs_pci(family: Family, c: &Controller) -> bool {
     match c.ctype {
+        ControllerType::Pci => provides_bus(c),
         ControllerType::Usb => {
             let model = c.model.as_deref().unwrap_or(default_usb_model(family));
             model != "none" && model != "piix3-uhci"
@@ -65,8 +71,12 @@ impl Planner<'_> {
     fn controller(&mut self, i: usize, c: &Controller) {
         let index = c.index.unwrap_or(0);
         let subject = format!("controller '{}' index {index}", c.ctype);
+        let xhci_ports = c.ctype == ControllerType::Usb
+            && c.model.as_deref().is_some_and(|m| m.ends_with("xhci"))
+            && c.attrs.attrs.iter().all(|(k, _)| k == "ports");
         if (!c.attrs.attrs.is_empty() || c.driver.is_some() || c.target.is_some())
-            && c.ctype != ControllerType::Pci
+            && !provides_bus(c)
+            && !xhci_ports
         {
             self.problem(
                 &subject,
@@ -74,6 +84,42 @@ impl Planner<'_> {
             );
         }
         match c.ctype {
+            ControllerType::Pci if provides_bus(c) => {
+                if self.family != Family::Q35 {
+                    self.problem(&subject, "model 'pcie-root-port' needs a q35 machine");
+                }
+                let target = |k: &str| {
+                    c.target.as_ref().and_then(|t| t.get(k)).and_then(|v| {
+                        match v.strip_prefix("0x") {
+                            Some(h) => u32::from_str_radix(h, 16).ok(),
+                            None => v.parse().ok(),
+                        }
+                    })
+                };
+                let extra: Vec<&str> = c
+                    .target
+                    .iter()
+                    .flat_map(|t| t.attrs.iter())
+                    .map(|(k, _)| k.as_str())
+                    .filter(|k| *k != "chassis" && *k != "port")
+                    .collect();
+                if !extra.is_empty() || !c.attrs.attrs.is_empty() || c.driver.is_some() {
+                    self.problem(&subject, "only <target chassis= port=> is supported");
+                }
+                if c.model_name
+                    .as_deref()
+                    .is_some_and(|m| m != "pcie-root-port")
+                {
+                    self.problem(&subject, "only <model name='pcie-root-port'/> is supported");
+                }
+                let props = Obj::new()
+                    .with("driver", "pcie-root-port")
+                    .with_opt("port", target("port"))
+                    .with("chassis", target("chassis").unwrap_or(index))
+                    .with("id", format!("pci.{index}"));
+                let props = self.pci_props(PciDev::Controller(i), props);
+                self.device(props);
+            }
             ControllerType::Pci => {
                 let root = match self.family {
                     Family::I440fx => "pci-root",
@@ -110,10 +156,13 @@ impl Planner<'_> {
                         );
                     }
                     "qemu-xhci" | "nec-xhci" => {
-                        let props = self.pci_props(
-                            PciDev::Controller(i),
-                            Obj::new().with("driver", model).with("id", id),
-                        );
+                        let ports = c.attrs.get("ports").and_then(|p| p.parse::<u32>().ok());
+                        let props = Obj::new()
+                            .with("driver", model)
+                            .with_opt("p2", ports)
+                            .with_opt("p3", ports)
+                            .with("id", id);
+                        let props = self.pci_props(PciDev::Controller(i), props);
                         self.device(props);
                     }
                     other => {

@@ -302,7 +302,8 @@ impl Planner<'_> {
                     .with("scsi-id", target)
                     .with("lun", unit);
                 if !cdrom {
-                    props.set("device_id", format!("drive-{alias}"));
+                    let id = d.serial.clone().unwrap_or_else(|| format!("drive-{alias}"));
+                    props.set("device_id", id);
                 }
             }
             other => {

@@ -180,9 +180,20 @@ impl<'a> Planner<'a> {
     /// Adds `bus`/`addr` for a PCI device that got an address.
     pub fn pci_props(&self, dev: PciDev, props: Obj) -> Obj {
         match self.pci.get(&dev) {
-            Some(a) => props
-                .with("bus", self.bus_name())
-                .with("addr", a.addr_prop()),
+            Some(a) => {
+                let bus = if a.bus == 0 {
+                    self.bus_name().to_owned()
+                } else {
+                    format!("pci.{}", a.bus)
+                };
+                let props = props.with("bus", bus);
+                let props = if a.multifunction {
+                    props.with("multifunction", true)
+                } else {
+                    props
+                };
+                props.with("addr", a.addr_prop())
+            }
             None => props,
         }
     }
@@ -454,6 +465,13 @@ impl<'a> Planner<'a> {
     fn assign_pci(&mut self) {
         let mut alloc = PciAlloc::new(self.family == Family::Q35);
         let dom = self.dom;
+        let buses: Vec<u32> = dom
+            .devices
+            .controllers
+            .iter()
+            .filter(|c| devices::provides_bus(c))
+            .filter_map(|c| c.index)
+            .collect();
         let mut wants: Vec<(PciDev, Option<&domain_xml::model::Address>, String)> = Vec::new();
         let videos: Vec<usize> = dom
             .devices
@@ -514,7 +532,7 @@ impl<'a> Planner<'a> {
         }
         for (dev, addr, subject) in &wants {
             if let Some(a) = addr {
-                match pci::explicit(a) {
+                match pci::explicit(a, &buses) {
                     Ok(a) => alloc.reserve(*dev, a),
                     Err(e) => self.problem(subject.clone(), e),
                 }

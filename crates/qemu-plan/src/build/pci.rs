@@ -5,7 +5,8 @@
 //! video, controllers, NICs, virtio disks, balloon, RNG). On q35 the devices
 //! sit directly on `pcie.0` as integrated endpoints instead of behind the
 //! `pcie-root-port`s libvirt would add: the guest sees them fine, but they are
-//! not hot-unpluggable.
+//! not hot-unpluggable. `pcie-root-port` controllers given in the XML are
+//! emitted, and devices addressed to their buses are placed there.
 
 use std::collections::BTreeMap;
 
@@ -26,11 +27,23 @@ pub(crate) enum PciDev {
 /// A slot and function on the root bus.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct PciAddr {
+    /// The controller index of the bus (0 is the root bus).
+    pub bus: u32,
     pub slot: u32,
     pub function: u32,
+    pub multifunction: bool,
 }
 
 impl PciAddr {
+    fn root(slot: u32) -> PciAddr {
+        PciAddr {
+            bus: 0,
+            slot,
+            function: 0,
+            multifunction: false,
+        }
+    }
+
     /// libvirt's `addr` property: `0x2`, or `0x1.0x2` with a function.
     pub fn addr_prop(self) -> String {
         if self.function == 0 {
@@ -48,8 +61,9 @@ fn parse_num(s: &str) -> Option<u32> {
     }
 }
 
-/// Reads an explicit `<address type='pci'>`; `Err` explains what is wrong.
-pub(crate) fn explicit(addr: &Address) -> Result<PciAddr, String> {
+/// Reads an explicit `<address type='pci'>`; `buses` are the controller
+/// indexes that provide a bus besides the root. `Err` explains what is wrong.
+pub(crate) fn explicit(addr: &Address, buses: &[u32]) -> Result<PciAddr, String> {
     if addr.addr_type != "pci" {
         return Err(format!(
             "address type '{}' is not usable for a PCI device",
@@ -66,10 +80,10 @@ pub(crate) fn explicit(addr: &Address) -> Result<PciAddr, String> {
         field("slot")?,
         field("function")?,
     );
-    if domain != 0 || bus != 0 {
+    if domain != 0 || (bus != 0 && !buses.contains(&bus)) {
         return Err(format!(
-            "PCI address {domain:04x}:{bus:02x}:{slot:02x}.{function} is not on the root bus; \
-             only bus 0 is supported"
+            "PCI address {domain:04x}:{bus:02x}:{slot:02x}.{function} is on a bus that no \
+             supported controller provides"
         ));
     }
     if slot > 31 || function > 7 {
@@ -77,7 +91,12 @@ pub(crate) fn explicit(addr: &Address) -> Result<PciAddr, String> {
             "PCI slot {slot:#x} function {function} is out of range"
         ));
     }
-    Ok(PciAddr { slot, function })
+    Ok(PciAddr {
+        bus,
+        slot,
+        function,
+        multifunction: addr.get("multifunction") == Some("on"),
+    })
 }
 
 /// Assigns slots.
@@ -101,7 +120,7 @@ impl PciAlloc {
     }
 
     pub fn reserve(&mut self, dev: PciDev, addr: PciAddr) {
-        if !self.used.contains(&addr.slot) {
+        if addr.bus == 0 && !self.used.contains(&addr.slot) {
             self.used.push(addr.slot);
         }
         self.assigned.insert(dev, addr);
@@ -112,7 +131,7 @@ impl PciAlloc {
         if self.used.contains(&slot) {
             self.next(dev)
         } else {
-            let addr = PciAddr { slot, function: 0 };
+            let addr = PciAddr::root(slot);
             self.reserve(dev, addr);
             Ok(addr)
         }
@@ -127,7 +146,7 @@ impl PciAlloc {
             return Err("no free PCI slot left on the root bus".to_owned());
         }
         self.first_free = slot;
-        let addr = PciAddr { slot, function: 0 };
+        let addr = PciAddr::root(slot);
         self.reserve(dev, addr);
         Ok(addr)
     }
