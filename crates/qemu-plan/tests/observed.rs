@@ -1,0 +1,188 @@
+//! The anchor domain of the libvirt 9.0 observation on this machine
+//! (`libvirt-9.0-observed.md` §2) must plan to exactly the command line and
+//! environment libvirt produced, with libvirt's paths.
+
+use host_config::HostConfig;
+use qemu_plan::{HostFacts, LaunchPlan, PathKind, PlanInput, Runtime, plan, shell_quote};
+
+/// What `/proc/PID/cmdline` and the domain log showed, as one line.
+const OBSERVED: &str = r#"LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+HOME=/var/lib/libvirt/qemu/domain-1-anchor-cmdline
+XDG_DATA_HOME=/var/lib/libvirt/qemu/domain-1-anchor-cmdline/.local/share
+XDG_CACHE_HOME=/var/lib/libvirt/qemu/domain-1-anchor-cmdline/.cache
+XDG_CONFIG_HOME=/var/lib/libvirt/qemu/domain-1-anchor-cmdline/.config
+ANCHOR_WITH_VALUE=anchor-value ANCHOR_NO_VALUE=''
+/usr/bin/qemu-system-x86_64 -name guest=anchor-cmdline,debug-threads=on -S
+-object '{"qom-type":"secret","id":"masterKey0","format":"raw","file":"/var/lib/libvirt/qemu/domain-1-anchor-cmdline/master-key.aes"}'
+-machine pc-i440fx-7.2,usb=off,dump-guest-core=off,memory-backend=pc.ram -accel kvm -cpu qemu64 -m 128
+-object '{"qom-type":"memory-backend-ram","id":"pc.ram","size":134217728}' -overcommit mem-lock=off
+-smp 1,sockets=1,cores=1,threads=1 -uuid 887c3f75-8806-42fe-acf6-e8ab5d21db29 -display none
+-no-user-config -nodefaults -chardev socket,id=charmonitor,fd=27,server=on,wait=off
+-mon chardev=charmonitor,id=monitor,mode=control -rtc base=utc -no-shutdown -no-acpi -boot strict=on
+-device '{"driver":"piix3-usb-uhci","id":"usb","bus":"pci.0","addr":"0x1.0x2"}'
+-chardev pty,id=charserial0 -device '{"driver":"isa-serial","chardev":"charserial0","id":"serial0","index":0}'
+-audiodev '{"id":"audio1","driver":"none"}'
+-device '{"driver":"virtio-balloon-pci","id":"balloon0","bus":"pci.0","addr":"0x2"}'
+-fw_cfg name=opt/anchor/test,string=hello
+-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny -msg timestamp=on"#;
+
+struct Host;
+
+impl HostFacts for Host {
+    fn stat(&self, path: &str) -> Option<PathKind> {
+        let dev = |major, minor| Some(PathKind::CharDev { major, minor });
+        match path {
+            "/dev/null" => dev(1, 3),
+            "/dev/zero" => dev(1, 5),
+            "/dev/full" => dev(1, 7),
+            "/dev/random" => dev(1, 8),
+            "/dev/urandom" => dev(1, 9),
+            "/dev/ptmx" => dev(5, 2),
+            "/dev/kvm" => dev(10, 232),
+            _ => None,
+        }
+    }
+}
+
+fn one_line(p: &LaunchPlan) -> String {
+    let mut words: Vec<String> = p
+        .env
+        .iter()
+        .map(|(k, v)| format!("{k}={}", shell_quote(v)))
+        .collect();
+    words.push(shell_quote(&p.emulator));
+    words.extend(p.argv.iter().map(|a| shell_quote(a)));
+    words.join(" ")
+}
+
+#[test]
+fn anchor_domain_matches_libvirt_9_0() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/anchor-cmdline.xml"
+    ))
+    .expect("anchor xml");
+    let dom = domain_xml::parse_domain(&text).expect("parse").value;
+    let host = HostConfig::default();
+    let lib = "/var/lib/libvirt/qemu/domain-1-anchor-cmdline";
+    let facts = Host;
+    let rt = Runtime {
+        domain_id: 1,
+        emulator: Runtime::emulator_for(&dom),
+        lib_dir: lib.into(),
+        monitor_socket: format!("{lib}/monitor.sock"),
+        monitor_fd: 27,
+        first_free_fd: 30,
+        log_path: "/var/log/libvirt/qemu/anchor-cmdline.log".into(),
+        master_key: Some(format!("{lib}/master-key.aes")),
+        hugetlbfs: Vec::new(),
+        host: &facts,
+    };
+    let caps = golden_caps();
+    let p = plan(&PlanInput {
+        domain: &dom,
+        host: &host,
+        caps: &caps,
+        runtime: &rt,
+    })
+    .expect("plan");
+    let observed = OBSERVED.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(one_line(&p), observed);
+    assert_eq!(p.env.len(), 8, "exactly 8 variables, as observed");
+    assert_eq!(
+        p.taints.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["custom-argv"]
+    );
+    // The observed BPF map: c 1:3, 1:5, 1:7, 1:8, 1:9, 5:2, 10:232, 136:*.
+    let mut acl: Vec<String> = p.cgroup_acl().iter().map(ToString::to_string).collect();
+    acl.sort();
+    assert_eq!(
+        acl,
+        [
+            "c 10:232 rw",
+            "c 136:* rw",
+            "c 1:3 rw",
+            "c 1:5 rw",
+            "c 1:7 rw",
+            "c 1:8 rw",
+            "c 1:9 rw",
+            "c 5:2 rw"
+        ]
+    );
+    // The observed private /dev: the default ACL nodes.
+    let mut nodes: Vec<String> = p.dev_nodes().into_iter().map(|n| n.path).collect();
+    nodes.sort();
+    assert_eq!(
+        nodes,
+        [
+            "/dev/full",
+            "/dev/kvm",
+            "/dev/null",
+            "/dev/ptmx",
+            "/dev/random",
+            "/dev/urandom",
+            "/dev/zero"
+        ]
+    );
+}
+
+/// The capability set of the golden tests (QEMU 7.2), rebuilt here.
+fn golden_caps() -> qemu::Capabilities {
+    use qemu::caps::{KvmState, MachineType, flags};
+    use std::collections::{BTreeMap, BTreeSet};
+    let set = |items: &[&str]| {
+        items
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect::<BTreeSet<_>>()
+    };
+    let machine = |name: &str, alias: &str, default: bool| MachineType {
+        name: name.into(),
+        alias: Some(alias.into()),
+        is_default: default,
+        cpu_max: 255,
+        deprecated: false,
+        hotpluggable_cpus: true,
+        numa_mem_supported: false,
+        default_cpu_type: Some("qemu64-x86_64-cpu".into()),
+        default_ram_id: Some("pc.ram".into()),
+    };
+    qemu::Capabilities {
+        emulator: "/usr/bin/qemu-system-x86_64".into(),
+        qemu_version: qemu::qmp::QemuVersion {
+            major: 7,
+            minor: 2,
+            micro: 0,
+        },
+        package: String::new(),
+        arch: "x86_64".into(),
+        probe_accel: "kvm".into(),
+        kvm: KvmState {
+            present: true,
+            enabled: true,
+        },
+        accelerators: set(&["kvm", "tcg"]),
+        machines: vec![
+            machine("pc-i440fx-7.2", "pc", true),
+            machine("pc-q35-7.2", "q35", false),
+        ],
+        devices: set(&["isa-serial", "piix3-usb-uhci", "virtio-balloon-pci"]),
+        object_types: set(&["memory-backend-ram", "secret"]),
+        commands: BTreeSet::new(),
+        command_line_options: BTreeMap::from([(
+            "sandbox".to_owned(),
+            BTreeMap::from([("enable".to_owned(), "boolean".to_owned())]),
+        )]),
+        cpu_models: Vec::new(),
+        flags: set(&[
+            flags::KVM,
+            flags::TCG,
+            flags::SECCOMP_SANDBOX,
+            flags::BLOCKDEV,
+            flags::DEVICE_JSON,
+            flags::OBJECT_JSON,
+            flags::NETDEV_JSON,
+            flags::COMPAT_DEPRECATED,
+        ]),
+    }
+}
