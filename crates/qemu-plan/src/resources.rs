@@ -194,6 +194,7 @@ impl fmt::Display for CgroupRule {
 pub const PTY_MAJOR: u32 = 136;
 
 /// A Landlock rule: the access allowed at `path` (and beneath it for dirs).
+/// Sockets QEMU creates need the parent directory writable (make-sock).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LandlockRule {
     pub path: String,
@@ -322,7 +323,7 @@ impl ResourceViews for [Resource] {
         for r in self {
             let rule = match (r.provision, r.kind) {
                 (Provision::PassedAsFd, _) => continue,
-                (_, ResourceKind::Socket) => LandlockRule {
+                (Provision::QemuCreates, ResourceKind::Socket) => LandlockRule {
                     path: parent_dir(&r.path),
                     access: Access::ReadWrite,
                     beneath: true,
