@@ -81,6 +81,10 @@ pub struct LaunchPlan {
     pub sandbox: Option<String>,
     /// The domain log file.
     pub log_path: String,
+    /// `<on_reboot>destroy</on_reboot>`: like libvirt 9.0, the command line
+    /// does not say so (no `-no-reboot`); the daemon sends QMP
+    /// `set-action` with `reboot: shutdown` before the guest runs.
+    pub reboot_is_shutdown: bool,
 }
 
 impl LaunchPlan {

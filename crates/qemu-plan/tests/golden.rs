@@ -226,6 +226,9 @@ fn confine_report(p: &LaunchPlan) -> String {
         let _ = writeln!(s, "{} {} {:?}", f.fd, f.owner, f.source);
     }
     let _ = writeln!(s, "# sandbox\n{}", p.sandbox.as_deref().unwrap_or("(none)"));
+    if p.reboot_is_shutdown {
+        let _ = writeln!(s, "# reboot is shutdown (QMP set-action)");
+    }
     let _ = writeln!(s, "# /dev nodes (mount namespace: {})", p.mount_namespace);
     for n in p.dev_nodes() {
         let _ = writeln!(s, "{} {}", n.path, n.kind);

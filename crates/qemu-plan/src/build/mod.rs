@@ -733,9 +733,6 @@ impl<'a> Planner<'a> {
         };
         self.arg2("-rtc", format!("base={base}"));
         self.arg("-no-shutdown");
-        if dom.on_reboot == domain_xml::model::LifecycleAction::Destroy {
-            self.arg("-no-reboot");
-        }
         if !dom.features.as_ref().is_some_and(|f| f.has("acpi")) {
             self.arg("-no-acpi");
         }
@@ -1233,6 +1230,7 @@ impl<'a> Planner<'a> {
             landlock: self.host.landlock,
             sandbox,
             log_path: rt.log_path.clone(),
+            reboot_is_shutdown: self.dom.on_reboot == domain_xml::model::LifecycleAction::Destroy,
         })
     }
 }
