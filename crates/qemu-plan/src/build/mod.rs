@@ -1019,7 +1019,9 @@ impl<'a> Planner<'a> {
             s.push_str(&format!(",maxcpus={count}"));
         }
         s.push_str(&format!(",sockets={sockets}"));
-        if dies > 1 {
+        // libvirt prints dies whenever the XML gives a topology and QEMU knows
+        // dies (4.1+); without a topology it prints sockets/cores/threads only.
+        if topo.is_some() && self.caps.version_at_least(4, 1, 0) {
             s.push_str(&format!(",dies={dies}"));
         }
         s.push_str(&format!(",cores={cores},threads={threads}"));
