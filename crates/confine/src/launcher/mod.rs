@@ -1,1 +1,79 @@
-//! launcher (in progress)
+//! The launcher: a freshly exec'd, single-threaded helper (`rvirt-launch`) that
+//! builds QEMU's private mount namespace and `/dev`, joins the cgroups, waits for the
+//! daemon's go-ahead, drops privileges and execs QEMU, so the QEMU process is the
+//! launcher process itself (and the daemon's child).
+//!
+//! # Calling convention
+//!
+//! The daemon ([`Launcher::spawn`]) starts `rvirt-launch launch` with:
+//! * fd 0 and 1 on `/dev/null`, fd 2 inherited (or `/dev/null`, [`Launcher::quiet`]);
+//! * **fd 3: one end of a unix stream socketpair** ([`protocol::CHANNEL_FD`]), the
+//!   message channel (see [`protocol`] for framing and the conversation);
+//! * the descriptors of `LaunchSpec::keep_fds`, inherited **at the same numbers**
+//!   (never 0–3); every other descriptor is close-on-exec;
+//! * an empty environment (QEMU's environment is exactly `LaunchSpec::env`).
+//!
+//! `rvirt-launch nsexec --pid PID` uses the same fd 3 channel to run a few
+//! [`NsOp`]s inside the mount namespace of a running QEMU ([`Launcher::nsexec`]).
+//!
+//! # Order of operations (launch mode)
+//!
+//! read `Launch(spec)` → `setsid` → open the log (append) and `/dev/null` (still root,
+//! host namespace) → if `spec.namespace`: `unshare(CLONE_NEWNS)`, `/` made
+//! `MS_SLAVE|MS_REC`, `/proc/self/mountinfo` read, new tmpfs `devfs`
+//! (`mode=755,size=64k`, `MS_NOSUID`) mounted on a scratch mount point under
+//! `scratch_dir`, nodes made (mknod, chown, chmod copying owner and mode), the host's
+//! `/dev` submounts moved in (outermost only), old `/dev` detached, new one moved onto
+//! `/dev`, scratch removed → pid written to each `cgroup_procs` file → `Prepared{pid}`
+//! → wait for `Go` (or `Abort`) → stdin `/dev/null`, stdout/stderr the log → all fds
+//! ≥ 3 close-on-exec except `keep_fds` → setgroups → setresgid → setresuid →
+//! `PR_SET_NO_NEW_PRIVS` → SELinux exec label → Landlock → `chdir(cwd)` → `execve`.
+//! Any failure is sent as `Failed(Failure{step, path, errno, message})`.
+
+mod child;
+pub mod mountinfo;
+mod parent;
+pub mod plan;
+pub mod protocol;
+
+use std::path::PathBuf;
+use std::process::ExitStatus;
+
+pub use child::main as launcher_main;
+pub use parent::{LaunchHandle, Launcher, spawn};
+pub use protocol::{Failure, FromLauncher, NsOp, Step, ToLauncher};
+
+/// Errors of the daemon side of a launch.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("invalid launch request: {0}")]
+    Invalid(String),
+    #[error("cannot start the launcher {}", path.display())]
+    Spawn {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("I/O on the launcher channel failed")]
+    Channel(#[source] std::io::Error),
+    #[error("the launcher sent a malformed message")]
+    Decode(#[source] serde_json::Error),
+    #[error("launcher message of {0} bytes exceeds the limit")]
+    TooLarge(usize),
+    #[error("unexpected message from the launcher: {0}")]
+    Unexpected(String),
+    #[error("{0}")]
+    Failed(Failure),
+    #[error("the launcher exited without reporting (status {})", status.map_or_else(|| "unknown".to_owned(), |s| s.to_string()))]
+    LauncherDied { status: Option<ExitStatus> },
+}
+
+impl LaunchError {
+    /// The launcher's failure report, when that is what this is.
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            Self::Failed(f) => Some(f),
+            _ => None,
+        }
+    }
+}
