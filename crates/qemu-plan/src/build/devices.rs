@@ -721,6 +721,10 @@ impl Planner<'_> {
                         .backend_path
                         .clone()
                         .unwrap_or_else(|| "/dev/urandom".to_owned());
+                    // /dev/random and /dev/urandom are world-readable; any
+                    // other backend (e.g. /dev/hwrng, 0600) is chowned.
+                    let world = path == "/dev/random" || path == "/dev/urandom";
+                    let dac = !world && self.dac_for(&[]);
                     let found = self.existing(
                         &subject,
                         &format!("{alias} backend"),
@@ -728,7 +732,7 @@ impl Planner<'_> {
                         Expect::Char,
                         Access::ReadOnly,
                         ResourceClass::Device,
-                        false,
+                        dac,
                         SelinuxRole::Untouched,
                     );
                     if found.is_none() {
