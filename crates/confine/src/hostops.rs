@@ -45,6 +45,8 @@ pub trait HostOps {
     fn stat(&self, path: &Path) -> io::Result<FileStat>;
     /// `lstat(2)`.
     fn lstat(&self, path: &Path) -> io::Result<FileStat>;
+    /// `readlink(2)`.
+    fn read_link(&self, path: &Path) -> io::Result<PathBuf>;
     /// `chown(2)`: follows symlinks.
     fn chown(&self, path: &Path, uid: u32, gid: u32) -> io::Result<()>;
     /// `lchown(2)`.
@@ -76,6 +78,9 @@ impl<T: HostOps + ?Sized> HostOps for &T {
     }
     fn lstat(&self, path: &Path) -> io::Result<FileStat> {
         (**self).lstat(path)
+    }
+    fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
+        (**self).read_link(path)
     }
     fn chown(&self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {
         (**self).chown(path, uid, gid)
@@ -212,6 +217,9 @@ impl HostOps for RealHostOps {
     fn lstat(&self, path: &Path) -> io::Result<FileStat> {
         Ok(from_rustix(&rustix::fs::lstat(path)?))
     }
+    fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
+        std::fs::read_link(path)
+    }
     fn chown(&self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {
         rustix::fs::chown(
             path,
@@ -293,6 +301,7 @@ impl HostOps for RealHostOps {
 pub enum HostCall {
     Stat(PathBuf),
     Lstat(PathBuf),
+    ReadLink(PathBuf),
     Chown(PathBuf, u32, u32),
     Lchown(PathBuf, u32, u32),
     Chmod(PathBuf, u32),
@@ -590,6 +599,18 @@ impl HostOps for RecordingHostOps {
             path,
             false,
             |f| Ok(fake_stat(f)),
+        )
+    }
+    fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
+        self.with_file(
+            HostCall::ReadLink(path.into()),
+            HostOp::Stat,
+            path,
+            false,
+            |f| match f.kind {
+                FileKind::Symlink => Ok(PathBuf::from(&f.content)),
+                _ => Err(errno(libc::EINVAL)),
+            },
         )
     }
     fn chown(&self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {
