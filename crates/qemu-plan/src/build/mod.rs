@@ -130,6 +130,10 @@ fn domain_relabels(dom: &Domain, model: &str) -> bool {
     !blanket_off && !own_off
 }
 
+fn lifecycle_name(a: domain_xml::model::LifecycleAction) -> String {
+    a.to_string()
+}
+
 /// Whether per-source labels turn relabelling off for `model`.
 pub(crate) fn source_relabel_off(labels: &[SecLabel], model: &str) -> bool {
     labels
@@ -374,6 +378,39 @@ impl<'a> Planner<'a> {
                 "<os><loader type='{}'>",
                 l.attrs.get("type").unwrap_or_default()
             ));
+        }
+        if let Some(l) = &os.loader {
+            for (k, v) in &l.attrs.attrs {
+                let ok = match k.as_str() {
+                    "type" => v == "rom",
+                    "readonly" => v == "yes",
+                    _ => false,
+                };
+                if !ok && k != "type" {
+                    no(&format!("<os><loader {k}='{v}'>"));
+                }
+            }
+        }
+        {
+            use domain_xml::model::LifecycleAction as L;
+            if dom.on_poweroff != L::Destroy {
+                no(&format!(
+                    "<on_poweroff>{}</on_poweroff>",
+                    lifecycle_name(dom.on_poweroff)
+                ));
+            }
+            if !matches!(dom.on_reboot, L::Restart | L::Destroy) {
+                no(&format!(
+                    "<on_reboot>{}</on_reboot>",
+                    lifecycle_name(dom.on_reboot)
+                ));
+            }
+            if dom.on_crash != L::Destroy {
+                no(&format!(
+                    "<on_crash>{}</on_crash>",
+                    lifecycle_name(dom.on_crash)
+                ));
+            }
         }
         if let Some(f) = &dom.features {
             for feat in &f.list {
