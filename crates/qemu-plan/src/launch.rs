@@ -85,6 +85,9 @@ pub struct LaunchPlan {
     /// does not say so (no `-no-reboot`); the daemon sends QMP
     /// `set-action` with `reboot: shutdown` before the guest runs.
     pub reboot_is_shutdown: bool,
+    /// `<currentMemory>` below `<memory>` with a balloon: the target the
+    /// daemon sets through QMP `balloon` before the guest runs.
+    pub balloon_target_kib: Option<u64>,
 }
 
 impl LaunchPlan {

@@ -226,6 +226,9 @@ fn confine_report(p: &LaunchPlan) -> String {
         let _ = writeln!(s, "{} {} {:?}", f.fd, f.owner, f.source);
     }
     let _ = writeln!(s, "# sandbox\n{}", p.sandbox.as_deref().unwrap_or("(none)"));
+    if let Some(t) = p.balloon_target_kib {
+        let _ = writeln!(s, "# balloon target {t} KiB (QMP)");
+    }
     if p.reboot_is_shutdown {
         let _ = writeln!(s, "# reboot is shutdown (QMP set-action)");
     }

@@ -584,7 +584,7 @@ impl Planner<'_> {
                         dac_relabel: false,
                         selinux: SelinuxRole::Untouched,
                     });
-                    format!("vnc=unix:{path}")
+                    format!("vnc=unix:{}", opt_escape(&path))
                 }
                 (Some("address"), Some(port), Some(false) | None) if port >= 5900 => {
                     let addr = listen.and_then(|l| l.get("address")).unwrap_or("127.0.0.1");

@@ -691,7 +691,10 @@ impl<'a> Planner<'a> {
             selinux: SelinuxRole::Untouched,
         });
 
-        self.arg2("-name", format!("guest={},debug-threads=on", dom.name));
+        self.arg2(
+            "-name",
+            format!("guest={},debug-threads=on", dom.name.replace(',', ",,")),
+        );
         self.compat();
         self.arg("-S");
         if let Some(key) = &rt.master_key {
@@ -1004,6 +1007,18 @@ impl<'a> Planner<'a> {
             );
             return String::new();
         };
+        let page_bytes = mount.page_size_kib * 1024;
+        let mem_bytes = self.dom.memory_kib.div_ceil(1024) * 1024 * 1024;
+        if page_bytes > 0 && mem_bytes % page_bytes != 0 {
+            self.problem(
+                "memoryBacking",
+                format!(
+                    "memory of {} KiB is not a multiple of the {} KiB hugepage size",
+                    mem_bytes / 1024,
+                    mount.page_size_kib
+                ),
+            );
+        }
         let dir = format!(
             "{}/libvirt/qemu/{}",
             mount.path.trim_end_matches('/'),
@@ -1270,6 +1285,14 @@ impl<'a> Planner<'a> {
             sandbox,
             log_path: rt.log_path.clone(),
             reboot_is_shutdown: self.dom.on_reboot == domain_xml::model::LifecycleAction::Destroy,
+            balloon_target_kib: (self.dom.current_memory_kib < self.dom.memory_kib
+                && self
+                    .dom
+                    .devices
+                    .memballoon
+                    .as_ref()
+                    .is_some_and(|b| b.model != "none"))
+            .then_some(self.dom.current_memory_kib),
         })
     }
 }
