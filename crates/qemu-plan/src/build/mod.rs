@@ -1009,7 +1009,7 @@ impl<'a> Planner<'a> {
         };
         let page_bytes = mount.page_size_kib * 1024;
         let mem_bytes = self.dom.memory_kib.div_ceil(1024) * 1024 * 1024;
-        if page_bytes > 0 && mem_bytes % page_bytes != 0 {
+        if page_bytes > 0 && !mem_bytes.is_multiple_of(page_bytes) {
             self.problem(
                 "memoryBacking",
                 format!(
