@@ -40,8 +40,9 @@ impl fmt::Display for Taint {
 /// What the daemon opens for a passed fd.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FdSource {
-    /// The pre-opened, listening monitor socket at this path.
-    MonitorSocket { path: String },
+    /// A UNIX socket the daemon creates and listens on at this path (the
+    /// monitor, listening chardevs); QEMU inherits the listening fd.
+    UnixListener { path: String },
     /// A chardev output file, opened for writing (`O_APPEND` when `append`,
     /// truncated otherwise), passed through `-add-fd`.
     File { path: String, append: bool },

@@ -393,22 +393,22 @@ impl Planner<'_> {
                 };
                 let listen = src_get("mode") == Some("bind");
                 if listen {
+                    // Like libvirt, the daemon creates and listens on the
+                    // socket and QEMU inherits it; QEMU never touches the path.
                     self.push_resource(Resource {
                         path: path.clone(),
                         kind: ResourceKind::Socket,
                         access: Access::ReadWrite,
                         origin: alias.to_owned(),
                         class: ResourceClass::Device,
-                        provision: Provision::QemuCreates,
+                        provision: Provision::PassedAsFd,
                         dac_relabel: false,
                         selinux: SelinuxRole::Untouched,
                     });
+                    let fd = self.pass_fd(alias, FdSource::UnixListener { path });
                     self.arg2(
                         "-chardev",
-                        format!(
-                            "socket,id={id},path={},server=on,wait=off",
-                            opt_escape(&path)
-                        ),
+                        format!("socket,id={id},fd={fd},server=on,wait=off"),
                     );
                 } else {
                     let exists = self.rt.host.stat(&path).is_some();

@@ -762,7 +762,7 @@ impl<'a> Planner<'a> {
         self.fds.push(PassFd {
             fd: rt.monitor_fd,
             owner: "monitor".into(),
-            source: FdSource::MonitorSocket {
+            source: FdSource::UnixListener {
                 path: rt.monitor_socket.clone(),
             },
         });
