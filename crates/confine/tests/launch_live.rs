@@ -1,0 +1,614 @@
+//! Live tests of the launcher: real namespaces, real QEMU. They need root, QEMU at
+//! /usr/bin/qemu-system-x86_64 and the `rvirt-qemu` account; they FAIL (never skip)
+//! when any of that is missing. Names start with `launch_live_` so nextest runs them
+//! serially.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use confine::launcher::{LaunchError, Launcher, NsOp, Step};
+use confine::spec::{DevNode, Identity, LaunchSpec, NamespaceSpec, NodeKind};
+
+const QEMU: &str = "/usr/bin/qemu-system-x86_64";
+const LAUNCHER: &str = env!("CARGO_BIN_EXE_rvirt-launch");
+const DEFAULT_NODES: [&str; 7] = ["null", "full", "zero", "random", "urandom", "ptmx", "kvm"];
+
+/// Panic (not skip) unless the machine can run these tests.
+fn require_live() {
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "launch_live_* tests must run as root (they unshare, mount and mknod)"
+    );
+    assert!(
+        Path::new(QEMU).exists(),
+        "{QEMU} is missing: install qemu-system-x86 to run launch_live_* tests"
+    );
+}
+
+fn account(file: &str, name: &str) -> Vec<String> {
+    let text = fs::read_to_string(file).unwrap_or_else(|e| panic!("read {file}: {e}"));
+    text.lines()
+        .map(|l| l.split(':').map(str::to_owned).collect::<Vec<_>>())
+        .find(|f| f.first().map(String::as_str) == Some(name))
+        .unwrap_or_else(|| panic!("{name} is not in {file}: the live tests need it"))
+}
+
+/// rvirt-qemu with supplementary group kvm.
+fn qemu_identity() -> Identity {
+    let pw = account("/etc/passwd", "rvirt-qemu");
+    let kvm = account("/etc/group", "kvm");
+    Identity {
+        uid: pw[2].parse().unwrap(),
+        gid: pw[3].parse().unwrap(),
+        groups: vec![kvm[2].parse().unwrap()],
+    }
+}
+
+/// A DevNode copying the host node's numbers, owner and mode.
+fn host_node(name: &str) -> DevNode {
+    let path = Path::new("/dev").join(name);
+    let m = fs::metadata(&path).unwrap_or_else(|e| panic!("stat {}: {e}", path.display()));
+    let kind = if m.file_type().is_char_device() {
+        NodeKind::Char
+    } else if m.file_type().is_block_device() {
+        NodeKind::Block
+    } else {
+        panic!("{} is not a device node", path.display())
+    };
+    DevNode {
+        path,
+        kind,
+        major: rustix::fs::major(m.rdev()),
+        minor: rustix::fs::minor(m.rdev()),
+        mode: m.mode() & 0o7777,
+        uid: m.uid(),
+        gid: m.gid(),
+    }
+}
+
+/// First path components of the mounts under the host /dev (computed independently
+/// of the launcher's own parser).
+fn host_dev_mount_names() -> BTreeSet<String> {
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_owned))
+        .filter_map(|mp| {
+            mp.strip_prefix("/dev/")
+                .map(|r| r.split('/').next().unwrap().to_owned())
+        })
+        .collect()
+}
+
+/// Owns the temp dir, any host mounts made and the QEMU child: all cleaned up on
+/// drop, also when the test panics.
+struct Fixture {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    host_mounts: Vec<PathBuf>,
+}
+
+impl Fixture {
+    fn new(owner: Option<&Identity>) -> Self {
+        require_live();
+        let dir = tempfile::Builder::new()
+            .prefix("rvirt-launch-live")
+            .tempdir()
+            .unwrap();
+        if let Some(id) = owner {
+            rustix::fs::chown(
+                dir.path(),
+                Some(rustix::fs::Uid::from_raw(id.uid)),
+                Some(rustix::fs::Gid::from_raw(id.gid)),
+            )
+            .unwrap();
+        }
+        Self {
+            dir,
+            child: None,
+            host_mounts: Vec::new(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn qmp_path(&self) -> PathBuf {
+        self.path().join("qmp.sock")
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.path().join("qemu.log")).unwrap_or_default()
+    }
+
+    fn spec(&self, identity: Option<Identity>, namespace: bool) -> LaunchSpec {
+        let dir = self.path();
+        LaunchSpec {
+            name: "live".into(),
+            emulator: QEMU.into(),
+            args: [
+                "-machine",
+                "none",
+                "-S",
+                "-display",
+                "none",
+                "-nodefaults",
+                "-qmp",
+                &format!("unix:{},server=on,wait=off", self.qmp_path().display()),
+                "-sandbox",
+                "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            // Deliberately not sorted, with an empty value and a space.
+            env: vec![
+                ("LC_ALL".into(), "C".into()),
+                ("PATH".into(), "/usr/sbin:/usr/bin:/sbin:/bin".into()),
+                ("HOME".into(), dir.display().to_string()),
+                ("RVIRT_EMPTY".into(), String::new()),
+                ("A_SPACE".into(), "a b=c".into()),
+            ],
+            cwd: dir.to_owned(),
+            identity,
+            namespace: namespace.then(|| NamespaceSpec {
+                dev_nodes: DEFAULT_NODES.iter().map(|n| host_node(n)).collect(),
+                scratch_dir: dir.join("state"),
+            }),
+            cgroup_procs: Vec::new(),
+            selinux_exec_label: None,
+            landlock: None,
+            log_path: dir.join("qemu.log"),
+            keep_fds: Vec::new(),
+        }
+    }
+
+    /// Launch through the whole handshake; QEMU's pid.
+    fn launch(&mut self, spec: &LaunchSpec) -> u32 {
+        let mut h = Launcher::new(LAUNCHER).spawn(spec, &[]).expect("spawn");
+        h.set_timeout(Some(Duration::from_secs(20))).unwrap();
+        let pid = h.wait_prepared().expect("wait_prepared");
+        assert_eq!(pid, h.pid());
+        h.go().expect("go");
+        let child = h
+            .wait_exec()
+            .unwrap_or_else(|e| panic!("wait_exec: {e}; log: {}", self.log()));
+        assert_eq!(child.id(), pid);
+        self.child = Some(child);
+        self.wait_for_qmp();
+        pid
+    }
+
+    fn wait_for_qmp(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.qmp_path().exists() {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "QEMU exited ({status}) before creating its QMP socket; log: {}",
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no QMP socket after 20 s; log: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Send `quit` over QMP and wait for QEMU to exit.
+    fn quit(&mut self) {
+        let replies = qmp(&self.qmp_path(), &[r#"{"execute":"quit"}"#]);
+        assert!(replies[0].get("return").is_some(), "quit: {replies:?}");
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(
+                    status.success(),
+                    "QEMU exit status {status}; log: {}",
+                    self.log()
+                );
+                return;
+            }
+            if Instant::now() > deadline {
+                self.child = Some(child);
+                panic!("QEMU did not exit after quit");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for m in self.host_mounts.drain(..).rev() {
+            let _ = rustix::mount::unmount(&m, rustix::mount::UnmountFlags::DETACH);
+        }
+    }
+}
+
+/// Connect to QMP, negotiate, run each command; the replies (events skipped).
+fn qmp(sock: &Path, commands: &[&str]) -> Vec<serde_json::Value> {
+    let stream =
+        UnixStream::connect(sock).unwrap_or_else(|e| panic!("connect {}: {e}", sock.display()));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut next = || -> serde_json::Value {
+        loop {
+            let mut line = String::new();
+            assert!(reader.read_line(&mut line).unwrap() > 0, "QMP closed");
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if v.get("event").is_none() {
+                return v;
+            }
+        }
+    };
+    let greeting = next();
+    assert!(greeting.get("QMP").is_some(), "greeting: {greeting}");
+    writer
+        .write_all(br#"{"execute":"qmp_capabilities"}"#)
+        .unwrap();
+    assert!(next().get("return").is_some());
+    commands
+        .iter()
+        .map(|c| {
+            writer.write_all(c.as_bytes()).unwrap();
+            next()
+        })
+        .collect()
+}
+
+fn status_field(pid: u32, name: &str) -> String {
+    let text = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/status"))
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn mnt_ns(pid: &str) -> PathBuf {
+    fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap()
+}
+
+fn environ(pid: u32) -> Vec<(String, String)> {
+    let raw = fs::read(format!("/proc/{pid}/environ")).unwrap();
+    raw.split(|b| *b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let s = String::from_utf8(s.to_vec()).unwrap();
+            let (k, v) = s.split_once('=').unwrap();
+            (k.to_owned(), v.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn launch_live_qemu_in_private_dev_as_rvirt_qemu() {
+    let id = qemu_identity();
+    let mut fx = Fixture::new(Some(&id));
+    let spec = fx.spec(Some(id.clone()), true);
+    let pid = fx.launch(&spec);
+
+    // Identity, NNP, seccomp (from QEMU's -sandbox).
+    assert_eq!(status_field(pid, "Uid"), format!("{0} {0} {0} {0}", id.uid));
+    assert_eq!(status_field(pid, "Gid"), format!("{0} {0} {0} {0}", id.gid));
+    assert_eq!(status_field(pid, "Groups"), id.groups[0].to_string());
+    assert_eq!(status_field(pid, "NoNewPrivs"), "1");
+    assert_eq!(status_field(pid, "Seccomp"), "2");
+
+    // A private mount namespace with exactly the nodes plus the host's /dev mounts.
+    assert_ne!(mnt_ns(&pid.to_string()), mnt_ns("self"));
+    let dev = PathBuf::from(format!("/proc/{pid}/root/dev"));
+    let listed: BTreeSet<String> = fs::read_dir(&dev)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    let mut expected: BTreeSet<String> = DEFAULT_NODES.iter().map(|s| s.to_string()).collect();
+    expected.extend(host_dev_mount_names());
+    assert_eq!(listed, expected);
+    for name in DEFAULT_NODES {
+        let want = host_node(name);
+        let got = fs::symlink_metadata(dev.join(name)).unwrap();
+        assert!(got.file_type().is_char_device(), "{name}");
+        assert_eq!(
+            got.rdev(),
+            rustix::fs::makedev(want.major, want.minor),
+            "{name}"
+        );
+        assert_eq!(got.mode() & 0o7777, want.mode, "{name}");
+        assert_eq!((got.uid(), got.gid()), (want.uid, want.gid), "{name}");
+    }
+    // The preserved mounts are the host's (same filesystem device).
+    for name in host_dev_mount_names() {
+        let host = fs::metadata(Path::new("/dev").join(&name)).unwrap();
+        let inner = fs::metadata(dev.join(&name)).unwrap();
+        assert_eq!(host.dev(), inner.dev(), "/dev/{name} is not the host mount");
+    }
+    let mountinfo = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    let dev_line = mountinfo
+        .lines()
+        .filter(|l| l.split(' ').nth(4) == Some("/dev"))
+        .next_back()
+        .unwrap_or_else(|| panic!("no /dev in QEMU mountinfo:\n{mountinfo}"));
+    assert!(dev_line.contains(" - tmpfs devfs "), "{dev_line}");
+    assert!(dev_line.contains("nosuid"), "{dev_line}");
+    assert!(dev_line.contains("size=64k"), "{dev_line}");
+    assert!(dev_line.contains("mode=755"), "{dev_line}");
+    // The scratch mount point is gone from the host.
+    let state: Vec<_> = fs::read_dir(fx.path().join("state")).unwrap().collect();
+    assert!(state.is_empty(), "scratch left behind: {state:?}");
+
+    // Environment exactly as given, in order.
+    assert_eq!(environ(pid), spec.env);
+    // stdout/stderr go to the log.
+    assert_eq!(
+        fs::read_link(format!("/proc/{pid}/fd/1")).unwrap(),
+        spec.log_path
+    );
+    assert_eq!(
+        fs::read_link(format!("/proc/{pid}/fd/2")).unwrap(),
+        spec.log_path
+    );
+
+    let replies = qmp(&fx.qmp_path(), &[r#"{"execute":"query-status"}"#]);
+    assert_eq!(replies[0]["return"]["status"], "prelaunch", "{replies:?}");
+    fx.quit();
+}
+
+#[test]
+fn launch_live_keep_fds_are_inherited_at_their_numbers() {
+    let id = qemu_identity();
+    let mut fx = Fixture::new(Some(&id));
+    let (r, w) = rustix::pipe::pipe().unwrap();
+    let mut spec = fx.spec(Some(id), true);
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&w);
+    spec.keep_fds = vec![fd];
+    // Mismatched fd lists are refused before anything starts.
+    let err = Launcher::new(LAUNCHER).spawn(&spec, &[]).unwrap_err();
+    assert!(matches!(err, LaunchError::Invalid(_)), "{err}");
+
+    let mut h = Launcher::new(LAUNCHER).spawn(&spec, &[w.as_fd()]).unwrap();
+    h.set_timeout(Some(Duration::from_secs(20))).unwrap();
+    let pid = h.wait_prepared().unwrap();
+    h.go().unwrap();
+    fx.child = Some(h.wait_exec().unwrap());
+    fx.wait_for_qmp();
+    let ours = fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
+    let theirs = fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap();
+    assert_eq!(ours, theirs);
+    drop(r);
+    fx.quit();
+}
+
+#[test]
+fn launch_live_failures_name_the_step() {
+    let id = qemu_identity();
+    let fx = Fixture::new(Some(&id));
+    let launcher = Launcher::new(LAUNCHER);
+
+    // A node path outside /dev is refused before anything is created.
+    let mut spec = fx.spec(Some(id.clone()), true);
+    let mut bogus = host_node("null");
+    bogus.path = "/dev/../etc/bogus".into();
+    spec.namespace.as_mut().unwrap().dev_nodes.push(bogus);
+    let mut h = launcher.spawn(&spec, &[]).unwrap();
+    let err = h.wait_prepared().unwrap_err();
+    let f = err
+        .failure()
+        .unwrap_or_else(|| panic!("not a Failed: {err}"));
+    assert_eq!(f.step, Step::ValidateDevNode, "{f}");
+    assert_eq!(f.path.as_deref(), Some(Path::new("/dev/../etc/bogus")));
+    assert_eq!(f.errno, Some(libc::EINVAL));
+
+    // A node whose name the kernel refuses fails at mknod, naming the /dev path.
+    let mut spec = fx.spec(Some(id.clone()), true);
+    let mut long = host_node("null");
+    long.path = Path::new("/dev").join("x".repeat(300));
+    spec.namespace
+        .as_mut()
+        .unwrap()
+        .dev_nodes
+        .push(long.clone());
+    let mut h = launcher.spawn(&spec, &[]).unwrap();
+    let err = h.wait_prepared().unwrap_err();
+    let f = err
+        .failure()
+        .unwrap_or_else(|| panic!("not a Failed: {err}"));
+    assert_eq!(f.step, Step::MknodDevNode, "{f}");
+    assert_eq!(f.path.as_deref(), Some(long.path.as_path()));
+    assert_eq!(f.errno, Some(libc::ENAMETOOLONG));
+    // The scratch mount point was cleaned up after the failure.
+    let state: Vec<_> = fs::read_dir(fx.path().join("state")).unwrap().collect();
+    assert!(state.is_empty(), "scratch left behind: {state:?}");
+
+    // A missing emulator fails at exec with ENOENT.
+    let mut spec = fx.spec(Some(id.clone()), true);
+    spec.emulator = fx.path().join("no-such-qemu");
+    let mut h = launcher.spawn(&spec, &[]).unwrap();
+    h.set_timeout(Some(Duration::from_secs(20))).unwrap();
+    h.wait_prepared().unwrap();
+    h.go().unwrap();
+    let err = h.wait_exec().unwrap_err();
+    let f = err
+        .failure()
+        .unwrap_or_else(|| panic!("not a Failed: {err}"));
+    assert_eq!(f.step, Step::Exec, "{f}");
+    assert_eq!(f.errno, Some(libc::ENOENT), "{f}");
+    assert_eq!(f.path.as_deref(), Some(spec.emulator.as_path()));
+
+    // A missing cgroup.procs file fails at JoinCgroup.
+    let mut spec = fx.spec(Some(id.clone()), false);
+    spec.cgroup_procs = vec![fx.path().join("no-cgroup/cgroup.procs")];
+    let mut h = launcher.spawn(&spec, &[]).unwrap();
+    let err = h.wait_prepared().unwrap_err();
+    let f = err
+        .failure()
+        .unwrap_or_else(|| panic!("not a Failed: {err}"));
+    assert_eq!(f.step, Step::JoinCgroup, "{f}");
+    assert_eq!(f.errno, Some(libc::ENOENT));
+
+    // Abort after Prepared: the launcher exits cleanly without exec.
+    let spec = fx.spec(Some(id), true);
+    let mut h = launcher.spawn(&spec, &[]).unwrap();
+    h.wait_prepared().unwrap();
+    let status = h.abort().unwrap().expect("exit status");
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn launch_live_root_identity_stays_root() {
+    let mut fx = Fixture::new(None);
+    let spec = fx.spec(None, true);
+    let pid = fx.launch(&spec);
+    assert_eq!(status_field(pid, "Uid"), "0 0 0 0");
+    assert_eq!(status_field(pid, "Gid"), "0 0 0 0");
+    assert_eq!(status_field(pid, "NoNewPrivs"), "1");
+    assert_eq!(status_field(pid, "Seccomp"), "2");
+    fx.quit();
+}
+
+#[test]
+fn launch_live_without_namespace_shares_the_host_mount_ns() {
+    let id = qemu_identity();
+    let mut fx = Fixture::new(Some(&id));
+    let spec = fx.spec(Some(id), false);
+    let pid = fx.launch(&spec);
+    assert_eq!(mnt_ns(&pid.to_string()), mnt_ns("self"));
+    assert_eq!(environ(pid), spec.env);
+    fx.quit();
+}
+
+#[test]
+fn launch_live_nsexec_mknod_and_bind_into_running_qemu() {
+    let id = qemu_identity();
+    let mut fx = Fixture::new(Some(&id));
+    let spec = fx.spec(Some(id.clone()), true);
+    let pid = fx.launch(&spec);
+    let launcher = Launcher::new(LAUNCHER);
+    let root = PathBuf::from(format!("/proc/{pid}/root"));
+
+    // A host tmpfs with a marker, to be bound into QEMU's /dev.
+    let src = fx.path().join("hp-src");
+    fs::create_dir(&src).unwrap();
+    rustix::mount::mount(
+        "rvirt-test",
+        &src,
+        "tmpfs",
+        rustix::mount::MountFlags::empty(),
+        c"size=64k",
+    )
+    .unwrap();
+    fx.host_mounts.push(src.clone());
+    fs::write(src.join("marker"), b"hello").unwrap();
+
+    let node = DevNode {
+        path: "/dev/rvirt-test-null".into(),
+        kind: NodeKind::Char,
+        major: 1,
+        minor: 3,
+        mode: 0o640,
+        uid: id.uid,
+        gid: id.gid,
+    };
+    let mut nested = node.clone();
+    nested.path = "/dev/rvirt-sub/dir/null".into();
+    let ops = vec![
+        NsOp::Mknod(node.clone()),
+        NsOp::Mknod(nested.clone()),
+        // Same node again: kept, not an error.
+        NsOp::Mknod(node.clone()),
+        NsOp::Mkdir {
+            path: "/dev/rvirt-dir".into(),
+            mode: 0o750,
+            uid: id.uid,
+            gid: 0,
+        },
+        NsOp::BindFromHost {
+            source: src.clone(),
+            target: "/dev/rvirt-hugepages".into(),
+        },
+    ];
+    launcher
+        .nsexec(pid, &ops)
+        .unwrap_or_else(|e| panic!("nsexec: {e}"));
+
+    let m = fs::symlink_metadata(root.join("dev/rvirt-test-null")).unwrap();
+    assert!(m.file_type().is_char_device());
+    assert_eq!(m.rdev(), rustix::fs::makedev(1, 3));
+    assert_eq!(m.mode() & 0o7777, 0o640);
+    assert_eq!((m.uid(), m.gid()), (id.uid, id.gid));
+    assert!(
+        fs::symlink_metadata(root.join("dev/rvirt-sub/dir/null"))
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+    let d = fs::symlink_metadata(root.join("dev/rvirt-dir")).unwrap();
+    assert!(d.is_dir());
+    assert_eq!((d.mode() & 0o7777, d.uid(), d.gid()), (0o750, id.uid, 0));
+    assert_eq!(
+        fs::read(root.join("dev/rvirt-hugepages/marker")).unwrap(),
+        b"hello"
+    );
+    let mountinfo = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    assert!(
+        mountinfo
+            .lines()
+            .any(|l| l.split(' ').nth(4) == Some("/dev/rvirt-hugepages")),
+        "{mountinfo}"
+    );
+    // None of it leaked to the host.
+    assert!(!Path::new("/dev/rvirt-test-null").exists());
+    assert!(!Path::new("/dev/rvirt-hugepages").exists());
+
+    // A different node on an existing path is refused, naming the step and path.
+    let mut clash = node.clone();
+    clash.minor = 5;
+    let err = launcher.nsexec(pid, &[NsOp::Mknod(clash)]).unwrap_err();
+    let f = err
+        .failure()
+        .unwrap_or_else(|| panic!("not a Failed: {err}"));
+    assert_eq!(f.step, Step::MknodDevNode, "{f}");
+    assert_eq!(f.path.as_deref(), Some(node.path.as_path()));
+    // Targets outside /dev are refused.
+    let mut outside = node.clone();
+    outside.path = "/etc/rvirt-test".into();
+    let err = launcher.nsexec(pid, &[NsOp::Mknod(outside)]).unwrap_err();
+    assert_eq!(
+        err.failure().map(|f| f.step),
+        Some(Step::ValidateDevNode),
+        "{err}"
+    );
+    // A process that does not exist: EnterMountNs with ENOENT.
+    let err = launcher
+        .nsexec(u32::MAX - 1, &[NsOp::Mknod(node)])
+        .unwrap_err();
+    let f = err
+        .failure()
+        .unwrap_or_else(|| panic!("not a Failed: {err}"));
+    assert_eq!(
+        (f.step, f.errno),
+        (Step::EnterMountNs, Some(libc::ENOENT)),
+        "{f}"
+    );
+
+    fx.quit();
+}
