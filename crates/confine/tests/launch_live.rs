@@ -345,8 +345,7 @@ fn launch_live_qemu_in_private_dev_as_rvirt_qemu() {
     let mountinfo = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
     let dev_line = mountinfo
         .lines()
-        .filter(|l| l.split(' ').nth(4) == Some("/dev"))
-        .next_back()
+        .rfind(|l| l.split(' ').nth(4) == Some("/dev"))
         .unwrap_or_else(|| panic!("no /dev in QEMU mountinfo:\n{mountinfo}"));
     assert!(dev_line.contains(" - tmpfs devfs "), "{dev_line}");
     assert!(dev_line.contains("nosuid"), "{dev_line}");
