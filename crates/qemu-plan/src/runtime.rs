@@ -76,6 +76,9 @@ pub struct Runtime<'a> {
     pub first_free_fd: i32,
     /// The domain log file (QEMU's stdout/stderr; opened by the daemon).
     pub log_path: String,
+    /// The per-domain directory for virtio channel sockets without an explicit
+    /// path (libvirt: `<channel target dir>/domain-<id>-<name>`).
+    pub channel_dir: String,
     /// The master key file, passed as a `secret` object when set.
     pub master_key: Option<String>,
     /// The hugetlbfs mounts of the host, in configuration order.
@@ -94,6 +97,7 @@ impl fmt::Debug for Runtime<'_> {
             .field("monitor_fd", &self.monitor_fd)
             .field("first_free_fd", &self.first_free_fd)
             .field("log_path", &self.log_path)
+            .field("channel_dir", &self.channel_dir)
             .field("master_key", &self.master_key)
             .field("hugetlbfs", &self.hugetlbfs)
             .finish_non_exhaustive()

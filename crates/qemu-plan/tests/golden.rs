@@ -201,6 +201,7 @@ fn runtime<'a>(
         domain_id: 1,
         emulator,
         monitor_socket: format!("{lib}/monitor.sock"),
+        channel_dir: format!("/var/lib/rvirt/qemu/channel/target/domain-1-{name}"),
         master_key: Some(format!("{lib}/master-key.aes")),
         lib_dir: lib,
         monitor_fd: 27,

@@ -32,7 +32,7 @@ pub(crate) fn controller_needs_pci(family: Family, c: &Controller) -> bool {
             let model = c.model.as_deref().unwrap_or(default_usb_model(family));
             model != "none" && model != "piix3-uhci"
         }
-        ControllerType::Scsi => true,
+        ControllerType::Scsi | ControllerType::VirtioSerial => true,
         _ => false,
     }
 }
@@ -45,6 +45,7 @@ impl Planner<'_> {
             ControllerType::Pci,
             ControllerType::Usb,
             ControllerType::Scsi,
+            ControllerType::VirtioSerial,
         ] {
             for (i, c) in dom.devices.controllers.iter().enumerate() {
                 if c.ctype == t {
@@ -56,7 +57,10 @@ impl Planner<'_> {
             let index = c.index.unwrap_or(0);
             let subject = format!("controller '{}' index {index}", c.ctype);
             match c.ctype {
-                ControllerType::Pci | ControllerType::Usb | ControllerType::Scsi => {}
+                ControllerType::Pci
+                | ControllerType::Usb
+                | ControllerType::Scsi
+                | ControllerType::VirtioSerial => {}
                 ControllerType::Ide if self.family == Family::I440fx && index == 0 => {}
                 ControllerType::Sata if self.family == Family::Q35 && index == 0 => {}
                 ControllerType::Ide | ControllerType::Sata => self.problem(
@@ -71,9 +75,14 @@ impl Planner<'_> {
     fn controller(&mut self, i: usize, c: &Controller) {
         let index = c.index.unwrap_or(0);
         let subject = format!("controller '{}' index {index}", c.ctype);
-        let xhci_ports = c.ctype == ControllerType::Usb
-            && c.model.as_deref().is_some_and(|m| m.ends_with("xhci"))
-            && c.attrs.attrs.iter().all(|(k, _)| k == "ports");
+        let xhci_ports = matches!(c.ctype, ControllerType::Usb | ControllerType::VirtioSerial)
+            && (c.ctype == ControllerType::VirtioSerial
+                || c.model.as_deref().is_some_and(|m| m.ends_with("xhci")))
+            && c.driver.is_none()
+            && c.target.is_none()
+            && c.attrs.attrs.iter().all(|(k, _)| {
+                k == "ports" || (k == "vectors" && c.ctype == ControllerType::VirtioSerial)
+            });
         if (!c.attrs.attrs.is_empty() || c.driver.is_some() || c.target.is_some())
             && !provides_bus(c)
             && !xhci_ports
@@ -188,7 +197,136 @@ impl Planner<'_> {
                     ),
                 ),
             },
+            ControllerType::VirtioSerial => {
+                let num = |k: &str| c.attrs.get(k).and_then(|v| v.parse::<u32>().ok());
+                let props = Obj::new()
+                    .with("driver", "virtio-serial-pci")
+                    .with("id", format!("virtio-serial{index}"))
+                    .with_opt("max_ports", num("ports"))
+                    .with_opt("vectors", num("vectors"));
+                let props = self.pci_props(PciDev::Controller(i), props);
+                self.device(props);
+            }
             _ => {}
+        }
+    }
+
+    /// Virtio channels (`virtserialport`), e.g. the guest agent. A UNIX
+    /// channel without a path gets `<channel dir>/<target name>`.
+    pub(super) fn channels(&mut self) {
+        let dom = self.dom;
+        // Explicit ports first; the others take the lowest free port ≥ 1.
+        let mut used: Vec<(u32, u32, u32)> = dom
+            .devices
+            .channels
+            .iter()
+            .filter_map(|ch| {
+                let a = ch
+                    .info
+                    .address
+                    .as_ref()
+                    .filter(|a| a.addr_type == "virtio-serial")?;
+                let f = |k: &str| a.get(k).and_then(|v| v.parse::<u32>().ok());
+                Some((
+                    f("controller").unwrap_or(0),
+                    f("bus").unwrap_or(0),
+                    f("port")?,
+                ))
+            })
+            .collect();
+        for (i, ch) in dom.devices.channels.iter().enumerate() {
+            let alias = ch
+                .info
+                .alias
+                .clone()
+                .unwrap_or_else(|| format!("channel{i}"));
+            let subject = format!("channel '{alias}'");
+            let ttype = ch.target_type().unwrap_or_default();
+            if ttype != "virtio" {
+                self.problem(
+                    &subject,
+                    format!("target type '{ttype}' is not supported yet"),
+                );
+                continue;
+            }
+            if ch.log.is_some() || ch.protocol.is_some() {
+                self.problem(&subject, "<log> and <protocol> are not supported yet");
+                continue;
+            }
+            let addr = ch
+                .info
+                .address
+                .as_ref()
+                .filter(|a| a.addr_type == "virtio-serial");
+            let field = |k: &str| {
+                addr.and_then(|a| a.get(k))
+                    .and_then(|v| v.parse::<u32>().ok())
+            };
+            let ctrl = field("controller").unwrap_or(0);
+            let bus = field("bus").unwrap_or(0);
+            let has_ctrl =
+                dom.devices.controllers.iter().any(|c| {
+                    c.ctype == ControllerType::VirtioSerial && c.index.unwrap_or(0) == ctrl
+                });
+            if !has_ctrl {
+                self.problem(
+                    &subject,
+                    format!(
+                        "a virtio channel needs <controller type='virtio-serial' index='{ctrl}'/>"
+                    ),
+                );
+                continue;
+            }
+            let port = match field("port") {
+                Some(p) => p,
+                None => {
+                    let mut p = 1;
+                    while used.contains(&(ctrl, bus, p)) {
+                        p += 1;
+                    }
+                    used.push((ctrl, bus, p));
+                    p
+                }
+            };
+            let name = ch.target.as_ref().and_then(|t| t.attrs.get("name"));
+            let chr = format!("char{alias}");
+            let mut ch = ch.clone();
+            if ch.char_type == CharType::Unix && ch.source_path().is_none() {
+                let Some(n) = name else {
+                    self.problem(
+                        &subject,
+                        "a UNIX channel without a source path needs a target name",
+                    );
+                    continue;
+                };
+                let dir = self.rt.channel_dir.trim_end_matches('/').to_owned();
+                self.push_resource(Resource {
+                    path: dir.clone(),
+                    kind: ResourceKind::Dir,
+                    access: Access::ReadWrite,
+                    origin: "channel directory".into(),
+                    class: ResourceClass::Device,
+                    provision: Provision::DaemonCreates,
+                    dac_relabel: self.dac_for(&[]),
+                    selinux: self.selinux_for(&[], SelinuxRole::Exclusive),
+                });
+                let mut src = domain_xml::model::AttrSet::default();
+                src.set("mode", "bind");
+                src.set("path", format!("{dir}/{n}"));
+                ch.sources = vec![src];
+            }
+            if !self.chardev(&subject, &alias, &chr, &ch) {
+                continue;
+            }
+            self.device(
+                Obj::new()
+                    .with("driver", "virtserialport")
+                    .with("bus", format!("virtio-serial{ctrl}.{bus}"))
+                    .with("nr", port)
+                    .with("chardev", chr)
+                    .with("id", alias)
+                    .with_opt("name", name),
+            );
         }
     }
 

@@ -454,7 +454,6 @@ impl<'a> Planner<'a> {
         let d = &dom.devices;
         for (what, n) in [
             ("<parallel>", d.parallels.len()),
-            ("<channel>", d.channels.len()),
             ("<sound>", d.sounds.len()),
             ("<watchdog>", d.watchdogs.len()),
         ] {
@@ -781,6 +780,7 @@ impl<'a> Planner<'a> {
         self.disks();
         self.nets();
         self.serials();
+        self.channels();
         self.consoles();
         self.inputs();
         self.audio();
