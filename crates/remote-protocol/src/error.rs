@@ -27,6 +27,8 @@ impl ErrorCode {
     pub const INVALID_ARG: Self = Self(8);
     /// `VIR_ERR_OPERATION_FAILED`.
     pub const OPERATION_FAILED: Self = Self(9);
+    /// `VIR_ERR_NO_NAME`: missing domain name.
+    pub const NO_NAME: Self = Self(21);
     /// `VIR_ERR_XML_ERROR`.
     pub const XML_ERROR: Self = Self(27);
     /// `VIR_ERR_DOM_EXIST`.

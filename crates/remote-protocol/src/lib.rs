@@ -11,9 +11,12 @@
 //! * [`fake`]: a small in-memory backend for tests and demos.
 
 pub mod error;
+pub mod fake;
 pub mod frame;
 pub mod procs;
+pub mod server;
 pub mod xdr;
 
 pub use error::{ErrorCode, ErrorDomain, ErrorLevel, RemoteError};
 pub use procs::{Domain, Procedure, Request, Response};
+pub use server::{Backend, BoxFuture, CallContext, ServeOptions, serve};

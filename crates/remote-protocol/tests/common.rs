@@ -1,0 +1,171 @@
+//! Shared harness for the live tests: a fake-backend server on a temporary
+//! unix socket (plus a read-only one) and helpers that run the real `virsh`
+//! and libvirt-python against it.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use remote_protocol::fake::FakeBackend;
+use remote_protocol::server::{ServeOptions, serve};
+use tokio::net::UnixListener;
+
+pub struct TestServer {
+    pub dir: tempfile::TempDir,
+    pub rt: tokio::runtime::Runtime,
+    pub sock: PathBuf,
+    pub ro_sock: PathBuf,
+    pub backend: Arc<FakeBackend>,
+}
+
+pub const VIRSH_MISSING: &str = "the real `virsh` is required for rpc_live_* tests \
+     (Debian: apt-get install libvirt-clients); it could not be run";
+
+impl TestServer {
+    pub fn start() -> Self {
+        Self::start_with(FakeBackend::new(), ServeOptions::default())
+    }
+
+    pub fn start_with(backend: FakeBackend, opts: ServeOptions) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sock = dir.path().join("sock");
+        let ro_sock = dir.path().join("sock-ro");
+        let backend = Arc::new(backend);
+        {
+            let _g = rt.enter();
+            let rw = UnixListener::bind(&sock).expect("bind rw socket");
+            let ro = UnixListener::bind(&ro_sock).expect("bind ro socket");
+            let ro_opts = ServeOptions {
+                read_only: true,
+                ..opts.clone()
+            };
+            rt.spawn(serve(rw, backend.clone(), opts));
+            rt.spawn(serve(ro, backend.clone(), ro_opts));
+        }
+        Self {
+            dir,
+            rt,
+            sock,
+            ro_sock,
+            backend,
+        }
+    }
+
+    pub fn uri(&self) -> String {
+        format!("qemu+unix:///system?socket={}", self.sock.display())
+    }
+
+    pub fn ro_uri(&self) -> String {
+        format!("qemu+unix:///system?socket={}", self.ro_sock.display())
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.env_remove("LIBVIRT_DEFAULT_URI")
+            .env("HOME", self.dir.path())
+            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("XDG_RUNTIME_DIR", self.dir.path().join("run"));
+        c
+    }
+
+    /// Run `virsh -c URI args...` with a timeout guard; never skips.
+    pub fn virsh_uri(&self, uri: &str, args: &[&str]) -> Output {
+        let mut c = self.command("virsh");
+        c.arg("-c").arg(uri).args(args);
+        run_with_timeout(c, VIRSH_MISSING)
+    }
+
+    pub fn virsh(&self, args: &[&str]) -> Output {
+        self.virsh_uri(&self.uri(), args)
+    }
+
+    /// `virsh` that must succeed; returns stdout.
+    pub fn virsh_ok(&self, args: &[&str]) -> String {
+        let out = self.virsh(args);
+        assert!(
+            out.status.success(),
+            "virsh {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    /// Run a python3 script (with libvirt-python) with `SOCK_URI` set.
+    pub fn python(&self, script: &str) -> Output {
+        let mut c = self.command("/usr/bin/python3");
+        c.arg("-c").arg(script).env("SOCK_URI", self.uri());
+        run_with_timeout(
+            c,
+            "/usr/bin/python3 with libvirt-python is required for rpc_live_python \
+             (Debian: apt-get install python3-libvirt); it could not be run",
+        )
+    }
+
+    pub fn write_file(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).expect("write file");
+        p
+    }
+}
+
+fn run_with_timeout(mut c: Command, missing: &str) -> Output {
+    use std::io::Read;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let mut child = c
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{missing}: {e}"));
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{c:?} did not finish within 30 s (client hang?)");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: t_out.join().expect("stdout reader"),
+        stderr: t_err.join().expect("stderr reader"),
+    }
+}
+
+pub const DOMAIN_XML: &str = "<domain type='kvm'>
+  <name>vm1</name>
+  <uuid>6b3c1f2e-7d44-4b5a-9a0e-3f1d2c4b5a69</uuid>
+  <memory unit='KiB'>1048576</memory>
+  <vcpu placement='static'>2</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+  </os>
+</domain>
+";
