@@ -809,6 +809,43 @@ impl Planner<'_> {
         }
     }
 
+    /// `i6300esb` (PCI) and `ib700` (ISA) with `-watchdog-action`.
+    pub(super) fn watchdogs(&mut self) {
+        let dom = self.dom;
+        for (i, w) in dom.devices.watchdogs.iter().enumerate() {
+            let alias = w
+                .info
+                .alias
+                .clone()
+                .unwrap_or_else(|| format!("watchdog{i}"));
+            let subject = format!("watchdog '{alias}'");
+            let action = w.action.as_deref().unwrap_or("reset");
+            if action == "dump" {
+                self.problem(&subject, "action 'dump' is not supported yet");
+                continue;
+            }
+            if i > 0 {
+                self.problem(&subject, "only one watchdog is supported");
+                continue;
+            }
+            let props = Obj::new()
+                .with("driver", w.model.as_str())
+                .with("id", alias);
+            match w.model.as_str() {
+                "i6300esb" => {
+                    let props = self.pci_props(PciDev::Watchdog(i), props);
+                    self.device(props);
+                }
+                "ib700" => self.device(props),
+                other => {
+                    self.problem(&subject, format!("model '{other}' is not supported yet"));
+                    continue;
+                }
+            }
+            self.arg2("-watchdog-action", action);
+        }
+    }
+
     pub(super) fn balloon(&mut self) {
         let Some(b) = &self.dom.devices.memballoon else {
             return;

@@ -455,7 +455,6 @@ impl<'a> Planner<'a> {
         for (what, n) in [
             ("<parallel>", d.parallels.len()),
             ("<sound>", d.sounds.len()),
-            ("<watchdog>", d.watchdogs.len()),
         ] {
             if n > 0 {
                 no(what);
@@ -565,6 +564,15 @@ impl<'a> Planner<'a> {
         }
         for (i, r) in dom.devices.rngs.iter().enumerate() {
             wants.push((PciDev::Rng(i), r.info.address.as_ref(), format!("rng{i}")));
+        }
+        for (i, w) in dom.devices.watchdogs.iter().enumerate() {
+            if w.model == "i6300esb" {
+                wants.push((
+                    PciDev::Watchdog(i),
+                    w.info.address.as_ref(),
+                    format!("watchdog{i}"),
+                ));
+            }
         }
         for (dev, addr, subject) in &wants {
             if let Some(a) = addr {
@@ -786,6 +794,7 @@ impl<'a> Planner<'a> {
         self.audio();
         self.graphics();
         self.videos();
+        self.watchdogs();
         self.balloon();
         self.rngs();
         for a in &dom.qemu.args {

@@ -2,7 +2,7 @@
 //!
 //! Addresses given in the XML are used as given (root bus only). Devices
 //! without one get the next free slot, in libvirt's assignment order (primary
-//! video, controllers, NICs, virtio disks, balloon, RNG). On q35 the devices
+//! video, controllers, NICs, virtio disks, balloon, RNG, watchdog). On q35 the devices
 //! sit directly on `pcie.0` as integrated endpoints instead of behind the
 //! `pcie-root-port`s libvirt would add: the guest sees them fine, but they are
 //! not hot-unpluggable. `pcie-root-port` controllers given in the XML are
@@ -21,6 +21,7 @@ pub(crate) enum PciDev {
     Disk(usize),
     Balloon,
     Rng(usize),
+    Watchdog(usize),
     Video(usize),
 }
 
