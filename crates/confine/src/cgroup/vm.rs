@@ -134,19 +134,28 @@ fn enable_subtree(dir: &Path, names: &[&str]) -> Result<()> {
     let avail = read_trimmed(&dir.join("cgroup.controllers")).unwrap_or_default();
     let sc = dir.join("cgroup.subtree_control");
     let on = read_trimmed(&sc).unwrap_or_default();
-    for n in names {
-        let listed = |s: &str| s.split_whitespace().any(|x| x == *n);
-        if listed(&avail) && !listed(&on) {
-            // One controller per write, so that the error names it.
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&sc)
-                .map_err(io_err("open", &sc))?;
-            f.write_all(format!("+{n}").as_bytes())
-                .map_err(io_err("enable controller in", &sc))?;
-        }
+    let listed = |s: &str, n: &str| s.split_whitespace().any(|x| x == n);
+    let missing: Vec<&&str> = names
+        .iter()
+        .filter(|n| listed(&avail, n) && !listed(&on, n))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&sc)
+        .map_err(io_err("open", &sc))?;
+    for n in missing {
+        // One controller per write(2), so that an error names it.
+        f.write_all(format!("+{n}\n").as_bytes())
+            .map_err(|source| CgroupError::Io {
+                op: "enable controller in",
+                path: sc.clone(),
+                source: io::Error::new(source.kind(), format!("+{n}: {source}")),
+            })?;
     }
     Ok(())
 }
