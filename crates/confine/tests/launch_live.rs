@@ -14,7 +14,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use confine::launcher::{LaunchError, Launcher, NsOp, Step};
-use confine::spec::{DevNode, Identity, LaunchSpec, NamespaceSpec, NodeKind};
+use confine::spec::{DevNode, Identity, LandlockRules, LaunchSpec, NamespaceSpec, NodeKind};
 
 const QEMU: &str = "/usr/bin/qemu-system-x86_64";
 const LAUNCHER: &str = env!("CARGO_BIN_EXE_rvirt-launch");
@@ -93,6 +93,8 @@ struct Fixture {
     dir: tempfile::TempDir,
     child: Option<Child>,
     host_mounts: Vec<PathBuf>,
+    /// Cgroup directories to remove once the child is gone.
+    cgroups: Vec<PathBuf>,
 }
 
 impl Fixture {
@@ -114,6 +116,7 @@ impl Fixture {
             dir,
             child: None,
             host_mounts: Vec::new(),
+            cgroups: Vec::new(),
         }
     }
 
@@ -172,7 +175,11 @@ impl Fixture {
 
     /// Launch through the whole handshake; QEMU's pid.
     fn launch(&mut self, spec: &LaunchSpec) -> u32 {
-        let mut h = Launcher::new(LAUNCHER).spawn(spec, &[]).expect("spawn");
+        self.launch_with(&Launcher::new(LAUNCHER), spec)
+    }
+
+    fn launch_with(&mut self, launcher: &Launcher, spec: &LaunchSpec) -> u32 {
+        let mut h = launcher.spawn(spec, &[]).expect("spawn");
         h.set_timeout(Some(Duration::from_secs(20))).unwrap();
         let pid = h.wait_prepared().expect("wait_prepared");
         assert_eq!(pid, h.pid());
@@ -236,6 +243,15 @@ impl Drop for Fixture {
         }
         for m in self.host_mounts.drain(..).rev() {
             let _ = rustix::mount::unmount(&m, rustix::mount::UnmountFlags::DETACH);
+        }
+        for cg in self.cgroups.drain(..) {
+            // A killed process leaves its cgroup a moment after being reaped.
+            for _ in 0..100 {
+                if fs::remove_dir(&cg).is_ok() || !cg.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
 }
@@ -609,5 +625,170 @@ fn launch_live_nsexec_mknod_and_bind_into_running_qemu() {
         "{f}"
     );
 
+    fx.quit();
+}
+
+#[test]
+fn launch_live_under_shared_propagation_root_becomes_slave() {
+    // `mount --make-rshared /` on the real host would change every other test's
+    // world, so the launcher runs inside `unshare -m --propagation shared` (same pid,
+    // fds kept): its `/` is shared there, as on a systemd host. That namespace is
+    // kept alive through a bind of its ns file, so it can act as "the host".
+    let id = qemu_identity();
+    let mut fx = Fixture::new(Some(&id));
+    for tool in ["/usr/bin/unshare", "/usr/bin/nsenter", "/usr/bin/mount"] {
+        assert!(Path::new(tool).exists(), "{tool} (util-linux) is needed");
+    }
+    let ns_file = fx.path().join("outer-mnt-ns");
+    fs::write(&ns_file, b"").unwrap();
+    let wrapper = fx.path().join("shared-launch.sh");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec /usr/bin/unshare --mount={} --propagation shared {LAUNCHER} \"$@\"\n",
+            ns_file.display()
+        ),
+    )
+    .unwrap();
+    rustix::fs::chmod(&wrapper, rustix::fs::Mode::from_raw_mode(0o755)).unwrap();
+    let spec = fx.spec(Some(id), true);
+    // Registered first so a failing launch still unmounts it.
+    fx.host_mounts.push(ns_file.clone());
+    let pid = fx.launch_with(&Launcher::new(&wrapper), &spec);
+
+    let mountinfo = || fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    let line = |mp: &str| {
+        let text = mountinfo();
+        text.lines()
+            .rfind(|l| l.split(' ').nth(4) == Some(mp))
+            .unwrap_or_else(|| panic!("no {mp} in:\n{text}"))
+            .to_owned()
+    };
+    let root = line("/");
+    assert!(root.contains(" master:"), "/ is not a slave: {root}");
+    assert!(!root.contains(" shared:"), "/ is still shared: {root}");
+    let dev = line("/dev");
+    assert!(dev.contains(" - tmpfs devfs "), "{dev}");
+    assert!(!dev.contains("shared:"), "{dev}");
+
+    // A mount made in the outer namespace afterwards propagates into QEMU's.
+    let late = fx.path().join("late-mount");
+    fs::create_dir(&late).unwrap();
+    let status = std::process::Command::new("/usr/bin/nsenter")
+        .arg(format!("--mount={}", ns_file.display()))
+        .args(["/usr/bin/mount", "-t", "tmpfs", "rvirt-late"])
+        .arg(&late)
+        .status()
+        .unwrap();
+    assert!(status.success(), "nsenter mount: {status}");
+    let late_line = line(late.to_str().unwrap());
+    assert!(late_line.contains("rvirt-late"), "{late_line}");
+    let listed: BTreeSet<String> = fs::read_dir(format!("/proc/{pid}/root/dev"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    let mut expected: BTreeSet<String> = DEFAULT_NODES.iter().map(|s| s.to_string()).collect();
+    expected.extend(host_dev_mount_names());
+    assert_eq!(listed, expected);
+    fx.quit();
+}
+
+#[test]
+fn launch_live_joins_cgroups_before_prepared() {
+    let id = qemu_identity();
+    let mut fx = Fixture::new(Some(&id));
+    let name = format!("rvirt-launch-live-{}", std::process::id());
+    // cgroup v2 (pure or the hybrid `unified` mount) and, if present, v1 `pids`.
+    let mut roots = Vec::new();
+    for (root, marker) in [
+        ("/sys/fs/cgroup/unified", "cgroup.procs"),
+        ("/sys/fs/cgroup", "cgroup.controllers"),
+        ("/sys/fs/cgroup/pids", "pids.max"),
+    ] {
+        if Path::new(root).join(marker).exists()
+            || (marker == "pids.max" && Path::new(root).join("tasks").exists())
+        {
+            roots.push(PathBuf::from(root));
+        }
+    }
+    assert!(
+        !roots.is_empty(),
+        "no cgroup hierarchy found under /sys/fs/cgroup"
+    );
+    let mut spec = fx.spec(Some(id), true);
+    for root in &roots {
+        let dir = root.join(&name);
+        fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+        fx.cgroups.push(dir.clone());
+        spec.cgroup_procs.push(dir.join("cgroup.procs"));
+    }
+
+    let mut h = Launcher::new(LAUNCHER).spawn(&spec, &[]).unwrap();
+    h.set_timeout(Some(Duration::from_secs(20))).unwrap();
+    let pid = h.wait_prepared().unwrap();
+    // Already placed while the launcher waits for Go.
+    for procs in &spec.cgroup_procs {
+        let members = fs::read_to_string(procs).unwrap();
+        assert!(
+            members.lines().any(|l| l == pid.to_string()),
+            "{pid} not in {}: {members:?}",
+            procs.display()
+        );
+    }
+    h.go().unwrap();
+    fx.child = Some(h.wait_exec().unwrap());
+    fx.wait_for_qmp();
+    let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let placed = cgroup
+        .lines()
+        .filter(|l| l.ends_with(&format!(":/{name}")))
+        .count();
+    assert_eq!(placed, roots.len(), "{cgroup}");
+    fx.quit();
+}
+
+#[test]
+fn launch_live_landlock_confines_qemu() {
+    let id = qemu_identity();
+    let mut fx = Fixture::new(Some(&id));
+    let allowed = fx.path().join("allowed.img");
+    fs::write(&allowed, vec![0u8; 4096]).unwrap();
+    // DAC allows both files; only Landlock tells them apart.
+    let outside = tempfile::Builder::new()
+        .prefix("rvirt-launch-outside")
+        .tempdir()
+        .unwrap();
+    rustix::fs::chmod(outside.path(), rustix::fs::Mode::from_raw_mode(0o755)).unwrap();
+    let denied = outside.path().join("denied.img");
+    fs::write(&denied, vec![0u8; 4096]).unwrap();
+    rustix::fs::chmod(&denied, rustix::fs::Mode::from_raw_mode(0o644)).unwrap();
+
+    let mut spec = fx.spec(Some(id), true);
+    spec.landlock = Some(LandlockRules {
+        read: ["/usr", "/etc", "/proc", "/sys"]
+            .into_iter()
+            .map(PathBuf::from)
+            .filter(|p| p.exists())
+            .collect(),
+        read_write: vec![fx.path().to_owned(), "/dev".into()],
+    });
+    let pid = fx.launch(&spec);
+    assert_eq!(status_field(pid, "NoNewPrivs"), "1");
+    let add = |node: &str, file: &Path| {
+        format!(
+            r#"{{"execute":"blockdev-add","arguments":{{"driver":"file","node-name":"{node}","filename":"{}","read-only":true}}}}"#,
+            file.display()
+        )
+    };
+    let replies = qmp(&fx.qmp_path(), &[&add("ok", &allowed), &add("no", &denied)]);
+    assert!(
+        replies[0].get("return").is_some(),
+        "allowed file refused: {replies:?}"
+    );
+    let desc = replies[1]["error"]["desc"].as_str().unwrap_or_default();
+    assert!(
+        desc.contains("Permission denied"),
+        "denied file opened: {replies:?}"
+    );
     fx.quit();
 }
