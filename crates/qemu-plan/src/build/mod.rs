@@ -336,8 +336,8 @@ impl<'a> Planner<'a> {
             no("<vcpu placement='auto'>");
         }
         if let Some(mb) = &dom.memory_backing {
-            if mb.source.is_some() {
-                no("<memoryBacking><source>");
+            if mb.source == Some(domain_xml::model::general::MemSource::File) {
+                no("<memoryBacking><source type='file'>");
             }
             if mb.allocation.is_some() {
                 no("<memoryBacking><allocation>");
@@ -345,8 +345,11 @@ impl<'a> Planner<'a> {
             if mb.discard {
                 no("<memoryBacking><discard/>");
             }
-            if mb.access.is_some() && mb.hugepages.is_none() {
-                no("<memoryBacking><access> without <hugepages/>");
+            if mb.access.is_some()
+                && mb.hugepages.is_none()
+                && mb.source != Some(domain_xml::model::general::MemSource::Memfd)
+            {
+                no("<memoryBacking><access> without <hugepages/> or <source type='memfd'/>");
             }
         }
         let os = &dom.os;
@@ -958,20 +961,44 @@ impl<'a> Planner<'a> {
         self.arg2("-m", mib.to_string());
         let ram_id = "pc.ram";
         let mb = dom.memory_backing.as_ref();
-        let mut props = match mb.and_then(|m| m.hugepages.as_ref()) {
-            None => Obj::new()
+        let share = mb
+            .and_then(|m| m.access)
+            .map(|a| a == domain_xml::model::general::MemAccess::Shared);
+        let memfd = mb.and_then(|m| m.source) == Some(domain_xml::model::general::MemSource::Memfd);
+        let pages = mb.and_then(|m| m.hugepages.as_ref());
+        let mut props = match (memfd, pages) {
+            (false, None) => Obj::new()
                 .with("qom-type", "memory-backend-ram")
                 .with("id", ram_id),
-            Some(pages) => {
-                let path = self.hugepage_dir(pages);
-                let mut o = Obj::new()
+            (false, Some(pages)) => {
+                let path = match self.hugepage_mount(pages) {
+                    Some(m) => self.hugepage_dir(&m),
+                    None => String::new(),
+                };
+                Obj::new()
                     .with("qom-type", "memory-backend-file")
                     .with("id", ram_id)
-                    .with("mem-path", path.as_str());
-                if let Some(a) = mb.and_then(|m| m.access) {
-                    o.set("share", a == domain_xml::model::general::MemAccess::Shared);
-                }
-                o.with("x-use-canonical-path-for-ramblock-id", false)
+                    .with("mem-path", path.as_str())
+                    .with_opt("share", share)
+                    .with("x-use-canonical-path-for-ramblock-id", false)
+                    .with("prealloc", true)
+            }
+            (true, None) => Obj::new()
+                .with("qom-type", "memory-backend-memfd")
+                .with("id", ram_id)
+                .with_opt("share", share)
+                .with("x-use-canonical-path-for-ramblock-id", false),
+            (true, Some(pages)) => {
+                let size = self
+                    .hugepage_mount(pages)
+                    .map_or(0, |m| m.page_size_kib * 1024);
+                Obj::new()
+                    .with("qom-type", "memory-backend-memfd")
+                    .with("id", ram_id)
+                    .with("hugetlb", true)
+                    .with("hugetlbsize", size)
+                    .with_opt("share", share)
+                    .with("x-use-canonical-path-for-ramblock-id", false)
                     .with("prealloc", true)
             }
         };
@@ -984,8 +1011,11 @@ impl<'a> Planner<'a> {
         );
     }
 
-    /// The per-domain hugetlbfs directory for the requested page size.
-    fn hugepage_dir(&mut self, pages: &[domain_xml::model::general::HugePage]) -> String {
+    /// The hugetlbfs mount for the requested page size (problems otherwise).
+    fn hugepage_mount(
+        &mut self,
+        pages: &[domain_xml::model::general::HugePage],
+    ) -> Option<crate::runtime::HugetlbfsMountInfo> {
         let mounts = if self.host.hugetlbfs_mount == host_config::HugetlbfsMount::Disabled {
             Vec::new()
         } else {
@@ -1002,19 +1032,19 @@ impl<'a> Planner<'a> {
                 "memoryBacking",
                 "hugetlbfs filesystem is not mounted or disabled by administrator config",
             );
-            return String::new();
+            return None;
         }
         let mount = match pages.first() {
             None => mounts.iter().find(|m| m.default).or(mounts.first()),
             Some(p) => mounts.iter().find(|m| m.page_size_kib == p.size_kib),
         };
-        let Some(mount) = mount else {
+        let Some(mount) = mount.cloned() else {
             let size = pages.first().map_or(0, |p| p.size_kib);
             self.problem(
                 "memoryBacking",
                 format!("no hugetlbfs mount with {size} KiB pages is known (unable to find any usable hugetlbfs mount for {size} KiB)"),
             );
-            return String::new();
+            return None;
         };
         let page_bytes = mount.page_size_kib * 1024;
         let mem_bytes = self.dom.memory_kib.div_ceil(1024) * 1024 * 1024;
@@ -1028,6 +1058,11 @@ impl<'a> Planner<'a> {
                 ),
             );
         }
+        Some(mount)
+    }
+
+    /// The per-domain hugetlbfs directory on a mount.
+    fn hugepage_dir(&mut self, mount: &crate::runtime::HugetlbfsMountInfo) -> String {
         let dir = format!(
             "{}/libvirt/qemu/{}",
             mount.path.trim_end_matches('/'),
