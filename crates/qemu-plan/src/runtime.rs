@@ -79,6 +79,9 @@ pub struct Runtime<'a> {
     /// The per-domain directory for virtio channel sockets without an explicit
     /// path (libvirt: `<channel target dir>/domain-<id>-<name>`).
     pub channel_dir: String,
+    /// `<interface type='network'>`: the bridge of each active network, as
+    /// `(network name, bridge)`; a network not listed cannot be used.
+    pub network_bridges: Vec<(String, String)>,
     /// The master key file, passed as a `secret` object when set.
     pub master_key: Option<String>,
     /// The hugetlbfs mounts of the host, in configuration order.
@@ -98,6 +101,7 @@ impl fmt::Debug for Runtime<'_> {
             .field("first_free_fd", &self.first_free_fd)
             .field("log_path", &self.log_path)
             .field("channel_dir", &self.channel_dir)
+            .field("network_bridges", &self.network_bridges)
             .field("master_key", &self.master_key)
             .field("hugetlbfs", &self.hugetlbfs)
             .finish_non_exhaustive()

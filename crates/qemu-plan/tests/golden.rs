@@ -202,6 +202,7 @@ fn runtime<'a>(
         emulator,
         monitor_socket: format!("{lib}/monitor.sock"),
         channel_dir: format!("/var/lib/rvirt/qemu/channel/target/domain-1-{name}"),
+        network_bridges: vec![("default".into(), "virbr0".into())],
         master_key: Some(format!("{lib}/master-key.aes")),
         lib_dir: lib,
         monitor_fd: 27,

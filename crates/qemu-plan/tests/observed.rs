@@ -75,6 +75,7 @@ fn anchor_domain_matches_libvirt_9_0() {
         first_free_fd: 30,
         log_path: "/var/log/libvirt/qemu/anchor-cmdline.log".into(),
         channel_dir: "/var/lib/libvirt/qemu/channel/target/domain-1-anchor-cmdline".into(),
+        network_bridges: vec![("default".into(), "virbr0".into())],
         master_key: Some(format!("{lib}/master-key.aes")),
         hugetlbfs: Vec::new(),
         host: &facts,

@@ -378,12 +378,34 @@ impl Planner<'_> {
                         .with("type", "user")
                         .with("id", netdev_id.as_str())
                 }
-                InterfaceType::Bridge | InterfaceType::Ethernet => {
-                    let bridge = n
-                        .source
-                        .as_ref()
-                        .and_then(|s| s.get("bridge"))
-                        .map(str::to_owned);
+                InterfaceType::Bridge | InterfaceType::Ethernet | InterfaceType::Network => {
+                    let bridge = if n.if_type == InterfaceType::Network {
+                        let net = n
+                            .source
+                            .as_ref()
+                            .and_then(|s| s.get("network"))
+                            .unwrap_or_default();
+                        let found = self
+                            .rt
+                            .network_bridges
+                            .iter()
+                            .find(|(name, _)| name == net)
+                            .map(|(_, br)| br.clone());
+                        if found.is_none() {
+                            self.problem(
+                                &subject,
+                                format!(
+                                    "network '{net}' is not active (no bridge is known for it)"
+                                ),
+                            );
+                        }
+                        found
+                    } else {
+                        n.source
+                            .as_ref()
+                            .and_then(|s| s.get("bridge"))
+                            .map(str::to_owned)
+                    };
                     let ifname = n
                         .target
                         .as_ref()
