@@ -15,20 +15,50 @@
 //! such element ([`PlanError`]), never a silent omission. That includes all
 //! XML kept but not understood ([`domain_xml::Domain::unsupported`]).
 //!
+//! # Usage
+//!
+//! ```text
+//! let runtime = Runtime { domain_id, emulator: Runtime::emulator_for(&dom), lib_dir, .. , host: &facts };
+//! let plan = qemu_plan::plan(&PlanInput { domain: &dom, host: &qemu_conf, caps: &caps, runtime: &runtime })?;
+//! // open plan.fds, create plan.resources with provision DaemonCreates, chown plan.chown_paths(),
+//! // build /dev from plan.dev_nodes(), load plan.cgroup_acl(), apply plan.landlock_rules(),
+//! // exec plan.emulator with plan.argv and exactly plan.env.
+//! ```
+//!
+//! # What is planned
+//!
+//! kvm/tcg; pc and q35 machines (aliases resolved through the capabilities);
+//! `-cpu` from `<cpu>`; RAM, hugepage (hugetlbfs file) and memfd backends;
+//! vCPU topology and hot-pluggable vCPUs; iothreads; direct kernel boot and
+//! ROM loaders; boot order (legacy `<os><boot>` mapped to `bootindex` as
+//! libvirt does) and boot menu; file and block disks with backing chains on
+//! virtio, SATA (q35), IDE (pc) and virtio-scsi; user, bridge, ethernet and
+//! network NICs (taps opened by the daemon); `pcie-root-port`s and USB
+//! (piix3-uhci, qemu-xhci); serials (pty, file through `-add-fd`, UNIX
+//! listen by fd or connect, null); virtio channels (guest agent); USB tablet,
+//! mouse and keyboard; `<audio type='none'>`; VNC; VGA, cirrus and virtio
+//! video; balloon; RNG (random, builtin); i6300esb/ib700 watchdogs; the whole
+//! `qemu:` namespace. Everything else is refused by name.
+//!
 //! # Choices that differ from libvirt
 //!
 //! * Nothing is added implicitly: defaults libvirt fills in at define time
-//!   (USB controller, memballoon, PS/2 devices, `<audio>`, PCI addresses in
-//!   the XML) appear on the command line only when they are in the domain.
-//!   PCI addresses missing from the XML are assigned on the root bus in
-//!   libvirt's order; on q35 devices sit on `pcie.0` directly rather than
-//!   behind `pcie-root-port`s.
+//!   (USB controller, memballoon, PS/2 devices, `<audio>`, the virtio-serial
+//!   controller, PCI addresses in the XML) appear on the command line only
+//!   when they are in the domain. PCI addresses missing from the XML are
+//!   assigned on the root bus in libvirt's order; on q35 such devices sit on
+//!   `pcie.0` directly rather than behind new `pcie-root-port`s (explicit
+//!   root ports in the XML are honoured).
 //! * `<cpu mode='host-model'>` becomes `-cpu host` under KVM and `-cpu max`
 //!   under TCG instead of libvirt's expansion to a named model.
 //! * The backing chain is the one in the XML (`<backingStore>`); images are
 //!   not probed.
-//! * `-compat` goes right after `-name`, as libvirt's builder places it.
+//! * No vhost-net for virtio NICs.
+//! * `cgroup_device_acl` replaces the default list, as in libvirt; the ACL
+//!   grants `rw` (no `m`), as libvirt 9.0's BPF program was observed to.
 //! * `<qemu:capabilities>` names are not checked against a list.
+//! * Lifecycle actions: only the defaults, plus `<on_reboot>destroy`, which
+//!   the daemon applies through QMP (see [`LaunchPlan::reboot_is_shutdown`]).
 
 mod build;
 pub mod error;
