@@ -348,3 +348,22 @@ fn remove_reports_a_busy_group() {
     let e = vm.remove().unwrap_err();
     assert!(e.to_string().starts_with("remove "), "{e}");
 }
+
+#[test]
+fn auto_controllers_leave_name_systemd_alone() {
+    let td = tempfile::tempdir().unwrap();
+    let base = td.path();
+    let layout = hybrid(base);
+    let vm = VmCgroup::create(
+        &layout,
+        "/machine",
+        "qemu-1-auto",
+        &Controller::auto_names(),
+    )
+    .unwrap();
+    // As libvirt 9.0 here: blkio, freezer, memory, cpuset, cpu on v1; v2 for the rest.
+    assert_eq!(vm.paths().len(), 6);
+    assert!(!base.join("systemd/machine").exists());
+    assert!(!base.join("pids/machine").exists());
+    assert!(vm.v2_dir().is_some());
+}

@@ -543,7 +543,12 @@ fn map_create(max_entries: u32) -> Result<OwnedFd> {
 }
 
 fn prog_load(map: &OwnedFd) -> Result<OwnedFd> {
-    let insns = device_program(map.as_raw_fd());
+    load_device_prog(&device_program(map.as_raw_fd()))
+}
+
+/// Loads `insns` as a cgroup device program; on failure the verifier log is
+/// captured (second attempt with logging on) into [`CgroupError::Verifier`].
+fn load_device_prog(insns: &[BpfInsn]) -> Result<OwnedFd> {
     let load = |log: Option<&mut Vec<u8>>| {
         let (log_level, log_size, log_buf) = match log {
             Some(b) => (1, b.len() as u32, b.as_mut_ptr() as u64),
@@ -707,6 +712,20 @@ fn prog_detach(cgroup: &File, prog: &OwnedFd) -> Result<()> {
     unsafe { sys_bpf(BPF_PROG_DETACH, &mut a) }
         .map(|_| ())
         .map_err(bpf_err("BPF_PROG_DETACH"))
+}
+
+/// Whether the kernel can attach device programs to cgroup v2 directory `dir`
+/// (a `BPF_PROG_QUERY` works). `EPERM` counts as supported: the lack of privilege
+/// will be reported when the ACL is applied.
+pub(crate) fn devices_supported(dir: &Path) -> bool {
+    let Ok(cg) = File::open(dir) else {
+        return false;
+    };
+    match prog_query(&cg) {
+        Ok(_) => true,
+        Err(CgroupError::Bpf { source, .. }) => source.raw_os_error() == Some(libc::EPERM),
+        Err(_) => false,
+    }
 }
 
 /// Ids of the device programs attached directly to the cgroup.
@@ -1249,6 +1268,25 @@ mod tests {
                 c => panic!("unexpected opcode {c:#x}"),
             }
         }
+    }
+
+    /// Needs root like the other live tests; fails (never skips) without it.
+    #[test]
+    fn cgroup_live_verifier_log_in_error() {
+        assert!(
+            rustix::process::geteuid().is_root(),
+            "cgroup_live_* tests need root (BPF program loading)"
+        );
+        // The real program loads.
+        let map = map_create(DEVICE_MAP_INITIAL_ENTRIES).unwrap();
+        load_device_prog(&device_program(map.as_raw_fd())).unwrap();
+        // Exit without setting r0: the verifier refuses and says why.
+        let e = load_device_prog(&[exit()]).unwrap_err();
+        let CgroupError::Verifier { log, .. } = &e else {
+            panic!("expected a verifier error, got {e}");
+        };
+        assert!(log.contains("R0"), "verifier log should name R0: {log}");
+        assert!(e.to_string().contains("verifier log"), "{e}");
     }
 
     fn req(kind: u32, acc: u32) -> u32 {

@@ -38,6 +38,27 @@ impl Controller {
         Controller::SystemdName,
     ];
 
+    /// What qemu.conf's default (`cgroup_controllers` unset, i.e. auto-detect)
+    /// stands for: every controller except the named `name=systemd` hierarchy, which
+    /// libvirt 9.0 left at `/` on this host (observed). Unmounted ones are skipped by
+    /// [`crate::cgroup::VmCgroup::create`].
+    pub const AUTO: [Controller; 9] = [
+        Controller::Cpu,
+        Controller::Cpuacct,
+        Controller::Cpuset,
+        Controller::Memory,
+        Controller::Devices,
+        Controller::Freezer,
+        Controller::Blkio,
+        Controller::NetCls,
+        Controller::PerfEvent,
+    ];
+
+    /// [`Controller::AUTO`] as names, ready for `VmCgroup::create`.
+    pub fn auto_names() -> Vec<&'static str> {
+        Controller::AUTO.iter().map(|c| c.name()).collect()
+    }
+
     /// The qemu.conf name, which is also the v1 mount option.
     pub fn name(self) -> &'static str {
         match self {
@@ -156,11 +177,19 @@ fn unescape(s: &str) -> String {
 }
 
 impl CgroupLayout {
-    /// Reads this process's `/proc/self/mountinfo` and detects the layout.
+    /// Reads this process's `/proc/self/mountinfo` and detects the layout. Also
+    /// checks that the kernel supports BPF device programs on the unified hierarchy
+    /// (like libvirt); if not, the device ACL falls back to v1 `devices`.
     pub fn detect_host() -> Result<Self> {
         let p = Path::new("/proc/self/mountinfo");
         let text = fs::read_to_string(p).map_err(io_err("read", p))?;
-        Self::detect(&text)
+        let mut layout = Self::detect(&text)?;
+        if let Some(v2) = &layout.v2
+            && !super::bpf::devices_supported(&v2.mount_point)
+        {
+            layout.devices_override = Some(1);
+        }
+        Ok(layout)
     }
 
     /// Detects the layout from mountinfo text. Mount points are taken as they are, so
