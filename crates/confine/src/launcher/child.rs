@@ -214,6 +214,9 @@ fn launch(chan: &mut UnixStream) -> Result<Done, Failure> {
     }
     rustix::process::chdir(&spec.cwd)
         .map_err(|e| Failure::errno(Step::Chdir, Some(spec.cwd.clone()), e))?;
+    // From here on, EOF on the channel means the exec succeeded (the channel is
+    // CLOEXEC): an EOF without this message means the launcher died.
+    write_msg(chan, &FromLauncher::Executing).map_err(|e| frame_failure(Step::Exec, e))?;
     Err(exec(spec))
 }
 

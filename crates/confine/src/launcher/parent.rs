@@ -113,7 +113,6 @@ impl Launcher {
             child: Some(child),
             chan: None,
             pid: 0,
-            launcher_exe: None,
         };
         handle.pid = handle.child.as_ref().map_or(0, Child::id);
         write_msg(&mut chan, &ToLauncher::Launch(Box::new(spec.clone())))
@@ -131,7 +130,6 @@ impl Launcher {
             pid: child.id(),
             child: Some(child),
             chan: None,
-            launcher_exe: None,
         };
         write_msg(&mut chan, &ToLauncher::NsExec(ops.to_vec()))
             .map_err(|e| handle.frame_error(e))?;
@@ -191,8 +189,6 @@ pub struct LaunchHandle {
     child: Option<Child>,
     chan: Option<UnixStream>,
     pid: u32,
-    /// `/proc/PID/exe` while the process was still the launcher.
-    launcher_exe: Option<PathBuf>,
 }
 
 impl LaunchHandle {
@@ -237,6 +233,17 @@ impl LaunchHandle {
             FrameError::Eof => LaunchError::LauncherDied {
                 status: self.reap(),
             },
+            // The launcher went away while we were writing to it.
+            FrameError::Io(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                LaunchError::LauncherDied {
+                    status: self.reap(),
+                }
+            }
             other => {
                 self.reap();
                 frame_to_error(other)
@@ -257,10 +264,7 @@ impl LaunchHandle {
     pub fn wait_prepared(&mut self) -> Result<u32, LaunchError> {
         let msg = read_msg::<_, FromLauncher>(self.chan()?);
         match msg {
-            Ok(FromLauncher::Prepared { pid }) if pid == self.pid => {
-                self.launcher_exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
-                Ok(pid)
-            }
+            Ok(FromLauncher::Prepared { pid }) if pid == self.pid => Ok(pid),
             Ok(FromLauncher::Prepared { pid }) => {
                 let expected = self.pid;
                 self.reap();
@@ -279,32 +283,22 @@ impl LaunchHandle {
         r.map_err(|e| self.frame_error(e))
     }
 
-    /// After [`go`](Self::go): wait for the exec. End-of-file on the channel with the
-    /// process image changed means QEMU is running; the returned [`Child`] is QEMU
-    /// (the caller must eventually wait for it).
+    /// After [`go`](Self::go): wait for the exec. `Executing` followed by end-of-file
+    /// on the (close-on-exec) channel means QEMU is running; the returned [`Child`]
+    /// is QEMU, which the caller must eventually wait for. QEMU may of course exit at
+    /// once (bad arguments); that shows in its exit status and log, not here.
     pub fn wait_exec(mut self) -> Result<Child, LaunchError> {
-        let msg = read_msg::<_, FromLauncher>(self.chan()?);
-        match msg {
+        match read_msg::<_, FromLauncher>(self.chan()?) {
+            Ok(FromLauncher::Executing) => {}
+            Ok(other) => return Err(self.failed_or_unexpected(other)),
+            Err(e) => return Err(self.frame_error(e)),
+        }
+        match read_msg::<_, FromLauncher>(self.chan()?) {
             Err(FrameError::Eof) => {
-                // The channel is CLOEXEC: EOF comes either from a successful exec
-                // (then /proc/PID/exe is the emulator) or from the launcher dying
-                // (then exe is unreadable or still the launcher).
-                let exe = std::fs::read_link(format!("/proc/{}/exe", self.pid)).ok();
-                let execd = match (&exe, &self.launcher_exe) {
-                    (Some(now), Some(before)) => now != before,
-                    (Some(_), None) => true,
-                    (None, _) => false,
-                };
-                if execd {
-                    self.chan = None;
-                    self.child
-                        .take()
-                        .ok_or_else(|| LaunchError::Unexpected("no child".into()))
-                } else {
-                    Err(LaunchError::LauncherDied {
-                        status: self.reap(),
-                    })
-                }
+                self.chan = None;
+                self.child
+                    .take()
+                    .ok_or_else(|| LaunchError::Unexpected("no child".into()))
             }
             Ok(other) => Err(self.failed_or_unexpected(other)),
             Err(e) => Err(self.frame_error(e)),

@@ -13,7 +13,8 @@
 //! Launch(spec)          ──────▶
 //!                       ◀──────   Prepared { pid }     (or Failed)
 //! Go | Abort            ──────▶
-//!                       ◀──────   EOF (exec succeeded) (or Failed)
+//!                       ◀──────   Executing            (or Failed)
+//!                       ◀──────   EOF: exec succeeded  (or Failed)
 //! ```
 //!
 //! Conversation of `rvirt-launch nsexec --pid PID`:
@@ -55,6 +56,9 @@ pub enum ToLauncher {
 pub enum FromLauncher {
     /// The namespace is built and the pid is in the cgroups; waiting for `Go`.
     Prepared { pid: u32 },
+    /// Everything before `execve` is done; the next thing on the channel is either
+    /// end-of-file (the exec succeeded and closed the CLOEXEC channel) or `Failed`.
+    Executing,
     /// A step failed; the launcher exits after sending this.
     Failed(Failure),
     /// All `nsexec` operations were performed.
