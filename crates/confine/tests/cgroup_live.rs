@@ -187,6 +187,7 @@ fn cgroup_live_v2_bpf_device_acl() {
 
     let sleeper = g.spawn_sleeper();
     assert_member(&g, sleeper, &machine);
+    assert_eq!(g.vm().pids().unwrap(), vec![sleeper]);
 
     // Before any ACL everything is allowed.
     assert_zero_allowed(g.vm());
@@ -279,6 +280,7 @@ fn cgroup_live_v2_bpf_device_acl() {
         c.wait().unwrap();
     }
     g.children.clear();
+    assert_eq!(g.vm().pids().unwrap(), Vec::<u32>::new());
     let paths = g.vm().paths();
     g.vm.take().unwrap().remove().expect("remove");
     for p in paths {

@@ -66,6 +66,9 @@ pub enum CgroupError {
     /// `/proc/PID/cgroup` shows no `*.rvirt-qemu` group, or not the expected one.
     #[error("process {pid} is not in the cgroup of VM {expected}")]
     NotInVmCgroup { pid: u32, expected: String },
+    /// A machine name that cannot be a cgroup directory name.
+    #[error("invalid machine name {0:?} for a cgroup")]
+    InvalidName(String),
     /// A device rule that cannot be expressed (e.g. a v1 text line that does not parse).
     #[error("invalid device rule {0:?}")]
     InvalidRule(String),

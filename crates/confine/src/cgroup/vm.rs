@@ -201,9 +201,7 @@ impl VmCgroup {
         let comps = partition_components(partition)?;
         let dir_name = format!("{machine}{GROUP_SUFFIX}");
         if machine.is_empty() || machine.contains('/') || machine.starts_with('.') {
-            return Err(CgroupError::InvalidRule(format!(
-                "machine name {machine:?}"
-            )));
+            return Err(CgroupError::InvalidName(machine.to_owned()));
         }
         let mut wanted: BTreeMap<Hierarchy, Vec<Controller>> = BTreeMap::new();
         for name in controllers {
@@ -250,6 +248,9 @@ impl VmCgroup {
 
     /// Re-adopts the groups of a running VM from `/proc/<pid>/cgroup` (reconnect
     /// after a daemon restart). `machine`, when given, must match the group name.
+    /// Use a layout with the same device policy as at creation (see
+    /// [`CgroupLayout::force_devices`]): it decides which controllers each adopted
+    /// directory stands for.
     /// Nothing is created; the device ACL is found again by
     /// [`VmCgroup::reconnect_device_acl`] (or lazily by `allow_device`/`deny_device`).
     pub fn find_for_pid(layout: &CgroupLayout, pid: u32, machine: Option<&str>) -> Result<Self> {
@@ -367,6 +368,26 @@ impl VmCgroup {
             write_str(&p, &pid.to_string())?;
         }
         Ok(())
+    }
+
+    /// The processes in the group (union over the hierarchies), e.g. to check that
+    /// none is left before [`VmCgroup::remove`]. Sub-groups are not included.
+    pub fn pids(&self) -> Result<Vec<u32>> {
+        let mut out = Vec::new();
+        for p in self.procs_paths() {
+            let text = match fs::read_to_string(&p) {
+                Ok(t) => t,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err("read", &p)(e)),
+            };
+            out.extend(
+                text.split_whitespace()
+                    .filter_map(|t| t.parse::<u32>().ok()),
+            );
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
     }
 
     fn devices_group(&self) -> Result<&Group> {
