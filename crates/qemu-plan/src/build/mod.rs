@@ -329,8 +329,8 @@ impl<'a> Planner<'a> {
         if dom.max_memory.is_some() {
             no("<maxMemory> (memory hotplug)");
         }
-        if dom.pm.is_some() {
-            no("<pm>");
+        if dom.pm.as_ref().is_some_and(|p| !p.extras.is_empty()) {
+            no("<pm> children other than suspend-to-mem/suspend-to-disk");
         }
         if dom.vcpu.placement == domain_xml::model::Placement::Auto {
             no("<vcpu placement='auto'>");
@@ -417,6 +417,14 @@ impl<'a> Planner<'a> {
         }
         if let Some(f) = &dom.features {
             for feat in &f.list {
+                let vmport_ok = feat.name == "vmport"
+                    && feat.children.is_empty()
+                    && feat.attrs.len() == 1
+                    && feat.attrs[0].0 == "state"
+                    && (feat.attrs[0].1 == "on" || feat.attrs[0].1 == "off");
+                if vmport_ok {
+                    continue;
+                }
                 if !["acpi", "apic", "pae"].contains(&feat.name.as_str()) {
                     no(&format!("feature <{}/>", feat.name));
                 } else if !feat.attrs.is_empty() || !feat.children.is_empty() {
@@ -450,9 +458,6 @@ impl<'a> Planner<'a> {
         }
         if !dom.clock.attrs.attrs.is_empty() {
             no("<clock> attributes other than 'offset'");
-        }
-        if !dom.clock.timers.is_empty() {
-            no("<clock><timer>");
         }
         let d = &dom.devices;
         for (what, n) in [
@@ -781,11 +786,12 @@ impl<'a> Planner<'a> {
             domain_xml::model::ClockOffset::Localtime => "localtime",
             _ => "utc",
         };
-        self.arg2("-rtc", format!("base={base}"));
+        self.clock(base);
         self.arg("-no-shutdown");
         if !dom.features.as_ref().is_some_and(|f| f.has("acpi")) {
             self.arg("-no-acpi");
         }
+        self.power_management();
         self.boot();
         self.controllers();
         self.disks();
@@ -812,6 +818,76 @@ impl<'a> Planner<'a> {
         }
         if self.host.log_timestamp {
             self.arg2("-msg", "timestamp=on");
+        }
+    }
+
+    /// `-rtc` with the timers libvirt 9.0 turns into arguments: rtc
+    /// `tickpolicy='catchup'` (driftfix), pit `delay`/`discard`, hpet
+    /// `present='no'` (`-no-hpet`).
+    fn clock(&mut self, base: &str) {
+        let mut rtc = format!("base={base}");
+        let mut pit = None;
+        let mut no_hpet = false;
+        for t in &self.dom.clock.timers {
+            let name = t.get("name").unwrap_or_default();
+            let others: Vec<&str> = t
+                .attrs
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .filter(|k| *k != "name")
+                .collect();
+            let ok = match (name, others.as_slice()) {
+                ("rtc", ["tickpolicy"]) if t.get("tickpolicy") == Some("catchup") => {
+                    rtc.push_str(",driftfix=slew");
+                    true
+                }
+                ("pit", ["tickpolicy"]) => match t.get("tickpolicy") {
+                    Some(p @ ("delay" | "discard")) => {
+                        pit = Some(p.to_owned());
+                        true
+                    }
+                    _ => false,
+                },
+                ("hpet", ["present"]) => {
+                    no_hpet = t.get("present") == Some("no");
+                    true
+                }
+                _ => false,
+            };
+            if !ok {
+                let attrs: Vec<String> =
+                    t.attrs.iter().map(|(k, v)| format!("{k}='{v}'")).collect();
+                self.problem(
+                    "clock",
+                    format!("<timer {}/> is not supported yet", attrs.join(" ")),
+                );
+            }
+        }
+        self.arg2("-rtc", rtc);
+        if let Some(p) = pit {
+            self.arg2("-global", format!("kvm-pit.lost_tick_policy={p}"));
+        }
+        if no_hpet {
+            self.arg("-no-hpet");
+        }
+    }
+
+    /// `<pm>`: S3/S4 on or off through the PM device's globals.
+    fn power_management(&mut self) {
+        let Some(pm) = &self.dom.pm else {
+            return;
+        };
+        let dev = match self.family {
+            Family::I440fx => "PIIX4_PM",
+            Family::Q35 => "ICH9-LPC",
+        };
+        for (state, enabled) in [("s3", pm.suspend_to_mem), ("s4", pm.suspend_to_disk)] {
+            if let Some(on) = enabled {
+                self.arg2(
+                    "-global",
+                    format!("{dev}.disable_{state}={}", if on { 0 } else { 1 }),
+                );
+            }
         }
     }
 
@@ -854,14 +930,23 @@ impl<'a> Planner<'a> {
             .machine(machine)
             .and_then(|m| m.default_ram_id.clone())
             .unwrap_or_else(|| "pc.ram".to_owned());
-        let mut s = format!(
-            "{machine},usb=off,dump-guest-core={}",
+        let mut s = format!("{machine},usb=off");
+        if let Some(v) = dom
+            .features
+            .as_ref()
+            .and_then(|f| f.get("vmport"))
+            .and_then(|f| f.attrs.first())
+        {
+            s.push_str(&format!(",vmport={}", v.1));
+        }
+        s.push_str(&format!(
+            ",dump-guest-core={}",
             if dom.memory_dump_core == Some(true) {
                 "on"
             } else {
                 "off"
             }
-        );
+        ));
         if dom.memory_backing.as_ref().is_some_and(|m| m.nosharepages) {
             s.push_str(",mem-merge=off");
         }
@@ -943,8 +1028,8 @@ impl<'a> Planner<'a> {
             CpuMode::HostModel => if kvm { "host" } else { "max" }.to_owned(),
             CpuMode::Maximum => "max".to_owned(),
         };
-        if cpu.migratable == Some(false) {
-            s.push_str(",migratable=off");
+        if let Some(m) = cpu.migratable {
+            s.push_str(if m { ",migratable=on" } else { ",migratable=off" });
         }
         for f in &cpu.features {
             use domain_xml::model::general::FeaturePolicy as P;
