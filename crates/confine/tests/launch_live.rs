@@ -480,6 +480,25 @@ fn launch_live_failures_name_the_step() {
     assert_eq!(f.step, Step::JoinCgroup, "{f}");
     assert_eq!(f.errno, Some(libc::ENOENT));
 
+    // A Landlock rule on a missing path fails at the Landlock step, naming it.
+    let mut spec = fx.spec(Some(id.clone()), true);
+    let missing = fx.path().join("no-such-dir");
+    spec.landlock = Some(LandlockRules {
+        read: vec!["/usr".into(), missing.clone()],
+        read_write: Vec::new(),
+    });
+    let mut h = launcher.spawn(&spec, &[]).unwrap();
+    h.set_timeout(Some(Duration::from_secs(20))).unwrap();
+    h.wait_prepared().unwrap();
+    h.go().unwrap();
+    let err = h.wait_exec().unwrap_err();
+    let f = err
+        .failure()
+        .unwrap_or_else(|| panic!("not a Failed: {err}"));
+    assert_eq!(f.step, Step::Landlock, "{f}");
+    assert_eq!(f.path.as_deref(), Some(missing.as_path()), "{f}");
+    assert_eq!(f.errno, Some(libc::ENOENT), "{f}");
+
     // Abort after Prepared: the launcher exits cleanly without exec.
     let spec = fx.spec(Some(id), true);
     let mut h = launcher.spawn(&spec, &[]).unwrap();

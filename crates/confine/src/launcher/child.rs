@@ -210,7 +210,7 @@ fn launch(chan: &mut UnixStream) -> Result<Done, Failure> {
         set_exec_label(label)?;
     }
     if let Some(rules) = &spec.landlock {
-        landlock_apply(rules).map_err(|m| Failure::new(Step::Landlock, None, m))?;
+        apply_landlock(rules)?;
     }
     rustix::process::chdir(&spec.cwd)
         .map_err(|e| Failure::errno(Step::Chdir, Some(spec.cwd.clone()), e))?;
@@ -508,28 +508,17 @@ fn set_exec_label(label: &str) -> Result<(), Failure> {
         })
 }
 
-/// Local shim until `crate::landlock::apply` exists: handle every filesystem access
-/// right the running kernel knows, allow read+execute beneath `read` and everything
-/// beneath `read_write`.
-fn landlock_apply(rules: &LandlockRules) -> Result<(), String> {
-    use landlock::{
-        ABI, Access, AccessFs, Ruleset, RulesetAttr, RulesetCreatedAttr, path_beneath_rules,
-    };
-    let abi = ABI::V6;
-    let status = Ruleset::default()
-        .handle_access(AccessFs::from_all(abi))
-        .and_then(|r| r.create())
-        .and_then(|r| r.add_rules(path_beneath_rules(&rules.read, AccessFs::from_read(abi))))
-        .and_then(|r| {
-            r.add_rules(path_beneath_rules(
-                &rules.read_write,
-                AccessFs::from_all(abi),
-            ))
-        })
-        .and_then(|r| r.restrict_self())
-        .map_err(|e| e.to_string())?;
-    let _ = status;
-    Ok(())
+/// Landlock through the security driver's entry point. A path error names the path
+/// and errno; a kernel without Landlock is not an error (best effort, as the driver
+/// decides).
+fn apply_landlock(rules: &LandlockRules) -> Result<(), Failure> {
+    match crate::landlock::apply(rules) {
+        Ok(_status) => Ok(()),
+        Err(crate::landlock::LandlockError::Path { path, source, .. }) => {
+            Err(Failure::io(Step::Landlock, Some(path), &source))
+        }
+        Err(e) => Err(Failure::new(Step::Landlock, None, e.to_string())),
+    }
 }
 
 /// `execve(emulator, [emulator, args...], env)`. Returns only on failure.
