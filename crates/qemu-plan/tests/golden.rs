@@ -370,3 +370,41 @@ fn deterministic() {
         assert_eq!(run_case(&path), run_case(&path));
     }
 }
+
+/// Every document of domain-xml's own golden set plans or fails with named
+/// problems; none panics, and every failure names at least one problem.
+#[test]
+fn domain_xml_corpus_never_panics() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../domain-xml/tests/data/ok");
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return;
+    };
+    let mut planned = 0;
+    for e in entries.filter_map(Result::ok) {
+        let path = e.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if !name.ends_with(".xml") || name.ends_with(".out.xml") {
+            continue;
+        }
+        for (ext, content) in run_case(&path) {
+            if ext == "err" && std::env::var_os("SHOW_CORPUS").is_some() {
+                eprintln!("{name}: {}", content.lines().next().unwrap_or_default());
+            }
+            if ext == "err" {
+                assert!(
+                    content.lines().count() >= 2 || content.starts_with("parse error"),
+                    "{name}: an error without problems: {content}"
+                );
+            } else {
+                planned += 1;
+            }
+        }
+    }
+    if std::env::var_os("SHOW_CORPUS").is_some() {
+        eprintln!("planned {planned}");
+    }
+    assert!(planned > 0, "no document of the corpus could be planned");
+}

@@ -1029,7 +1029,11 @@ impl<'a> Planner<'a> {
             CpuMode::Maximum => "max".to_owned(),
         };
         if let Some(m) = cpu.migratable {
-            s.push_str(if m { ",migratable=on" } else { ",migratable=off" });
+            s.push_str(if m {
+                ",migratable=on"
+            } else {
+                ",migratable=off"
+            });
         }
         for f in &cpu.features {
             use domain_xml::model::general::FeaturePolicy as P;
