@@ -961,14 +961,7 @@ impl BpfDeviceAcl {
         let Some(old) = map_lookup(&self.map, key)? else {
             return Ok(());
         };
-        let (old_acc, old_types) = (old >> 16, old & 0xffff);
-        let deny_acc = access_bits(rule);
-        let new = if old_acc & !deny_acc == 0 {
-            let types = old_types & !type_bits(rule.kind);
-            (types != 0).then_some((old_acc << 16) | types)
-        } else {
-            Some(((old_acc & !deny_acc) << 16) | old_types)
-        };
+        let new = value_after_deny(old, rule);
         match new {
             Some(v) => map_update(&self.map, key, v).map_err(bpf_err("BPF_MAP_UPDATE_ELEM")),
             None => map_delete(&self.map, key),
@@ -1050,6 +1043,20 @@ impl BpfDeviceAcl {
     }
 }
 
+/// The map value once `rule` is denied from `old` (`None`: delete the entry). If
+/// the rule takes away every access the entry grants, the rule's type bits go;
+/// otherwise its access bits go for both types (the map cannot hold per-type access).
+pub(crate) fn value_after_deny(old: u32, rule: &DeviceRule) -> Option<u32> {
+    let (old_acc, old_types) = (old >> 16, old & 0xffff);
+    let deny_acc = access_bits(rule);
+    if old_acc & !deny_acc == 0 {
+        let types = old_types & !type_bits(rule.kind);
+        (types != 0).then_some((old_acc << 16) | types)
+    } else {
+        Some(((old_acc & !deny_acc) << 16) | old_types)
+    }
+}
+
 /// Rules merged per map key (several rules for the same numbers OR together).
 fn merged(rules: &[DeviceRule]) -> Vec<(u64, u32)> {
     let mut out: Vec<(u64, u32)> = Vec::new();
@@ -1126,6 +1133,22 @@ mod tests {
                 (map_key(Some(1), Some(5)), 0x0006_0002)
             ]
         );
+    }
+
+    #[test]
+    fn deny_arithmetic() {
+        let c13 = DeviceRule::char_rw(1, 3);
+        let b13 = DeviceRule::rw(DeviceKind::Block, Some(1), Some(3));
+        let only_w = DeviceRule { read: false, ..c13 };
+        assert_eq!(value_after_deny(map_value(&c13), &c13), None);
+        // Both types present: denying the char one keeps the block one.
+        let both = map_value(&c13) | map_value(&b13);
+        assert_eq!(value_after_deny(both, &c13), Some(map_value(&b13)));
+        // Partial access: write goes for both types.
+        assert_eq!(value_after_deny(both, &only_w), Some(0x0002_0003));
+        // Denying more than granted still removes the entry.
+        let rwm = DeviceRule { mknod: true, ..c13 };
+        assert_eq!(value_after_deny(map_value(&c13), &rwm), None);
     }
 
     #[test]
