@@ -336,7 +336,10 @@ mod tests {
         // code, domain, message(1 + len + text padded), level, dom, 3 x NULL, int1, int2, net
         let msg = "Domain not found: no domain with matching name 'nosuch-xyz'";
         let padded = msg.len().div_ceil(4) * 4;
-        assert_eq!(b.len(), 4 + 4 + (4 + 4 + padded) + 4 + 4 + 3 * 4 + 4 + 4 + 4);
+        assert_eq!(
+            b.len(),
+            4 + 4 + (4 + 4 + padded) + 4 + 4 + 3 * 4 + 4 + 4 + 4
+        );
         assert_eq!(&b[..8], &[0, 0, 0, 42, 0, 0, 0, 10]);
         let d: RemoteError = from_bytes(&b).unwrap();
         assert_eq!(d, e);
@@ -379,8 +382,10 @@ mod tests {
         let u = RemoteError::unknown_procedure(426);
         assert!(u.is_unsupported());
         assert_eq!(u.message(), "unknown procedure: 426");
-        assert!(RemoteError::read_only("virDomainDefineXML")
-            .message()
-            .starts_with("operation forbidden: read only access prevents"));
+        assert!(
+            RemoteError::read_only("virDomainDefineXML")
+                .message()
+                .starts_with("operation forbidden: read only access prevents")
+        );
     }
 }

@@ -90,7 +90,10 @@ fn element<'a>(xml: &'a str, tag: &str) -> Option<(&'a str, &'a str)> {
     None
 }
 
-fn parse_domain_xml(xml: &str) -> Result<(String, Option<[u8; 16]>, u64, u16), RemoteError> {
+/// (name, uuid, memory KiB, vcpus) from a domain XML.
+type ParsedXml = (String, Option<[u8; 16]>, u64, u16);
+
+fn parse_domain_xml(xml: &str) -> Result<ParsedXml, RemoteError> {
     if !xml.trim_start().starts_with("<domain") {
         return Err(RemoteError::xml_error("expected a <domain> document"));
     }
@@ -514,11 +517,31 @@ fn list_matches(d: &FakeDomain, flags: u32) -> bool {
         flags & mask == 0 || (val && flags & yes != 0) || (!val && flags & no != 0)
     };
     group(F::ACTIVE | F::INACTIVE, F::ACTIVE, F::INACTIVE, d.active())
-        && group(F::PERSISTENT | F::TRANSIENT, F::PERSISTENT, F::TRANSIENT, d.persistent)
-        && group(F::AUTOSTART | F::NO_AUTOSTART, F::AUTOSTART, F::NO_AUTOSTART, d.autostart)
-        && group(F::MANAGEDSAVE | F::NO_MANAGEDSAVE, 0, F::NO_MANAGEDSAVE, false)
+        && group(
+            F::PERSISTENT | F::TRANSIENT,
+            F::PERSISTENT,
+            F::TRANSIENT,
+            d.persistent,
+        )
+        && group(
+            F::AUTOSTART | F::NO_AUTOSTART,
+            F::AUTOSTART,
+            F::NO_AUTOSTART,
+            d.autostart,
+        )
+        && group(
+            F::MANAGEDSAVE | F::NO_MANAGEDSAVE,
+            0,
+            F::NO_MANAGEDSAVE,
+            false,
+        )
         && group(F::HAS_SNAPSHOT | F::NO_SNAPSHOT, 0, F::NO_SNAPSHOT, false)
-        && group(F::HAS_CHECKPOINT | F::NO_CHECKPOINT, 0, F::NO_CHECKPOINT, false)
+        && group(
+            F::HAS_CHECKPOINT | F::NO_CHECKPOINT,
+            0,
+            F::NO_CHECKPOINT,
+            false,
+        )
         && {
             let m = F::RUNNING | F::PAUSED | F::SHUTOFF | F::OTHER;
             flags & m == 0
@@ -593,7 +616,10 @@ mod tests {
     fn lifecycle() {
         let b = FakeBackend::new();
         let d = b
-            .define("<domain type='kvm'><name>a</name><memory>1024</memory></domain>", true)
+            .define(
+                "<domain type='kvm'><name>a</name><memory>1024</memory></domain>",
+                true,
+            )
             .unwrap();
         assert_eq!(d.id, -1);
         assert!(b.domains()[0].xml.contains("<uuid>"));

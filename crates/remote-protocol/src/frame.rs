@@ -291,8 +291,20 @@ mod tests {
     fn open_call() -> Vec<u8> {
         // CONNECT_OPEN as virsh sends it (strace'd, in the reference notes).
         let words: [u32; 14] = [
-            0x38, 0x2000_8086, 1, 1, 0, 2, 0, 1, 14, 0x71656d75, 0x3a2f2f2f, 0x73797374,
-            0x656d0000, 0,
+            0x38,
+            0x2000_8086,
+            1,
+            1,
+            0,
+            2,
+            0,
+            1,
+            14,
+            0x71656d75,
+            0x3a2f2f2f,
+            0x73797374,
+            0x656d0000,
+            0,
         ];
         words.iter().flat_map(|w| w.to_be_bytes()).collect()
     }
@@ -321,7 +333,10 @@ mod tests {
 
     #[test]
     fn lengths_are_checked() {
-        assert!(matches!(check_length(27, MESSAGE_MAX), Err(FrameError::TooShort(27))));
+        assert!(matches!(
+            check_length(27, MESSAGE_MAX),
+            Err(FrameError::TooShort(27))
+        ));
         assert!(check_length(28, MESSAGE_MAX).is_ok());
         assert!(check_length((MESSAGE_MAX + 4) as u32, MESSAGE_MAX).is_ok());
         assert!(matches!(
@@ -340,16 +355,27 @@ mod tests {
     fn bad_header_words() {
         let mut b = open_call();
         b[16..20].copy_from_slice(&9i32.to_be_bytes());
-        assert!(matches!(decode_packet(&b, MESSAGE_MAX), Err(FrameError::BadType(9))));
+        assert!(matches!(
+            decode_packet(&b, MESSAGE_MAX),
+            Err(FrameError::BadType(9))
+        ));
         let mut b = open_call();
         b[24..28].copy_from_slice(&7i32.to_be_bytes());
-        assert!(matches!(decode_packet(&b, MESSAGE_MAX), Err(FrameError::BadStatus(7))));
+        assert!(matches!(
+            decode_packet(&b, MESSAGE_MAX),
+            Err(FrameError::BadStatus(7))
+        ));
     }
 
     #[tokio::test]
     async fn async_reader_handles_eof_and_huge_lengths() {
         let mut empty: &[u8] = &[];
-        assert!(read_packet(&mut empty, MESSAGE_MAX).await.unwrap().is_none());
+        assert!(
+            read_packet(&mut empty, MESSAGE_MAX)
+                .await
+                .unwrap()
+                .is_none()
+        );
         let mut partial: &[u8] = &[0, 0];
         assert!(matches!(
             read_packet(&mut partial, MESSAGE_MAX).await,

@@ -10,13 +10,17 @@
 //! * [`uri`]: libvirt URI parsing into a socket path and open name.
 //! * [`fake`]: a small in-memory backend for tests and demos.
 
+pub mod client;
 pub mod error;
 pub mod fake;
 pub mod frame;
 pub mod procs;
 pub mod server;
+pub mod uri;
 pub mod xdr;
 
+pub use client::{Client, ClientError};
 pub use error::{ErrorCode, ErrorDomain, ErrorLevel, RemoteError};
 pub use procs::{Domain, Procedure, Request, Response};
 pub use server::{Backend, BoxFuture, CallContext, ServeOptions, serve};
+pub use uri::ConnectUri;

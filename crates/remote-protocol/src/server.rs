@@ -254,7 +254,10 @@ impl Conn {
 
     async fn reply(&self, call: &Header, result: Result<Vec<u8>, RemoteError>) {
         match result {
-            Ok(body) => self.send_packet(&call.reply(MessageStatus::Ok), &body).await,
+            Ok(body) => {
+                self.send_packet(&call.reply(MessageStatus::Ok), &body)
+                    .await
+            }
             Err(e) => {
                 self.send_packet(&call.reply(MessageStatus::Error), &to_bytes(&e))
                     .await;
@@ -417,9 +420,7 @@ async fn event_task(conn: Arc<Conn>, mut rx: broadcast::Receiver<LifecycleEvent>
             let t: Vec<i32> = st
                 .callbacks
                 .iter()
-                .filter(|(_, (eid, filter))| {
-                    *eid == 0 && filter.is_none_or(|u| u == ev.dom.uuid)
-                })
+                .filter(|(_, (eid, filter))| *eid == 0 && filter.is_none_or(|u| u == ev.dom.uuid))
                 .map(|(id, _)| *id)
                 .collect();
             (t, st.legacy_events.contains(&0))
@@ -434,12 +435,18 @@ async fn event_task(conn: Arc<Conn>, mut rx: broadcast::Receiver<LifecycleEvent>
                 callback_id,
                 msg: msg.clone(),
             });
-            conn.send_packet(&event_header(Procedure::DomainEventCallbackLifecycle), &body)
-                .await;
+            conn.send_packet(
+                &event_header(Procedure::DomainEventCallbackLifecycle),
+                &body,
+            )
+            .await;
         }
         if legacy {
-            conn.send_packet(&event_header(Procedure::DomainEventLifecycle), &to_bytes(&msg))
-                .await;
+            conn.send_packet(
+                &event_header(Procedure::DomainEventLifecycle),
+                &to_bytes(&msg),
+            )
+            .await;
         }
     }
 }
@@ -475,7 +482,9 @@ enum Post {
     /// 9: CREATE returns void although the backend returns the domain.
     Void,
     /// 273 with `need_results`.
-    ListAll { need_results: bool },
+    ListAll {
+        need_results: bool,
+    },
     NumOf,
     ListIds(usize),
     ListNames(usize),
@@ -508,7 +517,10 @@ async fn dispatch(
             let r = if body.is_empty() {
                 Ok(enc(&AuthListRet { types: vec![0] }))
             } else {
-                Err(decode_error(h.procedure, &crate::xdr::XdrError::TrailingBytes(body.len())))
+                Err(decode_error(
+                    h.procedure,
+                    &crate::xdr::XdrError::TrailingBytes(body.len()),
+                ))
             };
             conn.reply(&h, r).await;
             return None;
@@ -548,7 +560,8 @@ async fn dispatch(
                     return None;
                 }
             };
-            let ro_flag = matches!(req, Request::ConnectOpen { flags, .. } if flags & procs::CONNECT_RO != 0);
+            let ro_flag =
+                matches!(req, Request::ConnectOpen { flags, .. } if flags & procs::CONNECT_RO != 0);
             let ctx = CallContext {
                 connection: conn.info.clone(),
                 read_only: read_only || ro_flag,
@@ -595,7 +608,10 @@ async fn dispatch(
             Some(if body.is_empty() {
                 Ok(Vec::new())
             } else {
-                Err(decode_error(h.procedure, &crate::xdr::XdrError::TrailingBytes(body.len())))
+                Err(decode_error(
+                    h.procedure,
+                    &crate::xdr::XdrError::TrailingBytes(body.len()),
+                ))
             })
         }
         P::ConnectIsSecure => Some(Ok(enc(&1i32))),
@@ -612,8 +628,7 @@ async fn dispatch(
                     let mut st = conn.lock();
                     let id = st.next_callback;
                     st.next_callback += 1;
-                    st.callbacks
-                        .insert(id, (a.event_id, a.dom.map(|d| d.uuid)));
+                    st.callbacks.insert(id, (a.event_id, a.dom.map(|d| d.uuid)));
                     Ok(enc(&id))
                 }),
         ),
@@ -657,7 +672,10 @@ async fn dispatch(
             if body.is_empty() {
                 Ok((list_request(proc), Post::NumOf))
             } else {
-                Err(decode_error(h.procedure, &crate::xdr::XdrError::TrailingBytes(body.len())))
+                Err(decode_error(
+                    h.procedure,
+                    &crate::xdr::XdrError::TrailingBytes(body.len()),
+                ))
             }
         }
         P::ConnectListDomains | P::ConnectListDefinedDomains => from_bytes::<IntArgs>(&body)
@@ -712,8 +730,13 @@ async fn dispatch(
         && let Request::DomainGetXmlDesc { flags, .. } = &req
         && flags & procs::DOMAIN_XML_SECURE != 0
     {
-        conn.reply(&h, Err(RemoteError::read_only("virDomainGetXMLDesc with secure flag")))
-            .await;
+        conn.reply(
+            &h,
+            Err(RemoteError::read_only(
+                "virDomainGetXMLDesc with secure flag",
+            )),
+        )
+        .await;
         return None;
     }
 
@@ -782,7 +805,12 @@ fn encode_ret(resp: Response, post: Post) -> Result<Vec<u8>, RemoteError> {
         }
         (Post::NumOf, Response::Domains(d)) => enc(&(d.len().min(i32::MAX as usize) as i32)),
         (Post::ListIds(max), Response::Domains(d)) => enc(&IdsRet {
-            ids: d.iter().filter(|d| d.id >= 0).map(|d| d.id).take(max).collect(),
+            ids: d
+                .iter()
+                .filter(|d| d.id >= 0)
+                .map(|d| d.id)
+                .take(max)
+                .collect(),
         }),
         (Post::ListNames(max), Response::Domains(d)) => enc(&NamesRet {
             names: d.into_iter().map(|d| d.name).take(max).collect(),

@@ -159,7 +159,8 @@ impl Writer {
 
     fn put_padded(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
-        self.buf.extend_from_slice(&[0u8; 3][..pad_len(bytes.len())]);
+        self.buf
+            .extend_from_slice(&[0u8; 3][..pad_len(bytes.len())]);
     }
 
     /// `opaque[N]`: the bytes and padding, no length word.
@@ -729,7 +730,10 @@ mod tests {
         let c = FixedChars::<32>::from_str_lossy("x86_64");
         let b = to_bytes(&c);
         assert_eq!(b.len(), 128);
-        assert_eq!(from_bytes::<FixedChars<32>>(&b).unwrap().to_string_lossy(), "x86_64");
+        assert_eq!(
+            from_bytes::<FixedChars<32>>(&b).unwrap().to_string_lossy(),
+            "x86_64"
+        );
         let v = CharVec(b"none".to_vec());
         let b = to_bytes(&v);
         assert_eq!(b.len(), 4 + 16);
@@ -742,9 +746,15 @@ mod tests {
         // 4 GiB - 1 string length with nothing behind it.
         let b = [0xff, 0xff, 0xff, 0xff];
         let mut r = Reader::new(&b);
-        assert!(matches!(r.get_string(u32::MAX), Err(XdrError::Truncated { .. })));
+        assert!(matches!(
+            r.get_string(u32::MAX),
+            Err(XdrError::Truncated { .. })
+        ));
         let mut r = Reader::new(&b);
-        assert!(matches!(r.get_string(STRING_MAX), Err(XdrError::TooLong { .. })));
+        assert!(matches!(
+            r.get_string(STRING_MAX),
+            Err(XdrError::TooLong { .. })
+        ));
         // An array count that fits the max but not the input.
         let b = [0, 0, 0x40, 0, 0, 0, 0, 1];
         let mut r = Reader::new(&b);

@@ -44,7 +44,8 @@ fn rpc_live_list_empty_and_defined() {
     define_vm1(&s);
     let out = s.virsh_ok(&["list", "--all"]);
     assert!(
-        out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["-", "vm1", "shut", "off"]),
+        out.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["-", "vm1", "shut", "off"]),
         "{out}"
     );
     assert_eq!(s.virsh_ok(&["list", "--all", "--name"]).trim(), "vm1");
@@ -97,7 +98,10 @@ fn rpc_live_domstate_dominfo_domuuid_domid() {
     }
 
     // Start / suspend / resume / destroy through the lookups virsh does.
-    assert!(s.virsh_ok(&["start", "vm1"]).contains("Domain 'vm1' started"));
+    assert!(
+        s.virsh_ok(&["start", "vm1"])
+            .contains("Domain 'vm1' started")
+    );
     assert_eq!(s.virsh_ok(&["domid", "vm1"]).trim(), "1");
     assert_eq!(
         s.virsh_ok(&["domstate", "--reason", "vm1"]).trim(),
@@ -116,11 +120,15 @@ fn rpc_live_domstate_dominfo_domuuid_domid() {
     );
     let out = s.virsh_ok(&["list"]);
     assert!(
-        out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["1", "vm1", "running"]),
+        out.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["1", "vm1", "running"]),
         "{out}"
     );
     s.virsh_ok(&["autostart", "vm1"]);
-    assert!(s.virsh_ok(&["dominfo", "vm1"]).contains("Autostart:      enable"));
+    assert!(
+        s.virsh_ok(&["dominfo", "vm1"])
+            .contains("Autostart:      enable")
+    );
     s.virsh_ok(&["destroy", "vm1"]);
     assert_eq!(
         s.virsh_ok(&["domstate", "--reason", "vm1"]).trim(),

@@ -12,6 +12,7 @@ use remote_protocol::fake::FakeBackend;
 use remote_protocol::server::{ServeOptions, serve};
 use tokio::net::UnixListener;
 
+#[derive(Debug)]
 pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub rt: tokio::runtime::Runtime,

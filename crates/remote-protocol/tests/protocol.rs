@@ -1,0 +1,445 @@
+//! Protocol-level tests of the server with our own client and raw packets.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use remote_protocol::error::{ErrorCode, ErrorDomain, RemoteError};
+use remote_protocol::fake::FakeBackend;
+use remote_protocol::frame::{
+    self, Header, MESSAGE_MAX, MessageStatus, MessageType, PROGRAM_KEEPALIVE, PROGRAM_QEMU,
+    PROGRAM_REMOTE, Packet,
+};
+use remote_protocol::procs::{
+    CallbackLifecycleMsg, CallbackRegisterArgs, IntArgs, OpenArgs, Procedure, Request, Response,
+    StringArgs, feature, list_flags, state,
+};
+use remote_protocol::server::{Backend, BoxFuture, CallContext, Keepalive, ServeOptions, serve};
+use remote_protocol::xdr::{from_bytes, to_bytes};
+use remote_protocol::{Client, ClientError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+
+const XML: &str =
+    "<domain type='kvm'><name>vm1</name><memory unit='MiB'>256</memory><vcpu>1</vcpu></domain>";
+
+struct Server {
+    _dir: tempfile::TempDir,
+    sock: std::path::PathBuf,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn start(backend: Arc<dyn Backend>, opts: ServeOptions) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("sock");
+    let l = UnixListener::bind(&sock).unwrap();
+    let task = tokio::spawn(async move {
+        let _ = serve(l, backend, opts).await;
+    });
+    Server {
+        _dir: dir,
+        sock,
+        task,
+    }
+}
+
+fn fake() -> Server {
+    start(Arc::new(FakeBackend::new()), ServeOptions::default())
+}
+
+struct Raw {
+    s: UnixStream,
+}
+
+impl Raw {
+    async fn connect(srv: &Server) -> Self {
+        Self {
+            s: UnixStream::connect(&srv.sock).await.unwrap(),
+        }
+    }
+
+    async fn send_hdr(&mut self, h: Header, body: &[u8]) {
+        let p = frame::encode_packet(&h, body, MESSAGE_MAX).unwrap();
+        self.s.write_all(&p).await.unwrap();
+    }
+
+    async fn call(&mut self, proc: i32, serial: u32, body: &[u8]) {
+        self.send_hdr(call_hdr(PROGRAM_REMOTE, proc, serial), body)
+            .await;
+    }
+
+    async fn recv(&mut self) -> Option<Packet> {
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            frame::read_packet(&mut self.s, MESSAGE_MAX),
+        )
+        .await
+        .expect("no packet within 5 s")
+        .ok()
+        .flatten()
+    }
+
+    async fn open(&mut self, flags: u32) {
+        let a = OpenArgs {
+            name: Some("qemu:///system".into()),
+            flags,
+        };
+        self.call(1, 100, &to_bytes(&a)).await;
+        let r = self.recv().await.unwrap();
+        assert_eq!(r.header.status, MessageStatus::Ok, "open failed");
+    }
+}
+
+fn call_hdr(program: u32, proc: i32, serial: u32) -> Header {
+    Header {
+        program,
+        version: 1,
+        procedure: proc,
+        message_type: MessageType::Call,
+        serial,
+        status: MessageStatus::Ok,
+    }
+}
+
+fn err_of(p: &Packet) -> RemoteError {
+    assert_eq!(p.header.message_type, MessageType::Reply);
+    assert_eq!(p.header.status, MessageStatus::Error);
+    from_bytes(&p.body).unwrap()
+}
+
+async fn client(srv: &Server) -> Client {
+    let uri = format!("qemu+unix:///system?socket={}", srv.sock.display());
+    Client::connect_uri(&uri, false).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_client_round_trip() {
+    let srv = fake();
+    let c = client(&srv).await;
+    assert_eq!(c.get_type().await.unwrap(), "QEMU");
+    assert_eq!(c.get_version().await.unwrap(), 7_002_000);
+    assert_eq!(c.get_lib_version().await.unwrap(), 9_000_000);
+    assert_eq!(c.get_uri().await.unwrap(), "qemu:///system");
+    assert_eq!(c.get_hostname().await.unwrap(), "fakehost");
+    assert!(
+        c.get_capabilities()
+            .await
+            .unwrap()
+            .contains("<capabilities>")
+    );
+    assert_eq!(
+        c.node_get_info().await.unwrap().model.to_string_lossy(),
+        "x86_64"
+    );
+    assert!(
+        c.supports_feature(feature::PROGRAM_KEEPALIVE)
+            .await
+            .unwrap()
+    );
+    assert!(!c.supports_feature(feature::FD_PASSING).await.unwrap());
+
+    let d = c.define_xml(XML, 0).await.unwrap();
+    assert_eq!(d.name, "vm1");
+    assert_eq!(d.id, -1);
+    assert_eq!(c.list_all_domains(0).await.unwrap(), vec![d.clone()]);
+    assert!(
+        c.list_all_domains(list_flags::ACTIVE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(c.lookup_by_uuid(d.uuid).await.unwrap(), d);
+    assert_eq!(c.num_of_defined_domains().await.unwrap(), 1);
+    assert_eq!(c.list_defined_domains(10).await.unwrap(), vec!["vm1"]);
+
+    let running = c.create(&d, 0).await.unwrap();
+    assert!(running.id > 0);
+    assert_eq!(c.lookup_by_id(running.id).await.unwrap(), running);
+    assert_eq!(c.get_state(&d).await.unwrap().state, state::RUNNING);
+    let info = c.get_info(&d).await.unwrap();
+    assert_eq!((info.memory, info.nr_virt_cpu), (256 * 1024, 1));
+    assert!(c.is_active(&d).await.unwrap());
+    assert!(c.is_persistent(&d).await.unwrap());
+    assert_eq!(c.num_of_domains().await.unwrap(), 1);
+    assert_eq!(c.list_domains(10).await.unwrap(), vec![running.id]);
+    c.suspend(&d).await.unwrap();
+    assert_eq!(c.get_state(&d).await.unwrap().state, state::PAUSED);
+    c.resume(&d).await.unwrap();
+    c.reboot(&d, 0).await.unwrap();
+    c.set_autostart(&d, true).await.unwrap();
+    assert!(c.get_autostart(&d).await.unwrap());
+    c.shutdown(&d, 0).await.unwrap();
+    assert!(!c.is_active(&d).await.unwrap());
+    assert!(c.get_xml_desc(&d, 0).await.unwrap().contains("<uuid>"));
+    assert!(
+        c.domain_xml_to_native("qemu-argv", XML, 0)
+            .await
+            .unwrap()
+            .contains("guest=vm1")
+    );
+    c.undefine(&d, 0).await.unwrap();
+
+    match c.lookup_by_name("vm1").await {
+        Err(ClientError::Remote(e)) => {
+            assert_eq!(e.code, ErrorCode::NO_DOMAIN);
+            assert_eq!(e.domain, ErrorDomain::QEMU);
+        }
+        other => panic!("expected NO_DOMAIN, got {other:?}"),
+    }
+    match c.destroy(&d, 0).await {
+        Err(ClientError::Remote(e)) => {
+            assert_eq!(e.code, ErrorCode::NO_DOMAIN);
+            assert!(e.message().contains("no domain with matching uuid"), "{e}");
+        }
+        other => panic!("expected NO_DOMAIN, got {other:?}"),
+    }
+    c.close().await.unwrap();
+}
+
+/// A backend where looking up "slow" takes a while.
+struct Slow;
+
+impl Backend for Slow {
+    fn call<'a>(
+        &'a self,
+        _ctx: &'a CallContext,
+        req: Request,
+    ) -> BoxFuture<'a, Result<Response, RemoteError>> {
+        Box::pin(async move {
+            match req {
+                Request::ConnectOpen { .. } => Ok(Response::Void),
+                Request::DomainLookupByName { name } => {
+                    if name == "slow" {
+                        tokio::time::sleep(Duration::from_millis(400)).await;
+                    }
+                    Ok(Response::Domain(remote_protocol::Domain {
+                        name,
+                        uuid: [0; 16],
+                        id: -1,
+                    }))
+                }
+                // Wrong shape on purpose: the server must not send it.
+                Request::ConnectGetType => Ok(Response::Int(1)),
+                _ => Err(RemoteError::unknown_procedure(0)),
+            }
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_calls_are_answered_out_of_order() {
+    let srv = start(Arc::new(Slow), ServeOptions::default());
+    let mut r = Raw::connect(&srv).await;
+    r.open(0).await;
+    let slow = to_bytes(&StringArgs {
+        value: "slow".into(),
+    });
+    let fast = to_bytes(&StringArgs {
+        value: "fast".into(),
+    });
+    let t0 = Instant::now();
+    r.call(23, 1, &slow).await;
+    r.call(23, 2, &fast).await;
+    let first = r.recv().await.unwrap();
+    let second = r.recv().await.unwrap();
+    assert_eq!(first.header.serial, 2, "fast call should be answered first");
+    assert_eq!(second.header.serial, 1);
+    assert!(t0.elapsed() >= Duration::from_millis(400));
+    let d: remote_protocol::Domain = from_bytes(&second.body).unwrap();
+    assert_eq!(d.name, "slow");
+
+    // Shape mismatch from the backend becomes an internal error.
+    r.call(3, 3, &[]).await;
+    let e = err_of(&r.recv().await.unwrap());
+    assert_eq!(e.code, ErrorCode::INTERNAL_ERROR);
+    // Unimplemented by the backend: its unknown-procedure error passes through.
+    r.call(59, 4, &[]).await;
+    assert!(err_of(&r.recv().await.unwrap()).is_unsupported());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_rules_and_unknown_calls() {
+    let srv = fake();
+    let mut r = Raw::connect(&srv).await;
+    // AUTH_LIST before open: [NONE]; reply is 36 bytes on the wire.
+    r.call(66, 0, &[]).await;
+    let p = r.recv().await.unwrap();
+    assert_eq!(p.header.status, MessageStatus::Ok);
+    assert_eq!(p.body, vec![0, 0, 0, 1, 0, 0, 0, 0]);
+    // Feature probe before open works.
+    r.call(60, 1, &to_bytes(&IntArgs { value: 10 })).await;
+    assert_eq!(r.recv().await.unwrap().body, vec![0, 0, 0, 1]);
+    // Anything else before open is refused.
+    r.call(3, 2, &[]).await;
+    let e = err_of(&r.recv().await.unwrap());
+    assert!(e.message().contains("connection not open"), "{e}");
+    r.open(0).await;
+    // A second open is refused.
+    r.call(
+        1,
+        3,
+        &to_bytes(&OpenArgs {
+            name: None,
+            flags: 0,
+        }),
+    )
+    .await;
+    assert!(
+        err_of(&r.recv().await.unwrap())
+            .message()
+            .contains("already open")
+    );
+    // Unknown procedure number.
+    r.call(283, 4, &[]).await;
+    let e = err_of(&r.recv().await.unwrap());
+    assert_eq!((e.code, e.domain), (ErrorCode::RPC, ErrorDomain::RPC));
+    assert_eq!(e.message(), "unknown procedure: 283");
+    // QEMU program (monitor passthrough): unknown program error, serial kept.
+    r.send_hdr(call_hdr(PROGRAM_QEMU, 1, 5), &[]).await;
+    let p = r.recv().await.unwrap();
+    assert_eq!(p.header.serial, 5);
+    assert_eq!(p.header.program, PROGRAM_QEMU);
+    assert_eq!(err_of(&p).code, ErrorCode::RPC);
+    // Undecodable arguments: error reply, connection stays usable.
+    r.call(23, 6, &[0, 0, 0, 9]).await;
+    let e = err_of(&r.recv().await.unwrap());
+    assert!(e.message().contains("Unable to decode"), "{e}");
+    // Keepalive PING → PONG.
+    r.send_hdr(Header::keepalive(1), &[]).await;
+    let p = r.recv().await.unwrap();
+    assert_eq!(p.header.program, PROGRAM_KEEPALIVE);
+    assert_eq!(p.header.procedure, 2);
+    assert_eq!(p.header.message_type, MessageType::Message);
+    // Still alive.
+    r.call(3, 7, &[]).await;
+    assert_eq!(r.recv().await.unwrap().header.status, MessageStatus::Ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_violations_close_the_connection() {
+    let srv = fake();
+    // A 4 GiB length: closed without a reply (and without allocating).
+    let mut r = Raw::connect(&srv).await;
+    r.s.write_all(&[0xff, 0xff, 0xff, 0xff]).await.unwrap();
+    let mut buf = [0u8; 4];
+    let n = tokio::time::timeout(Duration::from_secs(5), r.s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0, "server should close the connection");
+    // A REPLY sent by a client: closed.
+    let mut r = Raw::connect(&srv).await;
+    let mut h = call_hdr(PROGRAM_REMOTE, 3, 1);
+    h.message_type = MessageType::Reply;
+    r.send_hdr(h, &[]).await;
+    assert!(r.recv().await.is_none());
+    // Bad message type word: closed.
+    let mut r = Raw::connect(&srv).await;
+    let mut p = frame::encode_packet(&call_hdr(PROGRAM_REMOTE, 3, 1), &[], MESSAGE_MAX).unwrap();
+    p[16..20].copy_from_slice(&77i32.to_be_bytes());
+    r.s.write_all(&p).await.unwrap();
+    assert!(r.recv().await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_connections() {
+    let srv = fake();
+    let mut r = Raw::connect(&srv).await;
+    r.open(1).await; // VIR_CONNECT_RO
+    r.call(11, 1, &to_bytes(&StringArgs { value: XML.into() }))
+        .await;
+    let e = err_of(&r.recv().await.unwrap());
+    assert_eq!(e.code, ErrorCode::OPERATION_DENIED);
+    assert_eq!(
+        e.message(),
+        "operation forbidden: read only access prevents virDomainDefineXML"
+    );
+    // Reads are fine.
+    r.call(
+        273,
+        2,
+        &to_bytes(&remote_protocol::procs::ListAllDomainsArgs {
+            need_results: 1,
+            flags: 0,
+        }),
+    )
+    .await;
+    assert_eq!(r.recv().await.unwrap().header.status, MessageStatus::Ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_keepalive_pings_then_drops_silent_clients() {
+    let opts = ServeOptions {
+        keepalive: Some(Keepalive {
+            interval: Duration::from_millis(100),
+            count: 2,
+        }),
+        ..ServeOptions::default()
+    };
+    let srv = start(Arc::new(FakeBackend::new()), opts);
+    let mut r = Raw::connect(&srv).await;
+    r.call(60, 1, &to_bytes(&IntArgs { value: 10 })).await;
+    assert_eq!(r.recv().await.unwrap().body, vec![0, 0, 0, 1]);
+    let mut pings = 0;
+    while let Some(p) = r.recv().await {
+        assert_eq!(p.header.program, PROGRAM_KEEPALIVE);
+        assert_eq!(p.header.procedure, 1);
+        pings += 1;
+    }
+    assert_eq!(
+        pings, 2,
+        "two unanswered PINGs, then the connection is closed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_events_reach_registered_callbacks() {
+    let (tx, _rx) = tokio::sync::broadcast::channel(16);
+    let backend = FakeBackend::new().with_events(tx.clone());
+    let opts = ServeOptions {
+        events: Some(tx),
+        ..ServeOptions::default()
+    };
+    let srv = start(Arc::new(backend), opts);
+    let mut r = Raw::connect(&srv).await;
+    r.open(0).await;
+    let reg = CallbackRegisterArgs {
+        event_id: 0,
+        dom: None,
+    };
+    r.call(
+        Procedure::ConnectDomainEventCallbackRegisterAny.number(),
+        1,
+        &to_bytes(&reg),
+    )
+    .await;
+    let id: i32 = from_bytes(&r.recv().await.unwrap().body).unwrap();
+    // Bad event id is refused.
+    let bad = CallbackRegisterArgs {
+        event_id: 99,
+        dom: None,
+    };
+    r.call(316, 2, &to_bytes(&bad)).await;
+    assert_eq!(
+        err_of(&r.recv().await.unwrap()).code,
+        ErrorCode::INVALID_ARG
+    );
+
+    let c = client(&srv).await;
+    c.define_xml(XML, 0).await.unwrap();
+    let p = r.recv().await.unwrap();
+    assert_eq!(p.header.message_type, MessageType::Message);
+    assert_eq!(p.header.procedure, 318);
+    let m: CallbackLifecycleMsg = from_bytes(&p.body).unwrap();
+    assert_eq!(m.callback_id, id);
+    assert_eq!((m.msg.event, m.msg.detail), (0, 0));
+    assert_eq!(m.msg.dom.name, "vm1");
+
+    r.call(317, 3, &to_bytes(&IntArgs { value: id })).await;
+    assert_eq!(r.recv().await.unwrap().header.status, MessageStatus::Ok);
+}
