@@ -811,3 +811,85 @@ fn launch_live_landlock_confines_qemu() {
     );
     fx.quit();
 }
+
+#[test]
+fn launch_live_preserves_stacked_nested_and_file_submounts() {
+    // The odd /dev layouts are built in a private namespace of a wrapper (same pid,
+    // fds kept), so the real host /dev is never touched: a tmpfs stacked on /dev/shm
+    // with a nested mount inside, a tmpfs on /dev/net, a file bound over /dev/console.
+    let id = qemu_identity();
+    let mut fx = Fixture::new(Some(&id));
+    let dir = fx.path().to_owned();
+    let console_src = dir.join("console-src");
+    fs::write(&console_src, "console\n").unwrap();
+    let setup = dir.join("setup.sh");
+    fs::write(
+        &setup,
+        format!(
+            "#!/bin/sh\nset -e\n\
+             /usr/bin/mount -t tmpfs -o size=64k rvirt-shm /dev/shm\n\
+             /usr/bin/mkdir /dev/shm/inner\n\
+             /usr/bin/mount -t tmpfs -o size=64k rvirt-inner /dev/shm/inner\n\
+             echo inner > /dev/shm/inner/marker\n\
+             /usr/bin/mount -t tmpfs -o size=64k rvirt-net /dev/net\n\
+             echo net > /dev/net/marker\n\
+             /usr/bin/mount --bind {} /dev/console\n\
+             exec {LAUNCHER} \"$@\"\n",
+            console_src.display()
+        ),
+    )
+    .unwrap();
+    let wrapper = dir.join("wrapper.sh");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec /usr/bin/unshare --mount --propagation private /bin/sh {} \"$@\"\n",
+            setup.display()
+        ),
+    )
+    .unwrap();
+    rustix::fs::chmod(&wrapper, rustix::fs::Mode::from_raw_mode(0o755)).unwrap();
+    assert!(
+        Path::new("/dev/net").is_dir() && Path::new("/dev/console").exists(),
+        "this test needs /dev/net and /dev/console on the host"
+    );
+    let spec = fx.spec(Some(id), true);
+    let pid = fx.launch_with(&Launcher::new(&wrapper), &spec);
+
+    let dev = PathBuf::from(format!("/proc/{pid}/root/dev"));
+    let listed: BTreeSet<String> = fs::read_dir(&dev)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    let mut expected: BTreeSet<String> = DEFAULT_NODES.iter().map(|s| s.to_string()).collect();
+    expected.extend(host_dev_mount_names());
+    expected.extend(["net".to_owned(), "console".to_owned()]);
+    assert_eq!(listed, expected);
+    // The visible (stacked) /dev/shm came along with its nested mount.
+    assert_eq!(
+        fs::read_to_string(dev.join("shm/inner/marker")).unwrap(),
+        "inner\n"
+    );
+    assert_eq!(fs::read_to_string(dev.join("net/marker")).unwrap(), "net\n");
+    let console = fs::symlink_metadata(dev.join("console")).unwrap();
+    assert!(console.is_file(), "the file mount point became {console:?}");
+    assert_eq!(
+        fs::read_to_string(dev.join("console")).unwrap(),
+        "console\n"
+    );
+    let mountinfo = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    for (mp, source) in [
+        ("/dev/shm", "rvirt-shm"),
+        ("/dev/shm/inner", "rvirt-inner"),
+        ("/dev/net", "rvirt-net"),
+    ] {
+        assert!(
+            mountinfo.lines().any(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                f.get(4) == Some(&mp) && l.contains(&format!(" - tmpfs {source} "))
+            }),
+            "{mp} ({source}) missing:\n{mountinfo}"
+        );
+    }
+    fx.quit();
+}

@@ -147,6 +147,30 @@ fn launch_protocol_request_errors() {
     let f = err.failure().unwrap_or_else(|| panic!("{err}"));
     assert_eq!((f.step, f.errno), (Step::Chdir, Some(libc::ENOENT)), "{f}");
 
+    // Without SELinux (or with a bogus label) writing the exec context fails, named.
+    let mut s = spec(dir.path(), "true");
+    s.selinux_exec_label = Some("system_u:system_r:rvirt_bogus_t:s0".into());
+    let mut h = launcher.spawn(&s, &[]).unwrap();
+    h.wait_prepared().unwrap();
+    h.go().unwrap();
+    match h.wait_exec() {
+        Err(err) => {
+            let f = err.failure().unwrap_or_else(|| panic!("{err}"));
+            assert_eq!(f.step, Step::SelinuxExecLabel, "{f}");
+            assert!(f.errno.is_some(), "{f}");
+            assert!(f.message.contains("rvirt_bogus_t"), "{f}");
+        }
+        Ok(mut child) => {
+            // Only possible on a permissive SELinux host that accepts the label.
+            let _ = child.kill();
+            let _ = child.wait();
+            assert!(
+                Path::new("/sys/fs/selinux/enforce").exists(),
+                "bogus label accepted"
+            );
+        }
+    }
+
     // A NUL in an argument is refused at exec.
     let s = spec(dir.path(), "true\0false");
     let mut h = launcher.spawn(&s, &[]).unwrap();
