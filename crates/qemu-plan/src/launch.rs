@@ -80,6 +80,12 @@ pub struct LaunchPlan {
     pub landlock: bool,
     /// The `-sandbox` value, if any (`on,obsolete=deny,...` or `off`).
     pub sandbox: Option<String>,
+    /// The domain's static DAC label (`<seclabel type='static' model='dac'>`):
+    /// the `user:group` QEMU runs as instead of qemu.conf's, as written.
+    pub dac_label: Option<String>,
+    /// The owner for images from that seclabel (`<imagelabel>`, else its
+    /// `<label>`); `None` means the QEMU user.
+    pub dac_image_label: Option<String>,
     /// The domain log file.
     pub log_path: String,
     /// `<on_reboot>destroy</on_reboot>`: like libvirt 9.0, the command line

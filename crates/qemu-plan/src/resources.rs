@@ -124,6 +124,9 @@ pub struct Resource {
     pub provision: Provision,
     /// Whether the DAC driver chowns it to the QEMU user.
     pub dac_relabel: bool,
+    /// The owner to chown to when it is not the QEMU user (a per-source
+    /// `<seclabel model='dac'><label>`), as written (`user:group`, `+uid:+gid`).
+    pub dac_label: Option<String>,
     pub selinux: SelinuxRole,
 }
 
@@ -140,7 +143,11 @@ impl Resource {
             self.provision,
             if self.dac_relabel { "yes" } else { "no" },
             self.selinux
-        )
+        ) + &self
+            .dac_label
+            .as_ref()
+            .map(|l| format!(" dac-label={l}"))
+            .unwrap_or_default()
     }
 }
 
@@ -371,6 +378,7 @@ mod tests {
             class,
             provision: Provision::Exists,
             dac_relabel: true,
+            dac_label: None,
             selinux: SelinuxRole::Exclusive,
         }
     }

@@ -228,6 +228,13 @@ fn confine_report(p: &LaunchPlan) -> String {
         let _ = writeln!(s, "{} {} {:?}", f.fd, f.owner, f.source);
     }
     let _ = writeln!(s, "# sandbox\n{}", p.sandbox.as_deref().unwrap_or("(none)"));
+    if let Some(l) = &p.dac_label {
+        let _ = writeln!(
+            s,
+            "# dac label {l} (images: {})",
+            p.dac_image_label.as_deref().unwrap_or("-")
+        );
+    }
     if let Some(t) = p.balloon_target_kib {
         let _ = writeln!(s, "# balloon target {t} KiB (QMP)");
     }

@@ -308,6 +308,7 @@ impl Planner<'_> {
                     class: ResourceClass::Device,
                     provision: Provision::DaemonCreates,
                     dac_relabel: self.dac_for(&[]),
+                    dac_label: None,
                     selinux: self.selinux_for(&[], SelinuxRole::Exclusive),
                 });
                 let mut src = domain_xml::model::AttrSet::default();
@@ -509,6 +510,7 @@ impl Planner<'_> {
                     class: ResourceClass::Device,
                     provision: Provision::Exists,
                     dac_relabel: false,
+                    dac_label: None,
                     selinux: SelinuxRole::Untouched,
                 });
                 self.arg2("-chardev", format!("pty,id={id}"));
@@ -532,6 +534,7 @@ impl Planner<'_> {
                     class: ResourceClass::Device,
                     provision: Provision::PassedAsFd,
                     dac_relabel: self.dac_for(&[]),
+                    dac_label: None,
                     selinux: self.selinux_for(&[], SelinuxRole::Exclusive),
                 });
                 let fd = self.pass_fd(alias, FdSource::File { path, append });
@@ -563,6 +566,7 @@ impl Planner<'_> {
                         class: ResourceClass::Device,
                         provision: Provision::PassedAsFd,
                         dac_relabel: false,
+                        dac_label: None,
                         selinux: SelinuxRole::Untouched,
                     });
                     let fd = self.pass_fd(alias, FdSource::UnixListener { path });
@@ -584,6 +588,7 @@ impl Planner<'_> {
                         class: ResourceClass::Device,
                         provision: Provision::Exists,
                         dac_relabel: self.dac_for(&[]),
+                        dac_label: None,
                         selinux: self.selinux_for(&[], SelinuxRole::Exclusive),
                     });
                     self.arg2(
@@ -742,6 +747,7 @@ impl Planner<'_> {
                         class: ResourceClass::Device,
                         provision: Provision::QemuCreates,
                         dac_relabel: false,
+                        dac_label: None,
                         selinux: SelinuxRole::Untouched,
                     });
                     format!("vnc=unix:{}", opt_escape(&path))

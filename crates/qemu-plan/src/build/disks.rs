@@ -353,6 +353,18 @@ impl Planner<'_> {
                 dac,
                 se,
             );
+            let label = layer
+                .labels
+                .iter()
+                .find(|l| l.is_model("dac") && l.relabel != Some(false))
+                .and_then(|l| l.label.clone());
+            if let Some(r) = self
+                .resources
+                .last_mut()
+                .filter(|r| r.path == layer.path && label.is_some())
+            {
+                r.dac_label = label;
+            }
             if !FORMATS.contains(&layer.format.as_str()) {
                 self.problem(
                     &subject,

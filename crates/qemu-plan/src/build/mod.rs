@@ -288,6 +288,7 @@ impl<'a> Planner<'a> {
             class,
             provision: Provision::Exists,
             dac_relabel,
+            dac_label: None,
             selinux,
         });
         Some(kind)
@@ -683,6 +684,7 @@ impl<'a> Planner<'a> {
             class: ResourceClass::Device,
             provision: Provision::DaemonCreates,
             dac_relabel: self.dac,
+            dac_label: None,
             selinux: self.selinux_for(&[], SelinuxRole::Exclusive),
         });
         self.push_resource(Resource {
@@ -693,6 +695,7 @@ impl<'a> Planner<'a> {
             class: ResourceClass::Device,
             provision: Provision::PassedAsFd,
             dac_relabel: false,
+            dac_label: None,
             selinux: SelinuxRole::Untouched,
         });
         self.push_resource(Resource {
@@ -703,6 +706,7 @@ impl<'a> Planner<'a> {
             class: ResourceClass::Device,
             provision: Provision::PassedAsFd,
             dac_relabel: false,
+            dac_label: None,
             selinux: SelinuxRole::Untouched,
         });
 
@@ -721,6 +725,7 @@ impl<'a> Planner<'a> {
                 class: ResourceClass::Device,
                 provision: Provision::DaemonCreates,
                 dac_relabel: self.dac,
+                dac_label: None,
                 selinux: self.selinux_for(&[], SelinuxRole::Exclusive),
             });
             self.object(
@@ -1165,6 +1170,7 @@ impl<'a> Planner<'a> {
             class: ResourceClass::Device,
             provision: Provision::DaemonCreates,
             dac_relabel: self.dac,
+            dac_label: None,
             selinux: self.selinux_for(&[], SelinuxRole::Exclusive),
         });
         dir
@@ -1288,6 +1294,7 @@ impl<'a> Planner<'a> {
                 class: ResourceClass::DeviceAcl,
                 provision: Provision::Exists,
                 dac_relabel: false,
+                dac_label: None,
                 selinux: SelinuxRole::Untouched,
             });
         }
@@ -1399,6 +1406,11 @@ impl<'a> Planner<'a> {
         if !q.overrides.is_empty() {
             taints.push(Taint::CustomDevice);
         }
+        let static_dac = self
+            .dom
+            .seclabels
+            .iter()
+            .find(|s| s.is_model("dac") && s.label_type == Some(SecLabelType::Static));
         let sandbox = if !self.caps.has_flag(flags::SECCOMP_SANDBOX) {
             None
         } else if self.host.sandbox_enabled() {
@@ -1416,6 +1428,8 @@ impl<'a> Planner<'a> {
             mount_namespace: self.host.namespaces.contains(&Namespace::Mount),
             landlock: self.host.landlock,
             sandbox,
+            dac_label: static_dac.and_then(|s| s.label.clone()),
+            dac_image_label: static_dac.and_then(|s| s.image_label.clone().or(s.label.clone())),
             log_path: rt.log_path.clone(),
             reboot_is_shutdown: self.dom.on_reboot == domain_xml::model::LifecycleAction::Destroy,
             balloon_target_kib: (self.dom.current_memory_kib < self.dom.memory_kib
