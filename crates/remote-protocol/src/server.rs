@@ -28,6 +28,10 @@
 //! [`ServeOptions::max_inflight`]; the reader stops reading while the limit
 //! is reached), one writer task fed by a channel so packets never interleave.
 //! Replies go out in completion order, which may differ from call order.
+//! Call tasks are detached: if the client disconnects, backend operations
+//! already started still run to completion (as in libvirtd) and their replies
+//! are discarded. Dropping the [`serve`] future stops accepting and aborts
+//! the connection readers, but not backend calls already in flight.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -70,6 +74,9 @@ pub enum ServerError {
     /// The peer broke the framing rules (the connection was closed).
     #[error("protocol violation: {0}")]
     Protocol(#[from] FrameError),
+    /// The peer did not answer our keepalive PINGs (the connection was closed).
+    #[error("keepalive timeout: the client stopped answering")]
+    KeepaliveTimeout,
     /// The peer sent a packet that is not allowed here (the connection was closed).
     #[error("protocol violation: {0}")]
     Unexpected(String),
@@ -319,12 +326,11 @@ pub async fn serve_connection(
         helpers.spawn(event_task(conn.clone(), events.subscribe()));
     }
 
-    let mut calls = JoinSet::new();
     let inflight = Arc::new(Semaphore::new(opts.max_inflight.max(1)));
     let result = loop {
         let packet = tokio::select! {
             p = frame::read_packet(&mut rd, opts.max_message) => p,
-            () = conn.shutdown.notified() => break Ok(()),
+            () = conn.shutdown.notified() => break Err(ServerError::KeepaliveTimeout),
         };
         let packet = match packet {
             Ok(Some(p)) => p,
@@ -354,13 +360,15 @@ pub async fn serve_connection(
                 )));
             }
             PROGRAM_REMOTE if h.version == PROTOCOL_VERSION => {
-                while calls.try_join_next().is_some() {}
                 let permit = match inflight.clone().acquire_owned().await {
                     Ok(p) => p,
                     Err(_) => break Ok(()),
                 };
                 if let Some(fut) = dispatch(&conn, &backend, h, packet.body).await {
-                    calls.spawn(async move {
+                    // Detached on purpose: a backend operation (starting a
+                    // VM...) is never cancelled half-way because the client
+                    // went away; its reply is simply dropped.
+                    tokio::spawn(async move {
                         fut.await;
                         drop(permit);
                     });
@@ -372,11 +380,16 @@ pub async fn serve_connection(
             }
         }
     };
-    calls.shutdown().await;
     helpers.shutdown().await;
     backend.disconnected(&info);
     drop(conn);
-    let _ = writer.await;
+    if result.is_ok() {
+        // Clean EOF: let replies still queued (or still being computed) go out.
+        let _ = writer.await;
+    } else {
+        // Violation: close the socket now.
+        writer.abort();
+    }
     result
 }
 

@@ -204,6 +204,8 @@ async fn typed_client_round_trip() {
 /// A backend where looking up "slow" takes a while.
 struct Slow;
 
+static SLOW_DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 impl Backend for Slow {
     fn call<'a>(
         &'a self,
@@ -216,6 +218,7 @@ impl Backend for Slow {
                 Request::DomainLookupByName { name } => {
                     if name == "slow" {
                         tokio::time::sleep(Duration::from_millis(400)).await;
+                        SLOW_DONE.store(true, std::sync::atomic::Ordering::SeqCst);
                     }
                     Ok(Response::Domain(remote_protocol::Domain {
                         name,
@@ -260,6 +263,14 @@ async fn pipelined_calls_are_answered_out_of_order() {
     // Unimplemented by the backend: its unknown-procedure error passes through.
     r.call(59, 4, &[]).await;
     assert!(err_of(&r.recv().await.unwrap()).is_unsupported());
+
+    // A client that hangs up does not cancel a backend call in flight.
+    SLOW_DONE.store(false, std::sync::atomic::Ordering::SeqCst);
+    r.call(23, 5, &slow).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(r);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(SLOW_DONE.load(std::sync::atomic::Ordering::SeqCst));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
