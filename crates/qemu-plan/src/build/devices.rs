@@ -37,6 +37,17 @@ pub(crate) fn controller_needs_pci(family: Family, c: &Controller) -> bool {
     }
 }
 
+/// The QEMU device of a sound model and whether it is a PCI device.
+pub(crate) fn sound_driver(model: &str) -> Option<(&'static str, bool)> {
+    match model {
+        "ac97" => Some(("AC97", true)),
+        "es1370" => Some(("ES1370", true)),
+        "ich6" => Some(("intel-hda", true)),
+        "ich9" => Some(("ich9-intel-hda", true)),
+        _ => None,
+    }
+}
+
 impl Planner<'_> {
     pub(super) fn controllers(&mut self) {
         let dom = self.dom;
@@ -834,6 +845,55 @@ impl Planner<'_> {
             };
             let props = self.pci_props(dev, props);
             self.device(props);
+        }
+    }
+
+    /// Sound cards playing through an `<audio>` backend; the HDA controllers
+    /// get libvirt's default `hda-duplex` codec.
+    pub(super) fn sounds(&mut self) {
+        let dom = self.dom;
+        for (i, snd) in dom.devices.sounds.iter().enumerate() {
+            let alias = snd
+                .info
+                .alias
+                .clone()
+                .unwrap_or_else(|| format!("sound{i}"));
+            let subject = format!("sound '{alias}'");
+            let Some((driver, _)) = sound_driver(&snd.model) else {
+                self.problem(
+                    &subject,
+                    format!("model '{}' is not supported yet", snd.model),
+                );
+                continue;
+            };
+            let audio = match snd.audio_id {
+                Some(id) => dom.devices.audios.iter().find(|a| a.id == id),
+                None => dom.devices.audios.first(),
+            };
+            let Some(audio) = audio else {
+                self.problem(&subject, "a sound device needs an <audio> backend");
+                continue;
+            };
+            let audiodev = format!("audio{}", audio.id);
+            let hda = driver.ends_with("intel-hda");
+            let props = Obj::new().with("driver", driver).with("id", alias.as_str());
+            let props = if hda {
+                props
+            } else {
+                props.with("audiodev", audiodev.as_str())
+            };
+            let props = self.pci_props(PciDev::Sound(i), props);
+            self.device(props);
+            if hda {
+                self.device(
+                    Obj::new()
+                        .with("driver", "hda-duplex")
+                        .with("id", format!("{alias}-codec0"))
+                        .with("bus", format!("{alias}.0"))
+                        .with("cad", 0u32)
+                        .with("audiodev", audiodev),
+                );
+            }
         }
     }
 

@@ -461,10 +461,7 @@ impl<'a> Planner<'a> {
             no("<clock> attributes other than 'offset'");
         }
         let d = &dom.devices;
-        for (what, n) in [
-            ("<parallel>", d.parallels.len()),
-            ("<sound>", d.sounds.len()),
-        ] {
+        for (what, n) in [("<parallel>", d.parallels.len())] {
             if n > 0 {
                 no(what);
             }
@@ -552,6 +549,15 @@ impl<'a> Planner<'a> {
                 n.info.address.as_ref(),
                 format!("interface 'net{i}'"),
             ));
+        }
+        for (i, snd) in dom.devices.sounds.iter().enumerate() {
+            if devices::sound_driver(&snd.model).is_some_and(|(_, pci)| pci) {
+                wants.push((
+                    PciDev::Sound(i),
+                    snd.info.address.as_ref(),
+                    format!("sound{i}"),
+                ));
+            }
         }
         for (i, d) in dom.devices.disks.iter().enumerate() {
             if disks::bus_of(d) == Some(domain_xml::model::devices::DiskBus::Virtio) {
@@ -808,6 +814,7 @@ impl<'a> Planner<'a> {
         self.audio();
         self.graphics();
         self.videos();
+        self.sounds();
         self.watchdogs();
         self.balloon();
         self.rngs();

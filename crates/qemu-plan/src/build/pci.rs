@@ -18,6 +18,7 @@ pub(crate) enum PciDev {
     PrimaryVideo,
     Controller(usize),
     Net(usize),
+    Sound(usize),
     Disk(usize),
     Balloon,
     Rng(usize),
