@@ -215,8 +215,13 @@ impl<'e> XmlWriter<'e> {
     }
 
     fn emit_extras_where(&mut self, due: impl Fn(&Option<(String, usize)>) -> bool) {
-        let Some(top) = self.stack.last() else { return };
+        let Some(top) = self.stack.last_mut() else {
+            return;
+        };
         let Some(extras) = top.extras else { return };
+        // Writing a kept child must not re-enter the "first child" path, which would
+        // emit the same children again (found by fuzzing).
+        top.has_children = true;
         let due: Vec<usize> = extras
             .children
             .iter()
@@ -225,8 +230,9 @@ impl<'e> XmlWriter<'e> {
             .map(|(i, _)| i)
             .collect();
         for i in due {
-            if let Some(top) = self.stack.last_mut() {
-                top.emitted[i] = true;
+            match self.stack.last_mut() {
+                Some(top) if !top.emitted[i] => top.emitted[i] = true,
+                _ => continue,
             }
             self.raw_inner(&extras.children[i].elem);
         }
