@@ -188,3 +188,41 @@ fn golden_caps() -> qemu::Capabilities {
         ]),
     }
 }
+
+/// Fd numbers that collide are a runtime mistake the plan reports.
+#[test]
+fn colliding_fds_are_refused() {
+    let xml = "<domain type='kvm'><name>fds</name><uuid>11111111-2222-3333-4444-555555555555</uuid>\
+               <memory unit='MiB'>64</memory><os><type>hvm</type></os><devices>\
+               <serial type='file'><source path='/var/log/x.log'/></serial></devices></domain>";
+    let dom = domain_xml::parse_domain(xml).expect("parse").value;
+    let host = HostConfig::default();
+    let facts = Host;
+    let rt = Runtime {
+        domain_id: 7,
+        emulator: Runtime::emulator_for(&dom),
+        lib_dir: "/var/lib/rvirt/qemu/domain-7-fds".into(),
+        monitor_socket: "/var/lib/rvirt/qemu/domain-7-fds/monitor.sock".into(),
+        monitor_fd: 30,
+        first_free_fd: 30,
+        log_path: "/var/log/rvirt/qemu/fds.log".into(),
+        channel_dir: "/var/lib/rvirt/qemu/channel/target/domain-7-fds".into(),
+        network_bridges: Vec::new(),
+        master_key: None,
+        hugetlbfs: Vec::new(),
+        host: &facts,
+    };
+    let caps = golden_caps();
+    let err = plan(&PlanInput {
+        domain: &dom,
+        host: &host,
+        caps: &caps,
+        runtime: &rt,
+    })
+    .expect_err("fd 30 used twice");
+    assert_eq!(
+        err.to_string(),
+        "domain 'fds': runtime: fd 30 for serial0 is below 3 or already used; \
+         choose monitor_fd and first_free_fd apart"
+    );
+}

@@ -1343,7 +1343,20 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn finish(self) -> Result<LaunchPlan, PlanError> {
+    fn finish(mut self) -> Result<LaunchPlan, PlanError> {
+        let mut seen = Vec::new();
+        for f in &self.fds {
+            if f.fd < 3 || seen.contains(&f.fd) {
+                self.problems.push(Problem {
+                    subject: "runtime".into(),
+                    message: format!(
+                        "fd {} for {} is below 3 or already used; choose monitor_fd and first_free_fd apart",
+                        f.fd, f.owner
+                    ),
+                });
+            }
+            seen.push(f.fd);
+        }
         if !self.problems.is_empty() {
             return Err(PlanError::Domain {
                 domain: self.dom.name.clone(),
