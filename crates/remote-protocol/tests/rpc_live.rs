@@ -249,3 +249,118 @@ c.close()
         assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
     }
 }
+
+#[test]
+fn rpc_live_more_lifecycle_commands() {
+    let s = TestServer::start();
+    define_vm1(&s);
+    assert!(
+        s.virsh_ok(&["start", "--paused", "vm1"])
+            .contains("Domain 'vm1' started")
+    );
+    assert_eq!(
+        s.virsh_ok(&["domstate", "--reason", "vm1"]).trim(),
+        "paused (user)"
+    );
+    s.virsh_ok(&["resume", "vm1"]);
+    s.virsh_ok(&["reboot", "vm1"]);
+    s.virsh_ok(&["reset", "vm1"]);
+    assert!(
+        s.virsh_ok(&["shutdown", "vm1"])
+            .contains("Domain 'vm1' is being shutdown")
+    );
+    assert_eq!(
+        s.virsh_ok(&["domstate", "--reason", "vm1"]).trim(),
+        "shut off (shutdown)"
+    );
+    // Transient domain from a file.
+    let f = s.write_file(
+        "t1.xml",
+        "<domain type='kvm'><name>t1</name><memory>65536</memory></domain>",
+    );
+    assert!(
+        s.virsh_ok(&["create", f.to_str().unwrap()])
+            .contains("Domain 't1' created from")
+    );
+    let names = s.virsh_ok(&["list", "--transient", "--name"]);
+    assert_eq!(names.trim(), "t1");
+    let names = s.virsh_ok(&["list", "--all", "--persistent", "--name"]);
+    assert_eq!(names.trim(), "vm1");
+    s.virsh_ok(&["destroy", "t1"]);
+    assert!(!s.virsh_ok(&["list", "--all", "--name"]).contains("t1"));
+    // Autostart filter.
+    s.virsh_ok(&["autostart", "vm1"]);
+    assert_eq!(
+        s.virsh_ok(&["list", "--all", "--autostart", "--name"])
+            .trim(),
+        "vm1"
+    );
+    s.virsh_ok(&["autostart", "--disable", "vm1"]);
+    assert_eq!(
+        s.virsh_ok(&["list", "--all", "--autostart", "--name"])
+            .trim(),
+        ""
+    );
+    // domxml-to-native goes to the backend.
+    let f = s.write_file("vm1.xml", DOMAIN_XML);
+    let argv = s.virsh_ok(&["domxml-to-native", "qemu-argv", f.to_str().unwrap()]);
+    assert!(argv.contains("-name guest=vm1"), "{argv}");
+    // Undefine a running domain: it stays, as transient.
+    s.virsh_ok(&["start", "vm1"]);
+    s.virsh_ok(&["undefine", "vm1"]);
+    assert!(
+        s.virsh_ok(&["dominfo", "vm1"])
+            .contains("Persistent:     no")
+    );
+    s.virsh_ok(&["destroy", "vm1"]);
+    assert_eq!(s.virsh_ok(&["list", "--all", "--name"]).trim(), "");
+}
+
+#[test]
+fn rpc_live_read_only_flag() {
+    let s = TestServer::start();
+    define_vm1(&s);
+    // `virsh -r` sends VIR_CONNECT_RO on the read-write socket.
+    let mut c = s.command("virsh");
+    c.args(["-r", "-c", &s.uri(), "undefine", "vm1"]);
+    let o = common::run_with_timeout(c, common::VIRSH_MISSING);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("operation forbidden: read only access prevents"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(s.backend.domains().len(), 1);
+    let mut c = s.command("virsh");
+    c.args(["-r", "-c", &s.uri(), "domstate", "vm1"]);
+    let o = common::run_with_timeout(c, common::VIRSH_MISSING);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn rpc_live_events_and_keepalive() {
+    // Our PINGs every 300 ms: virsh must answer them or be dropped.
+    let s = TestServer::start_with_events(std::time::Duration::from_millis(300));
+    define_vm1(&s);
+    let mut c = s.command("virsh");
+    c.args(["-c", &s.uri(), "event", "--all", "--loop", "--timeout", "3"]);
+    let watcher = std::thread::spawn(move || common::run_with_timeout(c, common::VIRSH_MISSING));
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    for cmd in ["start", "suspend", "resume", "destroy", "undefine"] {
+        s.virsh_ok(&[cmd, "vm1"]);
+    }
+    let o = watcher.join().expect("virsh event thread");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    let want = [
+        "event 'lifecycle' for domain 'vm1': Started Booted",
+        "event 'lifecycle' for domain 'vm1': Suspended Paused",
+        "event 'lifecycle' for domain 'vm1': Resumed Unpaused",
+        "event 'lifecycle' for domain 'vm1': Stopped Destroyed",
+        "event 'lifecycle' for domain 'vm1': Undefined Removed",
+        "event loop timed out",
+    ];
+    for w in want {
+        assert!(out.contains(w), "missing {w:?} in:\n{out}");
+    }
+}

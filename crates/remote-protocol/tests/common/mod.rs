@@ -29,6 +29,21 @@ impl TestServer {
         Self::start_with(FakeBackend::new(), ServeOptions::default())
     }
 
+    /// A server whose fake backend publishes lifecycle events, with our own
+    /// keepalive PINGs every `ping` (two unanswered ones drop the client).
+    pub fn start_with_events(ping: std::time::Duration) -> Self {
+        let (tx, _rx) = tokio::sync::broadcast::channel(64);
+        let opts = ServeOptions {
+            events: Some(tx.clone()),
+            keepalive: Some(remote_protocol::server::Keepalive {
+                interval: ping,
+                count: 2,
+            }),
+            ..ServeOptions::default()
+        };
+        Self::start_with(FakeBackend::new().with_events(tx), opts)
+    }
+
     pub fn start_with(backend: FakeBackend, opts: ServeOptions) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -67,7 +82,7 @@ impl TestServer {
         format!("qemu+unix:///system?socket={}", self.ro_sock.display())
     }
 
-    fn command(&self, program: &str) -> Command {
+    pub fn command(&self, program: &str) -> Command {
         let mut c = Command::new(program);
         c.env_remove("LIBVIRT_DEFAULT_URI")
             .env("HOME", self.dir.path())
@@ -119,7 +134,7 @@ impl TestServer {
     }
 }
 
-fn run_with_timeout(mut c: Command, missing: &str) -> Output {
+pub fn run_with_timeout(mut c: Command, missing: &str) -> Output {
     use std::io::Read;
     use std::process::Stdio;
     use std::time::{Duration, Instant};
