@@ -95,6 +95,8 @@ struct Fixture {
     host_mounts: Vec<PathBuf>,
     /// Cgroup directories to remove once the child is gone.
     cgroups: Vec<PathBuf>,
+    /// Host files (symlinks) to remove.
+    files: Vec<PathBuf>,
 }
 
 impl Fixture {
@@ -117,6 +119,7 @@ impl Fixture {
             child: None,
             host_mounts: Vec::new(),
             cgroups: Vec::new(),
+            files: Vec::new(),
         }
     }
 
@@ -243,6 +246,9 @@ impl Drop for Fixture {
         }
         for m in self.host_mounts.drain(..).rev() {
             let _ = rustix::mount::unmount(&m, rustix::mount::UnmountFlags::DETACH);
+        }
+        for f in self.files.drain(..) {
+            let _ = fs::remove_file(f);
         }
         for cg in self.cgroups.drain(..) {
             // A killed process leaves its cgroup a moment after being reaped.
@@ -631,6 +637,50 @@ fn launch_live_nsexec_mknod_and_bind_into_running_qemu() {
         Some(Step::ValidateDevNode),
         "{err}"
     );
+    // Symlinks planted where QEMU can write (/dev/shm is the host's, 1777) are
+    // never followed: not as a parent directory, not as the node itself.
+    let victim_dir = fx.path().join("victim");
+    fs::create_dir(&victim_dir).unwrap();
+    let victim_file = fx.path().join("victim-file");
+    fs::write(&victim_file, b"x").unwrap();
+    rustix::fs::chmod(&victim_file, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
+    let tag = std::process::id();
+    let dir_link = PathBuf::from(format!("/dev/shm/rvirt-launch-live-dir-{tag}"));
+    let file_link = PathBuf::from(format!("/dev/shm/rvirt-launch-live-file-{tag}"));
+    fx.files.push(dir_link.clone());
+    fx.files.push(file_link.clone());
+    std::os::unix::fs::symlink(&victim_dir, &dir_link).unwrap();
+    std::os::unix::fs::symlink(&victim_file, &file_link).unwrap();
+    let mut through_dir = node.clone();
+    through_dir.path = dir_link.join("null");
+    let err = launcher
+        .nsexec(pid, &[NsOp::Mknod(through_dir)])
+        .unwrap_err();
+    let f = err
+        .failure()
+        .unwrap_or_else(|| panic!("not a Failed: {err}"));
+    assert_eq!(f.step, Step::MkdirDevDir, "{f}");
+    assert_eq!(f.path.as_deref(), Some(dir_link.as_path()), "{f}");
+    assert_eq!(fs::read_dir(&victim_dir).unwrap().count(), 0);
+    let mut onto_file = node.clone();
+    onto_file.path = file_link.clone();
+    onto_file.mode = 0o666;
+    let err = launcher.nsexec(pid, &[NsOp::Mknod(onto_file)]).unwrap_err();
+    let f = err
+        .failure()
+        .unwrap_or_else(|| panic!("not a Failed: {err}"));
+    assert_eq!(
+        (f.step, f.errno),
+        (Step::MknodDevNode, Some(libc::EEXIST)),
+        "{f}"
+    );
+    let m = fs::metadata(&victim_file).unwrap();
+    assert_eq!(
+        (m.mode() & 0o7777, m.uid()),
+        (0o600, 0),
+        "the symlink target was changed"
+    );
+
     // A process that does not exist: EnterMountNs with ENOENT.
     let err = launcher
         .nsexec(u32::MAX - 1, &[NsOp::Mknod(node)])

@@ -5,18 +5,21 @@
 use std::ffi::{CString, OsString};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{AtFlags, CWD, FileType, Mode};
+use rustix::fs::{CWD, FileType};
 use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
 use rustix::process::{Gid, Uid};
 
-use crate::spec::{Identity, LandlockRules, LaunchSpec, NamespaceSpec, NodeKind};
+use crate::spec::{Identity, LandlockRules, LaunchSpec, NamespaceSpec};
 
+use super::fsops::{
+    NodeSpec, make_node_at, mkdir_all, mkdir_at, open_parent, placeholder_at, walk_dev_parent,
+};
 use super::mountinfo::{dev_submounts, parse_mountinfo};
 use super::plan::{DEV, Op, Submount, dev_relative, plan_namespace, scratch_mount_point};
 use super::protocol::{
@@ -286,20 +289,22 @@ fn run_ops(ops: &[Op]) -> Result<(), Failure> {
                 mode,
                 uid,
                 gid,
-            } => make_node(
-                path,
-                shown,
-                NodeSpec {
+            } => {
+                let (dir, name) = open_parent(path, Step::MknodDevNode, shown)?;
+                let node = NodeSpec {
                     kind: *kind,
                     major: *major,
                     minor: *minor,
                     mode: *mode,
                     uid: *uid,
                     gid: *gid,
-                },
-                false,
-            )?,
-            Op::Placeholder { path, dir } => placeholder(path, *dir)?,
+                };
+                make_node_at(dir.as_fd(), &name, shown, node, false)?;
+            }
+            Op::Placeholder { path, dir } => {
+                let (parent, name) = open_parent(path, Step::CreatePlaceholder, path)?;
+                placeholder_at(parent.as_fd(), &name, *dir, path)?;
+            }
             Op::MoveMount { step, from, to } => {
                 rustix::mount::mount_move(from, to).map_err(|e| {
                     let mut f = Failure::errno(*step, Some(from.clone()), e);
@@ -315,106 +320,6 @@ fn run_ops(ops: &[Op]) -> Result<(), Failure> {
         }
     }
     Ok(())
-}
-
-/// Create `path` and missing parents; directories created here get exactly `mode`.
-fn mkdir_all(path: &Path, mode: u32, step: Step, shown: &Path) -> Result<(), Failure> {
-    let fail = |e: io::Error| Failure::io(step, Some(shown.to_owned()), &e);
-    let mut cur = PathBuf::new();
-    for comp in path.components() {
-        cur.push(comp);
-        match std::fs::symlink_metadata(&cur) {
-            Ok(m) if m.is_dir() => continue,
-            Ok(_) => {
-                return Err(fail(io::Error::from_raw_os_error(libc::ENOTDIR)));
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(fail(e)),
-        }
-        match rustix::fs::mkdir(&cur, Mode::from_raw_mode(mode)) {
-            Ok(()) => {
-                rustix::fs::chmod(&cur, Mode::from_raw_mode(mode)).map_err(|e| fail(e.into()))?
-            }
-            Err(rustix::io::Errno::EXIST) => {}
-            Err(e) => return Err(fail(e.into())),
-        }
-    }
-    Ok(())
-}
-
-#[derive(Clone, Copy, Debug)]
-struct NodeSpec {
-    kind: NodeKind,
-    major: u32,
-    minor: u32,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-}
-
-/// mknod + chown + chmod. With `keep_existing`, a node of the same kind and number
-/// already at `path` is kept (and re-owned).
-fn make_node(path: &Path, shown: &Path, n: NodeSpec, keep_existing: bool) -> Result<(), Failure> {
-    let ft = match n.kind {
-        NodeKind::Char => FileType::CharacterDevice,
-        NodeKind::Block => FileType::BlockDevice,
-    };
-    let dev = rustix::fs::makedev(n.major, n.minor);
-    let perm = Mode::from_raw_mode(n.mode & 0o7777);
-    let shown_f = || Some(shown.to_owned());
-    match rustix::fs::mknodat(CWD, path, ft, perm, dev) {
-        Ok(()) => {}
-        Err(rustix::io::Errno::EXIST) if keep_existing => {
-            let m = std::fs::symlink_metadata(path)
-                .map_err(|e| Failure::io(Step::MknodDevNode, shown_f(), &e))?;
-            let same_kind = match n.kind {
-                NodeKind::Char => m.file_type().is_char_device(),
-                NodeKind::Block => m.file_type().is_block_device(),
-            };
-            if !same_kind || m.rdev() != dev {
-                return Err(Failure::new(
-                    Step::MknodDevNode,
-                    shown_f(),
-                    format!(
-                        "a different file already exists (wanted {:?} {}:{})",
-                        n.kind, n.major, n.minor
-                    ),
-                ));
-            }
-        }
-        Err(e) => return Err(Failure::errno(Step::MknodDevNode, shown_f(), e)),
-    }
-    rustix::fs::chownat(
-        CWD,
-        path,
-        Some(Uid::from_raw(n.uid)),
-        Some(Gid::from_raw(n.gid)),
-        AtFlags::SYMLINK_NOFOLLOW,
-    )
-    .map_err(|e| Failure::errno(Step::ChownDevNode, shown_f(), e))?;
-    rustix::fs::chmod(path, perm).map_err(|e| Failure::errno(Step::ChmodDevNode, shown_f(), e))
-}
-
-fn placeholder(path: &Path, dir: bool) -> Result<(), Failure> {
-    let fail = |e: io::Error| Failure::io(Step::CreatePlaceholder, Some(path.to_owned()), &e);
-    if dir {
-        match std::fs::symlink_metadata(path) {
-            Ok(m) if m.is_dir() => Ok(()),
-            Ok(_) => Err(fail(io::Error::from_raw_os_error(libc::ENOTDIR))),
-            Err(_) => {
-                rustix::fs::mkdir(path, Mode::from_raw_mode(0o755)).map_err(|e| fail(e.into()))
-            }
-        }
-    } else {
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o644)
-            .open(path)
-            .map(drop)
-            .map_err(fail)
-    }
 }
 
 fn setup_stdio(null: &File, log: &File) -> Result<(), Failure> {
@@ -622,7 +527,7 @@ fn nsexec(chan: &mut UnixStream, pid: u32) -> Result<(), Failure> {
     let ns = File::open(&ns_path)
         .map_err(|e| Failure::io(Step::EnterMountNs, Some(ns_path.clone()), &e))?;
     rustix::thread::move_into_link_name_space(
-        std::os::fd::AsFd::as_fd(&ns),
+        ns.as_fd(),
         Some(rustix::thread::LinkNameSpaceType::Mount),
     )
     .map_err(|e| Failure::errno(Step::EnterMountNs, Some(ns_path.clone()), e))?;
@@ -631,22 +536,16 @@ fn nsexec(chan: &mut UnixStream, pid: u32) -> Result<(), Failure> {
     for (op, tree) in ops.iter().zip(trees) {
         match op {
             NsOp::Mknod(n) => {
-                if let Some(parent) = n.path.parent() {
-                    mkdir_all(parent, 0o755, Step::MkdirDevDir, parent)?;
-                }
-                make_node(
-                    &n.path,
-                    &n.path,
-                    NodeSpec {
-                        kind: n.kind,
-                        major: n.major,
-                        minor: n.minor,
-                        mode: n.mode,
-                        uid: n.uid,
-                        gid: n.gid,
-                    },
-                    true,
-                )?;
+                let (dir, name) = walk_dev_parent(&dev_rel(&n.path)?)?;
+                let node = NodeSpec {
+                    kind: n.kind,
+                    major: n.major,
+                    minor: n.minor,
+                    mode: n.mode,
+                    uid: n.uid,
+                    gid: n.gid,
+                };
+                make_node_at(dir.as_fd(), &name, &n.path, node, true)?;
             }
             NsOp::Mkdir {
                 path,
@@ -654,35 +553,24 @@ fn nsexec(chan: &mut UnixStream, pid: u32) -> Result<(), Failure> {
                 uid,
                 gid,
             } => {
-                mkdir_all(path, *mode & 0o7777, Step::MkdirDevDir, path)?;
-                rustix::fs::chownat(
-                    CWD,
-                    path,
-                    Some(Uid::from_raw(*uid)),
-                    Some(Gid::from_raw(*gid)),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .map_err(|e| Failure::errno(Step::MkdirDevDir, Some(path.clone()), e))?;
-                rustix::fs::chmod(path, Mode::from_raw_mode(*mode & 0o7777))
-                    .map_err(|e| Failure::errno(Step::MkdirDevDir, Some(path.clone()), e))?;
+                let (dir, name) = walk_dev_parent(&dev_rel(path)?)?;
+                mkdir_at(dir.as_fd(), &name, path, *mode, *uid, *gid)?;
             }
             NsOp::BindFromHost { target, .. } => {
-                let Some((fd, is_dir)) = tree else {
+                let Some((tree, is_dir)) = tree else {
                     return Err(Failure::new(
                         Step::AttachMount,
                         Some(target.clone()),
                         "no tree",
                     ));
                 };
-                if let Some(parent) = target.parent() {
-                    mkdir_all(parent, 0o755, Step::MkdirDevDir, parent)?;
-                }
-                placeholder(target, is_dir)?;
+                let (dir, name) = walk_dev_parent(&dev_rel(target)?)?;
+                placeholder_at(dir.as_fd(), &name, is_dir, target)?;
                 rustix::mount::move_mount(
-                    &fd,
+                    &tree,
                     "",
-                    CWD,
-                    target,
+                    &dir,
+                    &name,
                     rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
                 )
                 .map_err(|e| Failure::errno(Step::AttachMount, Some(target.clone()), e))?;
@@ -690,6 +578,16 @@ fn nsexec(chan: &mut UnixStream, pid: u32) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// `path` below `/dev`, as a ValidateDevNode failure when it is not.
+fn dev_rel(path: &Path) -> Result<PathBuf, Failure> {
+    dev_relative(path).map_err(|m| Failure {
+        step: Step::ValidateDevNode,
+        path: Some(path.to_owned()),
+        errno: Some(libc::EINVAL),
+        message: m,
+    })
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@
 //! Any failure is sent as `Failed(Failure{step, path, errno, message})`.
 
 mod child;
+mod fsops;
 pub mod mountinfo;
 mod parent;
 pub mod plan;

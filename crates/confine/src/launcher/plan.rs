@@ -36,7 +36,7 @@ pub enum Op {
     },
     /// Mount a tmpfs `devfs` on `target` with `MS_NOSUID` and `options`.
     MountTmpfs { target: PathBuf, options: String },
-    /// `mknod` + `chown` + `chmod` (steps MknodDevNode, ChownDevNode, ChmodDevNode).
+    /// `mknod` + `chmod` + `chown` (steps MknodDevNode, ChmodDevNode, ChownDevNode).
     Mknod {
         path: PathBuf,
         shown: PathBuf,
