@@ -88,6 +88,9 @@ pub struct LaunchPlan {
     pub dac_image_label: Option<String>,
     /// The domain log file.
     pub log_path: String,
+    /// `(template, nvram)`: the UEFI variable store does not exist yet; the
+    /// daemon copies the template there (and chowns it) before start.
+    pub nvram_from_template: Option<(String, String)>,
     /// `<on_reboot>destroy</on_reboot>`: like libvirt 9.0, the command line
     /// does not say so (no `-no-reboot`); the daemon sends QMP
     /// `set-action` with `reboot: shutdown` before the guest runs.

@@ -235,6 +235,9 @@ fn confine_report(p: &LaunchPlan) -> String {
             p.dac_image_label.as_deref().unwrap_or("-")
         );
     }
+    if let Some((t, n)) = &p.nvram_from_template {
+        let _ = writeln!(s, "# nvram {n} from template {t}");
+    }
     if let Some(t) = p.balloon_target_kib {
         let _ = writeln!(s, "# balloon target {t} KiB (QMP)");
     }

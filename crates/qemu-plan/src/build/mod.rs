@@ -70,6 +70,7 @@ pub(crate) struct Planner<'a> {
     /// Boot indexes by disk and interface position.
     pub disk_boot: BTreeMap<usize, u32>,
     pub net_boot: BTreeMap<usize, u32>,
+    nvram_from_template: Option<(String, String)>,
 }
 
 /// Plans a start; see the crate docs.
@@ -101,6 +102,7 @@ pub(crate) fn run(
         selinux: domain_relabels(dom, "selinux"),
         disk_boot: BTreeMap::new(),
         net_boot: BTreeMap::new(),
+        nvram_from_template: None,
     };
     p.check_kept_unknowns();
     p.check_domain_level();
@@ -363,8 +365,22 @@ impl<'a> Planner<'a> {
         if os.firmware.is_some() {
             no("<os firmware=...> (firmware auto-selection)");
         }
-        if os.nvram.is_some() {
-            no("<os><nvram>");
+        let pflash = os
+            .loader
+            .as_ref()
+            .is_some_and(|l| l.attrs.get("type") == Some("pflash"));
+        if let Some(n) = &os.nvram {
+            if !pflash {
+                no("<os><nvram> without <loader type='pflash'>");
+            }
+            if n.path.is_none() {
+                no("<os><nvram> without a path (it is chosen when the domain is defined)");
+            }
+            for (k, _) in &n.attrs.attrs {
+                if k != "template" {
+                    no(&format!("<os><nvram {k}=...>"));
+                }
+            }
         }
         if os.dtb.is_some() {
             no("<os><dtb>");
@@ -375,24 +391,33 @@ impl<'a> Planner<'a> {
         if os.bios.is_some() {
             no("<os><bios>");
         }
-        if let Some(l) = &os.loader
-            && l.attrs.get("type").unwrap_or("rom") != "rom"
-        {
-            no(&format!(
-                "<os><loader type='{}'>",
-                l.attrs.get("type").unwrap_or_default()
-            ));
-        }
         if let Some(l) = &os.loader {
+            if l.path.is_none() {
+                no("<os><loader> without a path (firmware auto-selection)");
+            }
             for (k, v) in &l.attrs.attrs {
                 let ok = match k.as_str() {
-                    "type" => v == "rom",
-                    "readonly" => v == "yes",
+                    "type" => v == "rom" || v == "pflash",
+                    "readonly" => v == "yes" || (v == "no" && pflash),
+                    "secure" => pflash && (v == "yes" || v == "no"),
+                    "format" => v == "raw",
                     _ => false,
                 };
-                if !ok && k != "type" {
+                if !ok {
                     no(&format!("<os><loader {k}='{v}'>"));
                 }
+            }
+            let secure = l.attrs.get("secure") == Some("yes");
+            let smm_on = dom
+                .features
+                .as_ref()
+                .and_then(|f| f.get("smm"))
+                .is_some_and(|f| f.attrs.iter().all(|(k, v)| k != "state" || v == "on"));
+            if secure && !smm_on {
+                no("<loader secure='yes'> without <features><smm state='on'/>");
+            }
+            if pflash && l.attrs.get("readonly") == Some("yes") && os.nvram.is_none() {
+                no("a read-only pflash <loader> without <nvram>");
             }
         }
         {
@@ -418,7 +443,7 @@ impl<'a> Planner<'a> {
         }
         if let Some(f) = &dom.features {
             for feat in &f.list {
-                let vmport_ok = feat.name == "vmport"
+                let vmport_ok = (feat.name == "vmport" || feat.name == "smm")
                     && feat.children.is_empty()
                     && feat.attrs.len() == 1
                     && feat.attrs[0].0 == "state"
@@ -742,24 +767,31 @@ impl<'a> Planner<'a> {
                     .with("file", key.as_str()),
             );
         }
+        self.pflash();
         self.machine_arg(machine);
         self.accel();
         self.cpu();
         if let Some(l) = &dom.os.loader
             && let Some(path) = &l.path
         {
-            let (dac, se) = (self.dac, self.selinux_for(&[], SelinuxRole::ReadOnly));
-            self.existing(
-                "loader",
-                "loader",
-                path,
-                Expect::File,
-                Access::ReadOnly,
-                ResourceClass::Device,
-                dac,
-                se,
-            );
-            self.arg2("-bios", path.clone());
+            if l.attrs.get("secure") == Some("yes") {
+                self.arg2("-global", "driver=cfi.pflash01,property=secure,value=on");
+            }
+            if l.attrs.get("type").unwrap_or("rom") == "rom" {
+                // System firmware is shared and read-only: not chowned.
+                let se = self.selinux_for(&[], SelinuxRole::ReadOnly);
+                self.existing(
+                    "loader",
+                    "loader",
+                    path,
+                    Expect::File,
+                    Access::ReadOnly,
+                    ResourceClass::Device,
+                    false,
+                    se,
+                );
+                self.arg2("-bios", path.clone());
+            }
         }
         self.memory();
         self.smp();
@@ -903,6 +935,100 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// UEFI firmware in pflash: the code (read-only) and the variable store
+    /// as `-blockdev` nodes referenced from `-machine`. A missing variable
+    /// store with a `template` is copied by the daemon before start
+    /// ([`LaunchPlan::nvram_from_template`]).
+    fn pflash(&mut self) {
+        let dom = self.dom;
+        let Some(l) = dom
+            .os
+            .loader
+            .as_ref()
+            .filter(|l| l.attrs.get("type") == Some("pflash"))
+        else {
+            return;
+        };
+        let Some(code) = &l.path else {
+            return;
+        };
+        let readonly = l.attrs.get("readonly") == Some("yes");
+        let se = self.selinux_for(&[], SelinuxRole::ReadOnly);
+        self.existing(
+            "loader",
+            "loader",
+            code,
+            Expect::File,
+            if readonly {
+                Access::ReadOnly
+            } else {
+                Access::ReadWrite
+            },
+            ResourceClass::Device,
+            !readonly && self.dac,
+            se,
+        );
+        let mut units = vec![(0, code.clone(), readonly)];
+        if let Some(n) = &dom.os.nvram
+            && let Some(path) = &n.path
+        {
+            let template = n.attrs.get("template");
+            let exists = self.rt.host.stat(path).is_some();
+            if exists || template.is_none() {
+                let (dac, se) = (self.dac, self.selinux_for(&[], SelinuxRole::Exclusive));
+                self.existing(
+                    "nvram",
+                    "nvram",
+                    path,
+                    Expect::File,
+                    Access::ReadWrite,
+                    ResourceClass::Device,
+                    dac,
+                    se,
+                );
+            } else if let Some(t) = template {
+                // The daemon reads the template; QEMU never sees it.
+                if self.rt.host.stat(t) != Some(PathKind::File) {
+                    self.problem("nvram", format!("template '{t}' is not a regular file"));
+                }
+                self.nvram_from_template = Some((t.to_owned(), path.clone()));
+                self.push_resource(Resource {
+                    path: path.clone(),
+                    kind: ResourceKind::File,
+                    access: Access::ReadWrite,
+                    origin: "nvram".into(),
+                    class: ResourceClass::Device,
+                    provision: Provision::DaemonCreates,
+                    dac_relabel: self.dac,
+                    dac_label: None,
+                    selinux: self.selinux_for(&[], SelinuxRole::Exclusive),
+                });
+            }
+            units.push((1, path.clone(), false));
+        }
+        for (unit, path, ro) in units {
+            self.arg2(
+                "-blockdev",
+                Obj::new()
+                    .with("driver", "file")
+                    .with("filename", path)
+                    .with("node-name", format!("libvirt-pflash{unit}-storage"))
+                    .with("auto-read-only", true)
+                    .with("discard", "unmap")
+                    .to_json(),
+            );
+            self.arg2(
+                "-blockdev",
+                Obj::new()
+                    .with("node-name", format!("libvirt-pflash{unit}-format"))
+                    .with("read-only", ro)
+                    .with("driver", "raw")
+                    .with("file", format!("libvirt-pflash{unit}-storage"))
+                    .to_json(),
+            );
+        }
+    }
+
     fn compat(&mut self) {
         use domain_xml::model::qemu_ns::DeprecationBehavior as D;
         let behavior = match self.dom.qemu.deprecation {
@@ -951,6 +1077,10 @@ impl<'a> Planner<'a> {
         {
             s.push_str(&format!(",vmport={}", v.1));
         }
+        if let Some(f) = dom.features.as_ref().and_then(|f| f.get("smm")) {
+            let on = f.attrs.iter().all(|(k, v)| k != "state" || v == "on");
+            s.push_str(if on { ",smm=on" } else { ",smm=off" });
+        }
         s.push_str(&format!(
             ",dump-guest-core={}",
             if dom.memory_dump_core == Some(true) {
@@ -963,6 +1093,17 @@ impl<'a> Planner<'a> {
             s.push_str(",mem-merge=off");
         }
         s.push_str(&format!(",memory-backend={ram_id}"));
+        if dom
+            .os
+            .loader
+            .as_ref()
+            .is_some_and(|l| l.attrs.get("type") == Some("pflash"))
+        {
+            s.push_str(",pflash0=libvirt-pflash0-format");
+            if dom.os.nvram.as_ref().is_some_and(|n| n.path.is_some()) {
+                s.push_str(",pflash1=libvirt-pflash1-format");
+            }
+        }
         self.arg2("-machine", s);
     }
 
@@ -1451,6 +1592,7 @@ impl<'a> Planner<'a> {
             dac_label: static_dac.and_then(|s| s.label.clone()),
             dac_image_label: static_dac.and_then(|s| s.image_label.clone().or(s.label.clone())),
             log_path: rt.log_path.clone(),
+            nvram_from_template: self.nvram_from_template.clone(),
             reboot_is_shutdown: self.dom.on_reboot == domain_xml::model::LifecycleAction::Destroy,
             balloon_target_kib: (self.dom.current_memory_kib < self.dom.memory_kib
                 && self
