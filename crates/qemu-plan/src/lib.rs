@@ -27,18 +27,25 @@
 //!
 //! # What is planned
 //!
-//! kvm/tcg; pc and q35 machines (aliases resolved through the capabilities);
-//! `-cpu` from `<cpu>`; RAM, hugepage (hugetlbfs file) and memfd backends;
-//! vCPU topology and hot-pluggable vCPUs; iothreads; direct kernel boot and
-//! ROM loaders; boot order (legacy `<os><boot>` mapped to `bootindex` as
-//! libvirt does) and boot menu; file and block disks with backing chains on
-//! virtio, SATA (q35), IDE (pc) and virtio-scsi; user, bridge, ethernet and
-//! network NICs (taps opened by the daemon); `pcie-root-port`s and USB
-//! (piix3-uhci, qemu-xhci); serials (pty, file through `-add-fd`, UNIX
-//! listen by fd or connect, null); virtio channels (guest agent); USB tablet,
-//! mouse and keyboard; `<audio type='none'>`; VNC; VGA, cirrus and virtio
-//! video; balloon; RNG (random, builtin); i6300esb/ib700 watchdogs; the whole
-//! `qemu:` namespace. Everything else is refused by name.
+//! kvm/tcg; pc and q35 machines (aliases resolved through the capabilities),
+//! `vmport`/`smm` features; `-cpu` from `<cpu>`; RAM, hugepage (hugetlbfs
+//! file) and memfd backends; vCPU topology and hot-pluggable vCPUs;
+//! iothreads; direct kernel boot, ROM and UEFI pflash firmware (with secure
+//! boot and an nvram copied from its template by the daemon); boot order
+//! (legacy `<os><boot>` mapped to `bootindex` as libvirt does) and boot
+//! menu; clock offset and the usual timers; `<pm>` S3/S4; file and block
+//! disks with backing chains and cache modes on virtio, SATA (q35), IDE (pc)
+//! and virtio-scsi; user, bridge, ethernet and network NICs (taps opened by
+//! the daemon); `pcie-root-port`s, USB (piix3-uhci, qemu-xhci) and
+//! virtio-serial controllers; serials (pty, file through `-add-fd`, UNIX
+//! listening by fd or connecting, null); virtio channels (guest agent); USB
+//! tablet, mouse and keyboard; `<audio type='none'>` and sound cards (ac97,
+//! es1370, ich6, ich9); VNC; VGA, cirrus and virtio video; balloon; RNG
+//! (random, builtin); i6300esb/ib700 watchdogs; the whole `qemu:` namespace.
+//! Everything else is refused by name.
+//!
+//! Landlock rules say `ro` for read (and execute) and `rw` for read/write
+//! (and creating, for directories).
 //!
 //! # Choices that differ from libvirt
 //!
