@@ -384,7 +384,8 @@ impl Planner<'_> {
                     },
                 )
                 .with("filename", layer.path);
-            if top && let Some(io) = driver("io") {
+            // libvirt carries io, cache and discard to every layer.
+            if let Some(io) = driver("io") {
                 storage.set("aio", io);
             }
             storage.set("node-name", format!("libvirt-{node}-storage"));
@@ -396,7 +397,7 @@ impl Planner<'_> {
             let mut format = Obj::new()
                 .with("node-name", format!("libvirt-{node}-format"))
                 .with("read-only", access == Access::ReadOnly);
-            if top && driver("discard") == Some("unmap") {
+            if driver("discard") == Some("unmap") {
                 format.set("discard", "unmap");
             }
             if let Some(c) = cache_obj {
