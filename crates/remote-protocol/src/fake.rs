@@ -8,8 +8,9 @@ use tokio::sync::broadcast;
 
 use crate::error::{ErrorCode, ErrorDomain, RemoteError};
 use crate::procs::{Domain, DomainInfo, NodeInfo, Request, Response, StateRet, list_flags, state};
-use crate::server::{Backend, BoxFuture, CallContext, LifecycleEvent};
+use crate::server::{Backend, BoxFuture, ByteStream, CallContext, LifecycleEvent};
 use crate::xdr::FixedChars;
+use tokio::io::AsyncWriteExt;
 
 /// One fake domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -594,6 +595,39 @@ impl Backend for FakeBackend {
         req: Request,
     ) -> BoxFuture<'a, Result<Response, RemoteError>> {
         Box::pin(async move { self.handle(req) })
+    }
+
+    /// A fake serial console: prints a banner, then echoes what it receives.
+    fn open_console<'a>(
+        &'a self,
+        _ctx: &'a CallContext,
+        dom: Domain,
+        dev_name: Option<String>,
+        _flags: u32,
+    ) -> BoxFuture<'a, Result<ByteStream, RemoteError>> {
+        Box::pin(async move {
+            let name = self.with_dom(&dom, |d| {
+                if d.active() {
+                    Ok(d.name.clone())
+                } else {
+                    Err(RemoteError::operation_invalid("domain is not running"))
+                }
+            })?;
+            if let Some(dev) = dev_name.filter(|d| d != "serial0" && d != "console0") {
+                return Err(RemoteError::operation_failed(&format!(
+                    "cannot find character device {dev}"
+                )));
+            }
+            let (ours, theirs) = tokio::io::duplex(64 * 1024);
+            tokio::spawn(async move {
+                let (mut rd, mut wr) = tokio::io::split(theirs);
+                let banner = format!("fake console of {name}\r\n");
+                if wr.write_all(banner.as_bytes()).await.is_ok() {
+                    let _ = tokio::io::copy(&mut rd, &mut wr).await;
+                }
+            });
+            Ok(Box::new(ours) as ByteStream)
+        })
     }
 }
 

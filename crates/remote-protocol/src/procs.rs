@@ -324,6 +324,19 @@ xdr_struct! {
 }
 
 xdr_struct! {
+    /// DOMAIN_OPEN_CONSOLE args.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct OpenConsoleArgs {
+        /// The domain.
+        pub dom: Domain,
+        /// Console device alias (`None`: the first console).
+        pub dev_name: Option<String>,
+        /// FORCE = 1, SAFE = 2.
+        pub flags: u32,
+    }
+}
+
+xdr_struct! {
     /// CONNECT_DOMAIN_XML_TO_NATIVE args.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub struct XmlToNativeArgs {
@@ -512,6 +525,8 @@ procedures! {
     DomainCreateWithFlags = 196, mutating "virDomainCreateWithFlags";
     /// vCPU count.
     DomainGetVcpusFlags = 200;
+    /// Open the domain's console as a stream.
+    DomainOpenConsole = 201, mutating "virDomainOpenConsole";
     /// Config updated since start?
     DomainIsUpdated = 202;
     /// State and reason.
@@ -1011,7 +1026,8 @@ impl Request {
             | P::ConnectRegisterCloseCallback
             | P::ConnectUnregisterCloseCallback
             | P::DomainEventLifecycle
-            | P::DomainEventCallbackLifecycle => return Ok(None),
+            | P::DomainEventCallbackLifecycle
+            | P::DomainOpenConsole => return Ok(None),
         }))
     }
 

@@ -41,7 +41,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Notify, Semaphore, broadcast, mpsc};
 use tokio::task::JoinSet;
@@ -127,8 +127,41 @@ pub trait Backend: Send + Sync + 'static {
         req: Request,
     ) -> BoxFuture<'a, Result<Response, RemoteError>>;
 
+    /// DOMAIN_OPEN_CONSOLE: return a byte stream connected to the domain's
+    /// console (`dev_name` `None` = the first one). The server pumps it as
+    /// STREAM packets until either side finishes. Default: unsupported.
+    fn open_console<'a>(
+        &'a self,
+        _ctx: &'a CallContext,
+        _dom: Domain,
+        _dev_name: Option<String>,
+        _flags: u32,
+    ) -> BoxFuture<'a, Result<ByteStream, RemoteError>> {
+        Box::pin(async {
+            Err(RemoteError::unknown_procedure(
+                Procedure::DomainOpenConsole.number(),
+            ))
+        })
+    }
+
     /// Called once when a connection ends.
     fn disconnected(&self, _conn: &ConnectionInfo) {}
+}
+
+/// Anything that reads and writes bytes asynchronously (a console pty, a
+/// socket, `tokio::io::duplex`...).
+pub trait AsyncDuplex: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> AsyncDuplex for T {}
+
+/// A byte stream handed out by the backend (console).
+pub type ByteStream = Box<dyn AsyncDuplex>;
+
+/// What the client sent on an open stream.
+#[derive(Debug)]
+enum StreamIn {
+    Data(Vec<u8>),
+    Finish,
+    Abort,
 }
 
 /// Server-initiated keepalive (libvirtd's `keepalive_interval`/`count`).
@@ -222,6 +255,7 @@ struct ConnState {
     next_callback: i32,
     callbacks: HashMap<i32, (i32, Option<[u8; 16]>)>,
     legacy_events: HashSet<i32>,
+    streams: HashMap<u32, mpsc::Sender<StreamIn>>,
 }
 
 struct Conn {
@@ -301,6 +335,7 @@ pub async fn serve_connection(
             next_callback: 1,
             callbacks: HashMap::new(),
             legacy_events: HashSet::new(),
+            streams: HashMap::new(),
         }),
         tx,
         max_message: opts.max_message,
@@ -353,6 +388,9 @@ pub async fn serve_connection(
                         .await;
                 }
             }
+            PROGRAM_REMOTE if h.message_type == MessageType::Stream => {
+                handle_stream_packet(&conn, h, packet.body).await;
+            }
             _ if h.message_type != MessageType::Call || h.status != MessageStatus::Ok => {
                 break Err(ServerError::Unexpected(format!(
                     "unexpected {:?}/{:?} packet from a client",
@@ -381,6 +419,8 @@ pub async fn serve_connection(
         }
     };
     helpers.shutdown().await;
+    // Dropping the senders ends the stream pumps of this connection.
+    conn.lock().streams.clear();
     backend.disconnected(&info);
     drop(conn);
     if result.is_ok() {
@@ -679,6 +719,33 @@ async fn dispatch(
         return None;
     }
 
+    if proc == P::DomainOpenConsole {
+        let args = match from_bytes::<procs::OpenConsoleArgs>(&body) {
+            Ok(a) => a,
+            Err(e) => {
+                conn.reply(&h, Err(decode_error(h.procedure, &e))).await;
+                return None;
+            }
+        };
+        let ctx = CallContext {
+            connection: conn.info.clone(),
+            read_only,
+            procedure: proc,
+            serial: h.serial,
+        };
+        let conn = conn.clone();
+        let backend = backend.clone();
+        return Some(Box::pin(async move {
+            let r = backend
+                .open_console(&ctx, args.dom, args.dev_name, args.flags)
+                .await;
+            match r {
+                Ok(stream) => start_stream(conn, h, stream).await,
+                Err(e) => conn.reply(&h, Err(e)).await,
+            }
+        }));
+    }
+
     // Backend calls.
     let decoded = match proc {
         P::ConnectNumOfDomains | P::ConnectNumOfDefinedDomains => {
@@ -866,4 +933,109 @@ fn encode_ret(resp: Response, post: Post) -> Result<Vec<u8>, RemoteError> {
             enc(&MessagesRet { msgs: s })
         }
     })
+}
+
+fn stream_header(call: &Header, status: MessageStatus) -> Header {
+    Header {
+        message_type: MessageType::Stream,
+        status,
+        ..*call
+    }
+}
+
+/// Reply OK to the opening call, then pump `stream` both ways as STREAM
+/// packets on the call's serial.
+async fn start_stream(conn: Arc<Conn>, call: Header, stream: ByteStream) {
+    let (in_tx, mut in_rx) = mpsc::channel::<StreamIn>(16);
+    conn.lock().streams.insert(call.serial, in_tx);
+    // The reply goes into the writer queue before any stream packet.
+    conn.reply(&call, Ok(Vec::new())).await;
+    let (mut rd, mut wr) = tokio::io::split(stream);
+
+    let out_conn = conn.clone();
+    let output = tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) => {
+                    // EOF: tell the client the stream is finished.
+                    out_conn.lock().streams.remove(&call.serial);
+                    out_conn
+                        .send_packet(&stream_header(&call, MessageStatus::Ok), &[])
+                        .await;
+                    return;
+                }
+                Ok(n) => {
+                    out_conn
+                        .send_packet(&stream_header(&call, MessageStatus::Continue), &buf[..n])
+                        .await;
+                }
+                Err(e) => {
+                    out_conn.lock().streams.remove(&call.serial);
+                    let err = RemoteError::new(
+                        ErrorCode::SYSTEM_ERROR,
+                        ErrorDomain::QEMU,
+                        format!("cannot read from console: {e}"),
+                    );
+                    out_conn
+                        .send_packet(&stream_header(&call, MessageStatus::Error), &to_bytes(&err))
+                        .await;
+                    return;
+                }
+            }
+        }
+    });
+
+    // The input side runs in its own task so the console does not hold one
+    // of the connection's call slots for its whole lifetime.
+    tokio::spawn(async move {
+        while let Some(msg) = in_rx.recv().await {
+            match msg {
+                StreamIn::Data(d) => {
+                    if wr.write_all(&d).await.is_err() {
+                        break;
+                    }
+                }
+                StreamIn::Finish | StreamIn::Abort => {
+                    let _ = wr.shutdown().await;
+                    break;
+                }
+            }
+        }
+        // Either the client ended the stream (already confirmed) or the
+        // connection went away: stop reading the console too.
+        output.abort();
+    });
+}
+
+/// A STREAM packet from the client: data, finish (OK) or abort (ERROR).
+async fn handle_stream_packet(conn: &Arc<Conn>, h: Header, body: Vec<u8>) {
+    let sender = {
+        let mut st = conn.lock();
+        match h.status {
+            MessageStatus::Continue => st.streams.get(&h.serial).cloned(),
+            _ => st.streams.remove(&h.serial),
+        }
+    };
+    match h.status {
+        MessageStatus::Continue => {
+            if let Some(tx) = sender {
+                let _ = tx.send(StreamIn::Data(body)).await;
+            }
+        }
+        status => {
+            if let Some(tx) = sender {
+                let msg = if status == MessageStatus::Ok {
+                    StreamIn::Finish
+                } else {
+                    StreamIn::Abort
+                };
+                let _ = tx.send(msg).await;
+            }
+            // Confirm finish/abort even if the stream already ended on our
+            // side, so a client waiting for the confirmation never hangs.
+            conn.send_packet(&stream_header(&h, MessageStatus::Ok), &[])
+                .await;
+        }
+    }
 }

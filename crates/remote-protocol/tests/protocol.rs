@@ -454,3 +454,74 @@ async fn lifecycle_events_reach_registered_callbacks() {
     r.call(317, 3, &to_bytes(&IntArgs { value: id })).await;
     assert_eq!(r.recv().await.unwrap().header.status, MessageStatus::Ok);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_stream_round_trip() {
+    let srv = fake();
+    let c = client(&srv).await;
+    let d = c.define_xml(XML, 0).await.unwrap();
+    let mut r = Raw::connect(&srv).await;
+    r.open(0).await;
+    let args = remote_protocol::procs::OpenConsoleArgs {
+        dom: d.clone(),
+        dev_name: None,
+        flags: 0,
+    };
+    // Not running: error reply, no stream.
+    r.call(201, 1, &to_bytes(&args)).await;
+    assert_eq!(
+        err_of(&r.recv().await.unwrap()).code,
+        ErrorCode::OPERATION_INVALID
+    );
+
+    c.create(&d, 0).await.unwrap();
+    r.call(201, 2, &to_bytes(&args)).await;
+    let reply = r.recv().await.unwrap();
+    assert_eq!(
+        (reply.header.message_type, reply.header.status),
+        (MessageType::Reply, MessageStatus::Ok)
+    );
+    assert!(reply.body.is_empty());
+    let banner = r.recv().await.unwrap();
+    assert_eq!(
+        (
+            banner.header.message_type,
+            banner.header.status,
+            banner.header.serial
+        ),
+        (MessageType::Stream, MessageStatus::Continue, 2)
+    );
+    assert_eq!(banner.body, b"fake console of vm1\r\n");
+    // Raw bytes, no XDR framing inside the payload.
+    let mut h = call_hdr(PROGRAM_REMOTE, 201, 2);
+    h.message_type = MessageType::Stream;
+    h.status = MessageStatus::Continue;
+    r.send_hdr(h, b"abc").await;
+    let echo = r.recv().await.unwrap();
+    assert_eq!(echo.body, b"abc");
+    // Finish: confirmed with an empty STREAM/OK.
+    h.status = MessageStatus::Ok;
+    r.send_hdr(h, &[]).await;
+    let done = r.recv().await.unwrap();
+    assert_eq!(
+        (
+            done.header.message_type,
+            done.header.status,
+            done.header.serial
+        ),
+        (MessageType::Stream, MessageStatus::Ok, 2)
+    );
+    assert!(done.body.is_empty());
+    // The connection is still usable.
+    r.call(3, 3, &[]).await;
+    assert_eq!(r.recv().await.unwrap().header.status, MessageStatus::Ok);
+
+    // Read-only connections may not open consoles.
+    let mut ro = Raw::connect(&srv).await;
+    ro.open(1).await;
+    ro.call(201, 1, &to_bytes(&args)).await;
+    assert_eq!(
+        err_of(&ro.recv().await.unwrap()).code,
+        ErrorCode::OPERATION_DENIED
+    );
+}

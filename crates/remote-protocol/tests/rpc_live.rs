@@ -364,3 +364,68 @@ fn rpc_live_events_and_keepalive() {
         assert!(out.contains(w), "missing {w:?} in:\n{out}");
     }
 }
+
+#[test]
+fn rpc_live_console() {
+    let s = TestServer::start();
+    define_vm1(&s);
+    s.virsh_ok(&["start", "vm1"]);
+    // libvirt-python stream API.
+    let script = r#"
+import os, libvirt
+c = libvirt.open(os.environ['SOCK_URI'])
+d = c.lookupByName('vm1')
+st = c.newStream(0)
+d.openConsole(None, st, 0)
+print(repr(st.recv(1024)))
+st.send(b'hello')
+print(repr(st.recv(1024)))
+st.finish()
+print('finished')
+c.close()
+"#;
+    let out = s.python(script);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", stderr(&out));
+    assert!(stdout.contains(r"b'fake console of vm1\r\n'"), "{stdout}");
+    assert!(stdout.contains("b'hello'"), "{stdout}");
+    assert!(stdout.contains("finished"), "{stdout}");
+
+    // `virsh console` needs a tty: run it under util-linux `script`, type
+    // "abc", then the escape character ^] (0x1d).
+    let shell = format!("virsh -c '{}' console vm1", s.uri());
+    let mut c = s.command("script");
+    c.args(["-qfc", &shell, "/dev/null"]);
+    let mut child = c
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("util-linux `script` is required for rpc_live_console: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        use std::io::Write;
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        let _ = stdin.write_all(b"abc");
+        let _ = stdin.flush();
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        let _ = stdin.write_all(&[0x1d]);
+        let _ = stdin.flush();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("virsh console did not exit after ^]");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    feeder.join().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    assert!(text.contains("Connected to domain 'vm1'"), "{text}");
+    assert!(text.contains("fake console of vm1"), "{text}");
+    assert!(text.contains("abc"), "{text}");
+}
