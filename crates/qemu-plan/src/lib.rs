@@ -58,8 +58,9 @@
 //!   root ports in the XML are honoured).
 //! * `<cpu mode='host-model'>` becomes `-cpu host` under KVM and `-cpu max`
 //!   under TCG instead of libvirt's expansion to a named model.
-//! * The backing chain is the one in the XML (`<backingStore>`); images are
-//!   not probed.
+//! * The backing chain is the one in the XML (`<backingStore>`), continued
+//!   through the image headers (`HostFacts::backing_file`) where the XML
+//!   leaves a qcow2 layer open; the chain is then closed (`"backing":null`).
 //! * No vhost-net for virtio NICs.
 //! * `cgroup_device_acl` replaces the default list, as in libvirt; the ACL
 //!   grants `rw` (no `m`), as libvirt 9.0's BPF program was observed to.
@@ -85,7 +86,9 @@ pub use resources::{
     Access, CgroupRule, DevNode, DevType, LandlockRule, Provision, Resource, ResourceClass,
     ResourceKind, ResourceViews, SelinuxRole,
 };
-pub use runtime::{DEFAULT_EMULATOR, HostFacts, HugetlbfsMountInfo, PathKind, Runtime};
+pub use runtime::{
+    DEFAULT_EMULATOR, HostFacts, HugetlbfsMountInfo, ImageBacking, PathKind, Runtime,
+};
 
 /// Everything a plan is made from.
 #[derive(Debug, Clone, Copy)]

@@ -46,6 +46,19 @@ impl fmt::Display for PathKind {
 pub trait HostFacts {
     /// `None` when the path does not exist.
     fn stat(&self, path: &str) -> Option<PathKind>;
+
+    /// The backing file recorded in the header of the qcow2 image at `path`
+    /// (resolved to an absolute path), or `None` when it has none. Asked only
+    /// where the domain XML does not spell the chain out.
+    fn backing_file(&self, path: &str) -> Option<ImageBacking>;
+}
+
+/// A backing file named in an image header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageBacking {
+    pub path: String,
+    /// The format recorded with it; libvirt refuses to guess a missing one.
+    pub format: Option<String>,
 }
 
 /// A hugetlbfs mount the daemon knows about (from `hugetlbfs_mount` or

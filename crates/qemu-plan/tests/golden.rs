@@ -17,7 +17,9 @@ use host_config::{HostConfig, HugetlbfsMount};
 use qemu::Capabilities;
 use qemu::caps::{CpuModel, KvmState, MachineType, flags};
 use qemu::qmp::QemuVersion;
-use qemu_plan::{HostFacts, HugetlbfsMountInfo, LaunchPlan, PathKind, PlanInput, Runtime, plan};
+use qemu_plan::{
+    HostFacts, HugetlbfsMountInfo, ImageBacking, LaunchPlan, PathKind, PlanInput, Runtime, plan,
+};
 
 fn caps_72() -> Capabilities {
     let machine = |name: &str, alias: Option<&str>, default: bool| MachineType {
@@ -155,6 +157,23 @@ impl HostFacts for FakeHost {
             p if p.starts_with("/run/") => Some(PathKind::Other),
             p if p.ends_with('/') => Some(PathKind::Dir),
             _ => Some(PathKind::File),
+        }
+    }
+
+    fn backing_file(&self, path: &str) -> Option<ImageBacking> {
+        let img = |p: &str, f: Option<&str>| {
+            Some(ImageBacking {
+                path: format!("/var/lib/rvirt/images/{p}"),
+                format: f.map(str::to_owned),
+            })
+        };
+        match path.rsplit('/').next().unwrap_or_default() {
+            "top-probed.qcow2" => img("mid-probed.qcow2", Some("qcow2")),
+            "mid-probed.qcow2" => img("base-probed.raw", Some("raw")),
+            "noformat.qcow2" => img("base-probed.raw", None),
+            "loop-a.qcow2" => img("loop-b.qcow2", Some("qcow2")),
+            "loop-b.qcow2" => img("loop-a.qcow2", Some("qcow2")),
+            _ => None,
         }
     }
 }

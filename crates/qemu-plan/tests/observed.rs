@@ -42,6 +42,10 @@ impl HostFacts for Host {
             _ => None,
         }
     }
+
+    fn backing_file(&self, _path: &str) -> Option<qemu_plan::ImageBacking> {
+        None
+    }
 }
 
 fn one_line(p: &LaunchPlan) -> String {

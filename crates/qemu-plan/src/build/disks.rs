@@ -8,6 +8,7 @@ use super::pci::PciDev;
 use super::{Expect, Family, Planner};
 use crate::json::Obj;
 use crate::resources::{Access, ResourceClass, SelinuxRole};
+use crate::runtime::{HostFacts, PathKind};
 
 /// Image formats rvirt passes to QEMU.
 const FORMATS: &[&str] = &["raw", "qcow2"];
@@ -46,21 +47,27 @@ pub(crate) fn disk_index(dev: &str) -> Option<u32> {
 /// One layer of an image chain.
 struct Layer<'d> {
     disk_type: DiskType,
-    path: &'d str,
+    path: String,
     format: String,
     labels: &'d [SecLabel],
-    /// The XML says this layer has no backing image (`<backingStore/>`).
+    /// The chain ends here for sure (`<backingStore/>`, or the image header
+    /// says so).
     terminated: bool,
 }
 
-fn chain(d: &Disk) -> Vec<Layer<'_>> {
+/// Longest backing chain followed through image headers.
+const MAX_CHAIN: usize = 16;
+
+/// The image chain of a disk: the layers the XML gives, then (for a qcow2
+/// layer the XML leaves open) what the image headers say.
+fn chain<'d>(d: &'d Disk, host: &dyn HostFacts) -> Result<Vec<Layer<'d>>, String> {
     let mut out = Vec::new();
     let Some(path) = d.source.as_ref().and_then(|s| s.path.as_deref()) else {
-        return out;
+        return Ok(out);
     };
     out.push(Layer {
         disk_type: d.disk_type,
-        path,
+        path: path.to_owned(),
         format: d.format().unwrap_or("raw").to_owned(),
         labels: d
             .source
@@ -80,11 +87,11 @@ fn chain(d: &Disk) -> Vec<Layer<'_>> {
                 if let Some(last) = out.last_mut() {
                     last.terminated = true;
                 }
-                break;
+                return Ok(out);
             }
             Some(path) => out.push(Layer {
                 disk_type: b.store_type.unwrap_or(DiskType::File),
-                path,
+                path: path.to_owned(),
                 format: b.format.clone().unwrap_or_else(|| "raw".to_owned()),
                 labels: b
                     .source
@@ -96,7 +103,46 @@ fn chain(d: &Disk) -> Vec<Layer<'_>> {
         }
         next = b.backing.as_deref();
     }
-    out
+    // The XML left the chain open: follow the qcow2 headers.
+    loop {
+        let Some(last) = out.last_mut() else {
+            return Ok(out);
+        };
+        if last.format != "qcow2" {
+            last.terminated = true;
+            return Ok(out);
+        }
+        let Some(b) = host.backing_file(&last.path) else {
+            last.terminated = true;
+            return Ok(out);
+        };
+        let Some(format) = b.format else {
+            return Err(format!(
+                "the format of backing image '{}' of image '{}' is not recorded in the image; \
+                 give it in <backingStore>",
+                b.path, last.path
+            ));
+        };
+        if out.iter().any(|l| l.path == b.path) {
+            return Err(format!("the backing chain loops at '{}'", b.path));
+        }
+        if out.len() >= MAX_CHAIN {
+            return Err(format!(
+                "the backing chain is longer than {MAX_CHAIN} images"
+            ));
+        }
+        let disk_type = match host.stat(&b.path) {
+            Some(PathKind::BlockDev { .. }) => DiskType::Block,
+            _ => DiskType::File,
+        };
+        out.push(Layer {
+            disk_type,
+            path: b.path,
+            format,
+            labels: &[],
+            terminated: false,
+        });
+    }
 }
 
 /// `(direct, no-flush, write-cache)` for a cache mode (libvirt's table).
@@ -119,7 +165,7 @@ impl Planner<'_> {
         let mut indexes: Vec<Vec<u32>> = vec![Vec::new(); disks.len()];
         let mut next = 1;
         for i in (0..disks.len()).rev() {
-            for _ in chain(&disks[i]) {
+            for _ in chain(&disks[i], self.rt.host).unwrap_or_default() {
                 indexes[i].push(next);
                 next += 1;
             }
@@ -314,7 +360,13 @@ impl Planner<'_> {
         let alias = d.info.alias.clone().unwrap_or(alias);
 
         // Nodes and resources, bottom of the chain first.
-        let layers = chain(d);
+        let layers = match chain(d, self.rt.host) {
+            Ok(l) => l,
+            Err(e) => {
+                self.problem(&subject, e);
+                return;
+            }
+        };
         let cache = driver("cache").and_then(cache_flags);
         let mut blockdevs = Vec::new();
         for (n, layer) in layers.iter().enumerate().rev() {
@@ -346,7 +398,7 @@ impl Planner<'_> {
             self.existing(
                 &subject,
                 &origin,
-                layer.path,
+                &layer.path,
                 expect,
                 access,
                 ResourceClass::Disk,
@@ -383,7 +435,7 @@ impl Planner<'_> {
                         "file"
                     },
                 )
-                .with("filename", layer.path);
+                .with("filename", layer.path.as_str());
             // libvirt carries io, cache and discard to every layer.
             if let Some(io) = driver("io") {
                 storage.set("aio", io);
