@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use confine::launcher::{LaunchError, Launcher, NsOp, Step};
+use confine::launcher::{LandlockEnforcement, LandlockReport, LaunchError, Launcher, NsOp, Step};
 use confine::spec::{DevNode, Identity, LandlockRules, LaunchSpec, NamespaceSpec, NodeKind};
 
 const QEMU: &str = "/usr/bin/qemu-system-x86_64";
@@ -97,6 +97,8 @@ struct Fixture {
     cgroups: Vec<PathBuf>,
     /// Host files (symlinks) to remove.
     files: Vec<PathBuf>,
+    /// Landlock's outcome as reported by the last launch.
+    landlock: Option<LandlockReport>,
 }
 
 impl Fixture {
@@ -120,6 +122,7 @@ impl Fixture {
             host_mounts: Vec::new(),
             cgroups: Vec::new(),
             files: Vec::new(),
+            landlock: None,
         }
     }
 
@@ -187,11 +190,13 @@ impl Fixture {
         let pid = h.wait_prepared().expect("wait_prepared");
         assert_eq!(pid, h.pid());
         h.go().expect("go");
-        let child = h
+        let launched = h
             .wait_exec()
             .unwrap_or_else(|e| panic!("wait_exec: {e}; log: {}", self.log()));
-        assert_eq!(child.id(), pid);
-        self.child = Some(child);
+        assert_eq!(launched.child.id(), pid);
+        assert_eq!(launched.landlock.is_some(), spec.landlock.is_some());
+        self.landlock = launched.landlock;
+        self.child = Some(launched.child);
         self.wait_for_qmp();
         pid
     }
@@ -410,7 +415,7 @@ fn launch_live_keep_fds_are_inherited_at_their_numbers() {
     h.set_timeout(Some(Duration::from_secs(20))).unwrap();
     let pid = h.wait_prepared().unwrap();
     h.go().unwrap();
-    fx.child = Some(h.wait_exec().unwrap());
+    fx.child = Some(h.wait_exec().unwrap().child);
     fx.wait_for_qmp();
     let ours = fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
     let theirs = fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap();
@@ -805,7 +810,7 @@ fn launch_live_joins_cgroups_before_prepared() {
         );
     }
     h.go().unwrap();
-    fx.child = Some(h.wait_exec().unwrap());
+    fx.child = Some(h.wait_exec().unwrap().child);
     fx.wait_for_qmp();
     let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     let placed = cgroup
@@ -843,6 +848,10 @@ fn launch_live_landlock_confines_qemu() {
     });
     let pid = fx.launch(&spec);
     assert_eq!(status_field(pid, "NoNewPrivs"), "1");
+    let report = fx.landlock.expect("a Landlock report");
+    // Partial when the kernel's ABI is older than the newest the crate knows.
+    assert_ne!(report.enforcement, LandlockEnforcement::None, "{report:?}");
+    assert!(report.abi >= 1, "{report:?}");
     let add = |node: &str, file: &Path| {
         format!(
             r#"{{"execute":"blockdev-add","arguments":{{"driver":"file","node-name":"{node}","filename":"{}","read-only":true}}}}"#,

@@ -63,7 +63,7 @@ fn launch_protocol_exec_without_namespace_keeps_env_order_and_fds() {
     let pid = h.wait_prepared().unwrap();
     assert_eq!(pid, h.pid());
     h.go().unwrap();
-    let mut child = h.wait_exec().unwrap();
+    let mut child = h.wait_exec().unwrap().child;
     assert_eq!(child.id(), pid);
     assert!(wait_exit(&mut child).success());
     let log = fs::read_to_string(dir.path().join("out.log")).unwrap();
@@ -93,7 +93,7 @@ fn launch_protocol_log_is_appended() {
     let mut h = Launcher::new(LAUNCHER).spawn(&s, &[]).unwrap();
     h.wait_prepared().unwrap();
     h.go().unwrap();
-    let mut child = h.wait_exec().unwrap();
+    let mut child = h.wait_exec().unwrap().child;
     assert!(wait_exit(&mut child).success());
     assert_eq!(
         fs::read_to_string(dir.path().join("out.log")).unwrap(),
@@ -160,7 +160,8 @@ fn launch_protocol_request_errors() {
             assert!(f.errno.is_some(), "{f}");
             assert!(f.message.contains("rvirt_bogus_t"), "{f}");
         }
-        Ok(mut child) => {
+        Ok(mut launched) => {
+            let child = &mut launched.child;
             // Only possible on a permissive SELinux host that accepts the label.
             let _ = child.kill();
             let _ = child.wait();

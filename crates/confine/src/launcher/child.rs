@@ -21,9 +21,10 @@ use super::fsops::{
     NodeSpec, make_node_at, mkdir_all, mkdir_at, open_parent, placeholder_at, walk_dev_parent,
 };
 use super::mountinfo::{dev_submounts, parse_mountinfo};
-use super::plan::{DEV, Op, Submount, dev_relative, plan_namespace, scratch_mount_point};
+use super::plan::{DEV, HostDev, Op, Submount, dev_relative, plan_namespace, scratch_mount_point};
 use super::protocol::{
-    CHANNEL_FD, Failure, FrameError, FromLauncher, NsOp, Step, ToLauncher, read_msg, write_msg,
+    CHANNEL_FD, Failure, FrameError, FromLauncher, LandlockEnforcement, LandlockReport, NsOp, Step,
+    ToLauncher, read_msg, write_msg,
 };
 
 /// Exit status after a failure was reported (or could not be).
@@ -212,14 +213,16 @@ fn launch(chan: &mut UnixStream) -> Result<Done, Failure> {
     if let Some(label) = &spec.selinux_exec_label {
         set_exec_label(label)?;
     }
-    if let Some(rules) = &spec.landlock {
-        apply_landlock(rules)?;
-    }
+    let landlock = match &spec.landlock {
+        Some(rules) => Some(apply_landlock(rules)?),
+        None => None,
+    };
     rustix::process::chdir(&spec.cwd)
         .map_err(|e| Failure::errno(Step::Chdir, Some(spec.cwd.clone()), e))?;
     // From here on, EOF on the channel means the exec succeeded (the channel is
     // CLOEXEC): an EOF without this message means the launcher died.
-    write_msg(chan, &FromLauncher::Executing).map_err(|e| frame_failure(Step::Exec, e))?;
+    write_msg(chan, &FromLauncher::Executing { landlock })
+        .map_err(|e| frame_failure(Step::Exec, e))?;
     Err(exec(spec))
 }
 
@@ -246,17 +249,20 @@ fn build_namespace(ns: &NamespaceSpec, pid: u32) -> Result<(), Failure> {
             format!("malformed line {line}"),
         )
     })?;
-    let mut submounts = Vec::new();
+    let mut host = HostDev {
+        dev_is_mount: mounts.iter().any(|m| m.mount_point == Path::new(DEV)),
+        submounts: Vec::new(),
+    };
     for path in dev_submounts(&mounts, Path::new(DEV)) {
         let meta = std::fs::symlink_metadata(&path)
             .map_err(|e| Failure::io(Step::ReadMountinfo, Some(path.clone()), &e))?;
-        submounts.push(Submount {
+        host.submounts.push(Submount {
             path,
             is_dir: meta.is_dir(),
         });
     }
     let scratch = scratch_mount_point(&ns.scratch_dir, pid);
-    let ops = plan_namespace(ns, &submounts, &scratch)?;
+    let ops = plan_namespace(ns, &host, &scratch)?;
     run_ops(&ops).inspect_err(|_| {
         // Best effort: the mount dies with this namespace, the directory would not.
         let _ = rustix::mount::unmount(&scratch, UnmountFlags::DETACH);
@@ -416,10 +422,18 @@ fn set_exec_label(label: &str) -> Result<(), Failure> {
 /// Landlock through the security driver's entry point. A path error names the path
 /// and errno; a kernel without Landlock is not an error (best effort, as the driver
 /// decides).
-fn apply_landlock(rules: &LandlockRules) -> Result<(), Failure> {
+fn apply_landlock(rules: &LandlockRules) -> Result<LandlockReport, Failure> {
+    use crate::landlock::{Enforcement, LandlockError};
     match crate::landlock::apply(rules) {
-        Ok(_status) => Ok(()),
-        Err(crate::landlock::LandlockError::Path { path, source, .. }) => {
+        Ok(status) => Ok(LandlockReport {
+            abi: status.abi,
+            enforcement: match status.enforcement {
+                Enforcement::Full => LandlockEnforcement::Full,
+                Enforcement::Partial => LandlockEnforcement::Partial,
+                Enforcement::None => LandlockEnforcement::None,
+            },
+        }),
+        Err(LandlockError::Path { path, source, .. }) => {
             Err(Failure::io(Step::Landlock, Some(path), &source))
         }
         Err(e) => Err(Failure::new(Step::Landlock, None, e.to_string())),

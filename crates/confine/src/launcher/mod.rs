@@ -41,8 +41,10 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 
 pub use child::main as launcher_main;
-pub use parent::{LaunchHandle, Launcher, spawn};
-pub use protocol::{Failure, FromLauncher, NsOp, Step, ToLauncher};
+pub use parent::{LaunchHandle, Launched, Launcher, spawn};
+pub use protocol::{
+    Failure, FromLauncher, LandlockEnforcement, LandlockReport, NsOp, Step, ToLauncher,
+};
 
 /// Errors of the daemon side of a launch.
 #[derive(Debug, thiserror::Error)]

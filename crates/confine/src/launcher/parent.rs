@@ -15,7 +15,7 @@ use crate::spec::LaunchSpec;
 
 use super::LaunchError;
 use super::protocol::{
-    CHANNEL_FD, FrameError, FromLauncher, NsOp, ToLauncher, read_msg, write_msg,
+    CHANNEL_FD, FrameError, FromLauncher, LandlockReport, NsOp, ToLauncher, read_msg, write_msg,
 };
 
 /// The launcher binary and how to start it.
@@ -182,6 +182,15 @@ fn frame_to_error(e: FrameError) -> LaunchError {
     }
 }
 
+/// A QEMU that was exec'd.
+#[derive(Debug)]
+pub struct Launched {
+    /// The QEMU process (the launcher's pid).
+    pub child: Child,
+    /// What Landlock achieved, when the spec had rules.
+    pub landlock: Option<LandlockReport>,
+}
+
 /// A launch in progress. Dropping it before [`LaunchHandle::wait_exec`] succeeded
 /// kills and reaps the launcher (or the QEMU it became).
 #[derive(Debug)]
@@ -284,21 +293,23 @@ impl LaunchHandle {
     }
 
     /// After [`go`](Self::go): wait for the exec. `Executing` followed by end-of-file
-    /// on the (close-on-exec) channel means QEMU is running; the returned [`Child`]
-    /// is QEMU, which the caller must eventually wait for. QEMU may of course exit at
+    /// on the (close-on-exec) channel means QEMU is running; [`Launched::child`] is
+    /// QEMU, which the caller must eventually wait for. QEMU may of course exit at
     /// once (bad arguments); that shows in its exit status and log, not here.
-    pub fn wait_exec(mut self) -> Result<Child, LaunchError> {
-        match read_msg::<_, FromLauncher>(self.chan()?) {
-            Ok(FromLauncher::Executing) => {}
+    pub fn wait_exec(mut self) -> Result<Launched, LaunchError> {
+        let landlock = match read_msg::<_, FromLauncher>(self.chan()?) {
+            Ok(FromLauncher::Executing { landlock }) => landlock,
             Ok(other) => return Err(self.failed_or_unexpected(other)),
             Err(e) => return Err(self.frame_error(e)),
-        }
+        };
         match read_msg::<_, FromLauncher>(self.chan()?) {
             Err(FrameError::Eof) => {
                 self.chan = None;
-                self.child
+                let child = self
+                    .child
                     .take()
-                    .ok_or_else(|| LaunchError::Unexpected("no child".into()))
+                    .ok_or_else(|| LaunchError::Unexpected("no child".into()))?;
+                Ok(Launched { child, landlock })
             }
             Ok(other) => Err(self.failed_or_unexpected(other)),
             Err(e) => Err(self.frame_error(e)),

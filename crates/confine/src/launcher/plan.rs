@@ -23,6 +23,16 @@ pub struct Submount {
     pub is_dir: bool,
 }
 
+/// What the launcher found of the host `/dev` (from mountinfo and lstat).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostDev {
+    /// Whether `/dev` itself is a mount point (otherwise a plain directory of `/`,
+    /// which is not unmounted before the new tmpfs is moved over it).
+    pub dev_is_mount: bool,
+    /// The outermost mounts below `/dev`, to move into the new one.
+    pub submounts: Vec<Submount>,
+}
+
 /// One filesystem operation of the namespace build.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -106,10 +116,11 @@ pub fn scratch_mount_point(scratch_dir: &Path, pid: u32) -> PathBuf {
 /// moved mount already provides them, as in libvirt.
 pub fn plan_namespace(
     ns: &NamespaceSpec,
-    submounts: &[Submount],
+    host: &HostDev,
     scratch: &Path,
 ) -> Result<Vec<Op>, Failure> {
     let dev = Path::new(DEV);
+    let submounts = &host.submounts;
     let mut sub_rel = Vec::with_capacity(submounts.len());
     for s in submounts {
         sub_rel.push(dev_relative(&s.path).map_err(|m| invalid(&s.path, m))?);
@@ -197,10 +208,12 @@ pub fn plan_namespace(
             to: scratch.join(rel),
         });
     }
-    ops.push(Op::DetachMount {
-        step: Step::UnmountOldDev,
-        path: dev.to_owned(),
-    });
+    if host.dev_is_mount {
+        ops.push(Op::DetachMount {
+            step: Step::UnmountOldDev,
+            path: dev.to_owned(),
+        });
+    }
     ops.push(Op::MoveMount {
         step: Step::MoveNewDev,
         from: scratch.to_owned(),
@@ -233,6 +246,13 @@ mod tests {
         Submount {
             path: path.into(),
             is_dir: true,
+        }
+    }
+
+    fn host(submounts: Vec<Submount>) -> HostDev {
+        HostDev {
+            dev_is_mount: true,
+            submounts,
         }
     }
 
@@ -275,13 +295,13 @@ mod tests {
                 node("/dev/kvm", 10, 232, 0o660, 995),
                 node("/dev/net/tun", 10, 200, 0o20666, 0),
             ]),
-            &[
+            &host(vec![
                 sub("/dev/pts"),
                 Submount {
                     path: "/dev/odd/file".into(),
                     is_dir: false,
                 },
-            ],
+            ]),
             scratch,
         )
         .unwrap();
@@ -379,7 +399,7 @@ mod tests {
     fn nodes_inside_preserved_mounts_are_skipped() {
         let ops = plan_namespace(
             &ns(vec![node("/dev/pts/3", 136, 3, 0o620, 5)]),
-            &[sub("/dev/pts")],
+            &host(vec![sub("/dev/pts")]),
             Path::new("/s"),
         )
         .unwrap();
@@ -427,11 +447,26 @@ mod tests {
             ),
         ];
         for (nodes, subs, path) in cases {
-            let err = plan_namespace(&ns(nodes), &subs, Path::new("/s")).unwrap_err();
+            let err = plan_namespace(&ns(nodes), &host(subs), Path::new("/s")).unwrap_err();
             assert_eq!(err.step, Step::ValidateDevNode);
             assert_eq!(err.path.as_deref(), Some(Path::new(path)));
             assert_eq!(err.errno, Some(libc::EINVAL));
         }
+    }
+
+    #[test]
+    fn dev_that_is_no_mount_is_not_unmounted() {
+        let scratch = Path::new("/s/d");
+        let ops = plan_namespace(&ns(vec![]), &HostDev::default(), scratch).unwrap();
+        assert!(!ops.iter().any(|o| matches!(o, Op::DetachMount { .. })));
+        assert_eq!(
+            ops[ops.len() - 2],
+            Op::MoveMount {
+                step: Step::MoveNewDev,
+                from: scratch.into(),
+                to: "/dev".into(),
+            }
+        );
     }
 
     #[test]

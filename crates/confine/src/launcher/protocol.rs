@@ -13,7 +13,7 @@
 //! Launch(spec)          ──────▶
 //!                       ◀──────   Prepared { pid }     (or Failed)
 //! Go | Abort            ──────▶
-//!                       ◀──────   Executing            (or Failed)
+//!                       ◀──────   Executing{landlock}  (or Failed)
 //!                       ◀──────   EOF: exec succeeded  (or Failed)
 //! ```
 //!
@@ -58,11 +58,30 @@ pub enum FromLauncher {
     Prepared { pid: u32 },
     /// Everything before `execve` is done; the next thing on the channel is either
     /// end-of-file (the exec succeeded and closed the CLOEXEC channel) or `Failed`.
-    Executing,
+    /// `landlock` is what Landlock achieved, when rules were given.
+    Executing { landlock: Option<LandlockReport> },
     /// A step failed; the launcher exits after sending this.
     Failed(Failure),
     /// All `nsexec` operations were performed.
     NsDone,
+}
+
+/// How far the kernel enforces the Landlock rules (best effort on older kernels).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LandlockEnforcement {
+    Full,
+    /// The kernel's ABI lacks some of the rights: those stay allowed.
+    Partial,
+    /// Landlock is unavailable: nothing is restricted.
+    None,
+}
+
+/// Landlock's outcome, sent with [`FromLauncher::Executing`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LandlockReport {
+    /// The ABI in force (0 when nothing is enforced).
+    pub abi: u32,
+    pub enforcement: LandlockEnforcement,
 }
 
 /// One operation performed inside a running QEMU's mount namespace (`nsexec` mode).
