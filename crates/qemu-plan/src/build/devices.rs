@@ -763,6 +763,7 @@ impl Planner<'_> {
                     });
                     format!("vnc=unix:{}", opt_escape(&path))
                 }
+                (Some("none"), None | Some(-1), _) => "none".to_owned(),
                 (Some("address"), Some(port), Some(false) | None) if port >= 5900 => {
                     let addr = listen.and_then(|l| l.get("address")).unwrap_or("127.0.0.1");
                     let addr = if addr.contains(':') {
