@@ -46,3 +46,30 @@ impl PlanError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_domain_and_every_problem() {
+        let e = PlanError::Domain {
+            domain: "web1".into(),
+            problems: vec![
+                Problem {
+                    subject: "disk 'vda'".into(),
+                    message: "bus 'usb' is not supported".into(),
+                },
+                Problem {
+                    subject: String::new(),
+                    message: "<genid> is not supported yet".into(),
+                },
+            ],
+        };
+        assert_eq!(
+            e.to_string(),
+            "domain 'web1': disk 'vda': bus 'usb' is not supported; <genid> is not supported yet"
+        );
+        assert_eq!(e.problems().len(), 2);
+    }
+}
