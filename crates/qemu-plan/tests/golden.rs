@@ -437,3 +437,118 @@ fn domain_xml_corpus_never_panics() {
     }
     assert!(planned > 0, "no document of the corpus could be planned");
 }
+
+/// Absolute host paths named on a command line (JSON values, `-kernel`-like
+/// options, `path=`/`unix:` in option strings).
+fn argv_paths(argv: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, a) in argv.iter().enumerate() {
+        let prev = if i > 0 { argv[i - 1].as_str() } else { "" };
+        if ["-kernel", "-initrd", "-bios"].contains(&prev) {
+            out.push(a.clone());
+            continue;
+        }
+        if a.starts_with('{') {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(a) {
+                for key in ["filename", "file", "mem-path"] {
+                    if let Some(p) = v.get(key).and_then(|p| p.as_str())
+                        && p.starts_with('/')
+                    {
+                        out.push(p.to_owned());
+                    }
+                }
+            }
+            continue;
+        }
+        for part in a.split(',') {
+            for prefix in ["path=", "vnc=unix:"] {
+                if let Some(p) = part.strip_prefix(prefix)
+                    && p.starts_with('/')
+                    && !p.starts_with("/dev/fdset/")
+                {
+                    out.push(p.to_owned());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The resource list is the one list: every host path on any planned
+/// command line is a resource (or lies in a resource directory), every fd
+/// named on it is one the daemon passes, and device ids are unique.
+#[test]
+fn argv_is_covered_by_resources_and_fds() {
+    let mut cases: Vec<PathBuf> = fs::read_dir(data_dir())
+        .expect("tests/data")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "xml"))
+        .collect();
+    cases.sort();
+    let mut checked = 0;
+    for case in &cases {
+        let text = fs::read_to_string(case).expect("xml");
+        let conf_path = case.with_extension("conf");
+        let host = if conf_path.exists() {
+            HostConfig::parse(&fs::read_to_string(&conf_path).expect("conf"), "qemu.conf")
+                .expect("qemu.conf")
+                .0
+        } else {
+            HostConfig::default()
+        };
+        let Ok(dom) = domain_xml::parse_domain(&text).map(|p| p.value) else {
+            continue;
+        };
+        let facts = FakeHost;
+        let rt = runtime(&dom.name, Runtime::emulator_for(&dom), &host, &facts);
+        let caps = caps_72();
+        let Ok(p) = plan(&PlanInput {
+            domain: &dom,
+            host: &host,
+            caps: &caps,
+            runtime: &rt,
+        }) else {
+            continue;
+        };
+        checked += 1;
+        let name = case.display();
+        for path in argv_paths(&p.argv) {
+            let covered = p.resources.iter().any(|r| {
+                r.path == path
+                    || (r.kind == qemu_plan::ResourceKind::Dir
+                        && path.starts_with(&format!("{}/", r.path)))
+            });
+            assert!(
+                covered,
+                "{name}: {path} is on the command line but not a resource"
+            );
+        }
+        let fds: Vec<i32> = p.fds.iter().map(|f| f.fd).collect();
+        for a in &p.argv {
+            for part in a.split([',', '"', ':']) {
+                if let Some(n) = part.strip_prefix("fd=").and_then(|n| n.parse::<i32>().ok()) {
+                    assert!(fds.contains(&n), "{name}: fd {n} is not passed");
+                }
+            }
+            if a.contains("\"fd\":\"") {
+                let n: i32 = a
+                    .split("\"fd\":\"")
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .and_then(|n| n.parse().ok())
+                    .expect("fd number");
+                assert!(fds.contains(&n), "{name}: netdev fd {n} is not passed");
+            }
+        }
+        let mut ids = Vec::new();
+        for (i, a) in p.argv.iter().enumerate() {
+            if i > 0 && p.argv[i - 1] == "-device" && a.starts_with('{') {
+                let v: serde_json::Value = serde_json::from_str(a).expect("device json");
+                let id = v["id"].as_str().expect("device id").to_owned();
+                assert!(!ids.contains(&id), "{name}: device id {id} twice");
+                ids.push(id);
+            }
+        }
+    }
+    assert!(checked >= 25, "only {checked} cases planned");
+}
