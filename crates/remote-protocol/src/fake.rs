@@ -7,7 +7,10 @@ use std::sync::Mutex;
 use tokio::sync::broadcast;
 
 use crate::error::{ErrorCode, ErrorDomain, RemoteError};
-use crate::procs::{Domain, DomainInfo, NodeInfo, Request, Response, StateRet, list_flags, state};
+use crate::procs::{
+    ControlInfo, Domain, DomainInfo, JobInfo, NodeInfo, Request, Response, StateRet, list_flags,
+    state,
+};
 use crate::server::{Backend, BoxFuture, ByteStream, CallContext, LifecycleEvent};
 use crate::xdr::FixedChars;
 use tokio::io::AsyncWriteExt;
@@ -494,6 +497,21 @@ impl FakeBackend {
             R::DomainGetMessages { dom, .. } => {
                 self.with_dom(&dom, |_| Ok(()))?;
                 Response::Strings(Vec::new())
+            }
+            R::NodeGetFreeMemory => Response::UHyper(4 << 30),
+            R::DomainGetJobInfo { dom } => {
+                self.with_dom(&dom, |_| Ok(()))?;
+                Response::JobInfo(JobInfo::default())
+            }
+            R::DomainGetControlInfo { dom, .. } => {
+                self.with_dom(&dom, |_| Ok(()))?;
+                Response::ControlInfo(ControlInfo::default())
+            }
+            // Passed through as "unknown procedure": clients fall back.
+            R::ConnectGetDomainCapabilities { .. } => {
+                return Err(RemoteError::unknown_procedure(
+                    crate::procs::Procedure::ConnectGetDomainCapabilities.number(),
+                ));
             }
             R::ConnectDomainXmlToNative {
                 native_format,

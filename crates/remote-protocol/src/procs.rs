@@ -324,6 +324,67 @@ xdr_struct! {
 }
 
 xdr_struct! {
+    /// DOMAIN_GET_JOB_INFO ret (`virDomainJobInfo`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub struct JobInfo {
+        /// `virDomainJobType` (0 = none).
+        pub typ: i32,
+        /// Elapsed time, ms.
+        pub time_elapsed: u64,
+        /// Remaining time, ms.
+        pub time_remaining: u64,
+        /// Data total, bytes.
+        pub data_total: u64,
+        /// Data processed.
+        pub data_processed: u64,
+        /// Data remaining.
+        pub data_remaining: u64,
+        /// Memory total.
+        pub mem_total: u64,
+        /// Memory processed.
+        pub mem_processed: u64,
+        /// Memory remaining.
+        pub mem_remaining: u64,
+        /// File total.
+        pub file_total: u64,
+        /// File processed.
+        pub file_processed: u64,
+        /// File remaining.
+        pub file_remaining: u64,
+    }
+}
+
+xdr_struct! {
+    /// DOMAIN_GET_CONTROL_INFO ret.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub struct ControlInfo {
+        /// `virDomainControlState` (0 = ok).
+        pub state: u32,
+        /// State details.
+        pub details: u32,
+        /// Time in this state, ms.
+        pub state_time: u64,
+    }
+}
+
+xdr_struct! {
+    /// CONNECT_GET_DOMAIN_CAPABILITIES args.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct DomainCapabilitiesArgs {
+        /// Emulator binary.
+        pub emulatorbin: Option<String>,
+        /// Architecture.
+        pub arch: Option<String>,
+        /// Machine type.
+        pub machine: Option<String>,
+        /// Virtualization type (kvm, qemu).
+        pub virttype: Option<String>,
+        /// Flags.
+        pub flags: u32,
+    }
+}
+
+xdr_struct! {
     /// DOMAIN_OPEN_CONSOLE args.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub struct OpenConsoleArgs {
@@ -497,6 +558,8 @@ procedures! {
     ConnectSupportsFeature = 60;
     /// Auth types offered.
     AuthList = 66;
+    /// Free host memory, bytes.
+    NodeGetFreeMemory = 102;
     /// Legacy lifecycle event message (server to client).
     DomainEventLifecycle = 107;
     /// Canonical URI.
@@ -513,6 +576,8 @@ procedures! {
     DomainIsPersistent = 151;
     /// Library version.
     ConnectGetLibVersion = 157;
+    /// Job progress (old API).
+    DomainGetJobInfo = 163;
     /// Legacy event registration.
     ConnectDomainEventRegisterAny = 167;
     /// Legacy event deregistration.
@@ -531,6 +596,8 @@ procedures! {
     DomainIsUpdated = 202;
     /// State and reason.
     DomainGetState = 212;
+    /// Monitor/control channel state.
+    DomainGetControlInfo = 229;
     /// Undefine with flags.
     DomainUndefineFlags = 231, mutating "virDomainUndefineFlags";
     /// Destroy with flags.
@@ -547,6 +614,8 @@ procedures! {
     ConnectDomainEventCallbackDeregisterAny = 317;
     /// Lifecycle event message with callback id (server to client).
     DomainEventCallbackLifecycle = 318;
+    /// Domain capabilities XML.
+    ConnectGetDomainCapabilities = 342;
     /// Define with flags.
     DomainDefineXmlFlags = 350, mutating "virDomainDefineXMLFlags";
     /// Register the close callback.
@@ -773,6 +842,33 @@ pub enum Request {
         /// Flags.
         flags: u32,
     },
+    /// NODE_GET_FREE_MEMORY → `UHyper` (bytes).
+    NodeGetFreeMemory,
+    /// DOMAIN_GET_JOB_INFO → `JobInfo`.
+    DomainGetJobInfo {
+        /// Domain.
+        dom: Domain,
+    },
+    /// DOMAIN_GET_CONTROL_INFO → `ControlInfo`.
+    DomainGetControlInfo {
+        /// Domain.
+        dom: Domain,
+        /// Flags.
+        flags: u32,
+    },
+    /// CONNECT_GET_DOMAIN_CAPABILITIES → `String` (XML).
+    ConnectGetDomainCapabilities {
+        /// Emulator binary.
+        emulatorbin: Option<String>,
+        /// Architecture.
+        arch: Option<String>,
+        /// Machine type.
+        machine: Option<String>,
+        /// Virtualization type.
+        virttype: Option<String>,
+        /// Flags.
+        flags: u32,
+    },
     /// CONNECT_DOMAIN_XML_TO_NATIVE → `String`.
     ConnectDomainXmlToNative {
         /// Native format name.
@@ -817,6 +913,10 @@ pub enum Response {
     },
     /// A list of strings.
     Strings(Vec<String>),
+    /// DOMAIN_GET_JOB_INFO.
+    JobInfo(JobInfo),
+    /// DOMAIN_GET_CONTROL_INFO.
+    ControlInfo(ControlInfo),
 }
 
 /// The kind of [`Response`] a request expects.
@@ -834,6 +934,8 @@ pub enum Shape {
     NodeInfo,
     SecurityModel,
     Strings,
+    JobInfo,
+    ControlInfo,
 }
 
 impl Response {
@@ -856,6 +958,8 @@ impl Response {
             Self::NodeInfo(_) => Shape::NodeInfo,
             Self::SecurityModel { .. } => Shape::SecurityModel,
             Self::Strings(_) => Shape::Strings,
+            Self::JobInfo(_) => Shape::JobInfo,
+            Self::ControlInfo(_) => Shape::ControlInfo,
         }
     }
 }
@@ -1003,6 +1107,22 @@ impl Request {
                 let (dom, flags) = df(body)?;
                 Self::DomainGetMessages { dom, flags }
             }
+            P::NodeGetFreeMemory => void(body).map(|()| Self::NodeGetFreeMemory)?,
+            P::DomainGetJobInfo => Self::DomainGetJobInfo { dom: d(body)? },
+            P::DomainGetControlInfo => {
+                let (dom, flags) = df(body)?;
+                Self::DomainGetControlInfo { dom, flags }
+            }
+            P::ConnectGetDomainCapabilities => {
+                let a: DomainCapabilitiesArgs = args(body)?;
+                Self::ConnectGetDomainCapabilities {
+                    emulatorbin: a.emulatorbin,
+                    arch: a.arch,
+                    machine: a.machine,
+                    virttype: a.virttype,
+                    flags: a.flags,
+                }
+            }
             P::ConnectDomainXmlToNative => {
                 let a: XmlToNativeArgs = args(body)?;
                 Self::ConnectDomainXmlToNative {
@@ -1049,10 +1169,12 @@ impl Request {
             | Self::ConnectGetCapabilities
             | Self::DomainGetXmlDesc { .. }
             | Self::DomainGetOsType { .. }
-            | Self::ConnectDomainXmlToNative { .. } => Shape::String,
+            | Self::ConnectDomainXmlToNative { .. }
+            | Self::ConnectGetDomainCapabilities { .. } => Shape::String,
             Self::ConnectGetVersion
             | Self::ConnectGetLibVersion
-            | Self::DomainGetMaxMemory { .. } => Shape::UHyper,
+            | Self::DomainGetMaxMemory { .. }
+            | Self::NodeGetFreeMemory => Shape::UHyper,
             Self::ConnectGetMaxVcpus { .. }
             | Self::DomainGetMaxVcpus { .. }
             | Self::DomainGetVcpusFlags { .. }
@@ -1074,6 +1196,8 @@ impl Request {
             Self::DomainGetState { .. } => Shape::State,
             Self::DomainGetInfo { .. } => Shape::DomainInfo,
             Self::DomainGetMessages { .. } => Shape::Strings,
+            Self::DomainGetJobInfo { .. } => Shape::JobInfo,
+            Self::DomainGetControlInfo { .. } => Shape::ControlInfo,
         }
     }
 }
@@ -1120,6 +1244,8 @@ mod tests {
             threads: 1,
         };
         assert_eq!(to_bytes(&node).len(), 160);
+        assert_eq!(to_bytes(&JobInfo::default()).len(), 4 + 11 * 8);
+        assert_eq!(to_bytes(&ControlInfo::default()).len(), 16);
         let dom = Domain {
             name: "vm1".into(),
             uuid: [1; 16],

@@ -907,6 +907,8 @@ fn encode_ret(resp: Response, post: Post) -> Result<Vec<u8>, RemoteError> {
         (_, Response::State(s)) => enc(&s),
         (_, Response::DomainInfo(i)) => enc(&i),
         (_, Response::NodeInfo(n)) => enc(&n),
+        (_, Response::JobInfo(j)) => enc(&j),
+        (_, Response::ControlInfo(c)) => enc(&c),
         (_, Response::SecurityModel { model, doi }) => {
             if model.len() >= SECURITY_MODEL_MAX as usize || doi.len() >= SECURITY_DOI_MAX as usize
             {

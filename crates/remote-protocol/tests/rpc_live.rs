@@ -429,3 +429,70 @@ c.close()
     assert!(text.contains("fake console of vm1"), "{text}");
     assert!(text.contains("abc"), "{text}");
 }
+
+#[test]
+fn rpc_live_tier_c_queries() {
+    let s = TestServer::start();
+    define_vm1(&s);
+    assert_eq!(s.virsh_ok(&["domcontrol", "vm1"]).trim(), "ok");
+    assert!(
+        s.virsh_ok(&["domjobinfo", "vm1"])
+            .contains("Job type:         None")
+    );
+    assert!(s.virsh_ok(&["freecell"]).contains("Total: 4194304 KiB"));
+    let o = s.virsh(&["domcapabilities"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("unknown procedure: 342"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// The calls virt-install 4.1 makes for `--pxe --disk none --network none`
+/// (observed sequence from the reference notes), driven from python.
+#[test]
+fn rpc_live_python_virt_install_sequence() {
+    let s = TestServer::start();
+    define_vm1(&s);
+    let script = r#"
+import os, libvirt
+c = libvirt.open(os.environ['SOCK_URI'])
+print('ver', c.getVersion())
+assert '<capabilities>' in c.getCapabilities()
+try:
+    c.getDomainCapabilities(None, 'x86_64', None, 'kvm', 0)
+except libvirt.libvirtError as e:
+    print('domcaps', e.get_error_code())
+for d in c.listAllDomains(0):
+    d.XMLDesc(0)
+try:
+    c.lookupByName('vx')
+except libvirt.libvirtError as e:
+    print('free name', e.get_error_code())
+xml = "<domain type='kvm'><name>vx</name><uuid>11111111-2222-3333-4444-555555555555</uuid><memory>524288</memory><vcpu>1</vcpu></domain>"
+d = c.createXML(xml, 0)
+d2 = c.defineXML(xml)
+print('installed', d2.name(), d2.ID(), d2.isPersistent(), d2.isActive())
+print('info', d2.info()[0])
+print('free', c.getFreeMemory())
+try:
+    c.listAllNetworks()
+except libvirt.libvirtError as e:
+    print('networks', e.get_error_code())
+"#;
+    let out = s.python(script);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", stderr(&out));
+    for want in [
+        "ver 7002000",
+        "domcaps 3",
+        "free name 42",
+        "installed vx 1 1 1",
+        "info 1",
+        "free 4294967296",
+        "networks 3",
+    ] {
+        assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
+    }
+}
