@@ -563,6 +563,18 @@ fn launch_live_nsexec_mknod_and_bind_into_running_qemu() {
     .unwrap();
     fx.host_mounts.push(src.clone());
     fs::write(src.join("marker"), b"hello").unwrap();
+    // And a hugetlbfs, the real use: hugepages mounted after QEMU started.
+    let huge = fx.path().join("hugetlbfs-src");
+    fs::create_dir(&huge).unwrap();
+    rustix::mount::mount(
+        "rvirt-hugetlbfs",
+        &huge,
+        "hugetlbfs",
+        rustix::mount::MountFlags::empty(),
+        None,
+    )
+    .unwrap_or_else(|e| panic!("mount hugetlbfs (needed by this test): {e}"));
+    fx.host_mounts.push(huge.clone());
 
     let node = DevNode {
         path: "/dev/rvirt-test-null".into(),
@@ -589,6 +601,10 @@ fn launch_live_nsexec_mknod_and_bind_into_running_qemu() {
         NsOp::BindFromHost {
             source: src.clone(),
             target: "/dev/rvirt-hugepages".into(),
+        },
+        NsOp::BindFromHost {
+            source: huge.clone(),
+            target: "/dev/hugepages-rvirt/2M".into(),
         },
     ];
     launcher
@@ -618,6 +634,13 @@ fn launch_live_nsexec_mknod_and_bind_into_running_qemu() {
         mountinfo
             .lines()
             .any(|l| l.split(' ').nth(4) == Some("/dev/rvirt-hugepages")),
+        "{mountinfo}"
+    );
+    assert!(
+        mountinfo
+            .lines()
+            .any(|l| l.split(' ').nth(4) == Some("/dev/hugepages-rvirt/2M")
+                && l.contains(" - hugetlbfs rvirt-hugetlbfs ")),
         "{mountinfo}"
     );
     // None of it leaked to the host.
