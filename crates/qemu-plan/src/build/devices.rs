@@ -687,6 +687,21 @@ impl Planner<'_> {
                             .with("port", p),
                     );
                 }
+                (
+                    t @ (InputType::Tablet | InputType::Mouse | InputType::Keyboard),
+                    InputBus::Virtio,
+                ) => {
+                    let driver = match t {
+                        InputType::Tablet => "virtio-tablet-pci",
+                        InputType::Mouse => "virtio-mouse-pci",
+                        _ => "virtio-keyboard-pci",
+                    };
+                    let props = self.pci_props(
+                        PciDev::Input(i),
+                        Obj::new().with("driver", driver).with("id", alias),
+                    );
+                    self.device(props);
+                }
                 (t, b) => {
                     self.problem(
                         &subject,

@@ -614,6 +614,15 @@ impl<'a> Planner<'a> {
                 ));
             }
         }
+        for (i, inp) in dom.devices.inputs.iter().enumerate() {
+            if inp.bus == Some(domain_xml::model::devices::InputBus::Virtio) {
+                wants.push((
+                    PciDev::Input(i),
+                    inp.info.address.as_ref(),
+                    format!("input{i}"),
+                ));
+            }
+        }
         for (dev, addr, subject) in &wants {
             if let Some(a) = addr {
                 match pci::explicit(a, &buses) {

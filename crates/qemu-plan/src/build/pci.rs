@@ -24,6 +24,7 @@ pub(crate) enum PciDev {
     Rng(usize),
     Watchdog(usize),
     Video(usize),
+    Input(usize),
 }
 
 /// A slot and function on the root bus.
