@@ -39,7 +39,7 @@
 //! the daemon); `pcie-root-port`s, USB (piix3-uhci, qemu-xhci) and
 //! virtio-serial controllers; serials (pty, file through `-add-fd`, UNIX
 //! listening by fd or connecting, null); virtio channels (guest agent); USB
-//! tablet, mouse and keyboard; `<audio type='none'>` and sound cards (ac97,
+//! and virtio tablet, mouse and keyboard; `<audio type='none'>` and sound cards (ac97,
 //! es1370, ich6, ich9); VNC; VGA, cirrus and virtio video; balloon; RNG
 //! (random, builtin); i6300esb/ib700 watchdogs; the whole `qemu:` namespace.
 //! Everything else is refused by name.
