@@ -193,6 +193,25 @@ fn launch_protocol_dropping_the_handle_reaps_the_launcher() {
 }
 
 #[test]
+fn launch_protocol_timeout_kills_a_silent_launcher() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = spec(dir.path(), "true");
+    // `sleep` ignores the channel: nothing ever comes back.
+    let script = dir.path().join("silent.sh");
+    fs::write(&script, "#!/bin/sh\nexec sleep 30\n").unwrap();
+    rustix::fs::chmod(&script, rustix::fs::Mode::from_raw_mode(0o755)).unwrap();
+    let launcher = Launcher::new(&script).timeout(Duration::from_millis(200));
+    let mut h = launcher.spawn(&s, &[]).unwrap();
+    let pid = h.pid();
+    let started = Instant::now();
+    let err = h.wait_prepared().unwrap_err();
+    assert!(matches!(err, LaunchError::Channel(_)), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // Killed and reaped.
+    assert!(!Path::new(&format!("/proc/{pid}")).exists());
+}
+
+#[test]
 fn launch_protocol_usage_errors_exit_2() {
     let status = std::process::Command::new(LAUNCHER)
         .args(["nsexec", "--pid", "nope"])

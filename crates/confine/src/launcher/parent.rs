@@ -23,6 +23,7 @@ use super::protocol::{
 pub struct Launcher {
     bin: PathBuf,
     stderr_to_null: bool,
+    timeout: Option<Duration>,
 }
 
 impl Launcher {
@@ -31,7 +32,15 @@ impl Launcher {
         Self {
             bin: bin.into(),
             stderr_to_null: false,
+            timeout: None,
         }
+    }
+
+    /// Bound every wait for a launcher message (handles start with this timeout; a
+    /// timed-out wait kills the launcher). Default: wait forever.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
     }
 
     /// Send the launcher's own stderr (usage errors, panics before the handshake)
@@ -96,6 +105,12 @@ impl Launcher {
         })?;
         // Close our copy of the launcher's end at once so its exit reads as EOF.
         drop(theirs);
+        if let Err(e) = ours.set_read_timeout(self.timeout) {
+            let mut child = child;
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(LaunchError::Channel(e));
+        }
         Ok((child, ours))
     }
 
