@@ -160,6 +160,23 @@ fn cache_flags(mode: &str) -> Option<(bool, bool, bool)> {
 impl Planner<'_> {
     pub(super) fn disks(&mut self) {
         let disks = &self.dom.devices.disks;
+        let uses_blockdev = disks.iter().any(|d| d.source_path().is_some())
+            || self
+                .dom
+                .os
+                .loader
+                .as_ref()
+                .is_some_and(|l| l.attrs.get("type") == Some("pflash"));
+        if uses_blockdev && !self.caps.has_flag(qemu::caps::flags::BLOCKDEV) {
+            self.problem(
+                "",
+                format!(
+                    "{} lacks -blockdev (QEMU 4.2 or later is needed for disks)",
+                    self.rt.emulator
+                ),
+            );
+            return;
+        }
         // libvirt numbers nodes from the last disk backwards, each chain top
         // to bottom, so the first disk gets the highest numbers.
         let mut indexes: Vec<Vec<u32>> = vec![Vec::new(); disks.len()];
