@@ -278,7 +278,18 @@ impl<'a> Planner<'a> {
                     Expect::Block => "a block device",
                     Expect::Char => "a character device",
                 };
-                self.problem(subject, format!("'{path}' is {other}, not {want}"));
+                let is = match other {
+                    PathKind::File => "a regular file".to_owned(),
+                    PathKind::Dir => "a directory".to_owned(),
+                    PathKind::CharDev { major, minor } => {
+                        format!("a character device ({major}:{minor})")
+                    }
+                    PathKind::BlockDev { major, minor } => {
+                        format!("a block device ({major}:{minor})")
+                    }
+                    PathKind::Other => "neither a file nor a device".to_owned(),
+                };
+                self.problem(subject, format!("'{path}' is {is}, not {want}"));
                 return None;
             }
         };
