@@ -538,6 +538,22 @@ fn launch_live_without_namespace_shares_the_host_mount_ns() {
     let pid = fx.launch(&spec);
     assert_eq!(mnt_ns(&pid.to_string()), mnt_ns("self"));
     assert_eq!(environ(pid), spec.env);
+    // nsexec refuses to work on the host's own /dev.
+    let node = host_node("null");
+    let mut probe = node.clone();
+    probe.path = format!("/dev/rvirt-launch-live-{}", std::process::id()).into();
+    let err = Launcher::new(LAUNCHER)
+        .nsexec(pid, &[NsOp::Mknod(probe.clone())])
+        .unwrap_err();
+    let f = err
+        .failure()
+        .unwrap_or_else(|| panic!("not a Failed: {err}"));
+    assert_eq!(
+        (f.step, f.errno),
+        (Step::EnterMountNs, Some(libc::EINVAL)),
+        "{f}"
+    );
+    assert!(!probe.path.exists(), "a node was made on the host");
     fx.quit();
 }
 

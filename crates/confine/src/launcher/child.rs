@@ -7,7 +7,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -540,6 +540,21 @@ fn nsexec(chan: &mut UnixStream, pid: u32) -> Result<(), Failure> {
     let ns_path = PathBuf::from(format!("/proc/{pid}/ns/mnt"));
     let ns = File::open(&ns_path)
         .map_err(|e| Failure::io(Step::EnterMountNs, Some(ns_path.clone()), &e))?;
+    // Refuse a process in our own (the host's) mount namespace: its /dev is the
+    // host's, and nodes made there would be made on the host.
+    let own = std::fs::metadata("/proc/self/ns/mnt")
+        .map_err(|e| Failure::io(Step::EnterMountNs, Some("/proc/self/ns/mnt".into()), &e))?;
+    let target = ns
+        .metadata()
+        .map_err(|e| Failure::io(Step::EnterMountNs, Some(ns_path.clone()), &e))?;
+    if (own.dev(), own.ino()) == (target.dev(), target.ino()) {
+        return Err(Failure {
+            step: Step::EnterMountNs,
+            path: Some(ns_path),
+            errno: Some(libc::EINVAL),
+            message: format!("process {pid} has no private mount namespace"),
+        });
+    }
     rustix::thread::move_into_link_name_space(
         ns.as_fd(),
         Some(rustix::thread::LinkNameSpaceType::Mount),
