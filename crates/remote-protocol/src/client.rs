@@ -56,7 +56,8 @@ pub enum ClientError {
     Closed,
 }
 
-type Pending = Arc<Mutex<HashMap<u32, oneshot::Sender<Result<Vec<u8>, RemoteError>>>>>;
+/// Calls waiting for replies; `None` once the connection is gone.
+type Pending = Arc<Mutex<Option<HashMap<u32, oneshot::Sender<Result<Vec<u8>, RemoteError>>>>>>;
 
 /// A connection to the daemon.
 #[derive(Debug)]
@@ -91,7 +92,7 @@ impl Client {
             })?;
         let (mut rd, mut wr) = stream.into_split();
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
-        let pending: Pending = Arc::default();
+        let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
         let writer = tokio::spawn(async move {
             while let Some(p) = rx.recv().await {
                 if wr.write_all(&p).await.is_err() {
@@ -118,7 +119,7 @@ impl Client {
                 if h.message_type != MessageType::Reply {
                     continue; // events: not consumed yet
                 }
-                let Some(waiter) = lock(&p2).remove(&h.serial) else {
+                let Some(waiter) = lock(&p2).as_mut().and_then(|m| m.remove(&h.serial)) else {
                     continue;
                 };
                 let r = match h.status {
@@ -133,8 +134,8 @@ impl Client {
                 };
                 let _ = waiter.send(r);
             }
-            // EOF or error: fail everything still waiting.
-            lock(&p2).clear();
+            // EOF or error: fail everything still waiting, refuse new calls.
+            lock(&p2).take();
         });
         Ok(Self {
             tx,
@@ -170,9 +171,14 @@ impl Client {
         };
         let packet = frame::encode_packet(&h, &args, MESSAGE_MAX)?;
         let (otx, orx) = oneshot::channel();
-        lock(&self.pending).insert(serial, otx);
+        match lock(&self.pending).as_mut() {
+            Some(m) => m.insert(serial, otx),
+            None => return Err(ClientError::Closed),
+        };
         if self.tx.send(packet).await.is_err() {
-            lock(&self.pending).remove(&serial);
+            if let Some(m) = lock(&self.pending).as_mut() {
+                m.remove(&serial);
+            }
             return Err(ClientError::Closed);
         }
         match orx.await {

@@ -1255,6 +1255,16 @@ mod tests {
         assert_eq!(from_bytes::<Domain>(&to_bytes(&dom)).unwrap(), dom);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn decoding_random_args_never_panics(
+            idx in 0..Procedure::ALL.len(),
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..96),
+        ) {
+            let _ = Request::decode(Procedure::ALL[idx], &body);
+        }
+    }
+
     #[test]
     fn folded_requests() {
         let dom = Domain {

@@ -209,12 +209,21 @@ static SLOW_DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool:
 impl Backend for Slow {
     fn call<'a>(
         &'a self,
-        _ctx: &'a CallContext,
+        ctx: &'a CallContext,
         req: Request,
     ) -> BoxFuture<'a, Result<Response, RemoteError>> {
         Box::pin(async move {
             match req {
                 Request::ConnectOpen { .. } => Ok(Response::Void),
+                // Report the peer credentials the server saw.
+                Request::ConnectGetUri => {
+                    let p = ctx.connection.peer.expect("peer credentials");
+                    Ok(Response::String(format!(
+                        "{} {}",
+                        p.uid,
+                        p.pid.unwrap_or(-1)
+                    )))
+                }
                 Request::DomainLookupByName { name } => {
                     if name == "slow" {
                         tokio::time::sleep(Duration::from_millis(400)).await;
@@ -260,6 +269,14 @@ async fn pipelined_calls_are_answered_out_of_order() {
     r.call(3, 3, &[]).await;
     let e = err_of(&r.recv().await.unwrap());
     assert_eq!(e.code, ErrorCode::INTERNAL_ERROR);
+    // Peer credentials reach the backend.
+    r.call(110, 40, &[]).await;
+    let who: String = from_bytes(&r.recv().await.unwrap().body).unwrap();
+    let uid = std::fs::metadata("/proc/self").map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.uid()
+    });
+    assert_eq!(who, format!("{} {}", uid.unwrap(), std::process::id()));
     // Unimplemented by the backend: its unknown-procedure error passes through.
     r.call(59, 4, &[]).await;
     assert!(err_of(&r.recv().await.unwrap()).is_unsupported());
@@ -524,4 +541,44 @@ async fn console_stream_round_trip() {
         err_of(&ro.recv().await.unwrap()).code,
         ErrorCode::OPERATION_DENIED
     );
+}
+
+/// Random packets (valid framing, random procedure and payload) never take
+/// the server down: each one gets a reply or closes that connection, and
+/// fresh connections keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_packets_do_not_break_the_server() {
+    let srv = fake();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let procs: Vec<i32> = Procedure::ALL.iter().map(|p| p.number()).collect();
+    let mut r = Raw::connect(&srv).await;
+    r.open(0).await;
+    for serial in 0..400u32 {
+        let proc = procs[(next() % procs.len() as u64) as usize];
+        let len = (next() % 64) as usize;
+        let mut body: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        // Sometimes make it look like a plausible small XDR value.
+        if next() % 3 == 0 {
+            body = to_bytes(&(next() as u32 % 8));
+        }
+        if proc == 2 || proc == 201 {
+            continue; // close / console would change the connection's mode
+        }
+        r.call(proc, serial, &body).await;
+        match r.recv().await {
+            Some(p) => assert_eq!(p.header.serial, serial),
+            None => {
+                r = Raw::connect(&srv).await;
+                r.open(0).await;
+            }
+        }
+    }
+    let c = client(&srv).await;
+    assert_eq!(c.get_type().await.unwrap(), "QEMU");
 }

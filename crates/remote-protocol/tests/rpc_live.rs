@@ -343,9 +343,10 @@ fn rpc_live_events_and_keepalive() {
     let s = TestServer::start_with_events(std::time::Duration::from_millis(300));
     define_vm1(&s);
     let mut c = s.command("virsh");
-    c.args(["-c", &s.uri(), "event", "--all", "--loop", "--timeout", "3"]);
+    c.args(["-c", &s.uri(), "event", "--all", "--loop", "--timeout", "4"]);
     let watcher = std::thread::spawn(move || common::run_with_timeout(c, common::VIRSH_MISSING));
-    std::thread::sleep(std::time::Duration::from_millis(1000));
+    // Give virsh time to connect and register its 27 callbacks.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     for cmd in ["start", "suspend", "resume", "destroy", "undefine"] {
         s.virsh_ok(&[cmd, "vm1"]);
     }
