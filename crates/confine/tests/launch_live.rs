@@ -663,6 +663,57 @@ fn launch_live_nsexec_mknod_and_bind_into_running_qemu() {
     assert!(!Path::new("/dev/rvirt-test-null").exists());
     assert!(!Path::new("/dev/rvirt-hugepages").exists());
 
+    // Teardown: unmount the binds, remove nodes and placeholders; gone is fine.
+    let teardown = vec![
+        NsOp::Unmount {
+            path: "/dev/rvirt-hugepages".into(),
+        },
+        NsOp::Unmount {
+            path: "/dev/hugepages-rvirt/2M".into(),
+        },
+        NsOp::Remove {
+            path: "/dev/hugepages-rvirt/2M".into(),
+        },
+        NsOp::Remove {
+            path: "/dev/rvirt-sub/dir/null".into(),
+        },
+        NsOp::Remove {
+            path: "/dev/rvirt-never-made".into(),
+        },
+        NsOp::Remove {
+            path: "/dev/no-such-dir/x".into(),
+        },
+    ];
+    launcher
+        .nsexec(pid, &teardown)
+        .unwrap_or_else(|e| panic!("nsexec teardown: {e}"));
+    let mountinfo = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    assert!(!mountinfo.contains("rvirt-hugetlbfs"), "{mountinfo}");
+    assert!(!mountinfo.contains(" /dev/rvirt-hugepages "), "{mountinfo}");
+    assert!(!root.join("dev/hugepages-rvirt/2M").exists());
+    assert!(!root.join("dev/rvirt-sub/dir/null").exists());
+    assert!(
+        root.join("dev/rvirt-hugepages").is_dir(),
+        "placeholder kept"
+    );
+    // Unmounting something that is no mount point is an error.
+    let err = launcher
+        .nsexec(
+            pid,
+            &[NsOp::Unmount {
+                path: "/dev/rvirt-hugepages".into(),
+            }],
+        )
+        .unwrap_err();
+    let f = err
+        .failure()
+        .unwrap_or_else(|| panic!("not a Failed: {err}"));
+    assert_eq!(
+        (f.step, f.errno),
+        (Step::UnmountPath, Some(libc::EINVAL)),
+        "{f}"
+    );
+
     // A different node on an existing path is refused, naming the step and path.
     let mut clash = node.clone();
     clash.minor = 5;

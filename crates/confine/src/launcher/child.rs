@@ -18,7 +18,8 @@ use rustix::process::{Gid, Uid};
 use crate::spec::{Identity, LandlockRules, LaunchSpec, NamespaceSpec};
 
 use super::fsops::{
-    NodeSpec, make_node_at, mkdir_all, mkdir_at, open_parent, placeholder_at, walk_dev_parent,
+    NodeSpec, make_node_at, mkdir_all, mkdir_at, open_parent, placeholder_at, remove_at,
+    unmount_at, walk_dev_parent,
 };
 use super::mountinfo::{dev_submounts, parse_mountinfo};
 use super::plan::{DEV, HostDev, Op, Submount, dev_relative, plan_namespace, scratch_mount_point};
@@ -514,6 +515,7 @@ fn nsexec(chan: &mut UnixStream, pid: u32) -> Result<(), Failure> {
             NsOp::Mknod(n) => &n.path,
             NsOp::Mkdir { path, .. } => path,
             NsOp::BindFromHost { target, .. } => target,
+            NsOp::Unmount { path } | NsOp::Remove { path } => path,
         };
         dev_relative(target).map_err(|m| invalid(target, m))?;
         if let NsOp::BindFromHost { source, .. } = op {
@@ -565,7 +567,7 @@ fn nsexec(chan: &mut UnixStream, pid: u32) -> Result<(), Failure> {
     for (op, tree) in ops.iter().zip(trees) {
         match op {
             NsOp::Mknod(n) => {
-                let (dir, name) = walk_dev_parent(&dev_rel(&n.path)?)?;
+                let (dir, name) = walk_dev_parent(&dev_rel(&n.path)?, true)?;
                 let node = NodeSpec {
                     kind: n.kind,
                     major: n.major,
@@ -582,7 +584,7 @@ fn nsexec(chan: &mut UnixStream, pid: u32) -> Result<(), Failure> {
                 uid,
                 gid,
             } => {
-                let (dir, name) = walk_dev_parent(&dev_rel(path)?)?;
+                let (dir, name) = walk_dev_parent(&dev_rel(path)?, true)?;
                 mkdir_at(dir.as_fd(), &name, path, *mode, *uid, *gid)?;
             }
             NsOp::BindFromHost { target, .. } => {
@@ -593,7 +595,7 @@ fn nsexec(chan: &mut UnixStream, pid: u32) -> Result<(), Failure> {
                         "no tree",
                     ));
                 };
-                let (dir, name) = walk_dev_parent(&dev_rel(target)?)?;
+                let (dir, name) = walk_dev_parent(&dev_rel(target)?, true)?;
                 placeholder_at(dir.as_fd(), &name, is_dir, target)?;
                 rustix::mount::move_mount(
                     &tree,
@@ -603,6 +605,19 @@ fn nsexec(chan: &mut UnixStream, pid: u32) -> Result<(), Failure> {
                     rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
                 )
                 .map_err(|e| Failure::errno(Step::AttachMount, Some(target.clone()), e))?;
+            }
+            NsOp::Unmount { path } | NsOp::Remove { path } => {
+                let (dir, name) = match walk_dev_parent(&dev_rel(path)?, false) {
+                    Ok(found) => found,
+                    // The parent directory is gone: so is the path.
+                    Err(f) if f.errno == Some(libc::ENOENT) => continue,
+                    Err(f) => return Err(f),
+                };
+                if matches!(op, NsOp::Unmount { .. }) {
+                    unmount_at(dir.as_fd(), &name, path)?;
+                } else {
+                    remove_at(dir.as_fd(), &name, path)?;
+                }
             }
         }
     }

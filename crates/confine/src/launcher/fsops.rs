@@ -78,10 +78,10 @@ pub(super) fn mkdir_all(path: &Path, mode: u32, step: Step, shown: &Path) -> Res
     Ok(())
 }
 
-/// Open the parent directory of `/dev/<rel>`, creating missing directories (0755,
-/// owned by the caller) and refusing symlinks anywhere on the way. Returns the parent
-/// descriptor and the last component.
-pub(super) fn walk_dev_parent(rel: &Path) -> Result<(OwnedFd, OsString), Failure> {
+/// Open the parent directory of `/dev/<rel>`, creating missing directories when
+/// `create` (0755, owned by the caller) and refusing symlinks anywhere on the way.
+/// Returns the parent descriptor and the last component.
+pub(super) fn walk_dev_parent(rel: &Path, create: bool) -> Result<(OwnedFd, OsString), Failure> {
     let mut shown = PathBuf::from(super::plan::DEV);
     let fail = |shown: &Path, e: io::Error| Failure::io(Step::MkdirDevDir, Some(shown.into()), &e);
     let mut dir = open_dir_at(CWD, super::plan::DEV).map_err(|e| fail(&shown, e))?;
@@ -105,6 +105,10 @@ pub(super) fn walk_dev_parent(rel: &Path) -> Result<(OwnedFd, OsString), Failure
     };
     for name in parents {
         shown.push(name);
+        if !create {
+            dir = open_dir_at(dir.as_fd(), *name).map_err(|e| fail(&shown, e))?;
+            continue;
+        }
         match rustix::fs::mkdirat(&dir, *name, Mode::from_raw_mode(0o755)) {
             Ok(()) => {
                 let created = open_dir_at(dir.as_fd(), *name).map_err(|e| fail(&shown, e))?;
@@ -235,4 +239,36 @@ pub(super) fn open_parent(
     )
     .map_err(|e| fail(e.into()))?;
     Ok((fd, name.to_os_string()))
+}
+
+/// Remove `name` from `dir` (a node, file or empty directory). Already gone is fine.
+pub(super) fn remove_at(dir: BorrowedFd<'_>, name: &OsStr, shown: &Path) -> Result<(), Failure> {
+    let fail = |e: rustix::io::Errno| Failure::errno(Step::RemovePath, Some(shown.to_owned()), e);
+    match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
+        Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+        Err(rustix::io::Errno::ISDIR) => rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)
+            .or_else(|e| {
+                if e == rustix::io::Errno::NOENT {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(fail),
+        Err(e) => Err(fail(e)),
+    }
+}
+
+/// Detach the mount on `name` in `dir` without following a symlink there: the path
+/// goes through the walked directory's `/proc/self/fd` link. Nothing there is fine.
+pub(super) fn unmount_at(dir: BorrowedFd<'_>, name: &OsStr, shown: &Path) -> Result<(), Failure> {
+    let mut path = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+    path.push(name);
+    match rustix::mount::unmount(
+        &path,
+        rustix::mount::UnmountFlags::DETACH | rustix::mount::UnmountFlags::NOFOLLOW,
+    ) {
+        Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+        Err(e) => Err(Failure::errno(Step::UnmountPath, Some(shown.to_owned()), e)),
+    }
 }

@@ -103,6 +103,12 @@ pub enum NsOp {
     /// created at `target` when missing. The host mount stays; the daemon unmounts it
     /// if it wants a move rather than a bind.
     BindFromHost { source: PathBuf, target: PathBuf },
+    /// Detach the mount on `path` (teardown of a `BindFromHost`); no mount or no
+    /// path is an error only when something else is wrong (`EINVAL`: not a mount).
+    Unmount { path: PathBuf },
+    /// Remove a node, file or empty directory (hot-unplug teardown); already gone is
+    /// fine.
+    Remove { path: PathBuf },
 }
 
 /// Every step the launcher can fail at; [`Failure::step`] names one.
@@ -148,6 +154,10 @@ pub enum Step {
     EnterMountNs,
     /// nsexec: attaching a cloned tree at its target.
     AttachMount,
+    /// nsexec: [`NsOp::Unmount`].
+    UnmountPath,
+    /// nsexec: [`NsOp::Remove`].
+    RemovePath,
 }
 
 /// Why the launcher stopped: the step, the path it was working on, and the errno.
