@@ -1,14 +1,27 @@
-//! libvirt's remote protocol (RPC) for rvirt.
+//! libvirt's remote protocol (RPC), written from the documented wire facts,
+//! so that the stock `virsh`, libvirt-python and virt-install can talk to the
+//! rvirt daemon over a unix socket.
 //!
-//! * [`xdr`]: a hand-written XDR codec with limits enforced before allocation.
-//! * [`frame`]: packet framing (length word, header, payload).
-//! * [`error`]: `remote_error` and libvirt's error numbers and domains.
-//! * [`procs`]: procedure numbers, wire structs and the typed [`Request`] /
-//!   [`Response`] enums.
-//! * [`server`]: `serve()` on a unix listener with a [`Backend`] trait object.
-//! * [`client`]: an async client with typed calls.
-//! * [`uri`]: libvirt URI parsing into a socket path and open name.
-//! * [`fake`]: a small in-memory backend for tests and demos.
+//! * [`xdr`]: a small hand-written XDR codec ([`xdr::Encode`],
+//!   [`xdr::Decode`], [`xdr_struct!`]) with every length checked against its
+//!   protocol maximum and the input left *before* allocating.
+//! * [`frame`]: packets (length word, six-word header, payload), program
+//!   numbers, libvirt 9.0 size limits.
+//! * [`error`]: `remote_error` ([`RemoteError`]) and libvirt's error numbers
+//!   ([`ErrorCode`]) and domains ([`ErrorDomain`]).
+//! * [`procs`]: procedure numbers ([`Procedure`]), wire structs, and the typed
+//!   [`Request`] / [`Response`] enums handed to a backend.
+//! * [`server`]: [`serve`] on a `tokio::net::UnixListener` with an
+//!   `Arc<dyn` [`Backend`]`>`; handshake, read-only enforcement, keepalive,
+//!   event fan-out, console streams, pipelined calls answered out of order.
+//! * [`client`]: [`Client`], an async client with typed calls.
+//! * [`uri`]: libvirt URIs ([`ConnectUri`]) → socket path + CONNECT_OPEN name.
+//! * [`fake`]: a small in-memory backend for tests and demos
+//!   (`cargo run -p remote-protocol --example fake_daemon -- /tmp/sock`).
+//!
+//! The live tests (`tests/rpc_live.rs`, names `rpc_live_*`) drive the real
+//! Debian `virsh` 9.0 and python3-libvirt against the fake backend and fail
+//! if those clients are missing.
 
 pub mod client;
 pub mod error;
@@ -22,5 +35,5 @@ pub mod xdr;
 pub use client::{Client, ClientError};
 pub use error::{ErrorCode, ErrorDomain, ErrorLevel, RemoteError};
 pub use procs::{Domain, Procedure, Request, Response};
-pub use server::{Backend, BoxFuture, CallContext, ServeOptions, serve};
+pub use server::{Backend, BoxFuture, ByteStream, CallContext, ServeOptions, serve};
 pub use uri::ConnectUri;
