@@ -522,7 +522,8 @@ fn nsexec(chan: &mut UnixStream, pid: u32) -> Result<(), Failure> {
             if !source.is_absolute() {
                 return Err(invalid(source, "source must be absolute".into()));
             }
-            let is_dir = std::fs::symlink_metadata(source)
+            // Followed like open_tree follows it.
+            let is_dir = std::fs::metadata(source)
                 .map_err(|e| Failure::io(Step::OpenTree, Some(source.clone()), &e))?
                 .is_dir();
             let fd = rustix::mount::open_tree(

@@ -85,6 +85,9 @@ pub struct LandlockReport {
 }
 
 /// One operation performed inside a running QEMU's mount namespace (`nsexec` mode).
+/// Targets must be plain paths below `/dev`. Operations run in order and are not
+/// rolled back: on a failure the earlier ones stay done and the [`Failure`] names the
+/// failing one's path.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NsOp {
     /// Create a device node (parents created 0755 root:root), then chown and chmod it.
