@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::error::RemoteError;
@@ -20,9 +20,10 @@ use crate::frame::{
     MessageType, PROGRAM_KEEPALIVE, PROGRAM_REMOTE, PROTOCOL_VERSION,
 };
 use crate::procs::{
-    AuthListRet, CONNECT_RO, Domain, DomainArgs, DomainFlagsArgs, DomainInfo, IdsRet, IntArgs,
-    ListAllDomainsArgs, ListAllDomainsRet, NamesRet, NodeInfo, OpenArgs, Procedure,
-    SetAutostartArgs, StateRet, StringArgs, StringFlagsArgs, UuidArgs, XmlToNativeArgs,
+    AuthListRet, CONNECT_RO, CallbackLifecycleMsg, CallbackRegisterArgs, Domain, DomainArgs,
+    DomainFlagsArgs, DomainInfo, IdsRet, IntArgs, ListAllDomainsArgs, ListAllDomainsRet, NamesRet,
+    NodeInfo, OpenArgs, Procedure, SetAutostartArgs, StateRet, StringArgs, StringFlagsArgs,
+    UuidArgs, XmlToNativeArgs,
 };
 use crate::uri::{ConnectUri, SocketEnv, UriError};
 use crate::xdr::{Decode, Encode, XdrError, from_bytes, to_bytes};
@@ -65,6 +66,7 @@ pub struct Client {
     tx: mpsc::Sender<Vec<u8>>,
     pending: Pending,
     next_serial: AtomicU32,
+    events: broadcast::Sender<CallbackLifecycleMsg>,
     reader: JoinHandle<()>,
     writer: JoinHandle<()>,
 }
@@ -100,7 +102,8 @@ impl Client {
                 }
             }
         });
-        let (p2, tx2) = (pending.clone(), tx.clone());
+        let (events, _) = broadcast::channel(256);
+        let (p2, tx2, ev2) = (pending.clone(), tx.clone(), events.clone());
         let reader = tokio::spawn(async move {
             while let Ok(Some(pkt)) = frame::read_packet(&mut rd, MESSAGE_MAX).await {
                 let h = pkt.header;
@@ -116,8 +119,16 @@ impl Client {
                     }
                     continue;
                 }
+                if h.message_type == MessageType::Message {
+                    if h.procedure == Procedure::DomainEventCallbackLifecycle.number()
+                        && let Ok(m) = from_bytes::<CallbackLifecycleMsg>(&pkt.body)
+                    {
+                        let _ = ev2.send(m);
+                    }
+                    continue;
+                }
                 if h.message_type != MessageType::Reply {
-                    continue; // events: not consumed yet
+                    continue; // stream data: not consumed by this client
                 }
                 let Some(waiter) = lock(&p2).as_mut().and_then(|m| m.remove(&h.serial)) else {
                     continue;
@@ -141,6 +152,7 @@ impl Client {
             tx,
             pending,
             next_serial: AtomicU32::new(0),
+            events,
             reader,
             writer,
         })
@@ -432,6 +444,34 @@ impl Client {
     pub async fn is_persistent(&self, dom: &Domain) -> Result<bool, ClientError> {
         let v: i32 = self.call(Procedure::DomainIsPersistent, &d(dom)).await?;
         Ok(v != 0)
+    }
+
+    /// CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY for lifecycle events
+    /// (optionally of one domain). Returns the callback id and a receiver of
+    /// every lifecycle message this connection gets (filter on
+    /// `callback_id`). Subscribe before the events you want to see happen.
+    pub async fn register_lifecycle_events(
+        &self,
+        dom: Option<&Domain>,
+    ) -> Result<(i32, broadcast::Receiver<CallbackLifecycleMsg>), ClientError> {
+        let rx = self.events.subscribe();
+        let a = CallbackRegisterArgs {
+            event_id: 0,
+            dom: dom.cloned(),
+        };
+        let id: i32 = self
+            .call(Procedure::ConnectDomainEventCallbackRegisterAny, &a)
+            .await?;
+        Ok((id, rx))
+    }
+
+    /// CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY.
+    pub async fn deregister_events(&self, callback_id: i32) -> Result<(), ClientError> {
+        self.call(
+            Procedure::ConnectDomainEventCallbackDeregisterAny,
+            &IntArgs { value: callback_id },
+        )
+        .await
     }
 
     /// CONNECT_DOMAIN_XML_TO_NATIVE.

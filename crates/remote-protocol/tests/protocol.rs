@@ -470,6 +470,17 @@ async fn lifecycle_events_reach_registered_callbacks() {
 
     r.call(317, 3, &to_bytes(&IntArgs { value: id })).await;
     assert_eq!(r.recv().await.unwrap().header.status, MessageStatus::Ok);
+
+    // The typed client receives them too, filtered by domain.
+    let vm = c.lookup_by_name("vm1").await.unwrap();
+    let (cb, mut rx) = c.register_lifecycle_events(Some(&vm)).await.unwrap();
+    c.create(&vm, 0).await.unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((m.callback_id, m.msg.event, m.msg.detail), (cb, 2, 0));
+    c.deregister_events(cb).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
