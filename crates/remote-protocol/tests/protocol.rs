@@ -593,3 +593,36 @@ async fn random_packets_do_not_break_the_server() {
     let c = client(&srv).await;
     assert_eq!(c.get_type().await.unwrap(), "QEMU");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_and_read_only_client() {
+    let srv = fake();
+    // A 5 MiB XML fits in a packet but exceeds REMOTE_STRING_MAX (4 MiB):
+    // refused by the argument decoder, connection stays up.
+    let c = client(&srv).await;
+    let big = format!("<domain><name>x</name>{}</domain>", " ".repeat(5 << 20));
+    match c.define_xml(&big, 0).await {
+        Err(ClientError::Remote(e)) => {
+            assert_eq!(e.code, ErrorCode::RPC);
+            assert!(e.message().contains("exceeds the maximum"), "{e}");
+        }
+        other => panic!("expected a decode error, got {other:?}"),
+    }
+    assert_eq!(c.get_type().await.unwrap(), "QEMU");
+    // Read-only client: VIR_CONNECT_RO in OPEN.
+    let uri = format!("qemu+unix:///system?socket={}", srv.sock.display());
+    let ro = Client::connect_uri(&uri, true).await.unwrap();
+    assert!(ro.list_all_domains(0).await.unwrap().is_empty());
+    match ro.define_xml(XML, 0).await {
+        Err(ClientError::Remote(e)) => assert_eq!(e.code, ErrorCode::OPERATION_DENIED),
+        other => panic!("expected OPERATION_DENIED, got {other:?}"),
+    }
+    // Connecting to a missing socket is a clear error.
+    let bad = Client::connect_uri("qemu+unix:///system?socket=/nonexistent/sock", false).await;
+    assert!(matches!(bad, Err(ClientError::Connect { .. })));
+    // A closed server: calls fail instead of hanging.
+    drop(srv);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let r = tokio::time::timeout(Duration::from_secs(5), c.get_type()).await;
+    assert!(matches!(r, Ok(Err(ClientError::Closed))), "{r:?}");
+}

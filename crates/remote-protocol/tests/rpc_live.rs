@@ -33,6 +33,24 @@ fn rpc_live_uri_hostname() {
     let out = s.virsh_ok(&["uri"]);
     assert_eq!(out.trim(), s.uri());
     assert_eq!(s.virsh_ok(&["hostname"]).trim(), "fakehost");
+    // Other URI spellings that reach the same socket.
+    let sock = s.sock.display().to_string();
+    for uri in [
+        format!("qemu:///system?socket={sock}"),
+        format!("qemu+unix:///system?socket={sock}&foo=bar"),
+        format!("remote+unix:///?socket={sock}"),
+    ] {
+        let o = s.virsh_uri(&uri, &["list", "--all"]);
+        assert!(o.status.success(), "{uri}: {}", stderr(&o));
+    }
+    // An unknown driver URI is refused by the backend's OPEN check.
+    let o = s.virsh_uri(&format!("qemu+unix:///embed?socket={sock}"), &["list"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("no connection driver available"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
