@@ -5,7 +5,7 @@
 //! The wire structs are written from the documented field layouts (numbers
 //! and field orders are interface facts); no libvirt text is copied.
 
-use crate::xdr::{CharVec, Decode, FixedChars, Reader, XdrError, from_bytes};
+use crate::xdr::{CharVec, Decode, Encode, FixedChars, Reader, Writer, XdrError, from_bytes};
 use crate::xdr_struct;
 
 /// `REMOTE_DOMAIN_LIST_MAX`.
@@ -442,6 +442,71 @@ xdr_struct! {
         pub callback_id: i32,
         /// The event.
         pub msg: LifecycleMsg,
+    }
+}
+
+/// `remote_typed_param_value`: a union on the `VIR_TYPED_PARAM_*` type,
+/// whose discriminants are the real values 1..=7 (not variant indices).
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypedParamValue {
+    /// INT = 1.
+    Int(i32),
+    /// UINT = 2.
+    UInt(u32),
+    /// LLONG = 3.
+    LLong(i64),
+    /// ULLONG = 4.
+    ULLong(u64),
+    /// DOUBLE = 5.
+    Double(f64),
+    /// BOOLEAN = 6 (an int on the wire).
+    Boolean(bool),
+    /// STRING = 7 (only if the client announced TYPED_PARAM_STRING).
+    String(String),
+}
+
+impl Encode for TypedParamValue {
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            Self::Int(v) => w.put_union(1, v),
+            Self::UInt(v) => w.put_union(2, v),
+            Self::LLong(v) => w.put_union(3, v),
+            Self::ULLong(v) => w.put_union(4, v),
+            Self::Double(v) => w.put_union(5, v),
+            Self::Boolean(v) => w.put_union(6, &i32::from(*v)),
+            Self::String(v) => w.put_union(7, v),
+        }
+    }
+}
+
+impl Decode for TypedParamValue {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, XdrError> {
+        Ok(match r.get_i32()? {
+            1 => Self::Int(r.get_i32()?),
+            2 => Self::UInt(r.get_u32()?),
+            3 => Self::LLong(r.get_i64()?),
+            4 => Self::ULLong(r.get_u64()?),
+            5 => Self::Double(r.get_f64()?),
+            6 => Self::Boolean(r.get_i32()? != 0),
+            7 => Self::String(String::decode(r)?),
+            value => {
+                return Err(XdrError::BadDiscriminant {
+                    what: "remote_typed_param_value",
+                    value,
+                });
+            }
+        })
+    }
+}
+
+xdr_struct! {
+    /// `remote_typed_param`: a named, typed value (stats, tunables).
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct TypedParam {
+        /// Field name (libvirt limits it to 80 bytes).
+        pub field: String,
+        /// The value.
+        pub value: TypedParamValue,
     }
 }
 
@@ -1263,6 +1328,33 @@ mod tests {
         ) {
             let _ = Request::decode(Procedure::ALL[idx], &body);
         }
+    }
+
+    #[test]
+    fn typed_param_union_uses_real_discriminants() {
+        let p = TypedParam {
+            field: "cpu.time".into(),
+            value: TypedParamValue::ULLong(7),
+        };
+        let b = to_bytes(&p);
+        // field (4 + 8), discriminant 4, u64.
+        assert_eq!(b.len(), 12 + 4 + 8);
+        assert_eq!(&b[12..16], &[0, 0, 0, 4]);
+        assert_eq!(from_bytes::<TypedParam>(&b).unwrap(), p);
+        for v in [
+            TypedParamValue::Int(-1),
+            TypedParamValue::UInt(1),
+            TypedParamValue::LLong(-5),
+            TypedParamValue::Double(0.5),
+            TypedParamValue::Boolean(true),
+            TypedParamValue::String("x".into()),
+        ] {
+            assert_eq!(from_bytes::<TypedParamValue>(&to_bytes(&v)).unwrap(), v);
+        }
+        assert!(matches!(
+            from_bytes::<TypedParamValue>(&[0, 0, 0, 0, 0, 0, 0, 0]),
+            Err(XdrError::BadDiscriminant { value: 0, .. })
+        ));
     }
 
     #[test]
