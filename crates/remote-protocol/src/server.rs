@@ -810,13 +810,12 @@ async fn dispatch(
         && let Request::DomainGetXmlDesc { flags, .. } = &req
         && flags & procs::DOMAIN_XML_SECURE != 0
     {
-        conn.reply(
-            &h,
-            Err(RemoteError::read_only(
-                "virDomainGetXMLDesc with secure flag",
-            )),
-        )
-        .await;
+        let e = RemoteError::new(
+            ErrorCode::OPERATION_DENIED,
+            ErrorDomain::REMOTE,
+            "operation forbidden: virDomainGetXMLDesc with secure flag",
+        );
+        conn.reply(&h, Err(e)).await;
         return None;
     }
 

@@ -398,6 +398,14 @@ async fn read_only_connections() {
     )
     .await;
     assert_eq!(r.recv().await.unwrap().header.status, MessageStatus::Ok);
+    // The secure XML flag is refused on read-only connections.
+    let c = client(&srv).await;
+    let d = c.define_xml(XML, 0).await.unwrap();
+    let args = remote_protocol::procs::DomainFlagsArgs { dom: d, flags: 1 };
+    r.call(14, 3, &to_bytes(&args)).await;
+    let e = err_of(&r.recv().await.unwrap());
+    assert_eq!(e.code, ErrorCode::OPERATION_DENIED);
+    assert!(e.message().contains("secure flag"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
