@@ -65,6 +65,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Highest domain event id accepted for registration (libvirt 9.0 has 0..=26).
 pub const DOMAIN_EVENT_ID_LAST: i32 = 26;
 
+/// Event callbacks one connection may hold (virsh `event --all` uses 27).
+pub const MAX_CALLBACKS: usize = 1024;
+
 /// Errors that end [`serve`] or one connection.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -679,8 +682,13 @@ async fn dispatch(
                         )));
                     }
                     let mut st = conn.lock();
+                    if st.callbacks.len() >= MAX_CALLBACKS {
+                        return Err(RemoteError::operation_failed(
+                            "too many event callbacks on this connection",
+                        ));
+                    }
                     let id = st.next_callback;
-                    st.next_callback += 1;
+                    st.next_callback = st.next_callback.checked_add(1).unwrap_or(1);
                     st.callbacks.insert(id, (a.event_id, a.dom.map(|d| d.uuid)));
                     Ok(enc(&id))
                 }),
@@ -699,14 +707,20 @@ async fn dispatch(
         P::ConnectDomainEventRegisterAny | P::ConnectDomainEventDeregisterAny => Some(
             from_bytes::<IntArgs>(&body)
                 .map_err(|e| decode_error(h.procedure, &e))
-                .map(|a| {
+                .and_then(|a| {
+                    if !(0..=DOMAIN_EVENT_ID_LAST).contains(&a.value) {
+                        return Err(RemoteError::invalid_arg(&format!(
+                            "unsupported event ID {}",
+                            a.value
+                        )));
+                    }
                     let mut st = conn.lock();
                     if proc == P::ConnectDomainEventRegisterAny {
                         st.legacy_events.insert(a.value);
                     } else {
                         st.legacy_events.remove(&a.value);
                     }
-                    Vec::new()
+                    Ok(Vec::new())
                 }),
         ),
         P::DomainEventLifecycle | P::DomainEventCallbackLifecycle => {
