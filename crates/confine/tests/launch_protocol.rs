@@ -226,3 +226,53 @@ fn launch_protocol_usage_errors_exit_2() {
         .unwrap();
     assert_eq!(status.code(), Some(2));
 }
+
+/// Descriptors are placed at the numbers the plan chose, whatever numbers the
+/// daemon happened to get, even when a source number is another's target.
+#[test]
+fn launch_protocol_mapped_fds_arrive_at_their_numbers() {
+    use std::os::fd::AsFd;
+    let dir = tempfile::tempdir().unwrap();
+    let a_path = dir.path().join("a");
+    let b_path = dir.path().join("b");
+    std::fs::write(&a_path, "A").unwrap();
+    std::fs::write(&b_path, "B").unwrap();
+    let a = std::fs::File::open(&a_path).unwrap();
+    let b = std::fs::File::open(&b_path).unwrap();
+    use std::os::fd::AsRawFd;
+    // Swap: a goes to b's number and b to a number above both.
+    let a_to = b.as_raw_fd();
+    let b_to = a.as_raw_fd().max(b.as_raw_fd()) + 7;
+    let out = dir.path().join("out");
+    let script = format!(
+        "readlink /proc/self/fd/{a_to} /proc/self/fd/{b_to} > {}",
+        out.display()
+    );
+    let spec = confine::spec::LaunchSpec {
+        name: "mapped".into(),
+        emulator: "/bin/sh".into(),
+        args: vec!["-c".into(), script],
+        env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+        cwd: "/".into(),
+        identity: None,
+        namespace: None,
+        cgroup_procs: vec![],
+        selinux_exec_label: None,
+        landlock: None,
+        log_path: dir.path().join("log"),
+        keep_fds: vec![a_to, b_to],
+    };
+    let launcher = confine::launcher::Launcher::new(env!("CARGO_BIN_EXE_rvirt-launch"));
+    let mut h = launcher
+        .spawn_mapped(&spec, &[(a.as_fd(), a_to), (b.as_fd(), b_to)])
+        .unwrap();
+    h.wait_prepared().unwrap();
+    h.go().unwrap();
+    let mut launched = h.wait_exec().unwrap();
+    assert!(launched.child.wait().unwrap().success());
+    let seen = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(
+        seen,
+        format!("{}\n{}\n", a_path.display(), b_path.display())
+    );
+}

@@ -55,7 +55,7 @@ impl Launcher {
         &self.bin
     }
 
-    fn command(&self, extra_fds: &[BorrowedFd<'_>], child_end: &UnixStream) -> Command {
+    fn command(&self, fds: &[(BorrowedFd<'_>, i32)], child_end: &UnixStream) -> Command {
         let mut cmd = Command::new(&self.bin);
         cmd.env_clear()
             .stdin(Stdio::null())
@@ -66,24 +66,44 @@ impl Launcher {
                 Stdio::inherit()
             });
         let chan = child_end.as_raw_fd();
-        let keep: Vec<i32> = extra_fds.iter().map(|f| f.as_raw_fd()).collect();
+        let pairs: Vec<(i32, i32)> = fds.iter().map(|(f, to)| (f.as_raw_fd(), *to)).collect();
+        // Above every descriptor involved, so the temporary copies collide with none.
+        let high = pairs
+            .iter()
+            .flat_map(|(a, b)| [*a, *b])
+            .chain([chan, CHANNEL_FD])
+            .max()
+            .unwrap_or(CHANNEL_FD)
+            + 1;
+        let mut tmps = vec![-1; pairs.len() + 1];
         // SAFETY: the closure runs in the forked child before exec and only makes
-        // async-signal-safe calls (dup2, fcntl) on descriptors that are open in the
-        // parent (the borrowed fds and the socket outlive `spawn`); it allocates
-        // nothing (the Vec was built before fork and is only read).
+        // async-signal-safe calls (fcntl, dup2, close) on descriptors that are open in
+        // the parent (the borrowed fds and the socket outlive `spawn`); it allocates
+        // nothing (the Vecs were built before fork and are only indexed).
         unsafe {
             cmd.pre_exec(move || {
-                if chan == CHANNEL_FD {
-                    if libc::fcntl(chan, libc::F_SETFD, 0) == -1 {
-                        return Err(io::Error::last_os_error());
-                    }
-                } else if libc::dup2(chan, CHANNEL_FD) == -1 {
+                // Two phases: copy every source above all targets first, so moving
+                // one descriptor to its number can never clobber another source.
+                tmps[0] = libc::fcntl(chan, libc::F_DUPFD_CLOEXEC, high);
+                if tmps[0] == -1 {
                     return Err(io::Error::last_os_error());
                 }
-                for &fd in &keep {
-                    if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                for (k, (from, _)) in pairs.iter().enumerate() {
+                    tmps[k + 1] = libc::fcntl(*from, libc::F_DUPFD_CLOEXEC, high);
+                    if tmps[k + 1] == -1 {
                         return Err(io::Error::last_os_error());
                     }
+                }
+                // dup2 leaves the new descriptor without FD_CLOEXEC: inherited.
+                if libc::dup2(tmps[0], CHANNEL_FD) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+                libc::close(tmps[0]);
+                for (k, (_, to)) in pairs.iter().enumerate() {
+                    if libc::dup2(tmps[k + 1], *to) == -1 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    libc::close(tmps[k + 1]);
                 }
                 Ok(())
             });
@@ -94,10 +114,10 @@ impl Launcher {
     fn start(
         &self,
         args: &[String],
-        extra_fds: &[BorrowedFd<'_>],
+        fds: &[(BorrowedFd<'_>, i32)],
     ) -> Result<(Child, UnixStream), LaunchError> {
         let (ours, theirs) = UnixStream::pair().map_err(LaunchError::Channel)?;
-        let mut cmd = self.command(extra_fds, &theirs);
+        let mut cmd = self.command(fds, &theirs);
         cmd.args(args);
         let child = cmd.spawn().map_err(|source| LaunchError::Spawn {
             path: self.bin.clone(),
@@ -122,8 +142,21 @@ impl Launcher {
         spec: &LaunchSpec,
         extra_fds: &[BorrowedFd<'_>],
     ) -> Result<LaunchHandle, LaunchError> {
-        check_fds(spec, extra_fds)?;
-        let (child, mut chan) = self.start(&["launch".to_owned()], extra_fds)?;
+        let same: Vec<(BorrowedFd<'_>, i32)> =
+            extra_fds.iter().map(|f| (*f, f.as_raw_fd())).collect();
+        self.spawn_mapped(spec, &same)
+    }
+
+    /// Like [`Launcher::spawn`], but each descriptor is placed at the number given
+    /// with it in the launcher (and so in QEMU). A multi-threaded daemon cannot
+    /// choose its own descriptor numbers safely; the child can.
+    pub fn spawn_mapped(
+        &self,
+        spec: &LaunchSpec,
+        fds: &[(BorrowedFd<'_>, i32)],
+    ) -> Result<LaunchHandle, LaunchError> {
+        check_fds(spec, fds)?;
+        let (child, mut chan) = self.start(&["launch".to_owned()], fds)?;
         let mut handle = LaunchHandle {
             child: Some(child),
             chan: None,
@@ -172,8 +205,13 @@ pub fn spawn(
     Launcher::new(launcher_bin).spawn(spec, extra_fds)
 }
 
-fn check_fds(spec: &LaunchSpec, extra_fds: &[BorrowedFd<'_>]) -> Result<(), LaunchError> {
-    let given: BTreeSet<i32> = extra_fds.iter().map(|f| f.as_raw_fd()).collect();
+fn check_fds(spec: &LaunchSpec, fds: &[(BorrowedFd<'_>, i32)]) -> Result<(), LaunchError> {
+    let given: BTreeSet<i32> = fds.iter().map(|(_, to)| *to).collect();
+    if given.len() != fds.len() {
+        return Err(LaunchError::Invalid(
+            "two descriptors mapped to one number".into(),
+        ));
+    }
     let wanted: BTreeSet<i32> = spec.keep_fds.iter().copied().collect();
     if let Some(fd) = wanted.iter().find(|fd| **fd <= CHANNEL_FD) {
         return Err(LaunchError::Invalid(format!(
