@@ -196,6 +196,9 @@ pub struct ServeOptions {
     pub max_message: usize,
     /// Calls processed at once per connection.
     pub max_inflight: usize,
+    /// Connections served at once (libvirtd's `max_clients`); further ones
+    /// are accepted and closed at once.
+    pub max_connections: usize,
     /// Send our own PINGs to clients that enabled keepalive.
     pub keepalive: Option<Keepalive>,
     /// Lifecycle events to deliver to clients that registered for them.
@@ -208,6 +211,7 @@ impl Default for ServeOptions {
             read_only: false,
             max_message: MESSAGE_MAX,
             max_inflight: 16,
+            max_connections: 5000,
             keepalive: None,
             events: None,
         }
@@ -228,6 +232,10 @@ pub async fn serve(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    if conns.len() >= opts.max_connections {
+                        drop(stream);
+                        continue;
+                    }
                     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
                     let (b, o) = (backend.clone(), opts.clone());
                     conns.spawn(async move {

@@ -634,3 +634,27 @@ async fn limits_and_read_only_client() {
     let r = tokio::time::timeout(Duration::from_secs(5), c.get_type()).await;
     assert!(matches!(r, Ok(Err(ClientError::Closed))), "{r:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_limit() {
+    let opts = ServeOptions {
+        max_connections: 1,
+        ..ServeOptions::default()
+    };
+    let srv = start(Arc::new(FakeBackend::new()), opts);
+    let mut first = Raw::connect(&srv).await;
+    first.open(0).await;
+    let mut second = Raw::connect(&srv).await;
+    // The server closes it: either the write fails or the read sees EOF.
+    let p = frame::encode_packet(&call_hdr(PROGRAM_REMOTE, 66, 0), &[], MESSAGE_MAX).unwrap();
+    if second.s.write_all(&p).await.is_ok() {
+        assert!(
+            second.recv().await.is_none(),
+            "second connection should be closed"
+        );
+    }
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let c = client(&srv).await;
+    assert_eq!(c.get_type().await.unwrap(), "QEMU");
+}
