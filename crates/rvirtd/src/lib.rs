@@ -1,6 +1,10 @@
 //! rvirtd's library half: paths, persistence, domain states. The binary wires them to
 //! the remote-protocol server and the confined launcher.
 
+pub mod host;
+pub mod hostfacts;
+pub mod launch;
+pub mod native;
 pub mod paths;
 pub mod registry;
 pub mod states;

@@ -1,0 +1,546 @@
+//! Starting one domain: plan → confined launch → monitor. The only place where the
+//! plan's pieces meet the host: per-domain directories, passed descriptors, the
+//! cgroup and its device ACL, ownership changes, the launcher handshake, QMP.
+//! Every failure undoes what was done before it and names the step.
+
+use std::fs;
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::Duration;
+
+use confine::cgroup::{CgroupLayout, DeviceRule, VmCgroup, machine_name};
+use confine::dac::{DacDriver, PasswdDb, Transaction};
+use confine::hostops::RealHostOps;
+use confine::launcher::Launcher;
+use confine::spec::{DevNode, Identity, LandlockRules, LaunchSpec, NamespaceSpec, NodeKind};
+use domain_xml::Domain;
+use domain_xml::model::SecLabelType;
+use host_config::HostConfig;
+use host_config::settings::SecurityDrivers;
+use qemu::{Capabilities, QmpClient, QmpConfig, QmpEvents};
+use qemu_plan::{Access, FdSource, LaunchPlan, PlanInput, Provision, ResourceKind, Runtime};
+
+use crate::hostfacts::RealHostFacts;
+use crate::paths::{Paths, short_name};
+
+/// Descriptor numbers QEMU sees: 0-2 stdio, 3 the launcher channel (closed at exec).
+const MONITOR_FD: i32 = 4;
+const FIRST_FREE_FD: i32 = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Plan(#[from] qemu_plan::PlanError),
+    #[error("domain '{domain}': {step}: {message}")]
+    Step {
+        domain: String,
+        step: &'static str,
+        message: String,
+    },
+    #[error("domain '{domain}': QEMU failed to start: {message}{}", log_tail(.log))]
+    Qemu {
+        domain: String,
+        message: String,
+        log: String,
+    },
+}
+
+fn log_tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = &lines[lines.len().saturating_sub(8)..];
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!("\nlast lines of the domain log:\n{}", tail.join("\n"))
+    }
+}
+
+/// Host-wide things a start needs, prepared once by the daemon.
+#[derive(Debug)]
+pub struct Host {
+    pub paths: Paths,
+    pub config: HostConfig,
+    pub launcher: Launcher,
+    /// `None` when no usable cgroup hierarchy exists.
+    pub cgroups: Option<CgroupLayout>,
+    pub passwd: PasswdDb,
+}
+
+/// A started QEMU and everything needed to stop it cleanly later.
+#[derive(Debug)]
+pub struct Running {
+    pub pid: u32,
+    /// The process handle while QEMU is our child (not after a daemon restart).
+    pub child: Option<Child>,
+    pub qmp: QmpClient,
+    pub events: QmpEvents,
+    pub cleanup: Cleanup,
+    pub plan: LaunchPlan,
+    pub identity: Option<Identity>,
+    pub landlock_abi: Option<u32>,
+}
+
+/// What must be undone when the domain stops (also recorded in the status file).
+#[derive(Debug, Default)]
+pub struct Cleanup {
+    pub domain: String,
+    pub lib_dir: Option<PathBuf>,
+    pub scratch_dir: Option<PathBuf>,
+    pub sockets: Vec<PathBuf>,
+    pub cgroup: Option<VmCgroup>,
+    pub owners: Transaction,
+    pub dac_active: bool,
+    pub remember_owner: bool,
+}
+
+impl Cleanup {
+    /// Restores owners, removes the cgroup, sockets and directories. Best effort:
+    /// every failure is returned, none stops the rest.
+    pub fn run(mut self) -> Vec<String> {
+        let mut errors = Vec::new();
+        if self.dac_active {
+            let mut dac = DacDriver::new(RealHostOps);
+            dac.remember_owner = self.remember_owner;
+            errors.extend(self.owners.release(&dac).iter().map(ToString::to_string));
+        }
+        if let Some(cg) = self.cgroup.take()
+            && let Err(e) = cg.remove()
+        {
+            errors.push(format!("domain '{}': cgroup: {e}", self.domain));
+        }
+        for s in &self.sockets {
+            let _ = fs::remove_file(s);
+        }
+        for d in [self.scratch_dir.take(), self.lib_dir.take()]
+            .into_iter()
+            .flatten()
+        {
+            if let Err(e) = fs::remove_dir_all(&d)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                errors.push(format!(
+                    "domain '{}': cannot remove {}: {e}",
+                    self.domain,
+                    d.display()
+                ));
+            }
+        }
+        errors
+    }
+}
+
+/// Who QEMU runs as and whether files are relabelled, from qemu.conf and the
+/// domain's DAC `<seclabel>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DacDecision {
+    pub identity: Identity,
+    pub relabel: bool,
+}
+
+pub fn decide_dac(
+    d: &Domain,
+    config: &HostConfig,
+    passwd: &PasswdDb,
+) -> Result<DacDecision, String> {
+    let drivers_off = matches!(config.security_driver, SecurityDrivers::None);
+    let dac_label = d.seclabels.iter().find(|s| s.is_model("dac"));
+    // A model-less `type='none'` turns off the primary driver; without SELinux here,
+    // that is DAC.
+    let none_label = d
+        .seclabels
+        .iter()
+        .any(|s| s.model.is_none() && s.label_type == Some(SecLabelType::None));
+    let user = config.user.to_string();
+    let group = config.group.to_string();
+    let mut identity = passwd
+        .resolve_account(&user, Some(&group))
+        .map_err(|e| format!("qemu.conf user/group '{user}:{group}': {e}"))?;
+    let mut relabel = config.dynamic_ownership && !drivers_off && !none_label;
+    if let Some(l) = dac_label {
+        if l.label_type == Some(SecLabelType::None) {
+            relabel = false;
+        } else if let Some(label) = &l.label {
+            let (uid, gid) = passwd
+                .parse_ownership(label)
+                .map_err(|e| format!("<seclabel model='dac'> label '{label}': {e}"))?;
+            identity = passwd.identity(uid, gid);
+        }
+        if l.relabel == Some(false) {
+            relabel = false;
+        }
+    }
+    Ok(DacDecision { identity, relabel })
+}
+
+fn step<'a>(domain: &'a str, step: &'static str) -> impl Fn(String) -> StartError + 'a {
+    move |message| StartError::Step {
+        domain: domain.to_owned(),
+        step,
+        message,
+    }
+}
+
+/// The host node's owner and mode, so the private /dev looks like the host's.
+fn dev_node(path: &str, kind: ResourceKind) -> Option<DevNode> {
+    let (nk, major, minor) = match kind {
+        ResourceKind::CharDev { major, minor } => (NodeKind::Char, major, minor),
+        ResourceKind::BlockDev { major, minor } => (NodeKind::Block, major, minor),
+        _ => return None,
+    };
+    let md = fs::metadata(path).ok()?;
+    Some(DevNode {
+        path: path.into(),
+        kind: nk,
+        major,
+        minor,
+        mode: md.mode() & 0o7777,
+        uid: md.uid(),
+        gid: md.gid(),
+    })
+}
+
+fn landlock_rules(plan: &LaunchPlan) -> LandlockRules {
+    let mut rules = LandlockRules::default();
+    let mut read: Vec<PathBuf> = confine::landlock::default_read_paths(Path::new(&plan.emulator));
+    for r in plan.landlock_rules() {
+        match r.access {
+            Access::ReadOnly => read.push(PathBuf::from(&r.path)),
+            Access::ReadWrite => rules.read_write.push(PathBuf::from(&r.path)),
+        }
+    }
+    read.retain(|p| p.exists());
+    read.sort();
+    read.dedup();
+    rules.read_write.retain(|p| p.exists());
+    rules.read_write.sort();
+    rules.read_write.dedup();
+    rules.read = read;
+    rules
+}
+
+/// Starts `d` with id `id`: QEMU is left paused (`-S`); the caller sends `cont`.
+pub async fn start(
+    host: &Host,
+    caps: &Capabilities,
+    d: &Domain,
+    id: i32,
+) -> Result<Running, StartError> {
+    let name = d.name.clone();
+    let mut cleanup = Cleanup {
+        domain: name.clone(),
+        dac_active: false,
+        remember_owner: host.config.remember_owner,
+        ..Cleanup::default()
+    };
+    match start_inner(host, caps, d, id, &mut cleanup).await {
+        Ok(mut r) => {
+            r.cleanup = cleanup;
+            Ok(r)
+        }
+        Err(e) => {
+            for problem in cleanup.run() {
+                tracing::warn!("{problem}");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn start_inner(
+    host: &Host,
+    caps: &Capabilities,
+    d: &Domain,
+    id: i32,
+    cleanup: &mut Cleanup,
+) -> Result<Running, StartError> {
+    let name = d.name.as_str();
+    if d.seclabels
+        .iter()
+        .any(|s| s.is_model("selinux") && s.label_type != Some(SecLabelType::None))
+    {
+        return Err(step(name, "SELinux")(
+            "the domain asks for an SELinux label but SELinux is not enabled on this host; remove the <seclabel model='selinux'> or use type='none'".into(),
+        ));
+    }
+    let dac = decide_dac(d, &host.config, &host.passwd).map_err(step(name, "DAC"))?;
+    let paths = &host.paths;
+    let lib_dir = paths.domain_dir(id, name);
+    let lib = lib_dir.to_string_lossy().into_owned();
+    let monitor = lib_dir.join("monitor.sock");
+    let log_path = paths.log_file(name);
+    let facts = RealHostFacts;
+    let runtime = Runtime {
+        domain_id: id as u32,
+        emulator: Runtime::emulator_for(d),
+        lib_dir: lib.clone(),
+        monitor_socket: monitor.to_string_lossy().into_owned(),
+        monitor_fd: MONITOR_FD,
+        first_free_fd: FIRST_FREE_FD,
+        log_path: log_path.to_string_lossy().into_owned(),
+        channel_dir: format!("{lib}/channel"),
+        network_bridges: Vec::new(),
+        master_key: None,
+        hugetlbfs: crate::host::hugetlbfs_mounts(&host.config.hugetlbfs_mount),
+        host: &facts,
+    };
+    let plan = qemu_plan::plan(&PlanInput {
+        domain: d,
+        host: &host.config,
+        caps,
+        runtime: &runtime,
+    })?;
+
+    // Per-domain directory: QEMU's HOME, owned by its account.
+    let err = step(name, "per-domain directory");
+    fs::create_dir_all(&lib_dir)
+        .map_err(|e| err(format!("cannot create {}: {e}", lib_dir.display())))?;
+    cleanup.lib_dir = Some(lib_dir.clone());
+    fs::set_permissions(&lib_dir, fs::Permissions::from_mode(0o750))
+        .map_err(|e| err(e.to_string()))?;
+    rustix::fs::chown(
+        &lib_dir,
+        Some(rustix::fs::Uid::from_raw(dac.identity.uid)),
+        Some(rustix::fs::Gid::from_raw(dac.identity.gid)),
+    )
+    .map_err(|e| err(format!("cannot chown {}: {e}", lib_dir.display())))?;
+    fs::create_dir_all(&paths.log_dir).map_err(|e| err(e.to_string()))?;
+
+    // Descriptors the daemon opens for QEMU.
+    let err = step(name, "passed descriptors");
+    let mut owned: Vec<(OwnedFd, i32)> = Vec::new();
+    for f in &plan.fds {
+        let fd: OwnedFd = match &f.source {
+            FdSource::UnixListener { path } => {
+                let _ = fs::remove_file(path);
+                if let Some(parent) = Path::new(path).parent() {
+                    fs::create_dir_all(parent)
+                        .map_err(|e| err(format!("{}: {e}", parent.display())))?;
+                }
+                let l = UnixListener::bind(path)
+                    .map_err(|e| err(format!("{}: cannot listen on {path}: {e}", f.owner)))?;
+                cleanup.sockets.push(PathBuf::from(path));
+                l.into()
+            }
+            FdSource::File { path, append } => fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .append(*append)
+                .truncate(!*append)
+                .open(path)
+                .map_err(|e| err(format!("{}: cannot open {path}: {e}", f.owner)))?
+                .into(),
+            FdSource::Tap { .. } => {
+                return Err(err(format!(
+                    "{}: tap devices are not supported yet",
+                    f.owner
+                )));
+            }
+        };
+        owned.push((fd, f.fd));
+    }
+
+    // cgroup with the device ACL.
+    let controllers: Vec<&str> = host
+        .config
+        .cgroup_controllers
+        .iter()
+        .map(|c| c.name())
+        .collect();
+    if let Some(layout) = &host.cgroups
+        && !controllers.is_empty()
+    {
+        let err = step(name, "cgroup");
+        let partition = d
+            .resource_partition
+            .as_deref()
+            .unwrap_or(confine::cgroup::DEFAULT_PARTITION);
+        let mut cg = VmCgroup::create(
+            layout,
+            partition,
+            &machine_name(id as u32, name),
+            &controllers,
+        )
+        .map_err(|e| err(e.to_string()))?;
+        if controllers.contains(&"devices") {
+            let rules: Vec<DeviceRule> = plan
+                .cgroup_acl()
+                .iter()
+                .map(|r| {
+                    r.to_string()
+                        .parse::<DeviceRule>()
+                        .map_err(|e| err(format!("rule '{r}': {e}")))
+                })
+                .collect::<Result<_, _>>()?;
+            cg.apply_device_acl(&rules).map_err(|e| {
+                err(format!("device ACL: {e}; the devices controller can be left out with qemu.conf cgroup_controllers"))
+            })?;
+        }
+        cleanup.cgroup = Some(cg);
+    }
+
+    // Log header, as libvirt writes it: the command line and the taints.
+    {
+        let err = step(name, "log file");
+        let mut log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| err(format!("{}: {e}", log_path.display())))?;
+        let mut header = String::new();
+        header.push_str(&plan.to_args_file());
+        for t in &plan.taints {
+            header.push_str(&format!("Domain id={id} is tainted: {}\n", t.as_str()));
+        }
+        log.write_all(header.as_bytes())
+            .map_err(|e| err(e.to_string()))?;
+    }
+
+    let identity = (dac.identity.uid != 0 || dac.identity.gid != 0).then(|| dac.identity.clone());
+    let scratch = paths
+        .state_dir
+        .join(format!("{}.dev", short_name(id, name)));
+    let namespace = if plan.mount_namespace {
+        fs::create_dir_all(&scratch)
+            .map_err(|e| step(name, "namespace")(format!("{}: {e}", scratch.display())))?;
+        cleanup.scratch_dir = Some(scratch.clone());
+        let nodes = plan
+            .dev_nodes()
+            .iter()
+            .filter_map(|n| dev_node(&n.path, n.kind))
+            .collect();
+        Some(NamespaceSpec {
+            dev_nodes: nodes,
+            scratch_dir: scratch,
+        })
+    } else {
+        None
+    };
+    let spec = LaunchSpec {
+        name: name.to_owned(),
+        emulator: PathBuf::from(&plan.emulator),
+        args: plan.argv.clone(),
+        env: plan.env.clone(),
+        cwd: lib_dir.clone(),
+        identity: identity.clone(),
+        namespace,
+        cgroup_procs: cleanup
+            .cgroup
+            .as_ref()
+            .map(VmCgroup::procs_paths)
+            .unwrap_or_default(),
+        selinux_exec_label: None,
+        landlock: plan.landlock.then(|| landlock_rules(&plan)),
+        log_path: log_path.clone(),
+        keep_fds: owned.iter().map(|(_, n)| *n).collect(),
+    };
+
+    // Ownership while the launcher waits in its namespace: the resources QEMU uses.
+    let mut owners = Transaction::new();
+    if dac.relabel {
+        for r in plan.resources.iter().filter(|r| r.dac_relabel) {
+            let (uid, gid) = match &r.dac_label {
+                Some(l) => host
+                    .passwd
+                    .parse_ownership(l)
+                    .map_err(|e| step(name, "DAC")(format!("{}: label '{l}': {e}", r.origin)))?,
+                None => (dac.identity.uid, dac.identity.gid),
+            };
+            let remember = host.config.remember_owner && r.access == Access::ReadWrite;
+            owners.add(r.origin.clone(), PathBuf::from(&r.path), uid, gid, remember);
+        }
+    }
+
+    let launcher = host.launcher.clone();
+    let launch = tokio::task::spawn_blocking(move || {
+        let fds: Vec<_> = owned.iter().map(|(f, n)| (f.as_fd(), *n)).collect();
+        let mut h = launcher.spawn_mapped(&spec, &fds)?;
+        drop(fds);
+        h.wait_prepared()?;
+        Ok::<_, confine::launcher::LaunchError>((h, owned))
+    });
+    let (mut handle, owned) = launch
+        .await
+        .map_err(|e| step(name, "launcher")(e.to_string()))?
+        .map_err(|e| step(name, "launcher")(e.to_string()))?;
+
+    let mut dac_driver = DacDriver::new(RealHostOps);
+    dac_driver.remember_owner = host.config.remember_owner;
+    dac_driver.dynamic_ownership = host.config.dynamic_ownership;
+    if dac.relabel {
+        owners
+            .commit(&dac_driver)
+            .map_err(|e| step(name, "DAC")(e.to_string()))?;
+        cleanup.owners = owners;
+        cleanup.dac_active = true;
+    }
+    // Refuse early, naming the layer, rather than letting QEMU fail with a bare EACCES.
+    if let Some(id) = &identity {
+        // The log and passed files are opened by the daemon/launcher as root.
+        let checked = plan.resources.iter().filter(|r| {
+            matches!(r.kind, ResourceKind::File | ResourceKind::BlockDev { .. })
+                && r.provision != Provision::PassedAsFd
+                && r.path != plan.log_path
+                && Path::new(&r.path).exists()
+        });
+        for r in checked {
+            dac_driver
+                .check_access(
+                    Path::new(&r.path),
+                    id.uid,
+                    id.gid,
+                    &id.groups,
+                    r.access == Access::ReadWrite,
+                )
+                .map_err(|denial| step(name, "access check")(format!("{}: {denial}", r.origin)))?;
+        }
+    }
+
+    let launched = tokio::task::spawn_blocking(move || {
+        handle.go()?;
+        handle.wait_exec()
+    })
+    .await
+    .map_err(|e| step(name, "launcher")(e.to_string()))?
+    .map_err(|e| step(name, "launcher")(e.to_string()))?;
+    drop(owned);
+    let pid = launched.child.id();
+    let mut child = launched.child;
+    let landlock_abi = launched.landlock.as_ref().map(|l| l.abi);
+
+    let qmp = tokio::time::timeout(
+        Duration::from_secs(30),
+        QmpClient::connect(&monitor, QmpConfig::default()),
+    )
+    .await;
+    let (qmp, events) = match qmp {
+        Ok(Ok(q)) => q,
+        other => {
+            let why = match other {
+                Ok(Err(e)) => e.to_string(),
+                _ => "no answer on the monitor within 30 s".into(),
+            };
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = fs::read_to_string(&log_path).unwrap_or_default();
+            return Err(StartError::Qemu {
+                domain: name.to_owned(),
+                message: why,
+                log,
+            });
+        }
+    };
+    Ok(Running {
+        pid,
+        child: Some(child),
+        qmp,
+        events,
+        cleanup: Cleanup::default(),
+        plan,
+        identity,
+        landlock_abi,
+    })
+}
