@@ -41,11 +41,17 @@ pub enum StartError {
         step: &'static str,
         message: String,
     },
-    #[error("domain '{domain}': QEMU failed to start: {message}{}", log_tail(.log))]
+    #[error(
+        "domain '{domain}': QEMU failed to start: {message}{}{}",
+        denial.as_ref().map(|d| format!("\n{d}")).unwrap_or_default(),
+        log_tail(.log)
+    )]
     Qemu {
         domain: String,
         message: String,
         log: String,
+        /// Which confinement layer refused, when the log shows an access failure.
+        denial: Option<crate::diagnose::Denial>,
     },
 }
 
@@ -526,10 +532,21 @@ async fn start_inner(
             let _ = child.kill();
             let _ = child.wait();
             let log = fs::read_to_string(&log_path).unwrap_or_default();
+            let (uid, gid, groups) = identity
+                .as_ref()
+                .map_or((0, 0, Vec::new()), |i| (i.uid, i.gid, i.groups.clone()));
+            let ctx = crate::diagnose::Context {
+                uid,
+                gid,
+                groups,
+                device_acl: cleanup.cgroup.is_some() && controllers.contains(&"devices"),
+            };
+            let denial = crate::diagnose::diagnose(&log, &plan, &ctx);
             return Err(StartError::Qemu {
                 domain: name.to_owned(),
                 message: why,
                 log,
+                denial,
             });
         }
     };

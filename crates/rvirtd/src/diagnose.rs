@@ -1,0 +1,232 @@
+//! "Permission denied" with a name: when QEMU fails to open something, find which
+//! confinement layer refused — the private `/dev`, the cgroup device ACL, Landlock,
+//! DAC, or seccomp — and say how to allow it. libvirt leaves users with a bare
+//! EACCES; this is computed from the plan (what each layer was told to allow) and the
+//! path from QEMU's message, so it needs no access to the (gone) process.
+
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+use qemu_plan::LaunchPlan;
+
+/// The layer that refused, with the path, who QEMU ran as, and the fix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Denial {
+    pub layer: Layer,
+    pub path: String,
+    pub identity: String,
+    pub fix: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layer {
+    NamespaceDev,
+    CgroupAcl,
+    Landlock,
+    Dac,
+    Seccomp,
+}
+
+impl Layer {
+    pub fn name(self) -> &'static str {
+        match self {
+            Layer::NamespaceDev => "namespace /dev",
+            Layer::CgroupAcl => "cgroup device ACL",
+            Layer::Landlock => "Landlock",
+            Layer::Dac => "DAC",
+            Layer::Seccomp => "seccomp",
+        }
+    }
+}
+
+impl std::fmt::Display for Denial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "denied by {}: '{}' (QEMU ran as {}); fix: {}",
+            self.layer.name(),
+            self.path,
+            self.identity,
+            self.fix
+        )
+    }
+}
+
+/// What the diagnosis needs to know about the start besides the plan.
+#[derive(Clone, Debug, Default)]
+pub struct Context {
+    /// `uid:gid` (and groups) QEMU ran as, for the message and the DAC check.
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+    /// Whether the cgroup device ACL was applied.
+    pub device_acl: bool,
+}
+
+/// The kind of failure in a QEMU error line.
+fn errno_of(line: &str) -> Option<&'static str> {
+    if line.contains("Permission denied") {
+        Some("EACCES")
+    } else if line.contains("Operation not permitted") {
+        Some("EPERM")
+    } else if line.contains("No such file or directory") {
+        Some("ENOENT")
+    } else {
+        None
+    }
+}
+
+/// Absolute paths QEMU quotes in a message: `'...'`, `"..."` or `path=`/`file=` values.
+fn paths_in(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for q in ['\'', '"'] {
+        let mut parts = line.split(q);
+        parts.next();
+        while let (Some(inside), _) = (parts.next(), parts.next()) {
+            if inside.starts_with('/') {
+                out.push(inside.to_owned());
+            }
+        }
+    }
+    for key in ["path=", "file=", "filename="] {
+        for (i, _) in line.match_indices(key) {
+            let v: String = line[i + key.len()..]
+                .chars()
+                .take_while(|c| !matches!(c, ',' | ' ' | ':' | '\'' | '"'))
+                .collect();
+            if v.starts_with('/') {
+                out.push(v);
+            }
+        }
+    }
+    out.dedup();
+    out
+}
+
+fn beneath(path: &str, rule: &str) -> bool {
+    path == rule || path.starts_with(&format!("{}/", rule.trim_end_matches('/')))
+}
+
+/// Looks through QEMU's log for an access failure and names the layer.
+pub fn diagnose(log: &str, plan: &LaunchPlan, ctx: &Context) -> Option<Denial> {
+    let identity = format!("{}:{} (groups {:?})", ctx.uid, ctx.gid, ctx.groups);
+    for line in log.lines().rev() {
+        let Some(errno) = errno_of(line) else {
+            continue;
+        };
+        for path in paths_in(line) {
+            if let Some(d) = classify(&path, errno, plan, ctx) {
+                return Some(Denial { identity, ..d });
+            }
+        }
+        if errno == "EPERM" && plan.sandbox.as_deref().is_some_and(|s| s.starts_with("on")) {
+            return Some(Denial {
+                layer: Layer::Seccomp,
+                path: String::new(),
+                identity,
+                fix: "QEMU's seccomp sandbox refused an operation; if a passthrough argument needs it, \
+                      set seccomp_sandbox = 0 in qemu.conf"
+                    .into(),
+            });
+        }
+    }
+    None
+}
+
+fn classify(path: &str, errno: &str, plan: &LaunchPlan, ctx: &Context) -> Option<Denial> {
+    let mk = |layer, fix: String| {
+        Some(Denial {
+            layer,
+            path: path.to_owned(),
+            identity: String::new(),
+            fix,
+        })
+    };
+    let md = std::fs::metadata(path).ok();
+    let node = md
+        .as_ref()
+        .filter(|m| m.file_type().is_char_device() || m.file_type().is_block_device());
+    if plan.mount_namespace && path.starts_with("/dev/") && errno == "ENOENT" && node.is_some() {
+        let in_ns = plan.dev_nodes().iter().any(|n| n.path == path);
+        let submount = ["/dev/pts/", "/dev/shm/", "/dev/mqueue/", "/dev/hugepages"]
+            .iter()
+            .any(|p| path.starts_with(p));
+        if !in_ns && !submount {
+            return mk(
+                Layer::NamespaceDev,
+                format!(
+                    "QEMU's private /dev has only the planned nodes: add '{path}' to qemu.conf cgroup_device_acl (it also fills the private /dev), or set namespaces = []"
+                ),
+            );
+        }
+    }
+    if let Some(m) = node
+        && ctx.device_acl
+        && errno == "EPERM"
+    {
+        let (major, minor) = (rustix::fs::major(m.rdev()), rustix::fs::minor(m.rdev()));
+        let block = m.file_type().is_block_device();
+        let allowed = plan.cgroup_acl().iter().any(|r| {
+            r.major == major
+                && r.minor.is_none_or(|x| x == minor)
+                && (r.dev_type == qemu_plan::DevType::Block) == block
+        });
+        if !allowed {
+            return mk(
+                Layer::CgroupAcl,
+                format!(
+                    "the VM's cgroup allows only its planned devices: add '{path}' to qemu.conf cgroup_device_acl, or leave 'devices' out of cgroup_controllers"
+                ),
+            );
+        }
+    }
+    if plan.landlock && errno == "EACCES" {
+        let covered = plan.landlock_rules().iter().any(|r| beneath(path, &r.path));
+        let system = ["/usr/", "/lib/", "/lib64/", "/etc/"]
+            .iter()
+            .any(|p| path.starts_with(p));
+        if !covered && !system {
+            return mk(
+                Layer::Landlock,
+                format!(
+                    "Landlock lets QEMU reach only the paths in its plan: '{path}' is not one; declare it in the domain XML, or set landlock = 0 in qemu.conf"
+                ),
+            );
+        }
+    }
+    if errno == "EACCES" || errno == "EPERM" {
+        let dac = confine::dac::check_access(
+            &confine::hostops::RealHostOps,
+            Path::new(path),
+            ctx.uid,
+            ctx.gid,
+            &ctx.groups,
+            false,
+        );
+        if let Err(denial) = dac {
+            return mk(Layer::Dac, denial.fix());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_paths_in_qemu_messages() {
+        assert_eq!(
+            paths_in(
+                "qemu-system-x86_64: -chardev file,id=c,path=/dev/tty: Could not open '/dev/tty': No such file or directory"
+            ),
+            vec!["/dev/tty".to_owned()]
+        );
+        assert_eq!(
+            paths_in("-fw_cfg name=opt/x,file=/srv/blob: can't load /srv/blob, Permission denied"),
+            vec!["/srv/blob".to_owned()]
+        );
+        assert_eq!(errno_of("x: Operation not permitted"), Some("EPERM"));
+        assert_eq!(errno_of("fine"), None);
+    }
+}
