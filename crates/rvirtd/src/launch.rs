@@ -51,7 +51,7 @@ pub enum StartError {
         message: String,
         log: String,
         /// Which confinement layer refused, when the log shows an access failure.
-        denial: Option<crate::diagnose::Denial>,
+        denial: Option<Box<crate::diagnose::Denial>>,
     },
 }
 
@@ -541,7 +541,7 @@ async fn start_inner(
                 groups,
                 device_acl: cleanup.cgroup.is_some() && controllers.contains(&"devices"),
             };
-            let denial = crate::diagnose::diagnose(&log, &plan, &ctx);
+            let denial = crate::diagnose::diagnose(&log, &plan, &ctx).map(Box::new);
             return Err(StartError::Qemu {
                 domain: name.to_owned(),
                 message: why,
