@@ -146,7 +146,10 @@ fn classify(path: &str, errno: &str, plan: &LaunchPlan, ctx: &Context) -> Option
     let node = md
         .as_ref()
         .filter(|m| m.file_type().is_char_device() || m.file_type().is_block_device());
-    if plan.mount_namespace && path.starts_with("/dev/") && errno == "ENOENT" && node.is_some() {
+    // A host node missing from the private /dev: QEMU's open may fail with ENOENT,
+    // or with EACCES when it tries to create the file there (O_CREAT): either way
+    // the namespace is the cause.
+    if plan.mount_namespace && path.starts_with("/dev/") && node.is_some() {
         let in_ns = plan.dev_nodes().iter().any(|n| n.path == path);
         let submount = ["/dev/pts/", "/dev/shm/", "/dev/mqueue/", "/dev/hugepages"]
             .iter()
