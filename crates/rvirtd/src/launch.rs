@@ -101,9 +101,93 @@ pub struct Cleanup {
     pub owners: Transaction,
     pub dac_active: bool,
     pub remember_owner: bool,
+    /// cgroup directories known only by path (a QEMU that died while the daemon was
+    /// down cannot be asked for its groups): removed with `rmdir` when `cgroup` is
+    /// `None`.
+    pub cgroup_dirs: Vec<PathBuf>,
+}
+
+/// One remembered ownership change, as kept in the status file.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OwnerRecord {
+    pub what: String,
+    pub path: PathBuf,
+    pub uid: u32,
+    pub gid: u32,
+    pub remember: bool,
+}
+
+/// What [`Cleanup`] holds, in a form the status file can carry across a daemon
+/// restart (or crash).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CleanupRecord {
+    pub domain: String,
+    pub lib_dir: Option<PathBuf>,
+    pub scratch_dir: Option<PathBuf>,
+    pub sockets: Vec<PathBuf>,
+    pub cgroup_dirs: Vec<PathBuf>,
+    /// The cgroup directory name (`qemu-ID-NAME.rvirt-qemu`), to re-adopt it.
+    pub cgroup_name: Option<String>,
+    pub owners: Vec<OwnerRecord>,
+    pub dac_active: bool,
+    pub remember_owner: bool,
 }
 
 impl Cleanup {
+    /// The serialisable form of this cleanup.
+    pub fn record(&self) -> CleanupRecord {
+        let mut cgroup_dirs = self.cgroup_dirs.clone();
+        if let Some(cg) = &self.cgroup {
+            cgroup_dirs.extend(cg.paths());
+        }
+        CleanupRecord {
+            domain: self.domain.clone(),
+            lib_dir: self.lib_dir.clone(),
+            scratch_dir: self.scratch_dir.clone(),
+            sockets: self.sockets.clone(),
+            cgroup_dirs,
+            cgroup_name: self.cgroup.as_ref().map(|c| c.dir_name().to_owned()),
+            owners: self
+                .owners
+                .items
+                .iter()
+                .map(|i| OwnerRecord {
+                    what: i.what.clone(),
+                    path: i.path.clone(),
+                    uid: i.uid,
+                    gid: i.gid,
+                    remember: i.remember,
+                })
+                .collect(),
+            dac_active: self.dac_active,
+            remember_owner: self.remember_owner,
+        }
+    }
+
+    /// Rebuilds a cleanup from its record; `cgroup` is the re-adopted group of a
+    /// live QEMU (else the recorded directories are removed by path).
+    pub fn from_record(r: &CleanupRecord, cgroup: Option<VmCgroup>) -> Cleanup {
+        let mut owners = Transaction::new();
+        for o in &r.owners {
+            owners.add(o.what.clone(), o.path.clone(), o.uid, o.gid, o.remember);
+        }
+        Cleanup {
+            domain: r.domain.clone(),
+            lib_dir: r.lib_dir.clone(),
+            scratch_dir: r.scratch_dir.clone(),
+            sockets: r.sockets.clone(),
+            cgroup_dirs: if cgroup.is_some() {
+                Vec::new()
+            } else {
+                r.cgroup_dirs.clone()
+            },
+            cgroup,
+            owners,
+            dac_active: r.dac_active,
+            remember_owner: r.remember_owner,
+        }
+    }
+
     /// Restores owners, removes the cgroup, sockets and directories. Best effort:
     /// every failure is returned, none stops the rest.
     pub fn run(mut self) -> Vec<String> {
@@ -117,6 +201,31 @@ impl Cleanup {
             && let Err(e) = cg.remove()
         {
             errors.push(format!("domain '{}': cgroup: {e}", self.domain));
+        }
+        // Deepest first; a group whose last process is still leaving is retried
+        // briefly (rmdir is EBUSY until the kernel has released it).
+        let mut dirs = std::mem::take(&mut self.cgroup_dirs);
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        for d in dirs {
+            let mut tries = 0;
+            loop {
+                match fs::remove_dir(&d) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Err(e) if tries < 50 && e.raw_os_error() == Some(libc_ebusy()) => {
+                        tries += 1;
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    Err(e) => {
+                        errors.push(format!(
+                            "domain '{}': cannot remove cgroup {}: {e}",
+                            self.domain,
+                            d.display()
+                        ));
+                        break;
+                    }
+                }
+            }
         }
         for s in &self.sockets {
             let _ = fs::remove_file(s);
@@ -137,6 +246,10 @@ impl Cleanup {
         }
         errors
     }
+}
+
+fn libc_ebusy() -> i32 {
+    rustix::io::Errno::BUSY.raw_os_error()
 }
 
 /// Who QEMU runs as and whether files are relabelled, from qemu.conf and the
@@ -166,6 +279,15 @@ pub fn decide_dac(
         .resolve_account(&user, Some(&group))
         .map_err(|e| format!("qemu.conf user/group '{user}:{group}': {e}"))?;
     let mut relabel = config.dynamic_ownership && !drivers_off && !none_label;
+    if drivers_off {
+        // kbase "QEMU command-line passthrough": `security_driver = []` disables the
+        // DAC driver too, so QEMU keeps the daemon's root identity and nothing is
+        // relabelled.
+        return Ok(DacDecision {
+            identity: passwd.identity(0, 0),
+            relabel: false,
+        });
+    }
     if let Some(l) = dac_label {
         if l.label_type == Some(SecLabelType::None) {
             relabel = false;

@@ -361,13 +361,13 @@ async fn guest_confinement_matrix() {
         },
     ];
     let mut table = String::from(
-        "case                uid     gid     groups           seccomp nnp own-ns slave  image(run)   image(after) xattrs env  ready  /dev\n",
+        "case                uid     gid     groups           seccomp nnp own-ns slave  image(run)   image(after) xattrs env  ready  /dev                                                 cgroup (v2)\n",
     );
     for (i, case) in cases.into_iter().enumerate() {
         let facts = run_case(&case, 10 + i as i32).await;
         let _ = writeln!(
             table,
-            "{:<19} {:<7} {:<7} {:<16} {:<7} {:<3} {:<6} {:<6} {:<12} {:<12} {:<6} {:<4} {:<6} {}",
+            "{:<19} {:<7} {:<7} {:<16} {:<7} {:<3} {:<6} {:<6} {:<12} {:<12} {:<6} {:<4} {:<6} {:<52} {}",
             case.name,
             facts.uid.split(' ').next().unwrap_or(""),
             facts.gid.split(' ').next().unwrap_or(""),
@@ -387,7 +387,12 @@ async fn guest_confinement_matrix() {
             facts.xattrs_after,
             facts.env_exact,
             facts.ready_ms,
-            facts.dev.iter().cloned().collect::<Vec<_>>().join(",")
+            if facts.own_mnt_ns {
+                facts.dev.iter().cloned().collect::<Vec<_>>().join(",")
+            } else {
+                "(the host's /dev)".to_owned()
+            },
+            facts.cgroup.trim_start_matches("0::")
         );
 
         // What every case must show, read from /proc and the filesystem.
