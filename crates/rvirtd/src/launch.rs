@@ -394,33 +394,46 @@ async fn start_inner(
             "the domain asks for an SELinux label but SELinux is not enabled on this host; remove the <seclabel model='selinux'> or use type='none'".into(),
         ));
     }
+    if host.config.security_require_confined
+        && d.seclabels
+            .iter()
+            .any(|s| s.label_type == Some(SecLabelType::None))
+    {
+        return Err(step(name, "security")(
+            "unconfined guests are not allowed on this host (qemu.conf security_require_confined = 1): remove <seclabel type='none'>"
+                .into(),
+        ));
+    }
     let dac = decide_dac(d, &host.config, &host.passwd).map_err(step(name, "DAC"))?;
     let paths = &host.paths;
     let lib_dir = paths.domain_dir(id, name);
     let lib = lib_dir.to_string_lossy().into_owned();
     let monitor = lib_dir.join("monitor.sock");
     let log_path = paths.log_file(name);
-    let facts = RealHostFacts;
-    let runtime = Runtime {
-        domain_id: id as u32,
-        emulator: Runtime::emulator_for(d),
-        lib_dir: lib.clone(),
-        monitor_socket: monitor.to_string_lossy().into_owned(),
-        monitor_fd: MONITOR_FD,
-        first_free_fd: FIRST_FREE_FD,
-        log_path: log_path.to_string_lossy().into_owned(),
-        channel_dir: format!("{lib}/channel"),
-        network_bridges: Vec::new(),
-        master_key: None,
-        hugetlbfs: crate::host::hugetlbfs_mounts(&host.config.hugetlbfs_mount),
-        host: &facts,
+    // The runtime borrows a non-Sync host view: keep it out of the async state.
+    let plan = {
+        let facts = RealHostFacts;
+        let runtime = Runtime {
+            domain_id: id as u32,
+            emulator: Runtime::emulator_for(d),
+            lib_dir: lib.clone(),
+            monitor_socket: monitor.to_string_lossy().into_owned(),
+            monitor_fd: MONITOR_FD,
+            first_free_fd: FIRST_FREE_FD,
+            log_path: log_path.to_string_lossy().into_owned(),
+            channel_dir: format!("{lib}/channel"),
+            network_bridges: Vec::new(),
+            master_key: None,
+            hugetlbfs: crate::host::hugetlbfs_mounts(&host.config.hugetlbfs_mount),
+            host: &facts,
+        };
+        qemu_plan::plan(&PlanInput {
+            domain: d,
+            host: &host.config,
+            caps,
+            runtime: &runtime,
+        })?
     };
-    let plan = qemu_plan::plan(&PlanInput {
-        domain: d,
-        host: &host.config,
-        caps,
-        runtime: &runtime,
-    })?;
 
     // Per-domain directory: QEMU's HOME, owned by its account.
     let err = step(name, "per-domain directory");
@@ -638,6 +651,12 @@ async fn start_inner(
     let pid = launched.child.id();
     let mut child = launched.child;
     let landlock_abi = launched.landlock.as_ref().map(|l| l.abi);
+    if let Some(l) = &launched.landlock {
+        // Say what Landlock really enforced (the kernel may offer an older ABI).
+        if let Ok(mut log) = fs::OpenOptions::new().append(true).open(&log_path) {
+            let _ = writeln!(log, "Landlock: {l:?}");
+        }
+    }
 
     let qmp = tokio::time::timeout(
         Duration::from_secs(30),

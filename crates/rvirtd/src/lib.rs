@@ -1,6 +1,7 @@
 //! rvirtd's library half: paths, persistence, domain states. The binary wires them to
 //! the remote-protocol server and the confined launcher.
 
+pub mod daemon;
 pub mod diagnose;
 pub mod host;
 pub mod hostfacts;

@@ -2,6 +2,19 @@
 //! with the launcher channel on fd 3) it is the single-threaded launcher helper: that
 //! check comes first, before any thread exists.
 
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+
+const USAGE: &str = "usage: rvirtd [--root DIR] [--foreground] [--socket-mode OCTAL]
+
+  --root DIR        keep every file under DIR (config, state, sockets, logs),
+                    like libvirt's qemu:///embed; one daemon per root
+  --foreground      stay in the foreground (the default; rvirtd never forks)
+  --socket-mode M   mode of the read-write socket (default 0700)
+
+Logs go to stderr; RVIRTD_LOG (e.g. debug, rvirtd=trace) sets the level.";
+
 fn main() -> anyhow::Result<()> {
     if matches!(
         std::env::args_os()
@@ -12,5 +25,57 @@ fn main() -> anyhow::Result<()> {
     ) {
         std::process::exit(confine::launcher::launcher_main(std::env::args_os()));
     }
-    anyhow::bail!("rvirtd is not usable yet: the daemon loop is still being written")
+    let mut root: Option<PathBuf> = None;
+    let mut socket_mode = 0o700;
+    let mut args = std::env::args_os().skip(1);
+    while let Some(a) = args.next() {
+        match a.to_str() {
+            Some("--root") => {
+                let dir = PathBuf::from(args.next().context("--root needs a directory")?);
+                let dir = if dir.is_absolute() {
+                    dir
+                } else {
+                    std::env::current_dir()?.join(dir)
+                };
+                root = Some(dir);
+            }
+            Some("--foreground") => {}
+            Some("--socket-mode") => {
+                let m = args.next().context("--socket-mode needs an octal mode")?;
+                socket_mode = u32::from_str_radix(&m.to_string_lossy(), 8)
+                    .context("--socket-mode needs an octal mode")?;
+            }
+            Some("-h" | "--help") => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            _ => bail!("unknown argument {a:?}\n{USAGE}"),
+        }
+    }
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RVIRTD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_ansi(false)
+        .init();
+    let opts = rvirtd::daemon::Options {
+        root,
+        launcher: std::env::current_exe().context("cannot find the rvirtd executable")?,
+        socket_mode,
+    };
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get().min(4))
+        .unwrap_or(2);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .max_blocking_threads(64)
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    rt.block_on(rvirtd::daemon::run(opts))?;
+    // Do not wait for blocking tasks: running guests are left alone.
+    rt.shutdown_background();
+    Ok(())
 }

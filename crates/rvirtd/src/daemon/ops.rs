@@ -1,0 +1,427 @@
+//! Lifecycle jobs. Each holds the domain's job lock for its whole length (one job
+//! at a time per domain, different domains in parallel); reads never take it.
+//! `destroy` does not wait for the job lock either: it must work while another
+//! job waits on a QEMU that does not answer.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use remote_protocol::{ErrorCode, ErrorDomain, RemoteError};
+use rustix::process::Signal;
+use serde_json::json;
+
+use super::Daemon;
+use super::procfs::{self, PidFd};
+use super::status::{Record, Status};
+use super::vm::{self, Intent, Vm};
+use crate::launch;
+use crate::registry::{Defined, DomainObj, RegistryError};
+use crate::states::{DomainState, PausedReason, RunningReason, ShutoffReason};
+use crate::store;
+
+/// How long `shutdown` keeps pressing the power button.
+pub const SHUTDOWN_PRESS_FOR: Duration = Duration::from_secs(120);
+/// SIGTERM → SIGKILL grace period of `destroy` (libvirt waits 10 s).
+pub const DESTROY_GRACE: Duration = Duration::from_secs(10);
+
+const START_PAUSED: u32 = 1;
+
+pub fn not_running() -> RemoteError {
+    RemoteError::operation_invalid("domain is not running")
+}
+
+fn registry_error(e: RegistryError) -> RemoteError {
+    match e {
+        RegistryError::AlreadyActive { name } => {
+            RemoteError::operation_invalid(&format!("domain '{name}' is already active"))
+        }
+        other => RemoteError::operation_failed(&other.to_string()),
+    }
+}
+
+fn running_vm(d: &Daemon, obj: &DomainObj) -> Result<Arc<Vm>, RemoteError> {
+    d.vm(&obj.uuid).ok_or_else(not_running)
+}
+
+fn monitor(vm: &Vm) -> Result<qemu::QmpClient, RemoteError> {
+    vm.qmp().ok_or_else(|| {
+        RemoteError::operation_failed(&format!(
+            "the monitor of domain '{}' is not connected (reconnect is being retried)",
+            vm.name
+        ))
+    })
+}
+
+#[allow(clippy::needless_pass_by_value)] // used as map_err(qmp_err)
+fn qmp_err(e: qemu::QmpError) -> RemoteError {
+    RemoteError::operation_failed(&format!("QEMU monitor: {e}"))
+}
+
+/// Parses a domain XML and fills libvirt's define-time defaults.
+pub fn parse_definition(d: &Daemon, xml: &str) -> Result<domain_xml::Domain, RemoteError> {
+    let parsed = domain_xml::parse_domain(xml).map_err(|e| {
+        let m = e.to_string();
+        if m.contains("name") && m.contains("missing") {
+            RemoteError::new(
+                ErrorCode::NO_NAME,
+                ErrorDomain::DOMAIN,
+                "missing name information in domain",
+            )
+        } else {
+            RemoteError::xml_error(&m)
+        }
+    })?;
+    for w in &parsed.warnings {
+        tracing::warn!("domain XML: {w}");
+    }
+    let mut def = parsed.value;
+    domain_xml::check_name(&def.name).map_err(|m| RemoteError::xml_error(&m))?;
+    if let Ok(caps) = &d.caps {
+        crate::native::fill_defaults(&mut def, caps);
+    }
+    Ok(def)
+}
+
+/// DOMAIN_DEFINE_XML: registry first (identity checks), then the atomic write; a
+/// failed write puts the previous definition back.
+pub fn define(d: &Daemon, xml: &str) -> Result<Arc<DomainObj>, RemoteError> {
+    let mut def = parse_definition(d, xml)?;
+    def.id = None;
+    let previous = d
+        .registry
+        .by_uuid(&def.uuid)
+        .map(|o| o.snapshot())
+        .filter(|s| s.name == def.name);
+    let text = def.to_xml();
+    let name = def.name.clone();
+    let (obj, how) = d.registry.define(def).map_err(registry_error)?;
+    if let Err(e) = store::atomic_write(&d.paths.config_file(&name), text.as_bytes()) {
+        match (how, previous) {
+            (Defined::Updated, Some(p)) => {
+                obj.update(|s| {
+                    s.config = p.config.clone();
+                    s.persistent = p.persistent;
+                });
+            }
+            _ => d.registry.remove(&obj),
+        }
+        return Err(RemoteError::operation_failed(&e.to_string()));
+    }
+    d.emit(&obj, 0, i32::from(how == Defined::Updated));
+    Ok(obj)
+}
+
+/// DOMAIN_UNDEFINE: the definition goes; a running domain becomes transient.
+pub async fn undefine(d: &Daemon, obj: &Arc<DomainObj>) -> Result<(), RemoteError> {
+    let _job = obj.job.lock().await;
+    let s = obj.snapshot();
+    if !s.persistent {
+        return Err(RemoteError::operation_invalid(
+            "cannot undefine transient domain",
+        ));
+    }
+    store::set_autostart(&d.paths.autostart_link(&s.name), false)
+        .map_err(|e| RemoteError::operation_failed(&e.to_string()))?;
+    store::remove_if_exists(&d.paths.config_file(&s.name))
+        .map_err(|e| RemoteError::operation_failed(&e.to_string()))?;
+    let s = obj.update(|s| {
+        s.persistent = false;
+        s.autostart = false;
+        if s.is_active() && s.live.is_none() {
+            s.live = s.config.clone();
+        }
+        s.config = None;
+    });
+    d.emit(obj, 1, 0);
+    if !s.is_active() {
+        d.registry.remove(obj);
+    }
+    Ok(())
+}
+
+pub fn set_autostart(d: &Daemon, obj: &DomainObj, on: bool) -> Result<(), RemoteError> {
+    let s = obj.snapshot();
+    if !s.persistent {
+        return Err(RemoteError::operation_invalid(
+            "cannot set autostart for transient domain",
+        ));
+    }
+    store::set_autostart(&d.paths.autostart_link(&s.name), on)
+        .map_err(|e| RemoteError::operation_failed(&e.to_string()))?;
+    obj.update(|s| s.autostart = on);
+    Ok(())
+}
+
+/// DOMAIN_CREATE: starts a defined domain.
+pub async fn start(d: &Arc<Daemon>, obj: &Arc<DomainObj>, flags: u32) -> Result<(), RemoteError> {
+    let _job = obj.job.lock().await;
+    let s = obj.snapshot();
+    if s.is_active() {
+        return Err(RemoteError::operation_invalid("domain is already running"));
+    }
+    let def = s
+        .config
+        .clone()
+        .or_else(|| s.live.clone())
+        .ok_or_else(|| RemoteError::internal("domain has no definition"))?;
+    start_locked(d, obj, (*def).clone(), flags).await
+}
+
+/// DOMAIN_CREATE_XML: a transient domain, started at once.
+pub async fn create_xml(
+    d: &Arc<Daemon>,
+    xml: &str,
+    flags: u32,
+) -> Result<Arc<DomainObj>, RemoteError> {
+    let def = parse_definition(d, xml)?;
+    let obj = d
+        .registry
+        .add_transient(def.clone())
+        .map_err(registry_error)?;
+    let r = {
+        let _job = obj.job.lock().await;
+        if obj.snapshot().is_active() {
+            return Err(RemoteError::operation_invalid(&format!(
+                "domain '{}' is already active",
+                def.name
+            )));
+        }
+        start_locked(d, &obj, def, flags).await
+    };
+    if r.is_err() && !obj.snapshot().persistent && !obj.snapshot().is_active() {
+        d.registry.remove(&obj);
+    }
+    r.map(|()| obj)
+}
+
+/// Start with the job held: plan → confined launch → QMP → `cont`. Every failure
+/// undoes everything (launch::start does until QMP; after that the actor does).
+async fn start_locked(
+    d: &Arc<Daemon>,
+    obj: &Arc<DomainObj>,
+    mut def: domain_xml::Domain,
+    flags: u32,
+) -> Result<(), RemoteError> {
+    let t = Instant::now();
+    let caps = d
+        .caps
+        .clone()
+        .map_err(|m| RemoteError::operation_failed(&m))?;
+    let id = d.registry.allocate_id(obj, None);
+    def.id = Some(id);
+    let running = match launch::start(&d.host, &caps, &def, id).await {
+        Ok(r) => r,
+        Err(e) => {
+            d.registry.release_id(id);
+            return Err(RemoteError::operation_failed(&e.to_string()));
+        }
+    };
+    let launch::Running {
+        pid,
+        mut child,
+        qmp,
+        events,
+        cleanup,
+        plan,
+        landlock_abi,
+        ..
+    } = running;
+    let pidfd = match PidFd::open(pid) {
+        Ok(p) => p,
+        Err(e) => {
+            if let Some(c) = child.as_mut() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            for p in cleanup.run() {
+                tracing::warn!("{p}");
+            }
+            d.registry.release_id(id);
+            return Err(RemoteError::operation_failed(&format!("pidfd_open: {e}")));
+        }
+    };
+    let taints: Vec<String> = plan.taints.iter().map(|t| t.as_str().to_owned()).collect();
+    for t in &taints {
+        tracing::warn!(
+            "Domain id={id} name='{}' uuid={} is tainted: {t}",
+            def.name,
+            def.uuid
+        );
+    }
+    let monitor_path = d.paths.domain_dir(id, &def.name).join("monitor.sock");
+    let status = Status {
+        state: DomainState::Paused(PausedReason::StartingUp),
+        pid,
+        taints,
+        monitor_path,
+        mount_namespace: plan.mount_namespace,
+        lib_dir: cleanup.lib_dir.clone(),
+        record: Record {
+            id,
+            start_time: procfs::stat(pid).map(|s| s.start_time).unwrap_or(0),
+            cleanup: cleanup.record(),
+            landlock_abi,
+            reboot_is_shutdown: plan.reboot_is_shutdown,
+            shutdown_seen: false,
+        },
+        domain: def.clone(),
+    };
+    let (vm, parts) = Vm::new(status, pidfd, Some((qmp.clone(), events)), child, cleanup);
+    vm.update_status(d, |_| {});
+    let live = Arc::new(def);
+    obj.update(|s| {
+        s.id = Some(id);
+        s.pid = Some(pid);
+        s.live = Some(live.clone());
+        s.state = DomainState::Paused(PausedReason::StartingUp);
+        s.note = None;
+    });
+    vm::spawn_actor(d.clone(), obj.clone(), vm.clone(), parts);
+
+    let prepare = async {
+        if plan.reboot_is_shutdown {
+            qmp.execute("set-action", Some(json!({"reboot": "shutdown"})))
+                .await?;
+        }
+        if let Some(kib) = plan.balloon_target_kib {
+            qmp.execute("balloon", Some(json!({"value": kib * 1024})))
+                .await?;
+        }
+        if flags & START_PAUSED == 0 {
+            qmp.execute("cont", None).await?;
+        }
+        Ok::<_, qemu::QmpError>(())
+    };
+    if let Err(e) = prepare.await {
+        vm.set_intent(Intent::Destroy);
+        let _ = vm.pidfd.kill(Signal::KILL);
+        vm.wait_done(Duration::from_secs(30)).await;
+        obj.update(|s| s.state = DomainState::Shutoff(ShutoffReason::Failed));
+        return Err(RemoteError::operation_failed(&format!(
+            "domain '{}': QEMU monitor: {e}",
+            vm.name
+        )));
+    }
+    if flags & START_PAUSED == 0 {
+        vm.set_state(d, obj, DomainState::Running(RunningReason::Booted));
+        d.emit(obj, 2, 0);
+    } else {
+        vm.set_state(d, obj, DomainState::Paused(PausedReason::User));
+        d.emit(obj, 2, 0);
+        d.emit(obj, 3, 0);
+    }
+    tracing::info!(
+        "domain '{}' started (id {id}, pid {pid}) in {:?}",
+        vm.name,
+        t.elapsed()
+    );
+    Ok(())
+}
+
+/// DOMAIN_DESTROY: SIGTERM, SIGKILL after the grace period (unless GRACEFUL);
+/// returns once QEMU has exited and the domain is cleaned up.
+pub async fn destroy(d: &Daemon, obj: &DomainObj, flags: u32) -> Result<(), RemoteError> {
+    const GRACEFUL: u32 = 1;
+    let vm = running_vm(d, obj)?;
+    vm.set_intent(Intent::Destroy);
+    let _ = vm.pidfd.kill(Signal::TERM);
+    if vm.wait_done(DESTROY_GRACE).await {
+        return Ok(());
+    }
+    if flags & GRACEFUL != 0 {
+        return Err(RemoteError::new(
+            ErrorCode::OPERATION_TIMEOUT,
+            ErrorDomain::QEMU,
+            format!(
+                "Timed out during operation: QEMU of domain '{}' did not exit after SIGTERM",
+                vm.name
+            ),
+        ));
+    }
+    let _ = vm.pidfd.kill(Signal::KILL);
+    if vm.wait_done(Duration::from_secs(60)).await {
+        Ok(())
+    } else {
+        Err(RemoteError::operation_failed(&format!(
+            "QEMU of domain '{}' (pid {}) did not exit after SIGKILL",
+            vm.name, vm.pid
+        )))
+    }
+}
+
+/// DOMAIN_SHUTDOWN: presses the ACPI power button and returns; the actor keeps
+/// pressing every second until the guest powers off or the press time is over.
+pub async fn shutdown(d: &Daemon, obj: &DomainObj, flags: u32) -> Result<(), RemoteError> {
+    const ACPI: u32 = 1;
+    if flags & !ACPI != 0 {
+        return Err(RemoteError::new(
+            ErrorCode::ARGUMENT_UNSUPPORTED,
+            ErrorDomain::QEMU,
+            "argument unsupported: only the ACPI power button shutdown mode is supported",
+        ));
+    }
+    let _job = obj.job.lock().await;
+    let vm = running_vm(d, obj)?;
+    let q = monitor(&vm)?;
+    vm.set_intent(Intent::Shutdown {
+        until: Instant::now() + SHUTDOWN_PRESS_FOR,
+    });
+    q.execute("system_powerdown", None).await.map_err(qmp_err)?;
+    Ok(())
+}
+
+/// DOMAIN_REBOOT: ACPI power button with a fake reboot (reset + cont when the guest
+/// has powered off), or a plain shutdown when `on_reboot` is destroy.
+pub async fn reboot(d: &Daemon, obj: &DomainObj, flags: u32) -> Result<(), RemoteError> {
+    const ACPI: u32 = 1;
+    if flags & !ACPI != 0 {
+        return Err(RemoteError::new(
+            ErrorCode::ARGUMENT_UNSUPPORTED,
+            ErrorDomain::QEMU,
+            "argument unsupported: only the ACPI power button reboot mode is supported",
+        ));
+    }
+    let _job = obj.job.lock().await;
+    let vm = running_vm(d, obj)?;
+    let q = monitor(&vm)?;
+    if vm.status().record.reboot_is_shutdown {
+        vm.set_intent(Intent::Shutdown {
+            until: Instant::now() + SHUTDOWN_PRESS_FOR,
+        });
+    } else {
+        vm.set_intent(Intent::FakeReboot);
+    }
+    q.execute("system_powerdown", None).await.map_err(qmp_err)?;
+    Ok(())
+}
+
+pub async fn reset(d: &Daemon, obj: &DomainObj) -> Result<(), RemoteError> {
+    let _job = obj.job.lock().await;
+    let vm = running_vm(d, obj)?;
+    monitor(&vm)?
+        .execute("system_reset", None)
+        .await
+        .map_err(qmp_err)?;
+    Ok(())
+}
+
+pub async fn suspend(d: &Daemon, obj: &DomainObj) -> Result<(), RemoteError> {
+    let _job = obj.job.lock().await;
+    let vm = running_vm(d, obj)?;
+    monitor(&vm)?.execute("stop", None).await.map_err(qmp_err)?;
+    vm.set_state(d, obj, DomainState::Paused(PausedReason::User));
+    d.emit(obj, 3, 0);
+    Ok(())
+}
+
+pub async fn resume(d: &Daemon, obj: &DomainObj) -> Result<(), RemoteError> {
+    let _job = obj.job.lock().await;
+    let vm = running_vm(d, obj)?;
+    if !matches!(obj.snapshot().state, DomainState::Paused(_)) {
+        return Err(RemoteError::operation_invalid("domain is not paused"));
+    }
+    monitor(&vm)?.execute("cont", None).await.map_err(qmp_err)?;
+    vm.set_state(d, obj, DomainState::Running(RunningReason::Unpaused));
+    d.emit(obj, 4, 0);
+    Ok(())
+}

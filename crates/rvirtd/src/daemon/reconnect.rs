@@ -1,0 +1,296 @@
+//! Finding running QEMUs again at daemon start, from their status files. A QEMU
+//! that is alive is never killed: if its monitor cannot be reached (wedged, status
+//! file damaged) the domain is kept, listed with a note, and retried in the
+//! background. A QEMU that died meanwhile is cleaned up from the record (owners
+//! restored from the xattrs, cgroup and directories removed).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use confine::cgroup::{VmCgroup, machine_name};
+use confine::launcher::NsOp;
+use qemu::{QmpClient, QmpConfig, QmpEvents};
+
+use super::Daemon;
+use super::procfs::{self, PidFd};
+use super::status::{Status, salvage_pid};
+use super::vm::{self, Vm};
+use crate::launch::Cleanup;
+use crate::registry::DomainObj;
+use crate::states::{
+    CrashedReason, DomainState, PausedReason, RunningReason, ShutdownReason, ShutoffReason,
+};
+
+const MONITOR_TIMEOUT: Duration = Duration::from_secs(3);
+const RETRY_EVERY: Duration = Duration::from_secs(2);
+
+fn status_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .map(|r| {
+            r.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.extension().is_some_and(|e| e == "xml")
+                        && !p
+                            .file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                        && p.is_file()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Reconnects every domain with a status file, in parallel.
+pub async fn reconnect_all(d: &Arc<Daemon>) {
+    let mut tasks = Vec::new();
+    for path in status_files(&d.paths.state_dir) {
+        let d = d.clone();
+        tasks.push(tokio::spawn(async move { reconnect_one(&d, &path).await }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+/// A hugetlbfs mounted under `/dev` after QEMU started is missing from its private
+/// `/dev`: mount it there (inside QEMU's mount namespace) so the path exists.
+pub async fn bind_missing_hugetlbfs(d: &Daemon, pid: u32, name: &str) {
+    let host = crate::host::hugetlbfs_mounts(&d.host.config.hugetlbfs_mount);
+    let inside = fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+        .map(|m| procfs::mount_points(&m, "hugetlbfs"))
+        .unwrap_or_default();
+    let ops: Vec<NsOp> = host
+        .iter()
+        .filter(|m| m.path.starts_with("/dev/") && !inside.contains(&m.path))
+        .map(|m| NsOp::BindFromHost {
+            source: PathBuf::from(&m.path),
+            target: PathBuf::from(&m.path),
+        })
+        .collect();
+    if ops.is_empty() {
+        return;
+    }
+    let launcher = d.host.launcher.clone();
+    let what: Vec<String> = host.iter().map(|m| m.path.clone()).collect();
+    match tokio::task::spawn_blocking(move || launcher.nsexec(pid, &ops)).await {
+        Ok(Ok(())) => {
+            tracing::info!("domain '{name}': hugetlbfs {what:?} mounted into QEMU's namespace")
+        }
+        Ok(Err(e)) => {
+            tracing::warn!("domain '{name}': cannot mount hugetlbfs into QEMU's namespace: {e}")
+        }
+        Err(e) => tracing::warn!("domain '{name}': nsexec: {e}"),
+    }
+}
+
+fn map_status(qemu_status: &str, before: DomainState) -> DomainState {
+    match qemu_status {
+        "running" => match before {
+            DomainState::Running(r) => DomainState::Running(r),
+            _ => DomainState::Running(RunningReason::Unpaused),
+        },
+        "shutdown" => DomainState::Shutdown(ShutdownReason::Unknown),
+        "guest-panicked" => DomainState::Crashed(CrashedReason::Panicked),
+        "prelaunch" => DomainState::Paused(PausedReason::StartingUp),
+        _ => match before {
+            DomainState::Paused(r) => DomainState::Paused(r),
+            _ => DomainState::Paused(PausedReason::Unknown),
+        },
+    }
+}
+
+async fn connect(path: &Path) -> Result<(QmpClient, QmpEvents, String), String> {
+    let cfg = QmpConfig {
+        command_timeout: MONITOR_TIMEOUT,
+        ..QmpConfig::default()
+    };
+    let (q, e) = tokio::time::timeout(MONITOR_TIMEOUT, QmpClient::connect(path, cfg))
+        .await
+        .map_err(|_| "the monitor did not answer".to_owned())?
+        .map_err(|e| e.to_string())?;
+    let st = q
+        .execute("query-status", None)
+        .await
+        .map_err(|e| format!("query-status: {e}"))?;
+    let status = st["status"].as_str().unwrap_or("unknown").to_owned();
+    Ok((q, e, status))
+}
+
+async fn reconnect_one(d: &Arc<Daemon>, path: &Path) {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!("{}: {e}", path.display());
+            return;
+        }
+    };
+    let st = match Status::parse(path, &text) {
+        Ok(s) => s,
+        Err(e) => return damaged(d, path, &text, &e.to_string()),
+    };
+    let name = st.domain.name.clone();
+    let uuid = st.domain.uuid;
+    let alive = procfs::is_same_process(st.pid, st.record.start_time)
+        && procfs::cmdline_contains(st.pid, &uuid.to_string());
+    let obj = match d.registry.by_uuid(&uuid) {
+        Some(o) => o,
+        None => match d.registry.add_transient(st.domain.clone()) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!("{}: {e}; status file kept", path.display());
+                return;
+            }
+        },
+    };
+    let pidfd = if alive {
+        PidFd::open(st.pid).ok()
+    } else {
+        None
+    };
+    let Some(pidfd) = pidfd else {
+        return gone(d, &obj, st).await;
+    };
+    let id = st.record.id;
+    d.registry.allocate_id(&obj, Some(id));
+    let cgroup = d.host.cgroups.as_ref().and_then(|l| {
+        VmCgroup::find_for_pid(l, st.pid, Some(&machine_name(id as u32, &name)))
+            .map_err(|e| tracing::warn!("domain '{name}': cgroup not re-adopted: {e}"))
+            .ok()
+    });
+    let cleanup = Cleanup::from_record(&st.record.cleanup, cgroup);
+    if st.mount_namespace {
+        bind_missing_hugetlbfs(d, st.pid, &name).await;
+    }
+    let before = st.state;
+    let monitor = connect(&st.monitor_path).await;
+    let (qmp, state, note) = match monitor {
+        Ok((q, e, s)) => (Some((q, e)), map_status(&s, before), None),
+        Err(why) => {
+            let note = format!(
+                "monitor not reconnected ({why}); QEMU pid {} keeps running, retrying",
+                st.pid
+            );
+            tracing::warn!("domain '{name}': {note}");
+            let state = match before {
+                DomainState::Shutoff(_) => DomainState::Running(RunningReason::Unknown),
+                s => s,
+            };
+            (None, state, Some(note))
+        }
+    };
+    let connected = qmp.is_some();
+    let pid = st.pid;
+    let live = Arc::new(st.domain.clone());
+    let monitor_path = st.monitor_path.clone();
+    let (vm, parts) = Vm::new(st, pidfd, qmp, None, cleanup);
+    obj.update(|s| {
+        s.id = Some(id);
+        s.pid = Some(pid);
+        s.live = Some(live);
+        s.state = state;
+        s.note = note;
+    });
+    vm.update_status(d, |s| s.state = state);
+    vm::spawn_actor(d.clone(), obj.clone(), vm.clone(), parts);
+    tracing::info!(
+        "domain '{name}' (id {id}, pid {pid}) reconnected: {} ({})",
+        state.name(),
+        state.reason_name()
+    );
+    if connected {
+        after_connect(&vm, state);
+    } else {
+        let d = d.clone();
+        tokio::spawn(async move {
+            while !vm.is_done() {
+                tokio::time::sleep(RETRY_EVERY).await;
+                if vm.is_done() {
+                    break;
+                }
+                if let Ok((q, e, s)) = connect(&monitor_path).await {
+                    let state = map_status(&s, obj.snapshot().state);
+                    vm.set_monitor(q, e);
+                    vm.set_state(&d, &obj, state);
+                    after_connect(&vm, state);
+                    break;
+                }
+            }
+        });
+    }
+}
+
+/// The guest powered off while the daemon was away (-no-shutdown kept QEMU): end it.
+fn after_connect(vm: &Arc<Vm>, state: DomainState) {
+    if matches!(state, DomainState::Shutdown(_))
+        && let Some(q) = vm.qmp()
+    {
+        tokio::spawn(async move {
+            let _ = q.execute("quit", None).await;
+        });
+    }
+}
+
+/// QEMU died while the daemon was not running: undo everything from the record.
+async fn gone(d: &Daemon, obj: &Arc<DomainObj>, st: Status) {
+    let name = st.domain.name.clone();
+    let reason = if st.record.shutdown_seen {
+        ShutoffReason::Shutdown
+    } else {
+        ShutoffReason::Crashed
+    };
+    tracing::warn!(
+        "domain '{name}': QEMU (pid {}) is gone; cleaning up ({})",
+        st.pid,
+        reason.as_str()
+    );
+    let cleanup = Cleanup::from_record(&st.record.cleanup, None);
+    let problems = tokio::task::spawn_blocking(move || cleanup.run())
+        .await
+        .unwrap_or_default();
+    for p in problems {
+        tracing::warn!("{p}");
+    }
+    let _ = crate::store::remove_if_exists(&d.paths.status_file(&name));
+    let s = obj.update(|s| {
+        s.state = DomainState::Shutoff(reason);
+        s.id = None;
+        s.pid = None;
+        if s.persistent {
+            s.live = None;
+        }
+    });
+    if !s.persistent {
+        d.registry.remove(obj);
+    }
+}
+
+/// A status file that cannot be read: never kill or forget a QEMU that may be
+/// running; show it with a note and keep the file for a human.
+fn damaged(d: &Daemon, path: &Path, text: &str, why: &str) {
+    let pid = salvage_pid(text).filter(|p| Path::new(&format!("/proc/{p}")).exists());
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    tracing::error!("{why}; file kept");
+    match (pid, d.registry.by_name(&name)) {
+        (Some(pid), Some(obj)) => {
+            obj.update(|s| {
+                s.state = DomainState::Running(RunningReason::Unknown);
+                s.pid = Some(pid);
+                s.note = Some(format!(
+                    "status file damaged ({why}); QEMU pid {pid} keeps running but is not managed"
+                ));
+            });
+        }
+        (Some(pid), None) => tracing::error!(
+            "domain '{name}': QEMU pid {pid} is running, no definition known; left alone"
+        ),
+        (None, _) => {}
+    }
+}

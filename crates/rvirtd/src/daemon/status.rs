@@ -1,0 +1,185 @@
+//! The status file of a running domain (`run/rvirt/qemu/NAME.xml`): libvirt's
+//! `<domstatus>` plus rvirt's private record, written atomically on every
+//! transition so a restarted (or crashed) daemon finds every QEMU again and can
+//! undo everything done for one that died meanwhile.
+
+use std::path::{Path, PathBuf};
+
+use domain_xml::Domain;
+use domain_xml::status::DomainStatus;
+use domain_xml::xml::{Pos, RawElement, RawNode};
+
+use crate::launch::CleanupRecord;
+use crate::states::DomainState;
+use crate::store::{self, StoreError};
+
+/// The element holding [`Record`] as JSON.
+pub const RECORD_ELEMENT: &str = "rvirtRecord";
+
+/// rvirt's private part of a status file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Record {
+    pub id: i32,
+    /// `/proc/PID/stat` field 22 of QEMU.
+    pub start_time: u64,
+    pub cleanup: CleanupRecord,
+    pub landlock_abi: Option<u32>,
+    pub reboot_is_shutdown: bool,
+    /// The guest asked to power off (SHUTDOWN event) before the daemon stopped.
+    #[serde(default)]
+    pub shutdown_seen: bool,
+}
+
+/// Everything a status file says.
+#[derive(Clone, Debug)]
+pub struct Status {
+    pub state: DomainState,
+    pub pid: u32,
+    pub taints: Vec<String>,
+    pub monitor_path: PathBuf,
+    pub mount_namespace: bool,
+    pub lib_dir: Option<PathBuf>,
+    pub record: Record,
+    pub domain: Domain,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("status file '{path}': {message}")]
+    Damaged { path: PathBuf, message: String },
+}
+
+impl Status {
+    pub fn to_xml(&self) -> String {
+        let json = serde_json::to_string(&self.record).unwrap_or_default();
+        let record = RawElement {
+            ns: None,
+            prefix: None,
+            name: RECORD_ELEMENT.into(),
+            attrs: Vec::new(),
+            children: vec![RawNode::Text(json)],
+            pos: Pos { line: 0, col: 0 },
+        };
+        DomainStatus {
+            state: self.state.name().into(),
+            reason: self.state.reason_name().into(),
+            pid: self.pid,
+            taints: self.taints.clone(),
+            monitor_path: self.monitor_path.to_string_lossy().into_owned(),
+            mount_namespace: self.mount_namespace,
+            lib_dir: self
+                .lib_dir
+                .as_ref()
+                .map(|p| p.to_string_lossy().into_owned()),
+            private: vec![record],
+            domain: self.domain.clone(),
+        }
+        .to_xml()
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Status, StatusError> {
+        let damaged = |message: String| StatusError::Damaged {
+            path: path.to_path_buf(),
+            message,
+        };
+        let s = DomainStatus::parse(text)
+            .map_err(|e| damaged(e.to_string()))?
+            .value;
+        let state = DomainState::parse(&s.state, &s.reason)
+            .ok_or_else(|| damaged(format!("unknown state '{}'", s.state)))?;
+        let raw = s
+            .private
+            .iter()
+            .find(|e| e.name == RECORD_ELEMENT)
+            .ok_or_else(|| damaged(format!("no <{RECORD_ELEMENT}>")))?;
+        let json: String = raw
+            .children
+            .iter()
+            .filter_map(|c| match c {
+                RawNode::Text(t) => Some(t.as_str()),
+                RawNode::Element(_) => None,
+            })
+            .collect();
+        let record: Record =
+            serde_json::from_str(&json).map_err(|e| damaged(format!("<{RECORD_ELEMENT}>: {e}")))?;
+        Ok(Status {
+            state,
+            pid: s.pid,
+            taints: s.taints,
+            monitor_path: PathBuf::from(s.monitor_path),
+            mount_namespace: s.mount_namespace,
+            lib_dir: s.lib_dir.map(PathBuf::from),
+            record,
+            domain: s.domain,
+        })
+    }
+
+    pub fn write(&self, path: &Path) -> Result<(), StoreError> {
+        store::atomic_write(path, self.to_xml().as_bytes())
+    }
+}
+
+/// Best-effort `pid='N'` from a status file too damaged to parse, so its QEMU is
+/// never mistaken for gone.
+pub fn salvage_pid(text: &str) -> Option<u32> {
+    let i = text.find(" pid=")? + 5;
+    let rest = &text[i..];
+    let q = rest.chars().next()?;
+    let rest = &rest[1..];
+    let end = rest.find(q)?;
+    rest[..end].parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::states::RunningReason;
+
+    #[test]
+    fn round_trip_with_record() {
+        let d = domain_xml::parse_domain(
+            "<domain type='kvm' id='3'><name>vm</name><memory>1024</memory><os><type>hvm</type></os></domain>",
+        )
+        .unwrap()
+        .value;
+        let st = Status {
+            state: DomainState::Running(RunningReason::Booted),
+            pid: 4321,
+            taints: vec!["custom-argv".into()],
+            monitor_path: "/r/mon.sock".into(),
+            mount_namespace: true,
+            lib_dir: Some("/r/lib".into()),
+            record: Record {
+                id: 3,
+                start_time: 99,
+                cleanup: CleanupRecord {
+                    domain: "vm".into(),
+                    cgroup_dirs: vec!["/sys/fs/cgroup/machine/x".into()],
+                    owners: vec![crate::launch::OwnerRecord {
+                        what: "disk <a&b>".into(),
+                        path: "/img".into(),
+                        uid: 1,
+                        gid: 2,
+                        remember: true,
+                    }],
+                    ..CleanupRecord::default()
+                },
+                landlock_abi: Some(4),
+                reboot_is_shutdown: true,
+                shutdown_seen: false,
+            },
+            domain: d,
+        };
+        let xml = st.to_xml();
+        let back = Status::parse(Path::new("x"), &xml).unwrap();
+        assert_eq!(back.record, st.record);
+        assert_eq!(back.state, st.state);
+        assert_eq!(back.pid, 4321);
+        assert_eq!(back.domain.id, Some(3));
+        assert!(back.mount_namespace);
+        assert_eq!(salvage_pid(&xml), Some(4321));
+        assert!(Status::parse(Path::new("x"), &xml[..xml.len() / 2]).is_err());
+    }
+}
