@@ -115,7 +115,10 @@ fn fixture() -> Fixture {
     }
 }
 
+/// `seclabel` is placed on `<domain>`; a part after `|` goes inside the disk's
+/// `<source>` (per-disk labels).
 fn domain_xml(name: &str, f: &Fixture, seclabel: &str, args: &[String]) -> String {
+    let (seclabel, disk_label) = seclabel.split_once('|').unwrap_or((seclabel, ""));
     let g = testkit::guest();
     let mut qemu = String::new();
     if !args.is_empty() {
@@ -130,7 +133,7 @@ fn domain_xml(name: &str, f: &Fixture, seclabel: &str, args: &[String]) -> Strin
          <os><type arch='x86_64' machine='q35'>hvm</type><kernel>{}</kernel><initrd>{}</initrd>\
          <cmdline>console=ttyS0 panic=-1 quiet</cmdline></os><features><acpi/></features>\
          <devices><disk type='file' device='disk'><driver name='qemu' type='raw'/>\
-         <source file='{}'/><target dev='vda' bus='virtio'/></disk>\
+         <source file='{}'>{disk_label}</source><target dev='vda' bus='virtio'/></disk>\
          <serial type='file'><source path='{}'/></serial></devices>{seclabel}{qemu}</domain>",
         g.vmlinux.display(),
         g.initramfs.display(),
@@ -217,7 +220,21 @@ async fn run_case(case: &Case, id: i32) -> Facts {
     let _ = q.execute("quit", None).await;
     let mut r = g.0.take().unwrap();
     r.child.take().unwrap().wait().unwrap();
+    let cgroup_dirs: Vec<PathBuf> = r
+        .cleanup
+        .cgroup
+        .as_ref()
+        .map(|c| c.paths())
+        .unwrap_or_default();
     let problems = std::mem::take(&mut r.cleanup).run();
+    for dir in &cgroup_dirs {
+        assert!(
+            !dir.exists(),
+            "case {}: cgroup {} left after stop",
+            case.name,
+            dir.display()
+        );
+    }
     assert!(
         problems.is_empty(),
         "case {}: cleanup: {problems:?}",
@@ -352,6 +369,18 @@ async fn guest_confinement_matrix() {
             seclabel: "",
             args: chardev_on(TEST_NODE),
         },
+        Case {
+            name: "dyn-ownership-0",
+            conf: "dynamic_ownership = 0\n",
+            seclabel: "",
+            args: vec![],
+        },
+        Case {
+            name: "disk-relabel-no",
+            conf: "",
+            seclabel: "|<seclabel model='dac' relabel='no'/>",
+            args: vec![],
+        },
         // The blob is outside the plan: only reachable with Landlock off.
         Case {
             name: "landlock-0",
@@ -440,7 +469,7 @@ async fn guest_confinement_matrix() {
             }
         }
         match case.name {
-            "seclabel-none" | "drivers-none" => {
+            "seclabel-none" | "drivers-none" | "dyn-ownership-0" | "disk-relabel-no" => {
                 assert_eq!(
                     facts.image_owner_running,
                     (USER_UID, USER_GID),
@@ -593,6 +622,21 @@ async fn guest_denials_name_their_layer() {
         .await
         .expect("works with landlock = 0");
     assert!(g.stop().is_empty());
+
+    // security_require_confined refuses an unconfined guest.
+    let f = fixture();
+    let e = start_case(
+        "security_require_confined = 1\n",
+        "deny-unconfined",
+        &f,
+        "<seclabel type='none'/>",
+        &[],
+        46,
+    )
+    .await
+    .err()
+    .expect("require_confined refusal expected");
+    assert!(e.to_string().contains("security_require_confined"), "{e}");
 
     // SELinux: not on this host; a domain that requires a label is refused clearly.
     let f = fixture();
