@@ -661,3 +661,49 @@ fn first_denial_line(msg: &str) -> &str {
         .find(|l| l.starts_with("denied by"))
         .unwrap_or(msg)
 }
+
+/// The seccomp layer: with `spawn=deny` (the default sandbox) QEMU is killed with
+/// SIGSYS when it tries to spawn a helper (here an `exec:` migration); the exit is
+/// named as a seccomp denial. With `seccomp_sandbox = 0` the same request runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qemu_live_seccomp_denial_is_named() {
+    common::require_root();
+    common::require_qemu();
+    for (conf, denied) in [("", true), ("seccomp_sandbox = 0\nlandlock = 0\n", false)] {
+        let root = tempfile::tempdir().unwrap();
+        let host = common::host(root.path(), conf);
+        let caps = common::caps(root.path()).await;
+        let mut d = domain_xml::parse_domain(
+            "<domain type='kvm'><name>seccomp-spawn</name><memory unit='MiB'>64</memory>\
+             <os><type arch='x86_64' machine='pc'>hvm</type></os></domain>",
+        )
+        .unwrap()
+        .value;
+        rvirtd::native::fill_defaults(&mut d, &caps);
+        let mut g = Guard(Some(start(&host, &caps, &d, 50).await.unwrap()));
+        let q = g.get().qmp.clone();
+        let _ = q
+            .execute(
+                "migrate",
+                Some(serde_json::json!({"uri": "exec:cat > /dev/null"})),
+            )
+            .await;
+        let mut r = g.0.take().unwrap();
+        let mut child = r.child.take().unwrap();
+        let status = if denied {
+            child.wait().unwrap()
+        } else {
+            let _ = q.execute("quit", None).await;
+            child.wait().unwrap()
+        };
+        let denial = rvirtd::diagnose::exit_denial(status);
+        if denied {
+            let d = denial.unwrap_or_else(|| panic!("expected a SIGSYS exit, got {status}"));
+            assert_eq!(d.layer, rvirtd::diagnose::Layer::Seccomp);
+            println!("seccomp             QEMU exit {status}: {}", d.fix);
+        } else {
+            assert!(denial.is_none() && status.success(), "{status}");
+        }
+        assert!(std::mem::take(&mut r.cleanup).run().is_empty());
+    }
+}
