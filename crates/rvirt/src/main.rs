@@ -1,11 +1,19 @@
-//! `rvirt`: the command-line client of rvirt. Offline commands (`validate`) work
-//! without a daemon.
+//! `rvirt`: the command-line client of rvirt. It speaks libvirt's remote
+//! protocol to rvirtd (or any libvirt daemon) with virsh's commands and output
+//! shapes; offline commands (`validate`, `domxml-to-native` without a daemon)
+//! work without one.
 
+mod format;
+mod native;
+mod target;
 mod validate;
+mod virsh;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use crate::virsh::{Cmd, Output};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -14,12 +22,105 @@ use clap::{Parser, Subcommand};
     about = "Manage QEMU guests through rvirtd (libvirt-compatible)"
 )]
 struct Cli {
+    /// Hypervisor connection URI (default: $LIBVIRT_DEFAULT_URI, else the local
+    /// rvirtd at /run/rvirt/rvirt-sock).
+    #[arg(short = 'c', long = "connect", value_name = "URI")]
+    connect: Option<String>,
+    /// Connect read-only (the daemon's `-ro` socket).
+    #[arg(short = 'r', long)]
+    readonly: bool,
+    /// Quiet mode: no informational messages, no table headers.
+    #[arg(short = 'q', long)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Show library, API and hypervisor versions.
+    Version {
+        /// Also show the daemon's version.
+        #[arg(long)]
+        daemon: bool,
+    },
+    /// Print the connection URI.
+    Uri,
+    /// Print the hypervisor's hostname.
+    Hostname,
+    /// List domains.
+    List {
+        /// Active and inactive domains.
+        #[arg(long)]
+        all: bool,
+        /// Inactive domains only.
+        #[arg(long)]
+        inactive: bool,
+        /// Names only.
+        #[arg(long)]
+        name: bool,
+        /// UUIDs only.
+        #[arg(long)]
+        uuid: bool,
+    },
+    /// Define (but don't start) a domain from an XML file.
+    Define { file: String },
+    /// Undefine a domain.
+    Undefine { domain: String },
+    /// Start a defined domain.
+    Start { domain: String },
+    /// Create (define and start) a transient domain from an XML file.
+    Create { file: String },
+    /// Gracefully shut a domain down.
+    Shutdown { domain: String },
+    /// Stop a domain immediately.
+    Destroy { domain: String },
+    /// Reboot a domain.
+    Reboot { domain: String },
+    /// Pause a domain.
+    Suspend { domain: String },
+    /// Resume a paused domain.
+    Resume { domain: String },
+    /// Print a domain's XML.
+    Dumpxml {
+        /// The persistent (inactive) configuration.
+        #[arg(long)]
+        inactive: bool,
+        domain: String,
+    },
+    /// Print a domain's state.
+    Domstate {
+        /// Also the reason.
+        #[arg(long)]
+        reason: bool,
+        domain: String,
+    },
+    /// Print information about a domain.
+    Dominfo { domain: String },
+    /// Print a domain's id.
+    Domid { domain: String },
+    /// Print a domain's UUID.
+    Domuuid { domain: String },
+    /// Print a domain's name (from its id or UUID).
+    Domname { domain: String },
+    /// Start a domain when the daemon starts (or stop doing so).
+    Autostart {
+        /// Turn autostart off.
+        #[arg(long)]
+        disable: bool,
+        domain: String,
+    },
+    /// Print the host's capabilities XML.
+    Capabilities,
+    /// Print the host's CPU and memory facts.
+    Nodeinfo,
+    /// Print the QEMU command line for a domain XML (offline when no daemon answers).
+    DomxmlToNative {
+        /// Native format (`qemu-argv`).
+        format: String,
+        /// Domain XML file.
+        file: String,
+    },
     /// Check domain XML files offline; print problems as FILE:LINE:COL: message.
     Validate {
         /// Print the canonical XML (as `virsh dumpxml` would show it).
@@ -31,16 +132,102 @@ enum Command {
     },
 }
 
+fn to_cmd(c: Command) -> Cmd {
+    use Command as C;
+    match c {
+        C::Version { daemon } => Cmd::Version { daemon },
+        C::Uri => Cmd::Uri,
+        C::Hostname => Cmd::Hostname,
+        C::List {
+            all,
+            inactive,
+            name,
+            uuid,
+        } => Cmd::List {
+            all,
+            inactive,
+            name,
+            uuid,
+        },
+        C::Define { file } => Cmd::Define { file },
+        C::Undefine { domain } => Cmd::Undefine { domain },
+        C::Start { domain } => Cmd::Start { domain },
+        C::Create { file } => Cmd::Create { file },
+        C::Shutdown { domain } => Cmd::Shutdown { domain },
+        C::Destroy { domain } => Cmd::Destroy { domain },
+        C::Reboot { domain } => Cmd::Reboot { domain },
+        C::Suspend { domain } => Cmd::Suspend { domain },
+        C::Resume { domain } => Cmd::Resume { domain },
+        C::Dumpxml { inactive, domain } => Cmd::Dumpxml { inactive, domain },
+        C::Domstate { reason, domain } => Cmd::Domstate { reason, domain },
+        C::Dominfo { domain } => Cmd::Dominfo { domain },
+        C::Domid { domain } => Cmd::Domid { domain },
+        C::Domuuid { domain } => Cmd::Domuuid { domain },
+        C::Domname { domain } => Cmd::Domname { domain },
+        C::Autostart { disable, domain } => Cmd::Autostart { disable, domain },
+        C::Capabilities => Cmd::Capabilities,
+        C::Nodeinfo => Cmd::Nodeinfo,
+        C::DomxmlToNative { format, file } => Cmd::XmlToNative { format, file },
+        C::Validate { .. } => unreachable!("validate runs offline"),
+    }
+}
+
+fn connect_failed(msg: &str) -> ExitCode {
+    eprintln!("error: failed to connect to the hypervisor");
+    eprintln!("error: {msg}");
+    ExitCode::FAILURE
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Validate { canonical, files } => validate::run(&files, canonical),
-    };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("rvirt: {e:#}");
-            ExitCode::FAILURE
-        }
+    if let Command::Validate { canonical, files } = &cli.command {
+        return match validate::run(files, *canonical) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("rvirt: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
     }
+    let uri = cli
+        .connect
+        .clone()
+        .or_else(|| std::env::var("LIBVIRT_DEFAULT_URI").ok());
+    let target = match target::resolve(uri.as_deref(), cli.readonly) {
+        Ok(t) => t,
+        Err(m) => return connect_failed(&m),
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the I/O runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let quiet = cli.quiet;
+    let read_only = cli.readonly;
+    let cmd = to_cmd(cli.command);
+    rt.block_on(async move {
+        if let Cmd::XmlToNative { format, file } = &cmd {
+            let (out, ok) = native::run(&target, read_only, format, file).await;
+            return out.emit(ok, quiet);
+        }
+        let client = match virsh::connect(&target, read_only).await {
+            Ok(c) => c,
+            Err(m) => return connect_failed(&m),
+        };
+        let mut s = virsh::Session {
+            c: &client,
+            target: &target,
+            quiet,
+            out: Output::default(),
+        };
+        let ok = s.run(&cmd).await.is_ok();
+        let out = std::mem::take(&mut s.out);
+        let _ = client.close().await;
+        out.emit(ok, quiet)
+    })
 }

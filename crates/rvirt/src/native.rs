@@ -1,0 +1,91 @@
+//! `domxml-to-native qemu-argv FILE`: through the daemon when it answers
+//! (CONNECT_DOMAIN_XML_TO_NATIVE), otherwise offline: parse, probe the
+//! emulator's capabilities (cached), plan with the host config, print the
+//! one-line env + argv.
+
+use std::path::PathBuf;
+
+use host_config::HostConfig;
+use qemu::CapsCache;
+use rvirtd::paths::Paths;
+
+use crate::target::Target;
+use crate::virsh::{self, Output};
+
+/// Where offline capability probes are cached: the instance's cache for a
+/// `--root` instance; `/var/cache/rvirt/qemu/capabilities` as root; else
+/// `$XDG_CACHE_HOME/rvirt/qemu/capabilities` (or `~/.cache/rvirt/...`).
+pub fn caps_cache_dir(target: &Target) -> PathBuf {
+    if target.rooted {
+        return target.paths.capabilities_cache();
+    }
+    if rustix::process::geteuid().is_root() {
+        return Paths::system().capabilities_cache();
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    base.join("rvirt").join("qemu").join("capabilities")
+}
+
+/// The offline path. Returns the text virsh would print (ending in a
+/// newline) or error lines.
+pub async fn offline(target: &Target, format: &str, file: &str) -> Result<String, Vec<String>> {
+    if format != "qemu-argv" {
+        return Err(vec![format!(
+            "invalid argument: unsupported config type {format}"
+        )]);
+    }
+    let xml = virsh::read_file(file).map_err(|e| vec![e])?;
+    let dom = domain_xml::parse_domain(&xml)
+        .map_err(|e| vec![format!("XML error: {}", e.message)])?
+        .value;
+    let emulator = rvirtd::native::emulator_of(&dom);
+    let cache = CapsCache::new(caps_cache_dir(target));
+    let caps = cache
+        .get(std::path::Path::new(&emulator))
+        .await
+        .map_err(|e| vec![format!("internal error: {e}")])?;
+    let (config, _warnings) =
+        HostConfig::load(&target.paths.qemu_conf).map_err(|e| vec![format!("{e}")])?;
+    let line = rvirtd::native::to_native(dom, &config, &caps, &target.paths)
+        .map_err(|e| vec![e.to_string()])?;
+    Ok(format!("{line}\n"))
+}
+
+/// Daemon first, offline when no daemon answers or it lacks the call.
+pub async fn run(target: &Target, read_only: bool, format: &str, file: &str) -> (Output, bool) {
+    let mut out = Output::default();
+    if let Ok(c) = virsh::connect(target, read_only).await {
+        match virsh::read_file(file) {
+            Err(e) => {
+                out.errors.push(e);
+                return (out, false);
+            }
+            Ok(xml) => match c.domain_xml_to_native(format, &xml, 0).await {
+                Ok(s) => {
+                    let _ = c.close().await;
+                    out.stdout = s;
+                    return (out, true);
+                }
+                Err(e) if !virsh::is_no_support(&e) => {
+                    out.errors.push(virsh::message(&e));
+                    return (out, false);
+                }
+                Err(_) => {}
+            },
+        }
+    }
+    match offline(target, format, file).await {
+        Ok(s) => {
+            out.stdout = s;
+            (out, true)
+        }
+        Err(e) => {
+            out.errors = e;
+            (out, false)
+        }
+    }
+}
