@@ -213,6 +213,25 @@ fn classify(path: &str, errno: &str, plan: &LaunchPlan, ctx: &Context) -> Option
     None
 }
 
+/// QEMU's seccomp sandbox kills the process with SIGSYS ("Bad system call") when a
+/// denied syscall is made (e.g. spawning a helper with `spawn=deny`): an exit by that
+/// signal is the sandbox's denial.
+pub fn exit_denial(status: std::process::ExitStatus) -> Option<Denial> {
+    use std::os::unix::process::ExitStatusExt;
+    (status.signal() == Some(SIGSYS)).then(|| Denial {
+        layer: Layer::Seccomp,
+        path: String::new(),
+        identity: String::new(),
+        fix: "QEMU's seccomp sandbox (-sandbox on,...,spawn=deny) killed it for a forbidden system call \
+              (SIGSYS), e.g. spawning a helper program; if a passthrough feature needs that, set \
+              seccomp_sandbox = 0 in qemu.conf"
+            .into(),
+    })
+}
+
+/// SIGSYS on Linux (x86, arm and most architectures).
+const SIGSYS: i32 = 31;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,22 +252,3 @@ mod tests {
         assert_eq!(errno_of("fine"), None);
     }
 }
-
-/// QEMU's seccomp sandbox kills the process with SIGSYS ("Bad system call") when a
-/// denied syscall is made (e.g. spawning a helper with `spawn=deny`): an exit by that
-/// signal is the sandbox's denial.
-pub fn exit_denial(status: std::process::ExitStatus) -> Option<Denial> {
-    use std::os::unix::process::ExitStatusExt;
-    (status.signal() == Some(SIGSYS)).then(|| Denial {
-        layer: Layer::Seccomp,
-        path: String::new(),
-        identity: String::new(),
-        fix: "QEMU's seccomp sandbox (-sandbox on,...,spawn=deny) killed it for a forbidden system call \
-              (SIGSYS), e.g. spawning a helper program; if a passthrough feature needs that, set \
-              seccomp_sandbox = 0 in qemu.conf"
-            .into(),
-    })
-}
-
-/// SIGSYS on Linux (x86, arm and most architectures).
-const SIGSYS: i32 = 31;
