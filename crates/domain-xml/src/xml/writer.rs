@@ -189,6 +189,9 @@ impl<'e> XmlWriter<'e> {
     }
 
     fn child_written(&mut self, name: &str) {
+        // Anchors are recorded by local name (the reader sees `qemu:override` as
+        // `override`), so count written children the same way (found by fuzzing).
+        let name = name.rsplit(':').next().unwrap_or(name);
         let Some(top) = self.stack.last_mut() else {
             return;
         };
