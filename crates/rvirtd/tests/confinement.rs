@@ -64,23 +64,6 @@ fn xattr_count(path: &Path) -> usize {
         .count()
 }
 
-fn wait_for(path: &Path, marker: &str, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let text = std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .replace('\r', "");
-        if text.lines().any(|l| l.ends_with(marker)) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no '{marker}' within {timeout:?}; serial:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Files of one case: a rooted daemon tree, a user-owned disk image, a blob outside
 /// the plan.
 struct Fixture {
@@ -176,7 +159,7 @@ async fn run_case(case: &Case, id: i32) -> Facts {
     let planned_env = r.plan.env.clone();
     q.execute("cont", None).await.unwrap();
     let t = Instant::now();
-    wait_for(&f.serial, "GUEST-READY", Duration::from_secs(90));
+    common::wait_for(&f.serial, "GUEST-READY", Duration::from_secs(90));
     let mut facts = Facts {
         ready_ms: t.elapsed().as_millis(),
         ..Facts::default()

@@ -73,7 +73,7 @@ async fn guest_tcg_guest_boots_from_plan_and_powers_off() {
     let events = &mut g.get().events;
     q.execute("cont", None).await.unwrap();
     let t = Instant::now();
-    wait_for(&serial, "GUEST-READY", Duration::from_secs(90));
+    common::wait_for(&serial, "GUEST-READY", Duration::from_secs(90));
     println!("cont to GUEST-READY: {:?}", t.elapsed());
     // A press before the guest's handler is ready is lost: repeat until it exits.
     let mut shutdown_seen = false;
@@ -109,21 +109,4 @@ async fn guest_tcg_guest_boots_from_plan_and_powers_off() {
             .contains("GUEST-POWEROFF")
     );
     assert!(std::mem::take(&mut r.cleanup).run().is_empty());
-}
-
-fn wait_for(path: &std::path::Path, marker: &str, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let text = std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .replace('\r', "");
-        if text.lines().any(|l| l.ends_with(marker)) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no '{marker}' within {timeout:?}; serial:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }

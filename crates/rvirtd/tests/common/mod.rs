@@ -90,3 +90,21 @@ impl Drop for Guard {
         }
     }
 }
+
+/// Waits until a line of the serial log ends with `marker` (QEMU writes CRLF).
+pub fn wait_for(path: &Path, marker: &str, timeout: std::time::Duration) {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .replace('\r', "");
+        if text.lines().any(|l| l.ends_with(marker)) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no '{marker}' within {timeout:?}; serial:\n{text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
