@@ -178,8 +178,78 @@ fn connect_failed(msg: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// virsh also accepts the positional arguments as named options
+/// (`dominfo --domain vm1`, `define --file f.xml`,
+/// `domxml-to-native --format qemu-argv --xml f.xml`): turn them back into
+/// positionals, in virsh's order.
+fn virsh_named_options(args: Vec<String>) -> Vec<String> {
+    let Some(cmd_at) = args
+        .iter()
+        .enumerate()
+        .skip(1)
+        .scan(false, |takes_value, (i, a)| {
+            let r = (!*takes_value && !a.starts_with('-')).then_some(i);
+            *takes_value = matches!(a.as_str(), "-c" | "--connect");
+            Some(r)
+        })
+        .flatten()
+        .next()
+    else {
+        return args;
+    };
+    let names: &[&str] = match args[cmd_at].as_str() {
+        "domxml-to-native" => &["format", "xml"],
+        "define" | "create" => &["file"],
+        "validate" | "version" | "uri" | "hostname" | "list" | "capabilities" | "nodeinfo" => &[],
+        _ => &["domain"],
+    };
+    let mut named: Vec<Option<String>> = vec![None; names.len()];
+    let mut rest = Vec::new();
+    let mut it = args[cmd_at + 1..].iter();
+    while let Some(a) = it.next() {
+        let hit = names.iter().position(|n| {
+            a.strip_prefix("--")
+                .is_some_and(|o| o == *n || o.starts_with(&format!("{n}=")))
+        });
+        match hit {
+            Some(i) => match a.split_once('=') {
+                Some((_, v)) => named[i] = Some(v.to_string()),
+                None => named[i] = it.next().cloned(),
+            },
+            None => rest.push(a.clone()),
+        }
+    }
+    if named.iter().all(Option::is_none) {
+        return args;
+    }
+    let mut out: Vec<String> = args[..=cmd_at].to_vec();
+    let mut positional = rest.iter().filter(|a| !a.starts_with('-'));
+    let flags = rest.iter().filter(|a| a.starts_with('-'));
+    out.extend(flags.cloned());
+    for n in named {
+        match n {
+            Some(v) => out.push(v),
+            None => out.extend(positional.next().cloned()),
+        }
+    }
+    out.extend(positional.cloned());
+    out
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args = virsh_named_options(std::env::args().collect());
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            // virsh exits 1 on every usage error; help and --version are not errors.
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     if let Command::Validate { canonical, files } = &cli.command {
         return match validate::run(files, *canonical) {
             Ok(code) => code,
@@ -230,4 +300,45 @@ fn main() -> ExitCode {
         let _ = client.close().await;
         out.emit(ok, quiet)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::virsh_named_options;
+
+    fn v(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn named_options_become_positionals() {
+        assert_eq!(
+            virsh_named_options(v("rvirt -c U dominfo --domain vm1")),
+            v("rvirt -c U dominfo vm1")
+        );
+        assert_eq!(
+            virsh_named_options(v("rvirt domstate --domain=vm1 --reason")),
+            v("rvirt domstate --reason vm1")
+        );
+        assert_eq!(
+            virsh_named_options(v("rvirt -q define --file f.xml")),
+            v("rvirt -q define f.xml")
+        );
+        assert_eq!(
+            virsh_named_options(v("rvirt domxml-to-native --xml f.xml --format qemu-argv")),
+            v("rvirt domxml-to-native qemu-argv f.xml")
+        );
+        assert_eq!(
+            virsh_named_options(v("rvirt domxml-to-native qemu-argv --xml f.xml")),
+            v("rvirt domxml-to-native qemu-argv f.xml")
+        );
+        assert_eq!(
+            virsh_named_options(v("rvirt list --all")),
+            v("rvirt list --all")
+        );
+        assert_eq!(
+            virsh_named_options(v("rvirt -c qemu:///system start vm1")),
+            v("rvirt -c qemu:///system start vm1")
+        );
+    }
 }

@@ -697,10 +697,7 @@ impl Session<'_> {
                             }
                         }
                     }
-                    Err(e) => {
-                        ok = false;
-                        self.out.err(message(&e));
-                    }
+                    Err(e) => return self.fail1(&e),
                 }
             }
             Ok(_) => {}

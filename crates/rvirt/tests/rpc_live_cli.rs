@@ -238,11 +238,26 @@ impl Pair {
     }
 
     fn same_with(&self, args: &[&str], uri: impl Fn(&Server) -> String) -> Output {
+        self.compare(args, |c, s| {
+            c.arg("-c").arg(uri(s));
+        })
+    }
+
+    /// The URI from `LIBVIRT_DEFAULT_URI` instead of `-c`.
+    fn same_env(&self, args: &[&str]) -> Output {
+        self.compare(args, |c, s| {
+            c.env("LIBVIRT_DEFAULT_URI", s.uri());
+        })
+    }
+
+    fn compare(&self, args: &[&str], setup: impl Fn(&mut Command, &Server)) -> Output {
         let mut c = Pair::command("virsh", &self.v);
-        c.arg("-c").arg(uri(&self.v)).args(args);
+        setup(&mut c, &self.v);
+        c.args(args);
         let vo = run(c, VIRSH_MISSING);
         let mut c = Pair::command(env!("CARGO_BIN_EXE_rvirt"), &self.r);
-        c.arg("-c").arg(uri(&self.r)).args(args);
+        setup(&mut c, &self.r);
+        c.args(args);
         let ro = run(c, "rvirt binary");
         let show = |o: &Output| {
             format!(
@@ -280,7 +295,7 @@ fn rpc_live_cli_matches_virsh_through_a_lifecycle() {
         &["list", "--all", "--name"],
         &["list", "--all", "--uuid"],
         &["define", "vm1.xml"],
-        &["define", "web.xml"],
+        &["define", "--file", "web.xml"],
         &["define", "bad.xml"],
         &["define", "missing.xml"],
         &["list"],
@@ -291,6 +306,8 @@ fn rpc_live_cli_matches_virsh_through_a_lifecycle() {
         &["list", "--all", "--name", "--uuid"],
         &["-q", "list", "--all"],
         &["dominfo", "vm1"],
+        &["dominfo", "--domain", "vm1"],
+        &["domstate", "--domain=vm1", "--reason"],
         &["domstate", "vm1"],
         &["domstate", "--reason", "vm1"],
         &["domid", "vm1"],
@@ -350,6 +367,8 @@ fn rpc_live_cli_matches_virsh_through_a_lifecycle() {
     for s in steps {
         p.same(s);
     }
+    p.same_env(&["uri"]);
+    p.same_env(&["list", "--all"]);
 }
 
 #[test]
