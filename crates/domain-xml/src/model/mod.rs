@@ -4,6 +4,7 @@ pub mod common;
 pub mod devices;
 pub mod general;
 pub mod qemu_ns;
+pub mod rvirt_ns;
 pub mod seclabel;
 
 use crate::xml::{El, Extras, ParseError, RawElement, XmlWriter};
@@ -69,6 +70,8 @@ pub struct Domain {
     pub devices: Devices,
     pub seclabels: Vec<SecLabel>,
     pub qemu: QemuNs,
+    /// `<rvirt:grant>`s: paths a passthrough needs, allowed by every layer.
+    pub grants: Vec<rvirt_ns::Grant>,
     /// Unmodelled attributes of `<domain>` and unmodelled top-level elements.
     pub extras: Extras,
 }
@@ -305,6 +308,7 @@ impl Domain {
             }
         }
         let qemu = QemuNs::read(&el)?;
+        let grants = rvirt_ns::read_grants(&el)?;
         let extras = el.finish();
 
         // libvirt boots from the first disk when nothing else says where to boot.
@@ -345,6 +349,7 @@ impl Domain {
             devices,
             seclabels,
             qemu,
+            grants,
             extras,
         })
     }
@@ -352,10 +357,14 @@ impl Domain {
     /// Writes the `<domain>` element into `w` (indented at the writer's depth).
     pub fn write<'e>(&'e self, w: &mut XmlWriter<'e>) {
         w.fix_prefix("qemu", QEMU_NS);
+        w.fix_prefix("rvirt", rvirt_ns::RVIRT_NS);
         w.start("domain").attr("type", self.virt_type);
         w.attr_opt("id", self.id);
         if !self.qemu.is_empty() {
             w.declare_ns(Some("qemu"), QEMU_NS);
+        }
+        if !self.grants.is_empty() {
+            w.declare_ns(Some("rvirt"), rvirt_ns::RVIRT_NS);
         }
         w.extras(&self.extras);
         w.text_elem("name", &self.name);
@@ -421,6 +430,7 @@ impl Domain {
             s.write(w);
         }
         self.qemu.write(w);
+        rvirt_ns::write_grants(&self.grants, w);
         w.end();
     }
 }
