@@ -51,6 +51,13 @@ pub trait HostFacts {
     /// (resolved to an absolute path), or `None` when it has none. Asked only
     /// where the domain XML does not spell the chain out.
     fn backing_file(&self, path: &str) -> Option<ImageBacking>;
+
+    /// The path with every symlink resolved (`realpath`), or `None` when it does
+    /// not exist. Used to refuse grants that lead into `/proc` or `/sys`. The
+    /// default treats paths as free of links (table-driven fakes).
+    fn canonical(&self, path: &str) -> Option<String> {
+        self.stat(path).map(|_| path.to_owned())
+    }
 }
 
 /// A backing file named in an image header.

@@ -155,7 +155,7 @@ impl HostFacts for FakeHost {
             p if p.starts_with("/dev/") => None,
             p if p.contains("missing") => None,
             p if p.starts_with("/run/") => Some(PathKind::Other),
-            p if p.ends_with('/') => Some(PathKind::Dir),
+            p if p.ends_with('/') || p.ends_with("/shared") => Some(PathKind::Dir),
             _ => Some(PathKind::File),
         }
     }

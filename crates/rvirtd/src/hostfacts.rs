@@ -43,6 +43,12 @@ impl HostFacts for RealHostFacts {
         })
     }
 
+    fn canonical(&self, path: &str) -> Option<String> {
+        std::fs::canonicalize(path)
+            .ok()
+            .map(|p| p.to_string_lossy().into_owned())
+    }
+
     fn backing_file(&self, path: &str) -> Option<ImageBacking> {
         let mut f = File::open(path).ok()?;
         let (backing, format) = qcow2_backing(&mut f).ok()??;

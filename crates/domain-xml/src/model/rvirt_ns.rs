@@ -38,10 +38,13 @@ pub fn read_grants(domain: &El<'_, '_>) -> Result<Vec<Grant>, ParseError> {
         if !path.starts_with('/') {
             return Err(g.attr_err("path", format!("grant path '{path}' must be absolute")));
         }
-        if path.split('/').any(|c| c == ".." || c == ".") || path.contains("//") {
+        if path.split('/').any(|c| c == ".." || c == ".")
+            || path.contains("//")
+            || (path.len() > 1 && path.ends_with('/'))
+        {
             return Err(g.attr_err(
                 "path",
-                format!("grant path '{path}' must be a plain absolute path (no '.', '..' or '//')"),
+                format!("grant path '{path}' must be a plain absolute path (no '.', '..', '//' or trailing '/')"),
             ));
         }
         let access = g

@@ -307,6 +307,82 @@ impl<'a> Planner<'a> {
         Some(kind)
     }
 
+    /// `<rvirt:grant>`s: each path enters the one resource list, so the private
+    /// `/dev`, the cgroup ACL, DAC, SELinux and Landlock all allow exactly it.
+    fn grants(&mut self) {
+        let dom = self.dom;
+        for g in &dom.grants {
+            let subject = format!("grant '{}'", g.path);
+            let access = match g.access {
+                domain_xml::model::rvirt_ns::GrantAccess::ReadOnly => Access::ReadOnly,
+                domain_xml::model::rvirt_ns::GrantAccess::ReadWrite => Access::ReadWrite,
+            };
+            let Some(found) = self.rt.host.stat(&g.path) else {
+                self.problem(&subject, format!("'{}' does not exist", g.path));
+                continue;
+            };
+            let real = self
+                .rt
+                .host
+                .canonical(&g.path)
+                .unwrap_or_else(|| g.path.clone());
+            if ["/proc", "/sys"]
+                .iter()
+                .any(|p| real == *p || real.starts_with(&format!("{p}/")))
+            {
+                self.problem(
+                    &subject,
+                    format!(
+                        "'{}' leads to '{real}': /proc and /sys cannot be granted",
+                        g.path
+                    ),
+                );
+                continue;
+            }
+            let kind = match found {
+                PathKind::File => ResourceKind::File,
+                PathKind::Dir => {
+                    if real == "/" && access == Access::ReadWrite {
+                        self.problem(&subject, "the root directory cannot be granted read-write");
+                        continue;
+                    }
+                    ResourceKind::Dir
+                }
+                PathKind::CharDev { major, minor } => ResourceKind::CharDev { major, minor },
+                PathKind::BlockDev { major, minor } => ResourceKind::BlockDev { major, minor },
+                PathKind::Other => {
+                    self.problem(
+                        &subject,
+                        format!("'{}' is neither a file, a directory nor a device", g.path),
+                    );
+                    continue;
+                }
+            };
+            let role = if access == Access::ReadOnly {
+                SelinuxRole::ReadOnly
+            } else {
+                SelinuxRole::Exclusive
+            };
+            self.push_resource(Resource {
+                path: g.path.clone(),
+                kind,
+                access,
+                origin: subject.clone(),
+                class: ResourceClass::Device,
+                provision: Provision::Exists,
+                // The whole point of a grant is access: relabel like a disk, a
+                // directory is relabelled only itself (not recursively).
+                dac_relabel: self.dac,
+                dac_label: None,
+                selinux: if self.selinux {
+                    role
+                } else {
+                    SelinuxRole::Untouched
+                },
+            });
+        }
+    }
+
     /// Every kept-but-unknown piece of the XML is a problem, with position.
     fn check_kept_unknowns(&mut self) {
         let mut diags = self.dom.unsupported();
@@ -873,6 +949,7 @@ impl<'a> Planner<'a> {
         for a in &dom.qemu.args {
             self.arg(a.clone());
         }
+        self.grants();
         if self.caps.has_flag(flags::SECCOMP_SANDBOX) {
             if self.host.sandbox_enabled() {
                 self.arg2("-sandbox", SANDBOX_ON);
