@@ -105,6 +105,9 @@ pub struct Cleanup {
     /// down cannot be asked for its groups): removed with `rmdir` when `cgroup` is
     /// `None`.
     pub cgroup_dirs: Vec<PathBuf>,
+    /// Directories the daemon created for the domain outside its private directory
+    /// (the per-domain hugetlbfs directory): removed with their content.
+    pub created_dirs: Vec<PathBuf>,
 }
 
 /// One remembered ownership change, as kept in the status file.
@@ -131,6 +134,8 @@ pub struct CleanupRecord {
     pub owners: Vec<OwnerRecord>,
     pub dac_active: bool,
     pub remember_owner: bool,
+    #[serde(default)]
+    pub created_dirs: Vec<PathBuf>,
 }
 
 impl Cleanup {
@@ -161,6 +166,7 @@ impl Cleanup {
                 .collect(),
             dac_active: self.dac_active,
             remember_owner: self.remember_owner,
+            created_dirs: self.created_dirs.clone(),
         }
     }
 
@@ -185,6 +191,7 @@ impl Cleanup {
             owners,
             dac_active: r.dac_active,
             remember_owner: r.remember_owner,
+            created_dirs: r.created_dirs.clone(),
         }
     }
 
@@ -193,7 +200,7 @@ impl Cleanup {
     pub fn run(mut self) -> Vec<String> {
         let mut errors = Vec::new();
         if self.dac_active {
-            let mut dac = DacDriver::new(RealHostOps);
+            let mut dac = DacDriver::new(DaemonHostOps);
             dac.remember_owner = self.remember_owner;
             errors.extend(self.owners.release(&dac).iter().map(ToString::to_string));
         }
@@ -230,10 +237,11 @@ impl Cleanup {
         for s in &self.sockets {
             let _ = fs::remove_file(s);
         }
-        for d in [self.scratch_dir.take(), self.lib_dir.take()]
-            .into_iter()
-            .flatten()
-        {
+        for d in std::mem::take(&mut self.created_dirs).into_iter().chain(
+            [self.scratch_dir.take(), self.lib_dir.take()]
+                .into_iter()
+                .flatten(),
+        ) {
             if let Err(e) = fs::remove_dir_all(&d)
                 && e.kind() != std::io::ErrorKind::NotFound
             {
@@ -245,6 +253,65 @@ impl Cleanup {
             }
         }
         errors
+    }
+}
+
+/// The host operations the daemon's DAC driver uses: the real ones, with the boot
+/// time from `/proc/stat`'s `btime`. confine's `RealHostOps` derives it from
+/// `/proc/uptime` when there is no utmp, which differs by a second between
+/// processes; the remembered owners of a domain started by one daemon process would
+/// then look stale to the next one, and a crash cleanup would give files to root
+/// instead of their owner.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DaemonHostOps;
+
+fn btime() -> std::io::Result<u64> {
+    let stat = fs::read_to_string("/proc/stat")?;
+    stat.lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidData))
+}
+
+impl confine::hostops::HostOps for DaemonHostOps {
+    fn stat(&self, path: &Path) -> std::io::Result<confine::hostops::FileStat> {
+        RealHostOps.stat(path)
+    }
+    fn lstat(&self, path: &Path) -> std::io::Result<confine::hostops::FileStat> {
+        RealHostOps.lstat(path)
+    }
+    fn read_link(&self, path: &Path) -> std::io::Result<PathBuf> {
+        RealHostOps.read_link(path)
+    }
+    fn chown(&self, path: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
+        RealHostOps.chown(path, uid, gid)
+    }
+    fn lchown(&self, path: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
+        RealHostOps.lchown(path, uid, gid)
+    }
+    fn chmod(&self, path: &Path, mode: u32) -> std::io::Result<()> {
+        RealHostOps.chmod(path, mode)
+    }
+    fn get_xattr(&self, path: &Path, name: &str) -> std::io::Result<Option<Vec<u8>>> {
+        RealHostOps.get_xattr(path, name)
+    }
+    fn set_xattr(&self, path: &Path, name: &str, value: &[u8]) -> std::io::Result<()> {
+        RealHostOps.set_xattr(path, name, value)
+    }
+    fn remove_xattr(&self, path: &Path, name: &str) -> std::io::Result<()> {
+        RealHostOps.remove_xattr(path, name)
+    }
+    fn boot_time(&self) -> std::io::Result<u64> {
+        btime().or_else(|_| RealHostOps.boot_time())
+    }
+    fn boot_id(&self) -> std::io::Result<String> {
+        RealHostOps.boot_id()
+    }
+    fn read_file(&self, path: &Path) -> std::io::Result<String> {
+        RealHostOps.read_file(path)
+    }
+    fn write_file(&self, path: &Path, data: &[u8]) -> std::io::Result<()> {
+        RealHostOps.write_file(path, data)
     }
 }
 
@@ -449,6 +516,30 @@ async fn start_inner(
     )
     .map_err(|e| err(format!("cannot chown {}: {e}", lib_dir.display())))?;
     fs::create_dir_all(&paths.log_dir).map_err(|e| err(e.to_string()))?;
+    // Other directories the plan wants made (the per-domain hugetlbfs directory,
+    // `<mount>/libvirt/qemu/ID-NAME`), owned by QEMU's account. Mounts are read at
+    // each start, so a hugetlbfs mounted after the daemon started is used at once.
+    for r in plan
+        .resources
+        .iter()
+        .filter(|r| r.provision == Provision::DaemonCreates && matches!(r.kind, ResourceKind::Dir))
+    {
+        let p = Path::new(&r.path);
+        if p == lib_dir || p.exists() {
+            continue;
+        }
+        fs::create_dir_all(p)
+            .map_err(|e| err(format!("{}: cannot create {}: {e}", r.origin, p.display())))?;
+        cleanup.created_dirs.push(p.to_path_buf());
+        fs::set_permissions(p, fs::Permissions::from_mode(0o750))
+            .map_err(|e| err(e.to_string()))?;
+        rustix::fs::chown(
+            p,
+            Some(rustix::fs::Uid::from_raw(dac.identity.uid)),
+            Some(rustix::fs::Gid::from_raw(dac.identity.gid)),
+        )
+        .map_err(|e| err(format!("cannot chown {}: {e}", p.display())))?;
+    }
 
     // Descriptors the daemon opens for QEMU.
     let err = step(name, "passed descriptors");
@@ -608,7 +699,7 @@ async fn start_inner(
         .map_err(|e| step(name, "launcher")(e.to_string()))?
         .map_err(|e| step(name, "launcher")(e.to_string()))?;
 
-    let mut dac_driver = DacDriver::new(RealHostOps);
+    let mut dac_driver = DacDriver::new(DaemonHostOps);
     dac_driver.remember_owner = host.config.remember_owner;
     dac_driver.dynamic_ownership = host.config.dynamic_ownership;
     if dac.relabel {
