@@ -1,0 +1,306 @@
+//! Golden test against the real daemon: one `rvirtd --root <tempdir>`, the
+//! real `virsh` and `rvirt` on the same socket. Queries are compared at the
+//! same daemon state; a mutating command is run by virsh, undone by virsh,
+//! then run by rvirt, and the two outputs compared (stdout, stderr, exit
+//! code, byte for byte). Needs root, QEMU and the `rvirt-qemu` account (as
+//! the rvirtd live tests do) and FAILS if `virsh` is missing.
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn run(mut c: Command, what: &str) -> Output {
+    let mut child = c
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what} could not be run: {e}"));
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{c:?} did not finish within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: t_out.join().unwrap(),
+        stderr: t_err.join().unwrap(),
+    }
+}
+
+/// The `rvirtd` binary next to `rvirt` (built on demand).
+fn rvirtd_binary() -> PathBuf {
+    let rvirt = PathBuf::from(env!("CARGO_BIN_EXE_rvirt"));
+    let bin = rvirt.with_file_name("rvirtd");
+    if !bin.exists() {
+        let profile_dir = rvirt.parent().unwrap();
+        let target_dir = profile_dir.parent().unwrap();
+        let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        c.args(["build", "-p", "rvirtd", "--bin", "rvirtd"])
+            .env("CARGO_TARGET_DIR", target_dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            c.arg("--release");
+        }
+        let o = run(c, "cargo build -p rvirtd");
+        assert!(
+            o.status.success(),
+            "building rvirtd failed:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    bin
+}
+
+struct Daemon {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    fn start() -> Daemon {
+        assert!(
+            rustix::process::geteuid().is_root(),
+            "this test needs root (rvirtd launches QEMU confined)"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("rvirt-cli-")
+            .tempdir()
+            .unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let log = std::fs::File::create(dir.path().join("rvirtd.log")).unwrap();
+        let child = Command::new(rvirtd_binary())
+            .arg("--root")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start rvirtd");
+        let mut d = Daemon {
+            dir,
+            child: Some(child),
+        };
+        let sock = d.dir.path().join("run/rvirt/rvirt-sock");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+            if let Some(s) = d.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("rvirtd exited ({s}):\n{}", d.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "rvirtd did not listen:\n{}",
+                d.log()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        d
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("rvirtd.log")).unwrap_or_default()
+    }
+
+    fn client(&self, program: &str, args: &[&str]) -> Command {
+        let mut c = Command::new(program);
+        // Relative socket path: `uri` prints the same text for both clients.
+        c.current_dir(self.dir.path().join("run/rvirt"))
+            .env_remove("LIBVIRT_DEFAULT_URI")
+            .env("HOME", self.dir.path())
+            .env("XDG_CACHE_HOME", self.dir.path().join("xdg-cache"))
+            .env("XDG_CONFIG_HOME", self.dir.path().join("xdg-config"))
+            .env("XDG_RUNTIME_DIR", self.dir.path().join("xdg-run"))
+            .env("LC_ALL", "C")
+            .arg("-c")
+            .arg("qemu+unix:///system?socket=rvirt-sock")
+            .args(args);
+        c
+    }
+
+    fn virsh(&self, args: &[&str]) -> Output {
+        run(
+            self.client("virsh", args),
+            "the real `virsh` (Debian: apt-get install libvirt-clients)",
+        )
+    }
+
+    fn rvirt(&self, args: &[&str]) -> Output {
+        run(self.client(env!("CARGO_BIN_EXE_rvirt"), args), "rvirt")
+    }
+
+    fn virsh_ok(&self, args: &[&str]) {
+        let o = self.virsh(args);
+        assert!(
+            o.status.success(),
+            "virsh {args:?}: {}\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            self.log()
+        );
+    }
+
+    fn assert_same(&self, args: &[&str], v: &Output, r: &Output) {
+        let show = |o: &Output| {
+            format!(
+                "status {:?}\n--- stdout\n{}--- stderr\n{}",
+                o.status.code(),
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        };
+        assert!(
+            v.stdout == r.stdout && v.stderr == r.stderr && v.status.code() == r.status.code(),
+            "outputs differ for {args:?}\n=== virsh: {}\n=== rvirt: {}",
+            show(v),
+            show(r)
+        );
+    }
+
+    /// A query: both at the same state.
+    fn same(&self, args: &[&str]) {
+        let v = self.virsh(args);
+        let r = self.rvirt(args);
+        self.assert_same(args, &v, &r);
+    }
+
+    /// A mutation: virsh does it, virsh undoes it, rvirt does it.
+    fn same_mut(&self, args: &[&str], undo: &[&str]) {
+        let v = self.virsh(args);
+        self.virsh_ok(undo);
+        let r = self.rvirt(args);
+        self.assert_same(args, &v, &r);
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // Stop every guest first (SIGTERM leaves them running), then the daemon.
+        let o = self.virsh(&["list", "--name"]);
+        for name in String::from_utf8_lossy(&o.stdout).lines() {
+            if !name.is_empty() {
+                let _ = self.virsh(&["destroy", name]);
+            }
+        }
+        if let Some(mut c) = self.child.take() {
+            if let Some(pid) = rustix::process::Pid::from_raw(c.id() as i32) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while c.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn write(d: &Daemon, name: &str, text: &str) {
+    std::fs::write(d.dir.path().join("run/rvirt").join(name), text).unwrap();
+}
+
+#[test]
+fn rpc_live_cli_matches_virsh_against_rvirtd() {
+    let d = Daemon::start();
+    let dom = format!("cli-{}", std::process::id());
+    write(
+        &d,
+        "g.xml",
+        &format!(
+            "<domain type='kvm'><name>{dom}</name>\
+             <uuid>3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a</uuid>\
+             <memory unit='MiB'>128</memory>\
+             <os><type arch='x86_64' machine='pc'>hvm</type></os></domain>\n"
+        ),
+    );
+    write(
+        &d,
+        "bad.xml",
+        "<domain type='kvm'><memory>1</memory></domain>\n",
+    );
+    let uuid = "3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a";
+    for q in [
+        &["version"][..],
+        &["version", "--daemon"],
+        &["uri"],
+        &["hostname"],
+        &["nodeinfo"],
+        &["capabilities"],
+        &["list"],
+        &["list", "--all"],
+    ] {
+        d.same(q);
+    }
+    d.same_mut(&["define", "g.xml"], &["undefine", &dom]);
+    d.same(&["define", "bad.xml"]);
+    d.same(&["define", "missing.xml"]);
+    for q in [
+        &["list", "--all"][..],
+        &["list", "--inactive", "--name"],
+        &["list", "--all", "--uuid"],
+        &["dominfo", &dom],
+        &["dominfo", uuid],
+        &["dominfo", "nosuch"],
+        &["domstate", &dom],
+        &["domstate", "--reason", &dom],
+        &["domid", &dom],
+        &["domuuid", &dom],
+        &["domname", uuid],
+        &["dumpxml", &dom],
+        &["dumpxml", "--inactive", &dom],
+        &["domxml-to-native", "qemu-argv", "g.xml"],
+        &["destroy", &dom],
+        &["shutdown", &dom],
+        &["suspend", &dom],
+    ] {
+        d.same(q);
+    }
+    d.same_mut(&["autostart", &dom], &["autostart", "--disable", &dom]);
+    d.same(&["autostart", "--disable", &dom]);
+    d.same_mut(&["start", &dom], &["destroy", &dom]);
+    for q in [
+        &["list"][..],
+        &["list", "--all"],
+        &["domstate", "--reason", &dom],
+        &["domid", &dom],
+        &["start", &dom],
+        &["create", "g.xml"],
+    ] {
+        d.same(q);
+    }
+    // Each same_mut leaves the state rvirt's run produced.
+    d.same_mut(&["suspend", &dom], &["resume", &dom]);
+    d.same(&["domstate", "--reason", &dom]);
+    d.same(&["list"]);
+    d.same_mut(&["resume", &dom], &["suspend", &dom]);
+    d.same(&["domstate", "--reason", &dom]);
+    d.same_mut(&["destroy", &dom], &["start", &dom]);
+    d.same(&["domstate", "--reason", &dom]);
+    d.same_mut(&["undefine", &dom], &["define", "g.xml"]);
+    // A transient domain.
+    d.same_mut(&["create", "g.xml"], &["destroy", &dom]);
+    d.same(&["dominfo", &dom]);
+    d.same(&["undefine", &dom]);
+    d.same_mut(&["destroy", &dom], &["create", "g.xml"]);
+    d.same(&["list", "--all"]);
+}
