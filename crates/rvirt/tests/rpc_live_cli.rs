@@ -414,6 +414,16 @@ fn rpc_live_cli_matches_virsh_for_rare_branches() {
     p.same_with(&["uri"], |s| {
         format!("qemu+unix:///system?socket={}&foo=bar", s.sock)
     });
+    p.same(&["-r", "destroy", "vm1"]);
+    p.same(&["-r", "define", "vm1.xml"]);
+    p.same(&["-r", "autostart", "vm1"]);
+    p.same_with(&["undefine", "vm1"], |s| {
+        format!("qemu+unix:///system?socket={}-ro", s.sock)
+    });
+    p.same_with(&["uri"], |s| format!("remote+unix:///?socket={}", s.sock));
+    p.same_with(&["list", "--all"], |s| {
+        format!("remote+unix:///?socket={}", s.sock)
+    });
     // No daemon at the socket: the same two error lines.
     p.same_with(&["list"], |s| {
         format!("qemu+unix:///system?socket={}-gone", s.sock)

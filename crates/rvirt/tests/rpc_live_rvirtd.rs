@@ -303,4 +303,30 @@ fn rpc_live_cli_matches_virsh_against_rvirtd() {
     d.same(&["undefine", &dom]);
     d.same_mut(&["destroy", &dom], &["create", "g.xml"]);
     d.same(&["list", "--all"]);
+
+    // rvirt's own forms reach the same daemon: qemu:///embed?root=DIR (from
+    // -c or LIBVIRT_DEFAULT_URI), and -r picks the read-only socket.
+    d.same_mut(&["create", "g.xml"], &["destroy", &dom]);
+    let embed = format!("qemu:///embed?root={}", d.dir.path().display());
+    let v = d.virsh(&["list", "--all"]);
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rvirt"));
+    c.env("LIBVIRT_DEFAULT_URI", &embed).args(["list", "--all"]);
+    let r = run(c, "rvirt");
+    d.assert_same(&["list", "--all"], &v, &r);
+    let v = d.virsh(&["-r", "destroy", &dom]);
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rvirt"));
+    c.env_remove("LIBVIRT_DEFAULT_URI")
+        .args(["-r", "-c", &embed, "destroy", &dom]);
+    let r = run(c, "rvirt");
+    d.assert_same(&["-r", "destroy", &dom], &v, &r);
+    assert!(
+        String::from_utf8_lossy(&r.stderr).contains("read only access prevents"),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rvirt"));
+    c.env("LIBVIRT_DEFAULT_URI", &embed).arg("uri");
+    let r = run(c, "rvirt");
+    assert_eq!(String::from_utf8_lossy(&r.stdout), format!("{embed}\n\n"));
+    d.virsh_ok(&["destroy", &dom]);
 }
