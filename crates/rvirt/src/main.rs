@@ -183,18 +183,7 @@ fn connect_failed(msg: &str) -> ExitCode {
 /// `domxml-to-native --format qemu-argv --xml f.xml`): turn them back into
 /// positionals, in virsh's order.
 fn virsh_named_options(args: Vec<String>) -> Vec<String> {
-    let Some(cmd_at) = args
-        .iter()
-        .enumerate()
-        .skip(1)
-        .scan(false, |takes_value, (i, a)| {
-            let r = (!*takes_value && !a.starts_with('-')).then_some(i);
-            *takes_value = matches!(a.as_str(), "-c" | "--connect");
-            Some(r)
-        })
-        .flatten()
-        .next()
-    else {
+    let Some(cmd_at) = command_index(&args) else {
         return args;
     };
     let names: &[&str] = match args[cmd_at].as_str() {
@@ -236,11 +225,68 @@ fn virsh_named_options(args: Vec<String>) -> Vec<String> {
     out
 }
 
+/// Where the command word is (after the global options).
+fn command_index(args: &[String]) -> Option<usize> {
+    args.iter()
+        .enumerate()
+        .skip(1)
+        .scan(false, |takes_value, (i, a)| {
+            let r = (!*takes_value && !a.starts_with('-')).then_some(i);
+            *takes_value = matches!(a.as_str(), "-c" | "--connect");
+            Some(r)
+        })
+        .flatten()
+        .next()
+}
+
+/// virsh's wording for a usage error, when there is one.
+fn virsh_usage_error(e: &clap::Error, args: &[String]) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let cmd = command_index(args).map(|i| args[i].as_str())?;
+    let ctx = |k: ContextKind| match e.get(k) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        Some(ContextValue::Strings(v)) => v.first().cloned(),
+        _ => None,
+    };
+    match e.kind() {
+        ErrorKind::InvalidSubcommand => Some(format!("unknown command: '{cmd}'")),
+        ErrorKind::MissingRequiredArgument => {
+            let arg = ctx(ContextKind::InvalidArg)?;
+            let arg = arg
+                .trim_matches(|c| c == '<' || c == '>')
+                .to_ascii_lowercase();
+            if cmd == "domxml-to-native" && arg == "file" {
+                return Some("need either domain or domain XML".into());
+            }
+            Some(format!("command '{cmd}' requires <{arg}> option"))
+        }
+        ErrorKind::UnknownArgument => {
+            let arg = ctx(ContextKind::InvalidArg)?;
+            if arg.starts_with('-') {
+                let opt = arg.split('=').next().unwrap_or(&arg);
+                Some(format!("command '{cmd}' doesn't support option {opt}"))
+            } else {
+                Some(format!("unexpected data '{arg}'"))
+            }
+        }
+        _ => None,
+    }
+}
+
 fn main() -> ExitCode {
     let args = virsh_named_options(std::env::args().collect());
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {
+            if let Some(m) = virsh_usage_error(&e, &args) {
+                if m.starts_with("need either") && !args.iter().any(|a| a == "-q" || a == "--quiet")
+                {
+                    // virsh finds this one while running the command.
+                    println!();
+                }
+                eprintln!("error: {m}");
+                return ExitCode::FAILURE;
+            }
             let _ = e.print();
             // virsh exits 1 on every usage error; help and --version are not errors.
             return if e.use_stderr() {

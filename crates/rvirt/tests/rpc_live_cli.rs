@@ -367,6 +367,19 @@ fn rpc_live_cli_matches_virsh_through_a_lifecycle() {
     for s in steps {
         p.same(s);
     }
+    // Usage errors in virsh's words.
+    for s in [
+        &["dominfo"][..],
+        &["foo"],
+        &["define"],
+        &["list", "--bogus"],
+        &["domstate"],
+        &["domxml-to-native"],
+        &["domxml-to-native", "qemu-argv"],
+        &["dominfo", "a", "b"],
+    ] {
+        p.same(s);
+    }
     p.same_env(&["uri"]);
     p.same_env(&["list", "--all"]);
 }
