@@ -192,9 +192,12 @@ impl Daemon {
     }
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // Stop every guest first (SIGTERM leaves them running), then the daemon.
+impl Daemon {
+    /// Stop every guest (SIGTERM leaves them running), then the daemon.
+    fn stop(&mut self) {
+        if self.child.is_none() {
+            return;
+        }
         let o = self.virsh(&["list", "--name"]);
         for name in String::from_utf8_lossy(&o.stdout).lines() {
             if !name.is_empty() {
@@ -215,13 +218,19 @@ impl Drop for Daemon {
     }
 }
 
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 fn write(d: &Daemon, name: &str, text: &str) {
     std::fs::write(d.dir.path().join("run/rvirt").join(name), text).unwrap();
 }
 
 #[test]
 fn rpc_live_cli_matches_virsh_against_rvirtd() {
-    let d = Daemon::start();
+    let mut d = Daemon::start();
     let dom = format!("cli-{}", std::process::id());
     write(
         &d,
@@ -329,4 +338,19 @@ fn rpc_live_cli_matches_virsh_against_rvirtd() {
     let r = run(c, "rvirt");
     assert_eq!(String::from_utf8_lossy(&r.stdout), format!("{embed}\n\n"));
     d.virsh_ok(&["destroy", &dom]);
+
+    // domxml-to-native: the daemon's answer and the offline plan (same
+    // instance layout, daemon stopped) are the same bytes.
+    let native = &["domxml-to-native", "qemu-argv", "g.xml"];
+    let online = d.rvirt(native);
+    assert!(online.status.success());
+    d.stop();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rvirt"));
+    c.current_dir(d.dir.path().join("run/rvirt"))
+        .env_remove("LIBVIRT_DEFAULT_URI")
+        .arg("-c")
+        .arg(&embed)
+        .args(native);
+    let offline = run(c, "rvirt");
+    d.assert_same(native, &online, &offline);
 }
