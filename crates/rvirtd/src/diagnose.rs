@@ -103,6 +103,13 @@ fn paths_in(line: &str) -> Vec<String> {
     out
 }
 
+/// The grant that lets every layer allow `path` for this domain.
+pub fn grant_hint(path: &str) -> String {
+    format!(
+        "<rvirt:grant path='{path}' access='rw'/> (xmlns:rvirt='urn:rvirt:schemas:domain:1.0'; access='ro' if reading is enough)"
+    )
+}
+
 fn beneath(path: &str, rule: &str) -> bool {
     path == rule || path.starts_with(&format!("{}/", rule.trim_end_matches('/')))
 }
@@ -149,7 +156,8 @@ fn classify(path: &str, errno: &str, plan: &LaunchPlan, ctx: &Context) -> Option
     // A host node missing from the private /dev: QEMU's open may fail with ENOENT,
     // or with EACCES when it tries to create the file there (O_CREAT): either way
     // the namespace is the cause.
-    if plan.mount_namespace && path.starts_with("/dev/") && node.is_some() {
+    // EPERM on a node is the device cgroup's answer, not the namespace's.
+    if plan.mount_namespace && path.starts_with("/dev/") && node.is_some() && errno != "EPERM" {
         let in_ns = plan.dev_nodes().iter().any(|n| n.path == path);
         let submount = ["/dev/pts/", "/dev/shm/", "/dev/mqueue/", "/dev/hugepages"]
             .iter()
@@ -158,7 +166,8 @@ fn classify(path: &str, errno: &str, plan: &LaunchPlan, ctx: &Context) -> Option
             return mk(
                 Layer::NamespaceDev,
                 format!(
-                    "QEMU's private /dev has only the planned nodes: add '{path}' to qemu.conf cgroup_device_acl (it also fills the private /dev), or set namespaces = []"
+                    "QEMU's private /dev has only the planned nodes: grant it with {}, or add '{path}' to qemu.conf cgroup_device_acl (it also fills the private /dev), or set namespaces = []",
+                    grant_hint(path)
                 ),
             );
         }
@@ -178,7 +187,29 @@ fn classify(path: &str, errno: &str, plan: &LaunchPlan, ctx: &Context) -> Option
             return mk(
                 Layer::CgroupAcl,
                 format!(
-                    "the VM's cgroup allows only its planned devices: add '{path}' to qemu.conf cgroup_device_acl, or leave 'devices' out of cgroup_controllers"
+                    "the VM's cgroup allows only its planned devices: grant it with {}, or add '{path}' to qemu.conf cgroup_device_acl, or leave 'devices' out of cgroup_controllers",
+                    grant_hint(path)
+                ),
+            );
+        }
+    }
+    // The kernel checks file permissions before Landlock's open hook.
+    if errno == "EACCES" || errno == "EPERM" {
+        let dac = confine::dac::check_access(
+            &confine::hostops::RealHostOps,
+            Path::new(path),
+            ctx.uid,
+            ctx.gid,
+            &ctx.groups,
+            false,
+        );
+        if let Err(denial) = dac {
+            return mk(
+                Layer::Dac,
+                format!(
+                    "{}; or grant it with {} (granted paths are relabelled for the run)",
+                    denial.fix(),
+                    grant_hint(path)
                 ),
             );
         }
@@ -192,22 +223,10 @@ fn classify(path: &str, errno: &str, plan: &LaunchPlan, ctx: &Context) -> Option
             return mk(
                 Layer::Landlock,
                 format!(
-                    "Landlock lets QEMU reach only the paths in its plan: '{path}' is not one; declare it in the domain XML, or set landlock = 0 in qemu.conf"
+                    "Landlock lets QEMU reach only the paths in its plan: '{path}' is not one; grant it with {}, or set landlock = 0 in qemu.conf",
+                    grant_hint(path)
                 ),
             );
-        }
-    }
-    if errno == "EACCES" || errno == "EPERM" {
-        let dac = confine::dac::check_access(
-            &confine::hostops::RealHostOps,
-            Path::new(path),
-            ctx.uid,
-            ctx.gid,
-            &ctx.groups,
-            false,
-        );
-        if let Err(denial) = dac {
-            return mk(Layer::Dac, denial.fix());
         }
     }
     None
