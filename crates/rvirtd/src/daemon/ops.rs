@@ -389,7 +389,9 @@ pub async fn reboot(d: &Daemon, obj: &DomainObj, flags: u32) -> Result<(), Remot
             until: Instant::now() + SHUTDOWN_PRESS_FOR,
         });
     } else {
-        vm.set_intent(Intent::FakeReboot);
+        vm.set_intent(Intent::FakeReboot {
+            until: Instant::now() + SHUTDOWN_PRESS_FOR,
+        });
     }
     q.execute("system_powerdown", None).await.map_err(qmp_err)?;
     Ok(())

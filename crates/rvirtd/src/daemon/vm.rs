@@ -30,8 +30,11 @@ pub enum Intent {
     Shutdown {
         until: Instant,
     },
-    /// Guest power-off requested as part of `virsh reboot` (fake reboot).
-    FakeReboot,
+    /// Guest power-off requested as part of `virsh reboot` (fake reboot); pressed
+    /// again every second until `until`.
+    FakeReboot {
+        until: Instant,
+    },
     Destroy,
     /// The guest panicked and `on_crash` says destroy.
     Crash,
@@ -197,7 +200,7 @@ fn handle_event(d: &Daemon, obj: &DomainObj, vm: &Arc<Vm>, ev: &QmpEvent) {
                 // QEMU is exiting on a signal: nothing to ask of it.
                 return;
             }
-            if vm.intent() == Intent::FakeReboot {
+            if matches!(vm.intent(), Intent::FakeReboot { .. }) {
                 vm.set_intent(Intent::None);
                 qmp_bg(vm, &["system_reset", "cont"]);
                 return;
@@ -251,7 +254,7 @@ async fn actor(d: Arc<Daemon>, obj: Arc<DomainObj>, vm: Arc<Vm>, mut parts: Acto
                 tracing::info!("domain '{}': monitor reconnected", vm.name);
             }
             _ = tick.tick() => {
-                if let Intent::Shutdown { until } = vm.intent() {
+                if let Intent::Shutdown { until } | Intent::FakeReboot { until } = vm.intent() {
                     if Instant::now() < until {
                         // A press before the guest's ACPI handler is ready is lost.
                         qmp_bg(&vm, &["system_powerdown"]);
