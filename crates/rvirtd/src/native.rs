@@ -99,3 +99,108 @@ pub fn xml_to_native(
     let d = domain_xml::parse_domain(xml)?.value;
     to_native(d, config, caps, paths)
 }
+
+/// Host paths a `<qemu:commandline>` passthrough mentions (`file=`, `path=`,
+/// `filename=`, JSON string values, bare absolute arguments) that no
+/// `<rvirt:grant>` covers: each is likely refused by a confinement layer at start.
+pub fn ungranted_passthrough_paths(d: &Domain) -> Vec<String> {
+    let covered = |p: &str| {
+        d.grants
+            .iter()
+            .any(|g| p == g.path || p.starts_with(&format!("{}/", g.path.trim_end_matches('/'))))
+    };
+    let mut out: Vec<String> = Vec::new();
+    for arg in &d.qemu.args {
+        for p in paths_in_arg(arg) {
+            if !covered(&p) && !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Absolute paths inside one argument: `key=/path` in keyval syntax (commas doubled
+/// to escape), string values of JSON arguments, or the argument itself.
+fn paths_in_arg(arg: &str) -> Vec<String> {
+    const KEYS: &[&str] = &[
+        "file",
+        "path",
+        "filename",
+        "script",
+        "downscript",
+        "romfile",
+        "mem-path",
+        "dir",
+        "socket",
+    ];
+    let mut out = Vec::new();
+    let arg = arg.trim();
+    if arg.starts_with('/') {
+        out.push(arg.to_owned());
+    } else if arg.starts_with('{') {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(arg) {
+            collect_json_paths(&v, &mut out);
+        }
+    } else {
+        // keyval: split on single commas; ",," is a literal comma.
+        let mut parts = Vec::new();
+        let mut cur = String::new();
+        let mut chars = arg.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == ',' {
+                if chars.peek() == Some(&',') {
+                    chars.next();
+                    cur.push(',');
+                } else {
+                    parts.push(std::mem::take(&mut cur));
+                }
+            } else {
+                cur.push(c);
+            }
+        }
+        parts.push(cur);
+        for part in parts {
+            if let Some((k, v)) = part.split_once('=')
+                && KEYS.contains(&k)
+                && v.starts_with('/')
+            {
+                out.push(v.to_owned());
+            }
+        }
+    }
+    out
+}
+
+fn collect_json_paths(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s) if s.starts_with('/') => out.push(s.clone()),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_json_paths(x, out)),
+        serde_json::Value::Object(o) => o.values().for_each(|x| collect_json_paths(x, out)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_ungranted_passthrough_paths() {
+        let xml = "<domain type='kvm' xmlns:rvirt='urn:rvirt:schemas:domain:1.0'><name>p</name><memory>1024</memory>\
+            <os><type>hvm</type></os>\
+            <commandline xmlns='http://libvirt.org/schemas/domain/qemu/1.0'>\
+            <arg value='-chardev'/><arg value='file,id=c,path=/srv/out.txt'/>\
+            <arg value='-fw_cfg'/><arg value='name=opt/x,file=/srv/fw/a,,b.bin'/>\
+            <arg value='-blockdev'/><arg value='{\"driver\":\"host_device\",\"filename\":\"/dev/sdb\",\"node-name\":\"n\"}'/>\
+            <arg value='-drive'/><arg value='file=/var/lib/x.img,if=none'/>\
+            <arg value='-kernel'/><arg value='/boot/other'/>\
+            <arg value='-name'/><arg value='name=notapath'/></commandline>\
+            <rvirt:grant path='/srv/fw' access='ro'/><rvirt:grant path='/dev/sdb'/></domain>";
+        let d = domain_xml::parse_domain(xml).unwrap().value;
+        assert_eq!(
+            ungranted_passthrough_paths(&d),
+            ["/srv/out.txt", "/var/lib/x.img", "/boot/other"]
+        );
+    }
+}
