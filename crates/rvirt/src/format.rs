@@ -131,33 +131,137 @@ pub fn list_order(a: (i32, &str), b: (i32, &str)) -> Ordering {
     }
 }
 
-/// Display width of a table cell (one column per character; virsh uses
-/// `wcswidth`, which agrees for everything but wide CJK characters).
-fn width(s: &str) -> usize {
-    s.chars().count()
+/// Whether virsh would run with a UTF-8 `LC_CTYPE`: `LC_ALL`, else
+/// `LC_CTYPE`, else `LANG` names a UTF-8 locale that is installed (C.UTF-8
+/// always is). Otherwise virsh runs in the C locale.
+pub fn utf8_locale() -> bool {
+    let name = ["LC_ALL", "LC_CTYPE", "LANG"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .find(|v| !v.is_empty())
+        .unwrap_or_default();
+    let lower = name.to_ascii_lowercase();
+    let Some((lang, codeset)) = lower.split_once('.') else {
+        return false;
+    };
+    let codeset = codeset.split('@').next().unwrap_or("");
+    if codeset != "utf-8" && codeset != "utf8" {
+        return false;
+    }
+    if lang == "c" {
+        return true;
+    }
+    let base = name.split('.').next().unwrap_or("");
+    let dir = std::path::Path::new("/usr/lib/locale");
+    dir.join(format!("{base}.utf8")).is_dir()
+        || dir.join(format!("{base}.UTF-8")).is_dir()
+        || dir.join("locale-archive").is_file()
+}
+
+/// `wcwidth` for a printable character: 0 for combining marks, 2 for East
+/// Asian wide and fullwidth ranges, else 1.
+fn wcwidth(c: char) -> usize {
+    let u = c as u32;
+    let zero = [
+        (0x0300, 0x036F),
+        (0x0483, 0x0489),
+        (0x0591, 0x05BD),
+        (0x200B, 0x200F),
+    ];
+    if zero.iter().any(|&(a, b)| (a..=b).contains(&u)) {
+        return 0;
+    }
+    let wide = [
+        (0x1100, 0x115F),
+        (0x2E80, 0x303E),
+        (0x3041, 0x33FF),
+        (0x3400, 0x4DBF),
+        (0x4E00, 0x9FFF),
+        (0xA000, 0xA4CF),
+        (0xAC00, 0xD7A3),
+        (0xF900, 0xFAFF),
+        (0xFE30, 0xFE4F),
+        (0xFF00, 0xFF60),
+        (0xFFE0, 0xFFE6),
+        (0x1F300, 0x1F64F),
+        (0x1F900, 0x1F9FF),
+        (0x20000, 0x2FFFD),
+        (0x30000, 0x3FFFD),
+    ];
+    if wide.iter().any(|&(a, b)| (a..=b).contains(&u)) {
+        2
+    } else {
+        1
+    }
+}
+
+/// virsh's `vshTableSafeEncode`: printable characters as they are (width
+/// from `wcwidth`), anything else byte by byte as `\xNN`, 4 columns each.
+/// virsh formats bytes ≥ 0x80 as a sign-extended char cut to 4 characters,
+/// so they all read `\xff`; in the C locale every non-ASCII byte is one.
+pub fn safe_encode(s: &str, utf8: bool) -> (String, usize) {
+    let mut out = String::with_capacity(s.len());
+    let mut width = 0;
+    let escape = |b: u8, out: &mut String| {
+        if b >= 0x80 {
+            out.push_str("\\xff");
+        } else {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    };
+    for c in s.chars() {
+        let printable = if utf8 {
+            !c.is_control()
+        } else {
+            c.is_ascii() && !c.is_ascii_control()
+        };
+        if printable {
+            out.push(c);
+            width += if utf8 { wcwidth(c) } else { 1 };
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                escape(b, &mut out);
+                width += 4;
+            }
+        }
+    }
+    (out, width)
 }
 
 /// virsh's `vshTable` output: a leading space before each cell, cells padded
 /// to the column's width plus two spaces (the last one not padded), a dashed
-/// rule of `width + 3` per column under the header.
+/// rule of `width + 3` per column under the header. Cells are made safe as
+/// virsh does for the locale it would run in.
 pub fn table(header: &[&str], rows: &[Vec<String>], with_header: bool) -> String {
+    table_in(header, rows, with_header, utf8_locale())
+}
+
+/// [`table`] for a given locale kind.
+pub fn table_in(header: &[&str], rows: &[Vec<String>], with_header: bool, utf8: bool) -> String {
     let ncols = header.len();
+    let enc = |cells: &[String]| -> Vec<(String, usize)> {
+        cells.iter().map(|c| safe_encode(c, utf8)).collect()
+    };
+    let header: Vec<(String, usize)> =
+        enc(&header.iter().map(|h| h.to_string()).collect::<Vec<_>>());
+    let rows: Vec<Vec<(String, usize)>> = rows.iter().map(|r| enc(r)).collect();
     let mut widths: Vec<usize> = header
         .iter()
-        .map(|h| if with_header { width(h) } else { 0 })
+        .map(|h| if with_header { h.1 } else { 0 })
         .collect();
-    for r in rows {
+    for r in &rows {
         for (i, c) in r.iter().enumerate().take(ncols) {
-            widths[i] = widths[i].max(width(c));
+            widths[i] = widths[i].max(c.1);
         }
     }
     let mut out = String::new();
-    let row = |cells: &[&str], out: &mut String| {
-        for (i, c) in cells.iter().enumerate() {
+    let row = |cells: &[(String, usize)], out: &mut String| {
+        for (i, (c, w)) in cells.iter().enumerate() {
             out.push(' ');
             out.push_str(c);
             if i + 1 < cells.len() {
-                for _ in 0..widths[i] - width(c) + 2 {
+                for _ in 0..widths[i] - w + 2 {
                     out.push(' ');
                 }
             }
@@ -165,7 +269,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>], with_header: bool) -> String
         out.push('\n');
     };
     if with_header {
-        row(header, &mut out);
+        row(&header, &mut out);
         for w in &widths {
             for _ in 0..w + 3 {
                 out.push('-');
@@ -173,9 +277,8 @@ pub fn table(header: &[&str], rows: &[Vec<String>], with_header: bool) -> String
         }
         out.push('\n');
     }
-    for r in rows {
-        let cells: Vec<&str> = r.iter().map(String::as_str).collect();
-        row(&cells, &mut out);
+    for r in &rows {
+        row(r, &mut out);
     }
     out
 }
@@ -187,7 +290,7 @@ mod tests {
     #[test]
     fn list_table_shapes() {
         assert_eq!(
-            table(&["Id", "Name", "State"], &[], true),
+            table_in(&["Id", "Name", "State"], &[], true, true),
             " Id   Name   State\n--------------------\n"
         );
         let rows = vec![
@@ -195,13 +298,23 @@ mod tests {
             vec!["-".to_string(), "web".to_string(), "shut off".to_string()],
         ];
         assert_eq!(
-            table(&["Id", "Name", "State"], &rows, true),
+            table_in(&["Id", "Name", "State"], &rows, true, false),
             " Id   Name   State\n-----------------------\n 1    vm1    running\n -    web    shut off\n"
         );
         assert_eq!(
-            table(&["Id", "Name", "State"], &rows, false),
+            table_in(&["Id", "Name", "State"], &rows, false, true),
             " 1   vm1   running\n -   web   shut off\n"
         );
+    }
+
+    #[test]
+    fn cells_are_made_safe_like_virsh() {
+        assert_eq!(safe_encode("vm-ü中", true), ("vm-ü中".to_string(), 6));
+        assert_eq!(
+            safe_encode("vm-ü中", false),
+            ("vm-\\xff\\xff\\xff\\xff\\xff".to_string(), 23)
+        );
+        assert_eq!(safe_encode("a\tb", true), ("a\\x09b".to_string(), 6));
     }
 
     #[test]

@@ -122,6 +122,12 @@ impl Server {
             ("web.xml", WEB),
             ("tmp.xml", TRANSIENT),
             ("bad.xml", "<domain><memory>1</memory></domain>\n"),
+            (
+                "uni.xml",
+                "<domain type='kvm'><name>vm-\u{fc}\u{4e2d}\tx</name>\
+                 <uuid>22222222-3333-4444-5555-666666666666</uuid>\
+                 <memory>1024</memory></domain>\n",
+            ),
         ] {
             std::fs::write(dir.join(n), t).unwrap();
         }
@@ -382,6 +388,25 @@ fn rpc_live_cli_matches_virsh_through_a_lifecycle() {
     }
     p.same_env(&["uri"]);
     p.same_env(&["list", "--all"]);
+}
+
+#[test]
+fn rpc_live_cli_matches_virsh_for_table_cells_in_each_locale() {
+    let p = Pair::new();
+    p.same(&["define", "uni.xml"]);
+    p.same(&["define", "vm1.xml"]);
+    p.same(&["start", "vm1"]);
+    for loc in ["C", "C.UTF-8", "POSIX"] {
+        for q in [
+            &["list", "--all"][..],
+            &["-q", "list", "--all"],
+            &["list", "--name", "--all"],
+        ] {
+            p.compare(q, |c, s| {
+                c.arg("-c").arg(s.uri()).env("LC_ALL", loc);
+            });
+        }
+    }
 }
 
 #[test]
