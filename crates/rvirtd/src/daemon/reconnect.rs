@@ -23,7 +23,10 @@ use crate::states::{
     CrashedReason, DomainState, PausedReason, RunningReason, ShutdownReason, ShutoffReason,
 };
 
-const MONITOR_TIMEOUT: Duration = Duration::from_secs(3);
+/// The first attempt is short so a wedged QEMU does not delay the daemon's start;
+/// background retries wait longer.
+const FIRST_TIMEOUT: Duration = Duration::from_millis(1000);
+const RETRY_TIMEOUT: Duration = Duration::from_secs(5);
 const RETRY_EVERY: Duration = Duration::from_secs(2);
 
 fn status_files(dir: &Path) -> Vec<PathBuf> {
@@ -104,17 +107,13 @@ fn map_status(qemu_status: &str, before: DomainState) -> DomainState {
     }
 }
 
-async fn connect(path: &Path) -> Result<(QmpClient, QmpEvents, String), String> {
-    let cfg = QmpConfig {
-        command_timeout: MONITOR_TIMEOUT,
-        ..QmpConfig::default()
-    };
-    let (q, e) = tokio::time::timeout(MONITOR_TIMEOUT, QmpClient::connect(path, cfg))
+async fn connect(path: &Path, timeout: Duration) -> Result<(QmpClient, QmpEvents, String), String> {
+    let (q, e) = tokio::time::timeout(timeout, QmpClient::connect(path, QmpConfig::default()))
         .await
         .map_err(|_| "the monitor did not answer".to_owned())?
         .map_err(|e| e.to_string())?;
     let st = q
-        .execute("query-status", None)
+        .execute_timeout("query-status", None, timeout)
         .await
         .map_err(|e| format!("query-status: {e}"))?;
     let status = st["status"].as_str().unwrap_or("unknown").to_owned();
@@ -167,7 +166,7 @@ async fn reconnect_one(d: &Arc<Daemon>, path: &Path) {
         bind_missing_hugetlbfs(d, st.pid, &name).await;
     }
     let before = st.state;
-    let monitor = connect(&st.monitor_path).await;
+    let monitor = connect(&st.monitor_path, FIRST_TIMEOUT).await;
     let (qmp, state, note) = match monitor {
         Ok((q, e, s)) => (Some((q, e)), map_status(&s, before), None),
         Err(why) => {
@@ -212,7 +211,7 @@ async fn reconnect_one(d: &Arc<Daemon>, path: &Path) {
                 if vm.is_done() {
                     break;
                 }
-                if let Ok((q, e, s)) = connect(&monitor_path).await {
+                if let Ok((q, e, s)) = connect(&monitor_path, RETRY_TIMEOUT).await {
                     let state = map_status(&s, obj.snapshot().state);
                     vm.set_monitor(q, e);
                     vm.set_state(&d, &obj, state);
