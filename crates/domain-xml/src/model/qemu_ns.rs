@@ -46,6 +46,9 @@ pub struct QemuNs {
     pub caps_del: Vec<String>,
     pub deprecation: Option<DeprecationBehavior>,
     pub overrides: Vec<OverrideDevice>,
+    /// Containers given empty (`<qemu:commandline/>`): kept, so nothing the user
+    /// wrote moves or disappears on a round trip.
+    pub empty: Vec<&'static str>,
 }
 
 /// libvirt's rule for passthrough variable names: a letter or `_`, then letters,
@@ -66,7 +69,8 @@ pub fn check_env_name(name: &str) -> Result<(), &'static str> {
 
 impl QemuNs {
     pub fn is_empty(&self) -> bool {
-        self.args.is_empty()
+        self.empty.is_empty()
+            && self.args.is_empty()
             && self.env.is_empty()
             && self.caps_add.is_empty()
             && self.caps_del.is_empty()
@@ -82,7 +86,21 @@ impl QemuNs {
     /// Reads every qemu-namespace child of `<domain>`.
     pub fn read(domain: &El<'_, '_>) -> Result<QemuNs, ParseError> {
         let mut ns = QemuNs::default();
+        let no_text = |c: &El<'_, '_>| -> Result<(), ParseError> {
+            if c.text().trim().is_empty() {
+                Ok(())
+            } else {
+                Err(c.err(format!("unexpected text inside <qemu:{}>", c.name())))
+            }
+        };
+        let mut note_empty = |c: &El<'_, '_>, name: &'static str| {
+            if c.node().children().all(|n| !n.is_element()) && !ns.empty.contains(&name) {
+                ns.empty.push(name);
+            }
+        };
         for cl in domain.children_ns(QEMU_NS, "commandline") {
+            no_text(&cl)?;
+            note_empty(&cl, "commandline");
             for c in cl.children_in_ns(QEMU_NS) {
                 match c.name() {
                     "arg" => {
@@ -113,6 +131,8 @@ impl QemuNs {
             cl.done()?;
         }
         for caps in domain.children_ns(QEMU_NS, "capabilities") {
+            no_text(&caps)?;
+            note_empty(&caps, "capabilities");
             for c in caps.children_in_ns(QEMU_NS) {
                 let cap = c
                     .attr("capability")
@@ -136,6 +156,8 @@ impl QemuNs {
             d.done()?;
         }
         for ov in domain.children_ns(QEMU_NS, "override") {
+            no_text(&ov)?;
+            note_empty(&ov, "override");
             for dev in ov.children_ns(QEMU_NS, "device") {
                 let alias = dev.req_attr("alias")?.to_owned();
                 let mut frontend = Vec::new();
@@ -187,7 +209,7 @@ impl QemuNs {
     }
 
     pub fn write(&self, w: &mut XmlWriter<'_>) {
-        if !self.args.is_empty() || !self.env.is_empty() {
+        if !self.args.is_empty() || !self.env.is_empty() || self.empty.contains(&"commandline") {
             w.start("qemu:commandline");
             for a in &self.args {
                 w.start("qemu:arg").attr("value", a);
@@ -201,7 +223,10 @@ impl QemuNs {
             }
             w.end();
         }
-        if !self.caps_add.is_empty() || !self.caps_del.is_empty() {
+        if !self.caps_add.is_empty()
+            || !self.caps_del.is_empty()
+            || self.empty.contains(&"capabilities")
+        {
             w.start("qemu:capabilities");
             for c in &self.caps_add {
                 w.start("qemu:add").attr("capability", c);
@@ -217,7 +242,7 @@ impl QemuNs {
             w.start("qemu:deprecation").attr("behavior", d);
             w.end();
         }
-        if !self.overrides.is_empty() {
+        if !self.overrides.is_empty() || self.empty.contains(&"override") {
             w.start("qemu:override");
             for d in &self.overrides {
                 w.start("qemu:device").attr("alias", &d.alias);
