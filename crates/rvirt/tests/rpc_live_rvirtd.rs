@@ -49,27 +49,27 @@ fn run(mut c: Command, what: &str) -> Output {
     }
 }
 
-/// The `rvirtd` binary next to `rvirt` (built on demand).
+/// The `rvirtd` binary next to `rvirt`, brought up to date with `cargo build`
+/// (a no-op when fresh; `cargo test -p rvirt` does not build other packages'
+/// binaries).
 fn rvirtd_binary() -> PathBuf {
     let rvirt = PathBuf::from(env!("CARGO_BIN_EXE_rvirt"));
     let bin = rvirt.with_file_name("rvirtd");
-    if !bin.exists() {
-        let profile_dir = rvirt.parent().unwrap();
-        let target_dir = profile_dir.parent().unwrap();
-        let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        c.args(["build", "-p", "rvirtd", "--bin", "rvirtd"])
-            .env("CARGO_TARGET_DIR", target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            c.arg("--release");
-        }
-        let o = run(c, "cargo build -p rvirtd");
-        assert!(
-            o.status.success(),
-            "building rvirtd failed:\n{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+    let profile_dir = rvirt.parent().unwrap();
+    let target_dir = profile_dir.parent().unwrap();
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.args(["build", "-p", "rvirtd", "--bin", "rvirtd"])
+        .env("CARGO_TARGET_DIR", target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        c.arg("--release");
     }
+    let o = run(c, "cargo build -p rvirtd");
+    assert!(
+        o.status.success(),
+        "building rvirtd failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     bin
 }
 
