@@ -467,3 +467,96 @@ fn rpc_live_cli_matches_virsh_for_rare_branches() {
         format!("qemu+unix:///system?socket={}-gone", s.sock)
     });
 }
+
+/// Runs `program args` with no URI in a private mount namespace whose `/run`
+/// holds only `mount_at` (`/run/rvirt` or `/run/libvirt`): the directory `dir`.
+fn in_private_run(dir: &Path, mount_at: &str, program: &str, args: &[&str]) -> Output {
+    let mut c = Command::new("unshare");
+    c.args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg(
+            "mount -t tmpfs tmpfs /run && mkdir \"$M\" && mount --bind \"$D\" \"$M\" && \
+             cd \"$D\" && exec \"$@\"",
+        )
+        .arg("sh")
+        .arg(program)
+        .args(args)
+        .env("D", dir)
+        .env("M", mount_at)
+        .env_remove("LIBVIRT_DEFAULT_URI")
+        .env("HOME", dir)
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("XDG_RUNTIME_DIR", dir.join("xdg-run"))
+        .env("LC_ALL", "C");
+    run(c, "unshare (util-linux) with virsh or rvirt")
+}
+
+/// No `-c`, no `LIBVIRT_DEFAULT_URI`: virsh finds `/run/libvirt/libvirt-sock`,
+/// rvirt `/run/rvirt/rvirt-sock` (`-ro` when read-only). One fake daemon
+/// serves both, each client seeing only its own directory under a private
+/// `/run` (mount namespace; needs root), so the outputs, `uri` from
+/// CONNECT_GET_URI included, must be the same bytes.
+#[test]
+fn rpc_live_cli_default_uri_finds_the_local_daemon() {
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "this test needs root (private mount namespace)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let backend = Arc::new(FakeBackend::new());
+    backend.define(VM1, true).unwrap();
+    {
+        let _g = rt.enter();
+        for (name, read_only) in [
+            ("rvirt-sock", false),
+            ("rvirt-sock-ro", true),
+            ("libvirt-sock", false),
+            ("libvirt-sock-ro", true),
+        ] {
+            let l = UnixListener::bind(dir.path().join(name)).unwrap();
+            rt.spawn(serve(
+                l,
+                backend.clone(),
+                ServeOptions {
+                    read_only,
+                    ..ServeOptions::default()
+                },
+            ));
+        }
+    }
+    // (command, how virsh undoes it before rvirt runs it)
+    let steps: &[(&[&str], &[&str])] = &[
+        (&["uri"], &[]),
+        (&["list", "--all"], &[]),
+        (&["dominfo", "vm1"], &[]),
+        (&["-r", "list", "--all"], &[]),
+        (&["-r", "start", "vm1"], &[]),
+        (&["start", "vm1"], &["destroy", "vm1"]),
+        (&["list"], &[]),
+        (&["-r", "destroy", "vm1"], &[]),
+    ];
+    for (args, undo) in steps {
+        let v = in_private_run(dir.path(), "/run/libvirt", "virsh", args);
+        if !undo.is_empty() {
+            let u = in_private_run(dir.path(), "/run/libvirt", "virsh", undo);
+            assert!(u.status.success(), "{undo:?}: {u:?}");
+        }
+        let r = in_private_run(dir.path(), "/run/rvirt", env!("CARGO_BIN_EXE_rvirt"), args);
+        assert!(
+            v.stdout == r.stdout && v.stderr == r.stderr && v.status.code() == r.status.code(),
+            "outputs differ for {args:?}\n=== virsh: {:?}\n{}{}\n=== rvirt: {:?}\n{}{}",
+            v.status.code(),
+            String::from_utf8_lossy(&v.stdout),
+            String::from_utf8_lossy(&v.stderr),
+            r.status.code(),
+            String::from_utf8_lossy(&r.stdout),
+            String::from_utf8_lossy(&r.stderr),
+        );
+    }
+    assert_eq!(backend.domains()[0].state, 1, "rvirt started vm1");
+}
