@@ -16,17 +16,30 @@ use crate::virsh::{self, Output};
 /// `--root` instance; `/var/cache/rvirt/qemu/capabilities` as root; else
 /// `$XDG_CACHE_HOME/rvirt/qemu/capabilities` (or `~/.cache/rvirt/...`).
 pub fn caps_cache_dir(target: &Target) -> PathBuf {
+    cache_dir_for(
+        target,
+        rustix::process::geteuid().is_root(),
+        std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from),
+        std::env::var_os("HOME").map(PathBuf::from),
+    )
+}
+
+fn cache_dir_for(
+    target: &Target,
+    root: bool,
+    xdg_cache: Option<PathBuf>,
+    home: Option<PathBuf>,
+) -> PathBuf {
     if target.rooted {
         return target.paths.capabilities_cache();
     }
-    if rustix::process::geteuid().is_root() {
+    if root {
         return Paths::system().capabilities_cache();
     }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    let base = xdg_cache
+        .filter(|v| !v.as_os_str().is_empty())
+        .or_else(|| home.map(|h| h.join(".cache")))
+        .unwrap_or_else(|| std::env::temp_dir().join("rvirt-cache"));
     base.join("rvirt").join("qemu").join("capabilities")
 }
 
@@ -87,5 +100,36 @@ pub async fn run(target: &Target, read_only: bool, format: &str, file: &str) -> 
             out.errors = e;
             (out, false)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::resolve;
+    use std::path::Path;
+
+    #[test]
+    fn cache_dirs() {
+        let sys = resolve(None, false).unwrap();
+        let x = || Some(PathBuf::from("/x"));
+        let h = || Some(PathBuf::from("/home/u"));
+        assert_eq!(
+            cache_dir_for(&sys, true, x(), h()),
+            Path::new("/var/cache/rvirt/qemu/capabilities")
+        );
+        assert_eq!(
+            cache_dir_for(&sys, false, x(), h()),
+            Path::new("/x/rvirt/qemu/capabilities")
+        );
+        assert_eq!(
+            cache_dir_for(&sys, false, None, h()),
+            Path::new("/home/u/.cache/rvirt/qemu/capabilities")
+        );
+        let embed = resolve(Some("qemu:///embed?root=/r"), false).unwrap();
+        assert_eq!(
+            cache_dir_for(&embed, false, x(), h()),
+            Path::new("/r/var/cache/rvirt/qemu/capabilities")
+        );
     }
 }
