@@ -2,7 +2,7 @@
 CARGO ?= cargo
 GUEST_DIR ?= $(CURDIR)/.guest
 
-.PHONY: all setup build guest demo test lint fuzz
+.PHONY: all setup build guest demo test lint fuzz bench
 
 all: build
 
@@ -30,3 +30,7 @@ test: setup lint guest
 
 fuzz:
 	cd fuzz && $(CARGO) +nightly fuzz run parse_domain -- -max_total_time=300
+
+# Speed and memory against the floor (bare QEMU) measured in the same run.
+bench: setup build
+	./tools/bench.sh
