@@ -131,6 +131,9 @@ pub struct CleanupRecord {
     pub cgroup_dirs: Vec<PathBuf>,
     /// The cgroup directory name (`qemu-ID-NAME.rvirt-qemu`), to re-adopt it.
     pub cgroup_name: Option<String>,
+    /// Its partition (`/machine`), to find groups of a start cut short.
+    #[serde(default)]
+    pub cgroup_partition: Option<String>,
     pub owners: Vec<OwnerRecord>,
     pub dac_active: bool,
     pub remember_owner: bool,
@@ -152,6 +155,7 @@ impl Cleanup {
             sockets: self.sockets.clone(),
             cgroup_dirs,
             cgroup_name: self.cgroup.as_ref().map(|c| c.dir_name().to_owned()),
+            cgroup_partition: self.cgroup.as_ref().map(|c| c.partition().to_owned()),
             owners: self
                 .owners
                 .items
@@ -202,6 +206,12 @@ impl Cleanup {
         if self.dac_active {
             let mut dac = DacDriver::new(DaemonHostOps);
             dac.remember_owner = self.remember_owner;
+            // Only files still labelled for QEMU: a cleanup repeated after a crash
+            // (or of a start killed before its chowns) must not take a file from
+            // its owner again.
+            self.owners.items.retain(|i| {
+                fs::metadata(&i.path).is_ok_and(|m| m.uid() == i.uid && m.gid() == i.gid)
+            });
             errors.extend(self.owners.release(&dac).iter().map(ToString::to_string));
         }
         if let Some(cg) = self.cgroup.take()
@@ -424,6 +434,23 @@ pub async fn start(
     d: &Domain,
     id: i32,
 ) -> Result<Running, StartError> {
+    start_journaled(host, caps, d, id, &|_| {}).await
+}
+
+/// Called with what a crash at this point would leave to undo: once everything but
+/// the ownership changes exists, with the planned ownership changes, right before
+/// they are made (QEMU is not running yet).
+pub type Journal<'a> = &'a (dyn Fn(&CleanupRecord) + Send + Sync);
+
+/// [`start`], telling `journal` what to undo before changing file owners, so a
+/// daemon killed during a start can be cleaned up after (see [`Journal`]).
+pub async fn start_journaled(
+    host: &Host,
+    caps: &Capabilities,
+    d: &Domain,
+    id: i32,
+    journal: Journal<'_>,
+) -> Result<Running, StartError> {
     let name = d.name.clone();
     let mut cleanup = Cleanup {
         domain: name.clone(),
@@ -431,7 +458,7 @@ pub async fn start(
         remember_owner: host.config.remember_owner,
         ..Cleanup::default()
     };
-    match start_inner(host, caps, d, id, &mut cleanup).await {
+    match start_inner(host, caps, d, id, &mut cleanup, journal).await {
         Ok(mut r) => {
             r.cleanup = cleanup;
             Ok(r)
@@ -451,6 +478,7 @@ async fn start_inner(
     d: &Domain,
     id: i32,
     cleanup: &mut Cleanup,
+    journal: Journal<'_>,
 ) -> Result<Running, StartError> {
     let name = d.name.as_str();
     if d.seclabels
@@ -612,6 +640,7 @@ async fn start_inner(
             })?;
         }
         cleanup.cgroup = Some(cg);
+        journal(&cleanup.record());
     }
 
     // Log header, as libvirt writes it: the command line and the taints.
@@ -702,6 +731,22 @@ async fn start_inner(
     let mut dac_driver = DacDriver::new(DaemonHostOps);
     dac_driver.remember_owner = host.config.remember_owner;
     dac_driver.dynamic_ownership = host.config.dynamic_ownership;
+    let mut planned = cleanup.record();
+    if dac.relabel {
+        planned.dac_active = true;
+        planned.owners = owners
+            .items
+            .iter()
+            .map(|i| OwnerRecord {
+                what: i.what.clone(),
+                path: i.path.clone(),
+                uid: i.uid,
+                gid: i.gid,
+                remember: i.remember,
+            })
+            .collect();
+    }
+    journal(&planned);
     if dac.relabel {
         owners
             .commit(&dac_driver)

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::Daemon;
 use super::procfs::{self, PidFd};
-use super::status::{Record, Status};
+use super::status::{Record, StartJournal, Status, journal_path};
 use super::vm::{self, Intent, Vm};
 use crate::launch;
 use crate::registry::{Defined, DomainObj, RegistryError};
@@ -209,9 +209,39 @@ async fn start_locked(
         .map_err(|m| RemoteError::operation_failed(&m))?;
     let id = d.registry.allocate_id(obj, None);
     def.id = Some(id);
-    let running = match launch::start(&d.host, &caps, &def, id).await {
+    let journal = |cleanup: &launch::CleanupRecord| {
+        let j = StartJournal {
+            uuid: def.uuid.to_string(),
+            name: def.name.clone(),
+            id,
+            cleanup: cleanup.clone(),
+        };
+        if let Err(e) = j.write(&d.paths.state_dir) {
+            tracing::error!("domain '{}': start journal: {e}", def.name);
+        }
+    };
+    journal(&launch::CleanupRecord {
+        domain: def.name.clone(),
+        lib_dir: Some(d.paths.domain_dir(id, &def.name)),
+        scratch_dir: Some(
+            d.paths
+                .state_dir
+                .join(format!("{}.dev", crate::paths::short_name(id, &def.name))),
+        ),
+        cgroup_name: Some(confine::cgroup::group_dir_name(id as u32, &def.name)),
+        cgroup_partition: Some(
+            def.resource_partition
+                .clone()
+                .unwrap_or_else(|| confine::cgroup::DEFAULT_PARTITION.to_owned()),
+        ),
+        ..launch::CleanupRecord::default()
+    });
+    let journal_file = journal_path(&d.paths.state_dir, &def.name);
+    let started = launch::start_journaled(&d.host, &caps, &def, id, &journal).await;
+    let running = match started {
         Ok(r) => r,
         Err(e) => {
+            let _ = store::remove_if_exists(&journal_file);
             d.registry.release_id(id);
             return Err(RemoteError::operation_failed(&e.to_string()));
         }
@@ -236,6 +266,7 @@ async fn start_locked(
             for p in cleanup.run() {
                 tracing::warn!("{p}");
             }
+            let _ = store::remove_if_exists(&journal_file);
             d.registry.release_id(id);
             return Err(RemoteError::operation_failed(&format!("pidfd_open: {e}")));
         }
@@ -268,6 +299,7 @@ async fn start_locked(
     };
     let (vm, parts) = Vm::new(status, pidfd, Some((qmp.clone(), events)), child, cleanup);
     vm.update_status(d, |_| {});
+    let _ = store::remove_if_exists(&journal_file);
     let live = Arc::new(def);
     obj.update(|s| {
         s.id = Some(id);

@@ -15,7 +15,7 @@ use qemu::{QmpClient, QmpConfig, QmpEvents};
 
 use super::Daemon;
 use super::procfs::{self, PidFd};
-use super::status::{Status, salvage_pid};
+use super::status::{StartJournal, Status, salvage_pid};
 use super::vm::{self, Vm};
 use crate::launch::Cleanup;
 use crate::registry::DomainObj;
@@ -48,8 +48,173 @@ fn status_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// Processes whose command line mentions all of `needles`.
+fn find_processes(needles: &[&str]) -> Vec<u32> {
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|pid| {
+            fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let c = String::from_utf8_lossy(&c);
+                needles.iter().all(|n| c.contains(n))
+            })
+        })
+        .collect()
+}
+
+/// Where a group `name` in `partition` would be: on v2 and in each v1 hierarchy.
+fn cgroup_candidates(name: &str, partition: &str) -> Vec<PathBuf> {
+    let base = Path::new("/sys/fs/cgroup");
+    let rel = partition.trim_start_matches('/');
+    let mut out = vec![base.join(rel).join(name)];
+    if let Ok(rd) = fs::read_dir(base) {
+        for e in rd.filter_map(Result::ok) {
+            out.push(e.path().join(rel).join(name));
+        }
+    }
+    out.retain(|p| p.is_dir());
+    out
+}
+
+/// Starts the daemon was killed in: stop their (paused, never continued) QEMU and
+/// undo everything from the journal.
+async fn recover_interrupted_starts(d: &Arc<Daemon>) {
+    let Ok(rd) = fs::read_dir(&d.paths.state_dir) else {
+        return;
+    };
+    let journals: Vec<PathBuf> = rd
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "starting"))
+        .collect();
+    for path in journals {
+        let j: StartJournal = match fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+        {
+            Some(j) => j,
+            None => {
+                // An interrupted journal write: the start never changed anything.
+                tracing::warn!("{}: unreadable start journal removed", path.display());
+                let _ = fs::remove_file(&path);
+                continue;
+            }
+        };
+        if d.paths.status_file(&j.name).exists() {
+            let _ = fs::remove_file(&path);
+            continue;
+        }
+        // QEMU gets its monitor as a descriptor: the uuid identifies it.
+        let needle = format!("\0-uuid\0{}\0", j.uuid);
+        for pid in find_processes(&[&needle]) {
+            tracing::warn!(
+                "domain '{}': stopping QEMU pid {pid} of a start the daemon did not finish",
+                j.name
+            );
+            if let Ok(p) = PidFd::open(pid) {
+                let _ = p.kill(rustix::process::Signal::KILL);
+                let _ = tokio::time::timeout(Duration::from_secs(10), p.exited()).await;
+            }
+        }
+        let mut rec = j.cleanup.clone();
+        if rec.cgroup_dirs.is_empty()
+            && let (Some(name), Some(part)) = (&rec.cgroup_name, &rec.cgroup_partition)
+        {
+            rec.cgroup_dirs = cgroup_candidates(name, part);
+        }
+        run_cleanup(d, Cleanup::from_record(&rec, None)).await;
+        tracing::info!("domain '{}': interrupted start undone", j.name);
+        let _ = fs::remove_file(&path);
+    }
+}
+
+/// cgroup directories still to remove, kept across daemon restarts.
+fn leftovers_file(d: &Daemon) -> PathBuf {
+    d.paths.state_dir.join("leftover-cgroups.json")
+}
+
+fn load_leftovers(d: &Daemon) -> Vec<PathBuf> {
+    fs::read(leftovers_file(d))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn save_leftovers(d: &Daemon, dirs: &[PathBuf]) {
+    let path = leftovers_file(d);
+    if dirs.is_empty() {
+        let _ = fs::remove_file(path);
+    } else if let Err(e) =
+        crate::store::atomic_write(&path, &serde_json::to_vec(dirs).unwrap_or_default())
+    {
+        tracing::warn!("{e}");
+    }
+}
+
+/// Removes what it can of `dirs` (deepest first); returns what is left.
+fn remove_cgroups(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut sorted: Vec<PathBuf> = dirs.to_vec();
+    sorted.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    sorted
+        .into_iter()
+        .filter(|d| d.exists() && fs::remove_dir(d).is_err())
+        .collect()
+}
+
+static LEFTOVER_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Keeps trying to remove the recorded leftover cgroups (a QEMU that is not our
+/// child keeps its group busy until whoever inherited it reaps it).
+fn retry_leftovers(d: Arc<Daemon>) {
+    tokio::spawn(async move {
+        for _ in 0..600 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _g = LEFTOVER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+            let left = remove_cgroups(&load_leftovers(&d));
+            save_leftovers(&d, &left);
+            if left.is_empty() {
+                return;
+            }
+        }
+        tracing::warn!(
+            "cgroup directories still busy after 60 s: {:?}",
+            load_leftovers(&d)
+        );
+    });
+}
+
+/// Runs the cleanup of a QEMU that is not our child; busy cgroups are recorded and
+/// retried (also by the next daemon, should this one stop).
+async fn run_cleanup(d: &Arc<Daemon>, cleanup: Cleanup) {
+    let dirs = cleanup.cgroup_dirs.clone();
+    let problems = tokio::task::spawn_blocking(move || cleanup.run())
+        .await
+        .unwrap_or_default();
+    for p in problems.iter().filter(|p| !p.contains("cgroup")) {
+        tracing::warn!("{p}");
+    }
+    let left: Vec<PathBuf> = dirs.into_iter().filter(|p| p.exists()).collect();
+    if !left.is_empty() {
+        {
+            let _g = LEFTOVER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+            let mut all = load_leftovers(d);
+            all.extend(left);
+            all.sort();
+            all.dedup();
+            save_leftovers(d, &all);
+        }
+        retry_leftovers(d.clone());
+    }
+}
+
 /// Reconnects every domain with a status file, in parallel.
 pub async fn reconnect_all(d: &Arc<Daemon>) {
+    if !load_leftovers(d).is_empty() {
+        retry_leftovers(d.clone());
+    }
+    recover_interrupted_starts(d).await;
     let mut tasks = Vec::new();
     for path in status_files(&d.paths.state_dir) {
         let d = d.clone();
@@ -235,7 +400,7 @@ fn after_connect(vm: &Arc<Vm>, state: DomainState) {
 }
 
 /// QEMU died while the daemon was not running: undo everything from the record.
-async fn gone(d: &Daemon, obj: &Arc<DomainObj>, st: Status) {
+async fn gone(d: &Arc<Daemon>, obj: &Arc<DomainObj>, st: Status) {
     let name = st.domain.name.clone();
     let reason = if st.record.shutdown_seen {
         ShutoffReason::Shutdown
@@ -247,13 +412,7 @@ async fn gone(d: &Daemon, obj: &Arc<DomainObj>, st: Status) {
         st.pid,
         reason.as_str()
     );
-    let cleanup = Cleanup::from_record(&st.record.cleanup, None);
-    let problems = tokio::task::spawn_blocking(move || cleanup.run())
-        .await
-        .unwrap_or_default();
-    for p in problems {
-        tracing::warn!("{p}");
-    }
+    run_cleanup(d, Cleanup::from_record(&st.record.cleanup, None)).await;
     let _ = crate::store::remove_if_exists(&d.paths.status_file(&name));
     let s = obj.update(|s| {
         s.state = DomainState::Shutoff(reason);

@@ -121,6 +121,29 @@ impl Status {
     }
 }
 
+/// Written before a start changes anything on the host and removed once the status
+/// file exists: a daemon killed in between finds what to undo (and the paused QEMU
+/// to stop) at its next start.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StartJournal {
+    pub uuid: String,
+    pub name: String,
+    pub id: i32,
+    pub cleanup: CleanupRecord,
+}
+
+/// `NAME.starting` next to the status files.
+pub fn journal_path(state_dir: &Path, name: &str) -> PathBuf {
+    state_dir.join(format!("{name}.starting"))
+}
+
+impl StartJournal {
+    pub fn write(&self, state_dir: &Path) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        store::atomic_write(&journal_path(state_dir, &self.name), &json)
+    }
+}
+
 /// Best-effort `pid='N'` from a status file too damaged to parse, so its QEMU is
 /// never mistaken for gone.
 pub fn salvage_pid(text: &str) -> Option<u32> {

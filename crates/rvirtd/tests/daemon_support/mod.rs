@@ -234,7 +234,8 @@ impl Daemon {
         self.root().join(format!("run/rvirt/qemu/{name}.xml"))
     }
 
-    /// Every QEMU whose command line mentions this root.
+    /// Every QEMU of this root: its working directory (the per-domain directory)
+    /// or its command line is under the root.
     pub fn qemu_pids(&self) -> Vec<u32> {
         let root = self.root().to_string_lossy().into_owned();
         let mut v = Vec::new();
@@ -246,7 +247,10 @@ impl Daemon {
                 continue;
             };
             let cmd = String::from_utf8_lossy(&cmd);
-            if cmd.starts_with("/usr/bin/qemu-system") && cmd.contains(&root) {
+            let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
+            if cmd.starts_with("/usr/bin/qemu-system")
+                && (cmd.contains(&root) || cwd.starts_with(self.root()))
+            {
                 v.push(pid);
             }
         }
