@@ -91,12 +91,12 @@ hf() {
         || { cat "$W/$name.txt" >&2; echo "bench: hyperfine $name failed" >&2; exit 1; }
     ms "$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$W/$name.json")"
 }
-# spawn [PREFIX COUNT] -> starts rvirtd; sets $daemon and $T (ms until the wanted answer)
+# spawn [PREFIX COUNT] -> starts rvirtd; sets $daemon, $T (ms until the wanted answer) and
+# $TA (ms until the socket first accepted a connection)
 spawn() {
     local out
     out=$("$PY" "$HERE/spawn_rvirtd.py" "$BIN" "$root" "$root/rvirtd.log" "$@") || exit 1
-    daemon=${out#* }
-    T=${out% *}
+    read -r T daemon TA <<<"$out"
 }
 restart() { stop_daemon; spawn "$@"; }
 rss() { awk '/^VmRSS/ { print $2 }' "/proc/$daemon/status"; }
@@ -115,8 +115,10 @@ say() { printf '  %-62s %s\n' "$1" "$2" >&2; }
 echo "bench: root $root, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), binaries from $BIN" >&2
 
 # ---- 0 defined: daemon start, RSS idle, client baseline ------------------------------
-spawn; s0=$T
-for _ in $(seq 2 "$RESTARTS"); do restart; s0="$s0 $T"; done
+spawn; first="$T (socket $TA)"   # a fresh root: includes the one-time QEMU capability probe
+say "first start of the fresh root -> first list --all (ms)" "$first"
+s0= a0=
+for _ in $(seq 1 "$RESTARTS"); do restart; s0="$s0 $T"; a0="$a0 $TA"; done
 start0=$(median <<<"$s0")
 say "daemon start -> first list --all, 0 defined (ms)" "$s0 -> $start0"
 sleep 2
@@ -145,7 +147,9 @@ V undefine bench-start >/dev/null
 # ---- define + undefine ---------------------------------------------------------------
 domxml bench-cycle >"$W/bench-cycle.xml"
 defundef=$(hf defundef "$RUNS" 2 "sh -c '$VC define $W/bench-cycle.xml >/dev/null && $VC undefine bench-cycle >/dev/null'")
-say "define+undefine (ms)" "$defundef"
+say "define+undefine, 2 virsh processes (ms)" "$defundef"
+defundef1=$(hf defundef1 "$RUNS" 2 "$VC 'define $W/bench-cycle.xml; undefine bench-cycle'")
+say "define+undefine, one virsh process (ms)" "$defundef1"
 
 # ---- reconnect with 5 running --------------------------------------------------------
 for i in $(seq 1 $N_RUN); do
@@ -157,7 +161,8 @@ sleep 2
 rss_run=$(rss)
 pids_before=$(bench_qemus | sort | tr '\n' ' ')
 r5=
-for _ in $(seq 1 "$RESTARTS"); do restart bench-run- $N_RUN; r5="$r5 $T"; done
+a5=
+for _ in $(seq 1 "$RESTARTS"); do restart bench-run- $N_RUN; r5="$r5 $T"; a5="$a5 $TA"; done
 reconnect=$(median <<<"$r5")
 pids_after=$(bench_qemus | sort | tr '\n' ' ')
 say "RSS with $N_RUN running (kB)" "$rss_run"
@@ -189,7 +194,8 @@ say "virsh list --all, $N_BULK defined (ms)" "$list"
 listname=$(hf listname "$RUNS" 2 "$VC list --all --name")
 say "virsh list --all --name, $N_BULK defined (ms)" "$listname"
 sb=
-for _ in $(seq 1 "$RESTARTS"); do restart; sb="$sb $T"; done
+ab=
+for _ in $(seq 1 "$RESTARTS"); do restart; sb="$sb $T"; ab="$ab $TA"; done
 startbulk=$(median <<<"$sb")
 say "daemon start -> first list --all, $N_BULK defined (ms)" "$sb -> $startbulk"
 sleep 2
@@ -202,23 +208,29 @@ say "undefine $N_BULK through one virsh session (ms)" "$t_undefine"
 
 # ---- the table -----------------------------------------------------------------------
 met() { awk -v v="$1" -v t="$2" 'BEGIN { print (v <= t) ? "yes" : "NO" }'; }
-row() { printf '| %s | %s | %s | %s | %s | %s |\n' "$@"; }
+sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f", a - b }'; }
+row() { printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$@"; }
 tstart=$(awk -v f="$floor" 'BEGIN { printf "%.1f", f + 25 }')
 echo
-echo "rvirt bench $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); medians; virsh figures include virsh's start-up + connection"
+echo "rvirt bench $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg) ($BIN); medians"
+echo "(every virsh figure is a whole virsh process: it includes virsh's own start-up + connection, the 'virsh version' floor)"
 echo
-row "what" "rvirt (median)" "floor (same run)" "target" "libvirt 9.0" "met?"
-row "---" "---:" "---:" "---:" "---:" "---"
-row "\`virsh start\` (kvm, SeaBIOS, no disk, 128 MiB)" "$vstart ms" "$floor ms bare QEMU to QMP" "≤ $tstart ms (floor + 25)" "~350 ms" "$(met "$vstart" "$tstart")"
-row "\`virsh destroy\`" "$vdestroy ms" "$ver ms virsh version" "≤ 40 ms" "~225 ms (1636 w/o reaper)" "$(met "$vdestroy" 40)"
-row "define + undefine (2 virsh)" "$defundef ms" "$ver ms virsh version" "≤ 18 ms" "~30 ms" "$(met "$defundef" 18)"
-row "\`virsh list --all\`, $N_BULK defined" "$list ms" "$ver ms virsh version" "≤ 25 ms" "~120 ms" "$(met "$list" 25)"
-row "daemon start → first \`list --all\`, $N_BULK defined" "$startbulk ms" "$start0 ms with 0 defined" "≤ 100 ms" "~2 s" "$(met "$startbulk" 100)"
-row "reconnect: restart → $N_RUN running listed" "$reconnect ms" "$start0 ms start, 0 defined" "≤ 30 ms" "~115 ms" "$(met "$reconnect" 30)"
-row "daemon RSS idle" "$rss_idle kB" "–" "≤ 6 MiB (6144 kB)" "28160 kB" "$(met "$rss_idle" 6144)"
-row "daemon RSS, $N_BULK defined" "$rss_bulk kB" "–" "≤ 12 MiB (12288 kB)" "36920 kB" "$(met "$rss_bulk" 12288)"
+row "what" "rvirt (median)" "floor (same run)" "rvirt − floor" "target" "libvirt 9.0" "met?"
+row "---" "---:" "---:" "---:" "---:" "---:" "---"
+row "\`virsh start\` (kvm, SeaBIOS, no disk, 128 MiB)" "$vstart ms" "$floor ms bare QEMU -S → QMP" "$(sub "$vstart" "$floor") ms" "≤ $tstart ms (floor + 25)" "~350 ms" "$(met "$vstart" "$tstart")"
+row "\`virsh destroy\`" "$vdestroy ms" "$ver ms virsh version" "$(sub "$vdestroy" "$ver") ms" "≤ 40 ms" "~225 ms (1636 w/o reaper)" "$(met "$vdestroy" 40)"
+row "define + undefine, 2 virsh processes" "$defundef ms" "$ver ms virsh version" "$(sub "$defundef" "$ver") ms" "≤ 18 ms" "~30 ms" "$(met "$defundef" 18)"
+row "define + undefine, one virsh (\`define f; undefine x\`)" "$defundef1 ms" "$ver ms virsh version" "$(sub "$defundef1" "$ver") ms" "≤ 18 ms" "–" "$(met "$defundef1" 18)"
+row "\`virsh list --all\`, $N_BULK defined" "$list ms" "$ver ms virsh version" "$(sub "$list" "$ver") ms" "≤ 25 ms" "~120 ms" "$(met "$list" 25)"
+row "daemon start → first \`list --all\`, $N_BULK defined" "$startbulk ms" "$start0 ms, 0 defined" "$(sub "$startbulk" "$start0") ms" "≤ 100 ms" "~2 s" "$(met "$startbulk" 100)"
+row "reconnect: restart → \`list --state-running\` shows $N_RUN" "$reconnect ms" "$start0 ms, 0 defined" "$(sub "$reconnect" "$start0") ms" "≤ 30 ms" "~115 ms" "$(met "$reconnect" 30)"
+row "daemon RSS idle" "$rss_idle kB" "–" "–" "≤ 6 MiB (6144 kB)" "28160 kB" "$(met "$rss_idle" 6144)"
+row "daemon RSS, $N_BULK defined" "$rss_bulk kB" "–" "–" "≤ 12 MiB (12288 kB)" "36920 kB" "$(met "$rss_bulk" 12288)"
 echo
 echo "floor parts: qmp_floor.py $floor_py ms − python start-up + imports $py ms = $floor ms; virsh version $ver ms"
-echo "extra: list --all --name $listname ms; RSS fresh daemon with $N_BULK $rss_bulk_fresh kB, with $N_RUN running $rss_run kB;"
-echo "       define $N_BULK in one session $t_define ms, undefine $t_undefine ms; QEMUs kept their pids over $RESTARTS restarts: $survived"
-echo "       restart samples (ms): 0 defined [$s0 ], $N_BULK defined [$sb ], $N_RUN running [$r5 ]"
+echo "restarts (ms, exec of rvirtd → wanted virsh answer; in brackets → socket accepts):"
+echo "  0 defined [$s0 ] [$a0 ]; the very first start of the fresh root (not counted): $first"
+echo "  $N_BULK defined [$sb ] [$ab ]"
+echo "  $N_RUN running [$r5 ] [$a5 ]; QEMUs kept their pids over $RESTARTS restarts: $survived"
+echo "extra: list --all --name with $N_BULK: $listname ms; RSS fresh daemon with $N_BULK: $rss_bulk_fresh kB, with $N_RUN running: $rss_run kB"
+echo "       define $N_BULK in one virsh session: $t_define ms, undefine them: $t_undefine ms"

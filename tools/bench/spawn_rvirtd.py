@@ -8,7 +8,7 @@ Without PREFIX/COUNT the answer is a successful `virsh list --all`; with them it
 (the reconnect measurement). The clock starts just before the exec of rvirtd. Until the
 socket accepts a connection it is polled with connect() every 0.5 ms (cheap), from then on
 virsh is run until it answers as wanted (each try is a whole virsh process, ~10-15 ms).
-Prints "<milliseconds> <pid>". The daemon is started in its own session and left running.
+Prints "<milliseconds> <pid> <milliseconds until the socket first accepted>". The daemon is started in its own session and left running.
 """
 import os
 import socket
@@ -34,6 +34,7 @@ def main():
                          stdout=log, stderr=log, start_new_session=True)
     deadline = t0 + 60
     ok = False
+    t_accept = None
     while time.monotonic() < deadline:
         if p.poll() is not None:
             sys.exit(f"spawn_rvirtd: rvirtd exited with {p.returncode}, see {log_path}")
@@ -45,6 +46,8 @@ def main():
             continue
         finally:
             s.close()
+        if t_accept is None:
+            t_accept = time.monotonic()
         r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.DEVNULL)
         if r.returncode == 0:
@@ -59,7 +62,7 @@ def main():
     t1 = time.monotonic()
     if not ok:
         sys.exit(f"spawn_rvirtd: no wanted answer within 60 s (pid {p.pid}), see {log_path}")
-    print(f"{(t1 - t0) * 1000:.1f} {p.pid}")
+    print(f"{(t1 - t0) * 1000:.1f} {p.pid} {(t_accept - t0) * 1000:.1f}")
 
 
 if __name__ == "__main__":
