@@ -480,6 +480,7 @@ async fn start_inner(
     cleanup: &mut Cleanup,
     journal: Journal<'_>,
 ) -> Result<Running, StartError> {
+    let t0 = std::time::Instant::now();
     let name = d.name.as_str();
     if d.seclabels
         .iter()
@@ -569,6 +570,10 @@ async fn start_inner(
         .map_err(|e| err(format!("cannot chown {}: {e}", p.display())))?;
     }
 
+    tracing::debug!(
+        "domain '{name}': start: planned + directories at {:?}",
+        t0.elapsed()
+    );
     // Descriptors the daemon opens for QEMU.
     let err = step(name, "passed descriptors");
     let mut owned: Vec<(OwnedFd, i32)> = Vec::new();
@@ -603,6 +608,7 @@ async fn start_inner(
         owned.push((fd, f.fd));
     }
 
+    tracing::debug!("domain '{name}': start: descriptors at {:?}", t0.elapsed());
     // cgroup with the device ACL.
     let controllers: Vec<&str> = host
         .config
@@ -640,9 +646,9 @@ async fn start_inner(
             })?;
         }
         cleanup.cgroup = Some(cg);
-        journal(&cleanup.record());
     }
 
+    tracing::debug!("domain '{name}': start: cgroup at {:?}", t0.elapsed());
     // Log header, as libvirt writes it: the command line and the taints.
     {
         let err = step(name, "log file");
@@ -715,6 +721,7 @@ async fn start_inner(
         }
     }
 
+    tracing::debug!("domain '{name}': start: log header at {:?}", t0.elapsed());
     let launcher = host.launcher.clone();
     let launch = tokio::task::spawn_blocking(move || {
         let fds: Vec<_> = owned.iter().map(|(f, n)| (f.as_fd(), *n)).collect();
@@ -728,6 +735,10 @@ async fn start_inner(
         .map_err(|e| step(name, "launcher")(e.to_string()))?
         .map_err(|e| step(name, "launcher")(e.to_string()))?;
 
+    tracing::debug!(
+        "domain '{name}': start: launcher prepared at {:?}",
+        t0.elapsed()
+    );
     let mut dac_driver = DacDriver::new(DaemonHostOps);
     dac_driver.remember_owner = host.config.remember_owner;
     dac_driver.dynamic_ownership = host.config.dynamic_ownership;
@@ -776,6 +787,10 @@ async fn start_inner(
         }
     }
 
+    tracing::debug!(
+        "domain '{name}': start: DAC + access check at {:?}",
+        t0.elapsed()
+    );
     let launched = tokio::task::spawn_blocking(move || {
         handle.go()?;
         handle.wait_exec()
@@ -794,6 +809,7 @@ async fn start_inner(
         }
     }
 
+    tracing::debug!("domain '{name}': start: exec at {:?}", t0.elapsed());
     let qmp = tokio::time::timeout(
         Duration::from_secs(30),
         QmpClient::connect(&monitor, QmpConfig::default()),
@@ -827,6 +843,10 @@ async fn start_inner(
             });
         }
     };
+    tracing::debug!(
+        "domain '{name}': start: QMP connected at {:?}",
+        t0.elapsed()
+    );
     Ok(Running {
         pid,
         child: Some(child),

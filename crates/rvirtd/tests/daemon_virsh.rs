@@ -21,6 +21,15 @@ fn qemu_live_virsh_acceptance() {
     let a = name("va");
     let t = name("vt");
 
+    // Sockets: read-write 0700, read-only 0777.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode =
+            |p: std::path::PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(d.socket()), 0o700);
+        assert_eq!(mode(d.root().join("run/rvirt/rvirt-sock-ro")), 0o777);
+    }
+
     // Connection-level commands.
     let v = d.ok(&["version"]);
     assert!(v.contains("Using API: QEMU 9.0.0"), "{v}");

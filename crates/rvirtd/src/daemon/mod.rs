@@ -45,6 +45,8 @@ pub struct Options {
     pub launcher: PathBuf,
     /// Mode of the read-write socket (0700 by default).
     pub socket_mode: u32,
+    /// Group of the read-write socket (libvirtd's `unix_sock_group`), name or number.
+    pub socket_group: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +76,8 @@ pub enum DaemonError {
     },
     #[error("signal handler: {0}")]
     Signal(std::io::Error),
+    #[error("socket group '{group}': {message}")]
+    SocketGroup { group: String, message: String },
 }
 
 /// The running daemon's shared state.
@@ -166,6 +170,7 @@ impl Daemon {
             }
         };
         let passwd = PasswdDb::load().map_err(|e| DaemonError::Passwd(e.to_string()))?;
+        let t = std::time::Instant::now();
         let emulator = PathBuf::from(qemu_plan::runtime::DEFAULT_EMULATOR);
         let caps = match CapsCache::new(paths.capabilities_cache())
             .get(&emulator)
@@ -178,6 +183,7 @@ impl Daemon {
                 Err(m)
             }
         };
+        tracing::debug!("capabilities in {:?}", t.elapsed());
         let hostname = fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_owned())
             .unwrap_or_else(|_| "localhost".into());
@@ -316,9 +322,24 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     }
     let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signal)?;
     let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signal)?;
+    let t0 = std::time::Instant::now();
     let d = Daemon::new(&opts).await?;
+    let t_loaded = t0.elapsed();
     reconnect::reconnect_all(&d).await;
+    tracing::debug!(
+        "loaded in {t_loaded:?}, reconnected in {:?}",
+        t0.elapsed() - t_loaded
+    );
     let rw = bind(&d.paths.socket, opts.socket_mode)?;
+    if let Some(g) = &opts.socket_group {
+        let err = |message: String| DaemonError::SocketGroup {
+            group: g.clone(),
+            message,
+        };
+        let gid = d.host.passwd.group_id(g).map_err(|e| err(e.to_string()))?;
+        rustix::fs::chown(&d.paths.socket, None, Some(rustix::fs::Gid::from_raw(gid)))
+            .map_err(|e| err(e.to_string()))?;
+    }
     let ro = bind(&d.paths.socket_ro, 0o777)?;
     let be: Arc<dyn remote_protocol::Backend> = Arc::new(backend::DaemonBackend(d.clone()));
     let rw_opts = ServeOptions {

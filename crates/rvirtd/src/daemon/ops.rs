@@ -280,8 +280,15 @@ async fn start_locked(
         );
     }
     let monitor_path = d.paths.domain_dir(id, &def.name).join("monitor.sock");
+    // Written once, with the state the domain has after `cont`: a daemon killed
+    // before `cont` finds QEMU in prelaunch and says so at reconnect.
+    let final_state = if flags & START_PAUSED == 0 {
+        DomainState::Running(RunningReason::Booted)
+    } else {
+        DomainState::Paused(PausedReason::User)
+    };
     let status = Status {
-        state: DomainState::Paused(PausedReason::StartingUp),
+        state: final_state,
         pid,
         taints,
         monitor_path,
@@ -334,12 +341,9 @@ async fn start_locked(
             vm.name
         )));
     }
-    if flags & START_PAUSED == 0 {
-        vm.set_state(d, obj, DomainState::Running(RunningReason::Booted));
-        d.emit(obj, 2, 0);
-    } else {
-        vm.set_state(d, obj, DomainState::Paused(PausedReason::User));
-        d.emit(obj, 2, 0);
+    obj.update(|s| s.state = final_state);
+    d.emit(obj, 2, 0);
+    if flags & START_PAUSED != 0 {
         d.emit(obj, 3, 0);
     }
     tracing::info!(

@@ -359,7 +359,9 @@ async fn reconnect_one(d: &Arc<Daemon>, path: &Path) {
         s.state = state;
         s.note = note;
     });
-    vm.update_status(d, |s| s.state = state);
+    if state != before {
+        vm.update_status(d, |s| s.state = state);
+    }
     vm::spawn_actor(d.clone(), obj.clone(), vm.clone(), parts);
     tracing::info!(
         "domain '{name}' (id {id}, pid {pid}) reconnected: {} ({})",

@@ -96,8 +96,16 @@ impl Daemon {
         )
     }
 
+    /// The daemon binary: `RVIRTD_BIN` (e.g. a release build for the bench), else
+    /// the one cargo built for this test.
+    pub fn bin() -> PathBuf {
+        std::env::var_os("RVIRTD_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_rvirtd")))
+    }
+
     pub fn command(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_rvirtd"));
+        let mut c = Command::new(Self::bin());
         c.arg("--root").arg(self.root());
         c
     }
@@ -113,7 +121,10 @@ impl Daemon {
         let _ = std::fs::remove_file(self.socket());
         let child = self
             .command()
-            .env("RVIRTD_LOG", "debug")
+            .env(
+                "RVIRTD_LOG",
+                std::env::var("RVIRTD_TEST_LOG").unwrap_or_else(|_| "debug".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
