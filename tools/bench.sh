@@ -7,6 +7,8 @@
 #   RUNS=20              hyperfine runs for the quick commands (start/destroy use START_RUNS=10)
 #   RESTARTS=7           daemon restarts per restart measurement
 #   N_BULK=1000          domains defined for the list / daemon-start / RSS measurements
+#   NICE=-10             run the whole bench (daemon, virsh, QEMU) at this nice level, to
+#                        keep other work on a shared machine from dominating the figures
 #   RVIRTD_LOG=debug     passed on to rvirtd (its log is kept in $root/rvirtd.log; KEEP=1 keeps $root)
 #
 # Method (like ../shared/reference/libvirt-9.0-observed.md §5): hyperfine -N, whole virsh
@@ -15,6 +17,9 @@
 # wanted answer of virsh (tools/bench/spawn_rvirtd.py). RSS = VmRSS of /proc/PID/status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ -n "${NICE:-}" ] && [ -z "${BENCH_NICED:-}" ]; then
+    BENCH_NICED=1 exec nice -n "$NICE" "$0" "$@"
+fi
 BIN=${BIN:-target/release}
 RUNS=${RUNS:-20}
 START_RUNS=${START_RUNS:-10}
@@ -212,7 +217,7 @@ sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f", a - b }'; }
 row() { printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$@"; }
 tstart=$(awk -v f="$floor" 'BEGIN { printf "%.1f", f + 25 }')
 echo
-echo "rvirt bench $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg) ($BIN); medians"
+echo "rvirt bench $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), nice $(nice) ($BIN); medians"
 echo "(every virsh figure is a whole virsh process: it includes virsh's own start-up + connection, the 'virsh version' floor)"
 echo
 row "what" "rvirt (median)" "floor (same run)" "rvirt − floor" "target" "libvirt 9.0" "met?"
