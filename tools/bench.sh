@@ -4,7 +4,8 @@
 # prints one table: what | rvirt (median) | floor (same run) | target | libvirt 9.0 | met?
 #
 #   BIN=target/release   where rvirtd and rvirt are (default; `make bench` builds them)
-#   RUNS=20              hyperfine runs for the quick commands (start/destroy use START_RUNS=10)
+#   RUNS=21              hyperfine runs for the quick commands (start/destroy: START_RUNS=12),
+#   ROUNDS=3             split into ROUNDS batches that alternate with their floor's batches
 #   RESTARTS=7           daemon restarts per restart measurement
 #   N_BULK=1000          domains defined for the list / daemon-start / RSS measurements
 #   NICE=-10             run the whole bench (daemon, virsh, QEMU) at this nice level, to
@@ -21,8 +22,9 @@ if [ -n "${NICE:-}" ] && [ -z "${BENCH_NICED:-}" ]; then
     BENCH_NICED=1 exec nice -n "$NICE" "$0" "$@"
 fi
 BIN=${BIN:-target/release}
-RUNS=${RUNS:-20}
-START_RUNS=${START_RUNS:-10}
+RUNS=${RUNS:-21}
+START_RUNS=${START_RUNS:-12}
+ROUNDS=${ROUNDS:-3}
 RESTARTS=${RESTARTS:-7}
 N_BULK=${N_BULK:-1000}
 N_RUN=5
@@ -70,6 +72,7 @@ cleanup() {
     local rc=$? p names
     set +e
     trap - EXIT INT TERM
+    [ "$rc" = 0 ] || echo "bench: stopped (exit status $rc, line ${BASH_LINENO[0]:-?}); cleaning up" >&2
     if [ -n "$daemon" ] && alive "$daemon"; then
         for p in $(timeout 20 virsh -q -c "$URI" list --state-running --name 2>/dev/null); do
             timeout 20 virsh -q -c "$URI" destroy "$p" >/dev/null 2>&1
@@ -88,14 +91,22 @@ trap 'exit 143' TERM
 
 # ---- helpers -------------------------------------------------------------------------
 ms() { awk -v s="$1" 'BEGIN { printf "%.1f", s * 1000 }'; }
-median() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-# hf NAME RUNS WARMUP [hyperfine options...] COMMAND  -> median in ms, JSON kept in $W/NAME.json
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.6g\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+# hf NAME RUNS WARMUP [hyperfine options...] COMMAND: one hyperfine -N batch; its times are
+# added to $W/NAME.times (JSON kept as $W/NAME.<n>.json). The figures are pooled over ROUNDS
+# batches that alternate with the batches of the figure they are compared with, so a change
+# of load on a shared machine hits both alike.
 hf() {
-    local name=$1 runs=$2 warm=$3; shift 3
-    hyperfine -N --style none --warmup "$warm" --runs "$runs" --export-json "$W/$name.json" "$@" >"$W/$name.txt" 2>&1 \
-        || { cat "$W/$name.txt" >&2; echo "bench: hyperfine $name failed" >&2; exit 1; }
-    ms "$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$W/$name.json")"
+    local name=$1 runs=$2 warm=$3 n=0 f; shift 3
+    for f in "$W/$name".*.json; do [ -e "$f" ] && n=$((n + 1)); done
+    hyperfine -N --style none --warmup "$warm" --runs "$runs" --export-json "$W/$name.$n.json" "$@" >"$W/$name.$n.txt" 2>&1 \
+        || { cat "$W/$name.$n.txt" >&2; echo "bench: hyperfine $name failed" >&2; exit 1; }
+    "$PY" -c 'import json,sys; print("\n".join(str(t) for t in json.load(open(sys.argv[1]))["results"][0]["times"]))' "$W/$name.$n.json" >>"$W/$name.times"
 }
+med() { # NAME -> median of all its pooled times, in ms
+    median <"$W/$1.times" | awk '{ printf "%.1f", $1 * 1000 }'
+}
+per_round() { echo $(( ($1 + ROUNDS - 1) / ROUNDS )); }
 # spawn [PREFIX COUNT] -> starts rvirtd; sets $daemon, $T (ms until the wanted answer) and
 # $TA (ms until the socket first accepted a connection)
 spawn() {
@@ -129,32 +140,31 @@ say "daemon start -> first list --all, 0 defined (ms)" "$s0 -> $start0"
 sleep 2
 rss_idle=$(rss)
 say "RSS idle (kB)" "$rss_idle"
-ver=$(hf version "$RUNS" 2 "$VC version")
-say "virsh version (ms)" "$ver"
-
-# ---- floor: bare QEMU with rvirt's argv ----------------------------------------------
+# ---- floor (bare QEMU with rvirt's argv), client baseline, start/destroy, define+undefine
 domxml bench-start >"$W/bench-start.xml"
+domxml bench-cycle >"$W/bench-cycle.xml"
 V define "$W/bench-start.xml" >/dev/null
 V domxml-to-native qemu-argv "$W/bench-start.xml" >"$W/native.txt"
 "$PY" "$HERE/qmp_floor.py" --prepare "$W/native.txt" "$W/qemu-argv.json" >"$W/qemu-argv.txt"
-floor_py=$(hf floor "$RUNS" 2 "$PY $HERE/qmp_floor.py $W/qemu-argv.json")
-py=$(hf python "$RUNS" 2 "$PY $HERE/qmp_floor.py --imports-only $W/qemu-argv.json")
-floor=$(awk -v a="$floor_py" -v b="$py" 'BEGIN { printf "%.1f", a - b }')
-say "qmp_floor.py / python alone / floor (ms)" "$floor_py / $py / $floor"
-
-# ---- start / destroy -----------------------------------------------------------------
-vstart=$(hf start "$START_RUNS" 1 --prepare "sh -c '$VC destroy bench-start >/dev/null 2>&1; true'" "$VC start bench-start")
-say "virsh start (ms)" "$vstart"
-vdestroy=$(hf destroy "$START_RUNS" 1 --prepare "sh -c '$VC start bench-start >/dev/null 2>&1; true'" "$VC destroy bench-start")
-say "virsh destroy (ms)" "$vdestroy"
+r=$(per_round "$RUNS"); rs=$(per_round "$START_RUNS")
+for round in $(seq 1 "$ROUNDS"); do
+    hf version "$r" 2 "$VC version"
+    hf floor "$r" 2 "$PY $HERE/qmp_floor.py $W/qemu-argv.json"
+    hf python "$r" 2 "$PY $HERE/qmp_floor.py --imports-only $W/qemu-argv.json"
+    hf start "$rs" 1 --prepare "sh -c '$VC destroy bench-start >/dev/null 2>&1; true'" "$VC start bench-start"
+    hf destroy "$rs" 1 --prepare "sh -c '$VC start bench-start >/dev/null 2>&1; true'" "$VC destroy bench-start"
+    hf defundef "$r" 2 "sh -c '$VC define $W/bench-cycle.xml >/dev/null && $VC undefine bench-cycle >/dev/null'"
+    hf defundef1 "$r" 2 "$VC 'define $W/bench-cycle.xml; undefine bench-cycle'"
+    say "round $round of $ROUNDS: version floor python start destroy defundef defundef1" "done"
+done
 V undefine bench-start >/dev/null
-
-# ---- define + undefine ---------------------------------------------------------------
-domxml bench-cycle >"$W/bench-cycle.xml"
-defundef=$(hf defundef "$RUNS" 2 "sh -c '$VC define $W/bench-cycle.xml >/dev/null && $VC undefine bench-cycle >/dev/null'")
-say "define+undefine, 2 virsh processes (ms)" "$defundef"
-defundef1=$(hf defundef1 "$RUNS" 2 "$VC 'define $W/bench-cycle.xml; undefine bench-cycle'")
-say "define+undefine, one virsh process (ms)" "$defundef1"
+ver=$(med version); floor_py=$(med floor); py=$(med python)
+floor=$(awk -v a="$floor_py" -v b="$py" 'BEGIN { printf "%.1f", a - b }')
+vstart=$(med start); vdestroy=$(med destroy); defundef=$(med defundef); defundef1=$(med defundef1)
+say "virsh version (ms)" "$ver"
+say "qmp_floor.py / python alone / floor (ms)" "$floor_py / $py / $floor"
+say "virsh start / destroy (ms)" "$vstart / $vdestroy"
+say "define+undefine, 2 virsh processes / one virsh (ms)" "$defundef / $defundef1"
 
 # ---- reconnect with 5 running --------------------------------------------------------
 for i in $(seq 1 $N_RUN); do
@@ -194,10 +204,13 @@ say "define $N_BULK through one virsh session (ms)" "$t_define"
 sleep 2
 rss_bulk=$(rss)
 say "RSS with $N_BULK defined into the running daemon (kB)" "$rss_bulk"
-list=$(hf list "$RUNS" 2 "$VC list --all")
-say "virsh list --all, $N_BULK defined (ms)" "$list"
-listname=$(hf listname "$RUNS" 2 "$VC list --all --name")
-say "virsh list --all --name, $N_BULK defined (ms)" "$listname"
+for round in $(seq 1 "$ROUNDS"); do
+    hf version1000 "$r" 2 "$VC version"
+    hf list "$r" 2 "$VC list --all"
+    hf listname "$r" 2 "$VC list --all --name"
+done
+ver1000=$(med version1000); list=$(med list); listname=$(med listname)
+say "virsh version / list --all / list --all --name, $N_BULK defined (ms)" "$ver1000 / $list / $listname"
 sb=
 ab=
 for _ in $(seq 1 "$RESTARTS"); do restart; sb="$sb $T"; ab="$ab $TA"; done
@@ -226,13 +239,13 @@ row "\`virsh start\` (kvm, SeaBIOS, no disk, 128 MiB)" "$vstart ms" "$floor ms b
 row "\`virsh destroy\`" "$vdestroy ms" "$ver ms virsh version" "$(sub "$vdestroy" "$ver") ms" "≤ 40 ms" "~225 ms (1636 w/o reaper)" "$(met "$vdestroy" 40)"
 row "define + undefine, 2 virsh processes" "$defundef ms" "$ver ms virsh version" "$(sub "$defundef" "$ver") ms" "≤ 18 ms" "~30 ms" "$(met "$defundef" 18)"
 row "define + undefine, one virsh (\`define f; undefine x\`)" "$defundef1 ms" "$ver ms virsh version" "$(sub "$defundef1" "$ver") ms" "≤ 18 ms" "–" "$(met "$defundef1" 18)"
-row "\`virsh list --all\`, $N_BULK defined" "$list ms" "$ver ms virsh version" "$(sub "$list" "$ver") ms" "≤ 25 ms" "~120 ms" "$(met "$list" 25)"
+row "\`virsh list --all\`, $N_BULK defined" "$list ms" "$ver1000 ms virsh version" "$(sub "$list" "$ver1000") ms" "≤ 25 ms" "~120 ms" "$(met "$list" 25)"
 row "daemon start → first \`list --all\`, $N_BULK defined" "$startbulk ms" "$start0 ms, 0 defined" "$(sub "$startbulk" "$start0") ms" "≤ 100 ms" "~2 s" "$(met "$startbulk" 100)"
 row "reconnect: restart → \`list --state-running\` shows $N_RUN" "$reconnect ms" "$start0 ms, 0 defined" "$(sub "$reconnect" "$start0") ms" "≤ 30 ms" "~115 ms" "$(met "$reconnect" 30)"
 row "daemon RSS idle" "$rss_idle kB" "–" "–" "≤ 6 MiB (6144 kB)" "28160 kB" "$(met "$rss_idle" 6144)"
 row "daemon RSS, $N_BULK defined" "$rss_bulk kB" "–" "–" "≤ 12 MiB (12288 kB)" "36920 kB" "$(met "$rss_bulk" 12288)"
 echo
-echo "floor parts: qmp_floor.py $floor_py ms − python start-up + imports $py ms = $floor ms; virsh version $ver ms"
+echo "floor parts: qmp_floor.py $floor_py ms − python start-up + imports $py ms = $floor ms; virsh version $ver ms ($ver1000 ms alongside the list runs)"
 echo "restarts (ms, exec of rvirtd → wanted virsh answer; in brackets → socket accepts):"
 echo "  0 defined [$s0 ] [$a0 ]; the very first start of the fresh root (not counted): $first"
 echo "  $N_BULK defined [$sb ] [$ab ]"
