@@ -98,8 +98,24 @@ pub fn load_dir(dir: &Path) -> (Vec<Loaded>, Vec<StoreError>) {
         })
         .collect();
     paths.sort();
-    for path in paths {
-        match load_file(&path) {
+    // Parsing dominates a daemon start with many definitions: spread it over the
+    // cores (order is kept).
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get().min(8))
+        .unwrap_or(1);
+    let chunk = paths.len().div_ceil(threads).max(64);
+    let results: Vec<Vec<Result<Loaded, StoreError>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = paths
+            .chunks(chunk)
+            .map(|c| s.spawn(move || c.iter().map(|p| load_file(p)).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    for r in results.into_iter().flatten() {
+        match r {
             Ok(l) => ok.push(l),
             Err(e) => errors.push(e),
         }
