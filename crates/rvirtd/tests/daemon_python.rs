@@ -82,3 +82,55 @@ fn qemu_live_python_api() {
     assert!(d.qemu_pids().is_empty());
     assert!(!d.root().join(format!("etc/rvirt/qemu/{a}.xml")).exists());
 }
+
+const EVENTS: &str = r#"
+import os, threading, time, libvirt
+libvirt.virEventRegisterDefaultImpl()
+def loop():
+    while True:
+        libvirt.virEventRunDefaultImpl()
+threading.Thread(target=loop, daemon=True).start()
+c = libvirt.open(os.environ["URI"])
+seen = []
+def cb(conn, dom, event, detail, opaque):
+    seen.append((dom.name(), event, detail))
+c.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, cb, None)
+d = c.defineXML(os.environ["XML_A"])
+d.create()
+d.suspend()
+d.resume()
+d.destroy()
+d.undefine()
+deadline = time.monotonic() + 10
+want = [(0, 0), (2, 0), (3, 0), (4, 0), (5, 1), (1, 0)]
+while time.monotonic() < deadline and len(seen) < len(want):
+    time.sleep(0.02)
+got = [(e, dt) for (n, e, dt) in seen if n == os.environ["DOM_A"]]
+assert got == want, got
+print("EVENTS-OK")
+"#;
+
+/// Lifecycle events (defined, started, suspended, resumed, stopped/destroyed,
+/// undefined) reach a python client that registered for them.
+#[test]
+fn qemu_live_python_lifecycle_events() {
+    daemon_support::require_root();
+    daemon_support::require_qemu();
+    let mut d = Daemon::start();
+    let a = name("pe");
+    d.names.push(a.clone());
+    let mut c = d.client("/usr/bin/python3");
+    c.arg("-c")
+        .arg(EVENTS)
+        .env("URI", d.uri())
+        .env("DOM_A", &a)
+        .env("XML_A", kvm_xml(&a));
+    let out = daemon_support::run(c);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("EVENTS-OK"),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        d.log_tail()
+    );
+}

@@ -262,6 +262,12 @@ fn qemu_live_daemon_restart_keeps_everything() {
     d.define(&b, &kvm_xml(&b));
     d.ok(&["autostart", &b]);
     d.ok(&["start", &a]);
+    // A transient domain survives the restart too.
+    let t = name("rt");
+    d.names.push(t.clone());
+    let f = d.write("rt.xml", &kvm_xml(&t));
+    d.ok(&["create", f.to_str().unwrap()]);
+    let tpid = d.qemu_pid(&t);
     let pid = d.qemu_pid(&a);
     let id = d.ok(&["domid", &a]).trim().to_owned();
     d.stop();
@@ -282,6 +288,10 @@ fn qemu_live_daemon_restart_keeps_everything() {
         (s.trim() == "running").then_some(())
     });
     assert!(started.is_some(), "{}", d.log_tail());
+    assert_eq!(d.qemu_pid(&t), tpid);
+    assert!(d.ok(&["dominfo", &t]).contains("Persistent:     no"));
+    d.ok(&["destroy", &t]);
+    assert!(d.fails(&["dominfo", &t]).contains("failed to get domain"));
     // The reconnected domain is fully managed: suspend, resume, destroy.
     d.ok(&["suspend", &a]);
     d.ok(&["resume", &a]);

@@ -330,6 +330,8 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         "loaded in {t_loaded:?}, reconnected in {:?}",
         t0.elapsed() - t_loaded
     );
+    // The read-only socket first: once the read-write one accepts, both are ready.
+    let ro = bind(&d.paths.socket_ro, 0o777)?;
     let rw = bind(&d.paths.socket, opts.socket_mode)?;
     if let Some(g) = &opts.socket_group {
         let err = |message: String| DaemonError::SocketGroup {
@@ -340,7 +342,6 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         rustix::fs::chown(&d.paths.socket, None, Some(rustix::fs::Gid::from_raw(gid)))
             .map_err(|e| err(e.to_string()))?;
     }
-    let ro = bind(&d.paths.socket_ro, 0o777)?;
     let be: Arc<dyn remote_protocol::Backend> = Arc::new(backend::DaemonBackend(d.clone()));
     let rw_opts = ServeOptions {
         events: Some(d.events.clone()),
