@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark of rvirtd against the targets of issue 5 §5, with the floors measured in the
 # same run. Starts its own `rvirtd --root <tmpdir>`, drives it with the real virsh and
-# prints one table: what | rvirt (median) | floor (same run) | target | libvirt 9.0 | met?
+# prints one table: what | rvirt (median) | floor (same run) | rvirt − floor | target |
+# libvirt 9.0 (../shared/reference/libvirt-9.0-observed.md §5) | met?
 #
 #   BIN=target/release   where rvirtd and rvirt are (default; `make bench` builds them)
 #   RUNS=21              hyperfine runs for the quick commands (start/destroy: START_RUNS=12),
@@ -16,6 +17,12 @@
 # processes, so each virsh figure includes virsh's own start-up and connection (the
 # "virsh version" row). Restart figures are timed from the exec of rvirtd to the first
 # wanted answer of virsh (tools/bench/spawn_rvirtd.py). RSS = VmRSS of /proc/PID/status.
+# Floors: for start, bare QEMU with the argv rvirt plans (`virsh domxml-to-native`, monitor
+# fd replaced by `-qmp unix:`), `-S`, until QMP answers qmp_capabilities, then quit
+# (tools/bench/qmp_floor.py) minus python's own start-up, which is measured too; for the
+# other virsh figures `virsh version` (client start-up + connection); for the restarts a
+# restart of the daemon with nothing defined. Start's target is floor + 25 ms with virsh's
+# own start-up inside the 25 ms.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${NICE:-}" ] && [ -z "${BENCH_NICED:-}" ]; then
