@@ -139,3 +139,43 @@ fn qemu_live_wedged_monitor_at_restart_is_kept_and_retried() {
     assert!(!d.ok(&["dominfo", &a]).contains("monitor not reconnected"));
     d.ok(&["destroy", &a]);
 }
+
+/// A damaged status file never costs the guest: the running QEMU is found by its
+/// uuid, the status rebuilt from the definition and `/proc`, the damaged file kept,
+/// and the domain is fully managed again.
+#[test]
+fn qemu_live_damaged_status_file_is_rebuilt_not_killed() {
+    daemon_support::require_root();
+    daemon_support::require_qemu();
+    daemon_support::require_clients();
+    let mut d = Daemon::start();
+    let a = name("wd");
+    d.define(&a, &kvm_xml(&a));
+    d.ok(&["start", &a]);
+    let pid = d.qemu_pid(&a);
+    let id = d.ok(&["domid", &a]).trim().to_owned();
+    d.stop();
+    let status = d.status_file(&a);
+    let text = std::fs::read_to_string(&status).unwrap();
+    std::fs::write(&status, &text[..text.len() / 3]).unwrap();
+    d.spawn();
+    assert_eq!(d.qemu_pid(&a), pid);
+    assert_eq!(d.ok(&["domid", &a]).trim(), id);
+    assert!(
+        d.ok(&["domstate", &a]).trim() == "running",
+        "{}",
+        d.log_tail()
+    );
+    let info = d.ok(&["dominfo", &a]);
+    assert!(info.contains("status file was damaged"), "{info}");
+    assert!(status.with_extension("xml.damaged").exists());
+    d.ok(&["suspend", &a]);
+    d.ok(&["resume", &a]);
+    d.ok(&["destroy", &a]);
+    assert_eq!(
+        d.ok(&["domstate", "--reason", &a]).trim(),
+        "shut off (destroyed)"
+    );
+    assert!(daemon_support::cgroup_dirs(&a).is_empty());
+    assert!(!status.exists());
+}

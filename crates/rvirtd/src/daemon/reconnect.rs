@@ -293,9 +293,12 @@ async fn reconnect_one(d: &Arc<Daemon>, path: &Path) {
             return;
         }
     };
-    let st = match Status::parse(path, &text) {
-        Ok(s) => s,
-        Err(e) => return damaged(d, path, &text, &e.to_string()),
+    let (st, damage_note) = match Status::parse(path, &text) {
+        Ok(s) => (s, None),
+        Err(e) => match rebuild_status(d, path, &text, &e.to_string()) {
+            Some(x) => x,
+            None => return damaged(d, path, &text, &e.to_string()),
+        },
     };
     let name = st.domain.name.clone();
     let uuid = st.domain.uuid;
@@ -357,7 +360,7 @@ async fn reconnect_one(d: &Arc<Daemon>, path: &Path) {
         s.pid = Some(pid);
         s.live = Some(live);
         s.state = state;
-        s.note = note;
+        s.note = note.or(damage_note);
     });
     if state != before {
         vm.update_status(d, |s| s.state = state);
@@ -427,6 +430,90 @@ async fn gone(d: &Arc<Daemon>, obj: &Arc<DomainObj>, st: Status) {
     if !s.persistent {
         d.registry.remove(obj);
     }
+}
+
+/// A damaged status file of a domain whose QEMU still runs: rebuild what can be
+/// known from the definition and from `/proc` (pid by uuid, id from its working
+/// directory `domain-ID-NAME`, monitor socket there, mount namespace), keep the
+/// damaged file as `NAME.xml.damaged`, and reconnect. What the file alone knew
+/// (ownership changes) is lost, which the returned note says.
+fn rebuild_status(
+    d: &Daemon,
+    path: &Path,
+    text: &str,
+    why: &str,
+) -> Option<(Status, Option<String>)> {
+    let name = path.file_stem()?.to_string_lossy().into_owned();
+    let obj = d.registry.by_name(&name)?;
+    let snap = obj.snapshot();
+    let mut def = (**snap.config.as_ref()?).clone();
+    let uuid = def.uuid.to_string();
+    let needle = format!("\0-uuid\0{uuid}\0");
+    let pid = salvage_pid(text)
+        .filter(|p| procfs::cmdline_contains(*p, &uuid))
+        .or_else(|| find_processes(&[&needle]).into_iter().next())?;
+    let start_time = procfs::stat(pid)?.start_time;
+    let cwd = fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
+    let dir = cwd
+        .to_string_lossy()
+        .trim_end_matches(" (deleted)")
+        .to_owned();
+    let id: i32 = Path::new(&dir)
+        .file_name()?
+        .to_string_lossy()
+        .strip_prefix("domain-")?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()?;
+    let lib_dir = d.paths.domain_dir(id, &name);
+    if Path::new(&dir) != lib_dir {
+        return None;
+    }
+    let own_ns = fs::read_link("/proc/self/ns/mnt").ok();
+    let mount_namespace = fs::read_link(format!("/proc/{pid}/ns/mnt")).ok() != own_ns;
+    def.id = Some(id);
+    let monitor_path = lib_dir.join("monitor.sock");
+    let st = Status {
+        state: DomainState::Running(RunningReason::Unknown),
+        pid,
+        taints: Vec::new(),
+        monitor_path: monitor_path.clone(),
+        mount_namespace,
+        lib_dir: Some(lib_dir.clone()),
+        record: super::status::Record {
+            id,
+            start_time,
+            cleanup: crate::launch::CleanupRecord {
+                domain: name.clone(),
+                lib_dir: Some(lib_dir),
+                scratch_dir: Some(
+                    d.paths
+                        .state_dir
+                        .join(format!("{}.dev", crate::paths::short_name(id, &name))),
+                ),
+                sockets: vec![monitor_path],
+                cgroup_name: Some(confine::cgroup::group_dir_name(id as u32, &name)),
+                ..crate::launch::CleanupRecord::default()
+            },
+            ..super::status::Record::default()
+        },
+        domain: def,
+    };
+    let kept = path.with_extension("xml.damaged");
+    if let Err(e) = fs::copy(path, &kept) {
+        tracing::warn!("cannot keep {}: {e}", kept.display());
+    }
+    if let Err(e) = st.write(path) {
+        tracing::warn!("{e}");
+    }
+    let note = format!(
+        "status file was damaged ({why}; kept as {}); rebuilt from the running QEMU, \
+         its ownership changes are not known",
+        kept.display()
+    );
+    tracing::warn!("domain '{name}': {note}");
+    Some((st, Some(note)))
 }
 
 /// A status file that cannot be read: never kill or forget a QEMU that may be
