@@ -240,14 +240,27 @@ fn qemu_account() -> (u32, u32, u32) {
     (u.uid, u.gid, kvm.gid)
 }
 
-/// Makes `/` shared so that QEMU's slave root shows `master:` (kbase: mount
-/// --make-rshared /); the host's own propagation is otherwise private here.
-fn make_root_shared() {
-    let st = std::process::Command::new("mount")
-        .args(["--make-rshared", "/"])
+/// QEMU's `/` must be a slave of ours; that shows as `master:` only when our root
+/// is shared (kbase: `mount --make-rshared /`). Rather than change the host's
+/// propagation under every other test, the matrix re-runs itself in a mount
+/// namespace of its own whose root is shared. Returns false in the outer process.
+fn in_shared_root_namespace(test: &str) -> bool {
+    if std::env::var_os("RVIRT_TEST_SHARED_ROOT").is_some() {
+        return true;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let status = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "shared", "--"])
+        .arg(exe)
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env("RVIRT_TEST_SHARED_ROOT", "1")
         .status()
-        .unwrap();
-    assert!(st.success(), "mount --make-rshared / failed");
+        .expect("unshare (util-linux) is needed for the confinement matrix");
+    assert!(
+        status.success(),
+        "the matrix failed inside its namespace: {status}"
+    );
+    false
 }
 
 struct TestNode;
@@ -282,7 +295,9 @@ fn chardev_on(path: &str) -> Vec<String> {
 async fn guest_confinement_matrix() {
     common::require_root();
     common::require_qemu();
-    make_root_shared();
+    if !in_shared_root_namespace("guest_confinement_matrix") {
+        return;
+    }
     let _node = TestNode::create();
     let (quid, qgid, kvm) = qemu_account();
     let acl_extra: &'static str = Box::leak(
