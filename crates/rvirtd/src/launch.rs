@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::Duration;
 
-use confine::cgroup::{CgroupLayout, DeviceRule, VmCgroup, machine_name};
+use confine::cgroup::{CgroupLayout, DeviceRule, GROUP_SUFFIX, VmCgroup, machine_name};
 use confine::dac::{DacDriver, PasswdDb, Transaction};
 use confine::hostops::RealHostOps;
 use confine::launcher::Launcher;
@@ -264,6 +264,28 @@ impl Cleanup {
         }
         errors
     }
+}
+
+/// The machine (cgroup) name of a domain. A `--root` instance adds a short hash of
+/// its root, so two instances on one host never share a group (libvirt's embedded
+/// driver does the same).
+pub fn vm_machine_name(paths: &Paths, id: i32, name: &str) -> String {
+    match &paths.root {
+        None => machine_name(id as u32, name),
+        Some(root) => {
+            // FNV-1a: stable across runs and builds.
+            let mut h: u32 = 0x811c_9dc5;
+            for b in root.as_os_str().as_encoded_bytes() {
+                h = (h ^ u32::from(*b)).wrapping_mul(0x0100_0193);
+            }
+            machine_name(id as u32, &format!("r{h:08x}-{name}"))
+        }
+    }
+}
+
+/// The cgroup directory name of a domain (`<machine>.rvirt-qemu`).
+pub fn vm_group_dir_name(paths: &Paths, id: i32, name: &str) -> String {
+    format!("{}{GROUP_SUFFIX}", vm_machine_name(paths, id, name))
 }
 
 /// The host operations the daemon's DAC driver uses: the real ones, with the boot
@@ -627,7 +649,7 @@ async fn start_inner(
         let mut cg = VmCgroup::create(
             layout,
             partition,
-            &machine_name(id as u32, name),
+            &vm_machine_name(paths, id, name),
             &controllers,
         )
         .map_err(|e| err(e.to_string()))?;

@@ -228,7 +228,7 @@ async fn start_locked(
                 .state_dir
                 .join(format!("{}.dev", crate::paths::short_name(id, &def.name))),
         ),
-        cgroup_name: Some(confine::cgroup::group_dir_name(id as u32, &def.name)),
+        cgroup_name: Some(launch::vm_group_dir_name(&d.paths, id, &def.name)),
         cgroup_partition: Some(
             def.resource_partition
                 .clone()

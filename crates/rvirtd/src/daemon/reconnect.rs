@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use confine::cgroup::{VmCgroup, machine_name};
+use confine::cgroup::VmCgroup;
 use confine::launcher::NsOp;
 use qemu::{QmpClient, QmpConfig, QmpEvents};
 
@@ -325,9 +325,13 @@ async fn reconnect_one(d: &Arc<Daemon>, path: &Path) {
     let id = st.record.id;
     d.registry.allocate_id(&obj, Some(id));
     let cgroup = d.host.cgroups.as_ref().and_then(|l| {
-        VmCgroup::find_for_pid(l, st.pid, Some(&machine_name(id as u32, &name)))
-            .map_err(|e| tracing::warn!("domain '{name}': cgroup not re-adopted: {e}"))
-            .ok()
+        VmCgroup::find_for_pid(
+            l,
+            st.pid,
+            Some(&crate::launch::vm_machine_name(&d.paths, id, &name)),
+        )
+        .map_err(|e| tracing::warn!("domain '{name}': cgroup not re-adopted: {e}"))
+        .ok()
     });
     let cleanup = Cleanup::from_record(&st.record.cleanup, cgroup);
     if st.mount_namespace {
@@ -493,7 +497,7 @@ fn rebuild_status(
                         .join(format!("{}.dev", crate::paths::short_name(id, &name))),
                 ),
                 sockets: vec![monitor_path],
-                cgroup_name: Some(confine::cgroup::group_dir_name(id as u32, &name)),
+                cgroup_name: Some(crate::launch::vm_group_dir_name(&d.paths, id, &name)),
                 ..crate::launch::CleanupRecord::default()
             },
             ..super::status::Record::default()
