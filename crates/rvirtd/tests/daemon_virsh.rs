@@ -244,6 +244,28 @@ fn qemu_live_virsh_acceptance() {
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(e.contains("already running"), "{e}");
 
+    // <qemu:commandline> passthrough taints the domain, logged like libvirt.
+    let q = name("vq");
+    d.define(
+        &q,
+        &format!(
+            "<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\
+             <name>{q}</name><memory unit='MiB'>128</memory>\
+             <os><type arch='x86_64' machine='pc'>hvm</type></os>\
+             <qemu:commandline><qemu:arg value='-msg'/><qemu:arg value='timestamp=on'/>\
+             </qemu:commandline></domain>"
+        ),
+    );
+    d.ok(&["start", &q]);
+    let log = d.log_text();
+    assert!(
+        log.contains(&format!("name='{q}'")) && log.contains("is tainted: custom-argv"),
+        "{}",
+        d.log_tail()
+    );
+    assert!(d.ok(&["dominfo", &q]).contains("custom-argv"));
+    d.ok(&["destroy", &q]);
+
     assert!(d.qemu_pids().is_empty(), "{:?}", d.qemu_pids());
     let _ = Duration::ZERO;
 }
