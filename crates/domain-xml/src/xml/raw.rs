@@ -87,15 +87,24 @@ impl RawElement {
             if c.is_element() {
                 children.push(RawNode::Element(RawElement::from_node(c, pos_of)));
             } else if c.is_text() {
+                // Text split by a comment (comments are not kept) is one text.
                 let t = c.text().unwrap_or_default();
-                if !has_elements {
-                    children.push(RawNode::Text(t.to_owned()));
-                } else if !t.trim().is_empty() {
-                    // Mixed content: the writer re-indents around child elements, so
-                    // only the trimmed text is meaningful (found by fuzzing).
-                    children.push(RawNode::Text(t.trim().to_owned()));
+                match children.last_mut() {
+                    Some(RawNode::Text(prev)) => prev.push_str(t),
+                    _ => children.push(RawNode::Text(t.to_owned())),
                 }
             }
+        }
+        if has_elements {
+            // Mixed content: the writer re-indents around child elements, so only
+            // the trimmed text is meaningful (found by fuzzing).
+            children.retain_mut(|n| match n {
+                RawNode::Text(t) => {
+                    *t = t.trim().to_owned();
+                    !t.is_empty()
+                }
+                RawNode::Element(_) => true,
+            });
         }
         RawElement {
             ns,
