@@ -62,6 +62,27 @@ pub fn atomic_write(path: &Path, data: &[u8]) -> Result<(), StoreError> {
     result.map_err(err)
 }
 
+/// Replaces `path` with `data` so that a crash of the daemon leaves either the old
+/// or the new file (temp file + rename), without `fsync`: for run-time state
+/// (status files, start journals) that only has to survive the daemon, not the
+/// host — after a host crash no QEMU of it is left.
+pub fn replace_file(path: &Path, data: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{file_name}.tmp{}", std::process::id()));
+    let result = fs::write(&tmp, data).and_then(|()| fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(|source| StoreError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 /// One loaded definition file.
 #[derive(Debug)]
 pub struct Loaded {

@@ -147,7 +147,7 @@ fn save_leftovers(d: &Daemon, dirs: &[PathBuf]) {
     if dirs.is_empty() {
         let _ = fs::remove_file(path);
     } else if let Err(e) =
-        crate::store::atomic_write(&path, &serde_json::to_vec(dirs).unwrap_or_default())
+        crate::store::replace_file(&path, &serde_json::to_vec(dirs).unwrap_or_default())
     {
         tracing::warn!("{e}");
     }

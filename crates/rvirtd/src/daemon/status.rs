@@ -117,7 +117,7 @@ impl Status {
     }
 
     pub fn write(&self, path: &Path) -> Result<(), StoreError> {
-        store::atomic_write(path, self.to_xml().as_bytes())
+        store::replace_file(path, self.to_xml().as_bytes())
     }
 }
 
@@ -140,7 +140,7 @@ pub fn journal_path(state_dir: &Path, name: &str) -> PathBuf {
 impl StartJournal {
     pub fn write(&self, state_dir: &Path) -> Result<(), StoreError> {
         let json = serde_json::to_vec(self).unwrap_or_default();
-        store::atomic_write(&journal_path(state_dir, &self.name), &json)
+        store::replace_file(&journal_path(state_dir, &self.name), &json)
     }
 }
 
