@@ -200,6 +200,17 @@ fn compute_boot_time() -> Result<u64, i32> {
             return Ok(t);
         }
     }
+    // The kernel's own boot time: exact and the same in every process. libvirt goes
+    // to /proc/uptime next, which is ±1 s between processes, so remembered owners
+    // written by one daemon process could look stale to the next.
+    if let Ok(stat) = std::fs::read_to_string("/proc/stat")
+        && let Some(bt) = stat
+            .lines()
+            .find_map(|l| l.strip_prefix("btime "))
+            .and_then(|v| v.trim().parse().ok())
+    {
+        return Ok(bt);
+    }
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_err(|_| libc::EINVAL)?

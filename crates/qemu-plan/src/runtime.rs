@@ -106,6 +106,11 @@ pub struct Runtime<'a> {
     pub master_key: Option<String>,
     /// The hugetlbfs mounts of the host, in configuration order.
     pub hugetlbfs: Vec<HugetlbfsMountInfo>,
+    /// The directory under `<mount>/libvirt/` holding per-domain hugetlbfs
+    /// directories: `qemu` for the system instance; an embedded (`--root`)
+    /// instance uses its own (libvirt uses a hash of the root) so two instances
+    /// never share `<mount>/libvirt/qemu/ID-NAME`.
+    pub hugepage_subdir: String,
     /// Stat-like host facts.
     pub host: &'a dyn HostFacts,
 }

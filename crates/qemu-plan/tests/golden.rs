@@ -228,6 +228,7 @@ fn runtime<'a>(
         first_free_fd: 30,
         log_path: format!("/var/log/rvirt/qemu/{name}.log"),
         hugetlbfs,
+        hugepage_subdir: "qemu".into(),
         host: facts,
     }
 }

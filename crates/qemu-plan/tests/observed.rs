@@ -82,6 +82,7 @@ fn anchor_domain_matches_libvirt_9_0() {
         network_bridges: vec![("default".into(), "virbr0".into())],
         master_key: Some(format!("{lib}/master-key.aes")),
         hugetlbfs: Vec::new(),
+        hugepage_subdir: "qemu".into(),
         host: &facts,
     };
     let caps = golden_caps();
@@ -214,6 +215,7 @@ fn colliding_fds_are_refused() {
         network_bridges: Vec::new(),
         master_key: None,
         hugetlbfs: Vec::new(),
+        hugepage_subdir: "qemu".into(),
         host: &facts,
     };
     let caps = golden_caps();

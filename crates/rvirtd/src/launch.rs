@@ -204,7 +204,7 @@ impl Cleanup {
     pub fn run(mut self) -> Vec<String> {
         let mut errors = Vec::new();
         if self.dac_active {
-            let mut dac = DacDriver::new(DaemonHostOps);
+            let mut dac = DacDriver::new(RealHostOps);
             dac.remember_owner = self.remember_owner;
             // Only files still labelled for QEMU: a cleanup repeated after a crash
             // (or of a start killed before its chowns) must not take a file from
@@ -273,11 +273,7 @@ pub fn vm_machine_name(paths: &Paths, id: i32, name: &str) -> String {
     match &paths.root {
         None => machine_name(id as u32, name),
         Some(root) => {
-            // FNV-1a: stable across runs and builds.
-            let mut h: u32 = 0x811c_9dc5;
-            for b in root.as_os_str().as_encoded_bytes() {
-                h = (h ^ u32::from(*b)).wrapping_mul(0x0100_0193);
-            }
+            let h = crate::paths::fnv1a(root.as_os_str().as_encoded_bytes());
             machine_name(id as u32, &format!("r{h:08x}-{name}"))
         }
     }
@@ -286,65 +282,6 @@ pub fn vm_machine_name(paths: &Paths, id: i32, name: &str) -> String {
 /// The cgroup directory name of a domain (`<machine>.rvirt-qemu`).
 pub fn vm_group_dir_name(paths: &Paths, id: i32, name: &str) -> String {
     format!("{}{GROUP_SUFFIX}", vm_machine_name(paths, id, name))
-}
-
-/// The host operations the daemon's DAC driver uses: the real ones, with the boot
-/// time from `/proc/stat`'s `btime`. confine's `RealHostOps` derives it from
-/// `/proc/uptime` when there is no utmp, which differs by a second between
-/// processes; the remembered owners of a domain started by one daemon process would
-/// then look stale to the next one, and a crash cleanup would give files to root
-/// instead of their owner.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct DaemonHostOps;
-
-fn btime() -> std::io::Result<u64> {
-    let stat = fs::read_to_string("/proc/stat")?;
-    stat.lines()
-        .find_map(|l| l.strip_prefix("btime "))
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidData))
-}
-
-impl confine::hostops::HostOps for DaemonHostOps {
-    fn stat(&self, path: &Path) -> std::io::Result<confine::hostops::FileStat> {
-        RealHostOps.stat(path)
-    }
-    fn lstat(&self, path: &Path) -> std::io::Result<confine::hostops::FileStat> {
-        RealHostOps.lstat(path)
-    }
-    fn read_link(&self, path: &Path) -> std::io::Result<PathBuf> {
-        RealHostOps.read_link(path)
-    }
-    fn chown(&self, path: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
-        RealHostOps.chown(path, uid, gid)
-    }
-    fn lchown(&self, path: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
-        RealHostOps.lchown(path, uid, gid)
-    }
-    fn chmod(&self, path: &Path, mode: u32) -> std::io::Result<()> {
-        RealHostOps.chmod(path, mode)
-    }
-    fn get_xattr(&self, path: &Path, name: &str) -> std::io::Result<Option<Vec<u8>>> {
-        RealHostOps.get_xattr(path, name)
-    }
-    fn set_xattr(&self, path: &Path, name: &str, value: &[u8]) -> std::io::Result<()> {
-        RealHostOps.set_xattr(path, name, value)
-    }
-    fn remove_xattr(&self, path: &Path, name: &str) -> std::io::Result<()> {
-        RealHostOps.remove_xattr(path, name)
-    }
-    fn boot_time(&self) -> std::io::Result<u64> {
-        btime().or_else(|_| RealHostOps.boot_time())
-    }
-    fn boot_id(&self) -> std::io::Result<String> {
-        RealHostOps.boot_id()
-    }
-    fn read_file(&self, path: &Path) -> std::io::Result<String> {
-        RealHostOps.read_file(path)
-    }
-    fn write_file(&self, path: &Path, data: &[u8]) -> std::io::Result<()> {
-        RealHostOps.write_file(path, data)
-    }
 }
 
 fn libc_ebusy() -> i32 {
@@ -543,6 +480,7 @@ async fn start_inner(
             network_bridges: Vec::new(),
             master_key: None,
             hugetlbfs: crate::host::hugetlbfs_mounts(&host.config.hugetlbfs_mount),
+            hugepage_subdir: paths.hugepage_subdir(),
             host: &facts,
         };
         qemu_plan::plan(&PlanInput {
@@ -568,7 +506,7 @@ async fn start_inner(
     .map_err(|e| err(format!("cannot chown {}: {e}", lib_dir.display())))?;
     fs::create_dir_all(&paths.log_dir).map_err(|e| err(e.to_string()))?;
     // Other directories the plan wants made (the per-domain hugetlbfs directory,
-    // `<mount>/libvirt/qemu/ID-NAME`), owned by QEMU's account. Mounts are read at
+    // `<mount>/libvirt/<instance>/ID-NAME`), owned by QEMU's account. Mounts are read at
     // each start, so a hugetlbfs mounted after the daemon started is used at once.
     for r in plan
         .resources
@@ -761,7 +699,7 @@ async fn start_inner(
         "domain '{name}': start: launcher prepared at {:?}",
         t0.elapsed()
     );
-    let mut dac_driver = DacDriver::new(DaemonHostOps);
+    let mut dac_driver = DacDriver::new(RealHostOps);
     dac_driver.remember_owner = host.config.remember_owner;
     dac_driver.dynamic_ownership = host.config.dynamic_ownership;
     let mut planned = cleanup.record();

@@ -71,6 +71,7 @@ pub fn to_native(
         network_bridges: Vec::new(),
         master_key: None,
         hugetlbfs: crate::host::hugetlbfs_mounts(&config.hugetlbfs_mount),
+        hugepage_subdir: paths.hugepage_subdir(),
         host: &facts,
     };
     let plan = qemu_plan::plan(&PlanInput {

@@ -88,9 +88,28 @@ impl Paths {
             .join(format!("domain-{}", short_name(id, name)))
     }
 
+    /// The directory under `<hugetlbfs mount>/libvirt/` for this instance's per-domain
+    /// directories: `qemu` for the system instance, `qemu-<hash of the root>` for a
+    /// `--root` instance, so two instances on one host never collide there.
+    pub fn hugepage_subdir(&self) -> String {
+        match &self.root {
+            None => "qemu".to_owned(),
+            Some(root) => format!("qemu-{:08x}", fnv1a(root.as_os_str().as_encoded_bytes())),
+        }
+    }
+
     pub fn capabilities_cache(&self) -> PathBuf {
         self.cache_dir.join("capabilities")
     }
+}
+
+/// FNV-1a: a short hash that is stable across runs and builds.
+pub fn fnv1a(bytes: &[u8]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in bytes {
+        h = (h ^ u32::from(*b)).wrapping_mul(0x0100_0193);
+    }
+    h
 }
 
 /// libvirt's short name `ID-NAME`, the name cut to [`SHORT_NAME_MAX`] characters.

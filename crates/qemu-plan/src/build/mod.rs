@@ -1403,8 +1403,9 @@ impl<'a> Planner<'a> {
     /// The per-domain hugetlbfs directory on a mount.
     fn hugepage_dir(&mut self, mount: &crate::runtime::HugetlbfsMountInfo) -> String {
         let dir = format!(
-            "{}/libvirt/qemu/{}",
+            "{}/libvirt/{}/{}",
             mount.path.trim_end_matches('/'),
+            self.rt.hugepage_subdir,
             Runtime::short_name(self.rt.domain_id, &self.dom.name)
         );
         self.push_resource(Resource {
