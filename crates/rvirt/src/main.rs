@@ -329,6 +329,15 @@ fn main() -> ExitCode {
     rt.block_on(async move {
         if let Cmd::XmlToNative { format, file } = &cmd {
             let (out, ok) = native::run(&target, read_only, format, file).await;
+            if ok && !quiet {
+                // rvirt's addition: what a passthrough opens that no grant covers.
+                for p in native::ungranted(file) {
+                    eprintln!(
+                        "warning: passthrough argument path '{p}' is not covered by any <rvirt:grant>; \
+                         a confinement layer will likely refuse it (add <rvirt:grant path='{p}' access='rw'/>)"
+                    );
+                }
+            }
             return out.emit(ok, quiet);
         }
         let client = match virsh::connect(&target, read_only).await {

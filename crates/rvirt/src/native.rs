@@ -68,6 +68,16 @@ pub async fn offline(target: &Target, format: &str, file: &str) -> Result<String
     Ok(format!("{line}\n"))
 }
 
+/// Host paths in the domain's passthrough arguments that no `<rvirt:grant>` covers
+/// (empty when the file cannot be read or parsed: those errors are reported anyway).
+pub fn ungranted(file: &str) -> Vec<String> {
+    virsh::read_file(file)
+        .ok()
+        .and_then(|xml| domain_xml::parse_domain(&xml).ok())
+        .map(|p| rvirtd::native::ungranted_passthrough_paths(&p.value))
+        .unwrap_or_default()
+}
+
 /// Daemon first, offline when no daemon answers or it lacks the call.
 pub async fn run(target: &Target, read_only: bool, format: &str, file: &str) -> (Output, bool) {
     let mut out = Output::default();
