@@ -205,6 +205,17 @@ impl QemuNs {
             }
             ov.done()?;
         }
+        // A container that also appeared with content is written once, with it.
+        let has = [
+            ("commandline", !ns.args.is_empty() || !ns.env.is_empty()),
+            (
+                "capabilities",
+                !ns.caps_add.is_empty() || !ns.caps_del.is_empty(),
+            ),
+            ("override", !ns.overrides.is_empty()),
+        ];
+        ns.empty
+            .retain(|e| !has.iter().any(|(n, full)| n == e && *full));
         Ok(ns)
     }
 
