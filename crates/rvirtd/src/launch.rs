@@ -120,6 +120,20 @@ pub struct OwnerRecord {
     pub remember: bool,
 }
 
+/// The status-file form of a DAC transaction's items.
+fn owner_records(t: &Transaction) -> Vec<OwnerRecord> {
+    t.items
+        .iter()
+        .map(|i| OwnerRecord {
+            what: i.what.clone(),
+            path: i.path.clone(),
+            uid: i.uid,
+            gid: i.gid,
+            remember: i.remember,
+        })
+        .collect()
+}
+
 /// What [`Cleanup`] holds, in a form the status file can carry across a daemon
 /// restart (or crash).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -156,18 +170,7 @@ impl Cleanup {
             cgroup_dirs,
             cgroup_name: self.cgroup.as_ref().map(|c| c.dir_name().to_owned()),
             cgroup_partition: self.cgroup.as_ref().map(|c| c.partition().to_owned()),
-            owners: self
-                .owners
-                .items
-                .iter()
-                .map(|i| OwnerRecord {
-                    what: i.what.clone(),
-                    path: i.path.clone(),
-                    uid: i.uid,
-                    gid: i.gid,
-                    remember: i.remember,
-                })
-                .collect(),
+            owners: owner_records(&self.owners),
             dac_active: self.dac_active,
             remember_owner: self.remember_owner,
             created_dirs: self.created_dirs.clone(),
@@ -705,17 +708,7 @@ async fn start_inner(
     let mut planned = cleanup.record();
     if dac.relabel {
         planned.dac_active = true;
-        planned.owners = owners
-            .items
-            .iter()
-            .map(|i| OwnerRecord {
-                what: i.what.clone(),
-                path: i.path.clone(),
-                uid: i.uid,
-                gid: i.gid,
-                remember: i.remember,
-            })
-            .collect();
+        planned.owners = owner_records(&owners);
     }
     journal(&planned);
     if dac.relabel {

@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::Guard;
@@ -53,15 +53,6 @@ fn status_field(pid: u32, key: &str) -> String {
         .find_map(|l| l.strip_prefix(&format!("{key}:")))
         .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
         .unwrap_or_default()
-}
-
-fn xattr_count(path: &Path) -> usize {
-    let mut buf = vec![0u8; 4096];
-    let n = rustix::fs::listxattr(path, &mut buf).unwrap_or(0);
-    buf[..n]
-        .split(|b| *b == 0)
-        .filter(|n| n.starts_with(b"trusted.libvirt.security"))
-        .count()
 }
 
 /// Files of one case: a rooted daemon tree, a user-owned disk image, a blob outside
@@ -225,7 +216,7 @@ async fn run_case(case: &Case, id: i32) -> Facts {
     );
     let md = std::fs::metadata(&f.image).unwrap();
     facts.image_owner_after = (md.uid(), md.gid());
-    facts.xattrs_after = xattr_count(&f.image);
+    facts.xattrs_after = common::remembered_owner_xattrs(&f.image);
     facts
 }
 
@@ -562,7 +553,7 @@ async fn guest_denials_name_their_layer() {
         USER_UID,
         "owner restored after the refused start"
     );
-    assert_eq!(xattr_count(&hidden), 0);
+    assert_eq!(common::remembered_owner_xattrs(&hidden), 0);
     let _ = writeln!(report, "{:<19} {}", "DAC", msg.lines().next().unwrap_or(""));
 
     // Namespace /dev: a host node QEMU's private /dev does not have.

@@ -113,15 +113,6 @@ fn xml(name: &str, f: &Files, grants: &str) -> String {
     )
 }
 
-fn xattrs(path: &Path) -> usize {
-    let mut buf = vec![0u8; 4096];
-    let n = rustix::fs::listxattr(path, &mut buf).unwrap_or(0);
-    buf[..n]
-        .split(|b| *b == 0)
-        .filter(|n| n.starts_with(b"trusted.libvirt.security"))
-        .count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guest_grants_allow_exactly_the_granted_paths() {
     common::require_root();
@@ -249,7 +240,11 @@ async fn guest_grants_allow_exactly_the_granted_paths() {
         (USER, USER),
         "granted file's owner restored"
     );
-    assert_eq!(xattrs(&f.out), 0, "remembered-owner xattrs removed");
+    assert_eq!(
+        common::remembered_owner_xattrs(&f.out),
+        0,
+        "remembered-owner xattrs removed"
+    );
 
     table.push_str(
         "namespace /dev      -                         node present   refused (namespace /dev)\n",

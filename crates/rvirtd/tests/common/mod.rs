@@ -108,3 +108,14 @@ pub fn wait_for(path: &Path, marker: &str, timeout: std::time::Duration) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// How many of libvirt's remembered-owner xattrs (`trusted.libvirt.security.*`) a
+/// file carries.
+pub fn remembered_owner_xattrs(path: &Path) -> usize {
+    let mut buf = vec![0u8; 4096];
+    let n = rustix::fs::listxattr(path, &mut buf).unwrap_or(0);
+    buf[..n]
+        .split(|b| *b == 0)
+        .filter(|n| n.starts_with(b"trusted.libvirt.security"))
+        .count()
+}
