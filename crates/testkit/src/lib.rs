@@ -21,11 +21,13 @@ mod guest;
 mod qemu;
 mod qmp;
 mod require;
+mod run;
 
 pub use guest::{Guest, guest, repo_root};
 pub use qemu::Qemu;
 pub use qmp::{Qmp, QmpError};
 pub use require::{find_binary, require_binary, require_root};
+pub use run::run_bounded;
 
 /// The line the guest's `/init` prints when it is ready (power button armed).
 pub const READY_MARKER: &str = "GUEST-READY";

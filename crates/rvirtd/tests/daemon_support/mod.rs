@@ -5,7 +5,6 @@
 
 #![allow(dead_code)]
 
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -331,42 +330,12 @@ impl Drop for Daemon {
 }
 
 /// Runs a client with a 60 s guard; never skips (a missing client is a failure).
-pub fn run(mut c: Command) -> Output {
-    let mut child = c
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{c:?}: {e} (install libvirt-clients / python3-libvirt)"));
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let t_out = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{c:?} did not finish within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    Output {
-        status,
-        stdout: t_out.join().unwrap(),
-        stderr: t_err.join().unwrap(),
-    }
+pub fn run(c: Command) -> Output {
+    testkit::run_bounded(
+        c,
+        Duration::from_secs(60),
+        "install libvirt-clients / python3-libvirt",
+    )
 }
 
 /// Polls `f` until it returns `Some` or the timeout passes.
