@@ -758,7 +758,14 @@ async fn start_inner(
     if let Some(l) = &launched.landlock {
         // Say what Landlock really enforced (the kernel may offer an older ABI).
         if let Ok(mut log) = fs::OpenOptions::new().append(true).open(&log_path) {
-            let _ = writeln!(log, "Landlock: {l:?}");
+            let what = match l.enforcement {
+                confine::launcher::LandlockEnforcement::Full => "fully enforced",
+                confine::launcher::LandlockEnforcement::Partial => {
+                    "enforced; rights newer than this kernel's ABI stay allowed"
+                }
+                confine::launcher::LandlockEnforcement::None => "not available: nothing restricted",
+            };
+            let _ = writeln!(log, "Landlock: ABI {} {what}", l.abi);
         }
     }
 
