@@ -45,6 +45,10 @@ pub struct Identity {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NamespaceSpec {
     pub dev_nodes: Vec<DevNode>,
+    /// Empty directories (0755 root) made in the private `/dev`: where nodes
+    /// hot-plugged later go (Landlock rules need them to exist at start).
+    #[serde(default)]
+    pub dirs: Vec<PathBuf>,
     /// Where temporary mount points live while `/dev` is rebuilt (a per-domain
     /// directory of the daemon's state dir).
     pub scratch_dir: PathBuf,

@@ -169,6 +169,7 @@ impl Fixture {
             identity,
             namespace: namespace.then(|| NamespaceSpec {
                 dev_nodes: DEFAULT_NODES.iter().map(|n| host_node(n)).collect(),
+                dirs: Vec::new(),
                 scratch_dir: dir.join("state"),
             }),
             cgroup_procs: Vec::new(),

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::resources::{CgroupRule, DevNode, LandlockRule, Resource, ResourceViews};
+use crate::resources::{Access, CgroupRule, DevNode, LandlockRule, Resource, ResourceViews};
 
 /// A domain taint, recorded in the log and the status XML (libvirt's names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -120,13 +120,34 @@ impl LaunchPlan {
         self.resources.chown_paths()
     }
 
-    /// Landlock rules (empty when Landlock is off).
+    /// Landlock rules (empty when Landlock is off). With a private `/dev`, the
+    /// hot-plug directories are allowed too (see [`crate::grants`]): they are empty
+    /// at start, and only the daemon can put a granted node there later.
     pub fn landlock_rules(&self) -> Vec<LandlockRule> {
-        if self.landlock {
-            self.resources.landlock_rules()
-        } else {
-            Vec::new()
+        if !self.landlock {
+            return Vec::new();
         }
+        let mut rules = self.resources.landlock_rules();
+        for access in self.hotplug_dirs().into_iter().map(|(_, a)| a) {
+            rules.push(LandlockRule {
+                path: crate::grants::hotplug_dir(access),
+                access,
+                beneath: true,
+            });
+        }
+        rules
+    }
+
+    /// The empty directories for hot-plugged device nodes in the private `/dev`
+    /// (none without a mount namespace), with the access of what goes there.
+    pub fn hotplug_dirs(&self) -> Vec<(String, Access)> {
+        if !self.mount_namespace {
+            return Vec::new();
+        }
+        [Access::ReadOnly, Access::ReadWrite]
+            .into_iter()
+            .map(|a| (crate::grants::hotplug_dir(a), a))
+            .collect()
     }
 
     /// The command line in libvirt's `.args` layout: environment first, one

@@ -70,6 +70,7 @@
 
 mod build;
 pub mod error;
+pub mod grants;
 pub mod json;
 pub mod launch;
 pub mod resources;
@@ -81,6 +82,7 @@ use qemu::Capabilities;
 
 pub use build::SANDBOX_ON;
 pub use error::{PlanError, Problem};
+pub use grants::{HOTPLUG_DIR, grant_access, grant_resource, hotplug_dir, hotplug_node_path};
 pub use launch::{FdSource, LaunchPlan, PassFd, Taint, shell_quote};
 pub use resources::{
     Access, CgroupRule, DevNode, DevType, LandlockRule, Provision, Resource, ResourceClass,

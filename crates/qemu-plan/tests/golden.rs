@@ -268,6 +268,9 @@ fn confine_report(p: &LaunchPlan) -> String {
     for n in p.dev_nodes() {
         let _ = writeln!(s, "{} {}", n.path, n.kind);
     }
+    for (dir, access) in p.hotplug_dirs() {
+        let _ = writeln!(s, "{dir}/ dir (hot-plug, {access})");
+    }
     let _ = writeln!(s, "# cgroup device ACL");
     for r in p.cgroup_acl() {
         let _ = writeln!(s, "{r}");

@@ -172,10 +172,72 @@ impl Client {
 
     /// Send one REMOTE call with already-encoded args; returns the reply body.
     pub async fn call_raw(&self, procedure: i32, args: Vec<u8>) -> Result<Vec<u8>, ClientError> {
+        self.call_program(PROGRAM_REMOTE, PROTOCOL_VERSION, procedure, args)
+            .await
+    }
+
+    /// rvirt's DOMAIN_GRANT ([`crate::rvirt`]).
+    pub async fn domain_grant(
+        &self,
+        dom: &Domain,
+        path: &str,
+        read_write: bool,
+        flags: u32,
+    ) -> Result<(), ClientError> {
+        let args = crate::rvirt::DomainGrantArgs {
+            dom: dom.clone(),
+            path: path.to_owned(),
+            access: i32::from(read_write),
+            flags,
+        };
+        self.call_rvirt(crate::rvirt::RvirtProcedure::DomainGrant, to_bytes(&args))
+            .await
+    }
+
+    /// rvirt's DOMAIN_REVOKE ([`crate::rvirt`]).
+    pub async fn domain_revoke(
+        &self,
+        dom: &Domain,
+        path: &str,
+        flags: u32,
+    ) -> Result<(), ClientError> {
+        let args = crate::rvirt::DomainRevokeArgs {
+            dom: dom.clone(),
+            path: path.to_owned(),
+            flags,
+        };
+        self.call_rvirt(crate::rvirt::RvirtProcedure::DomainRevoke, to_bytes(&args))
+            .await
+    }
+
+    async fn call_rvirt(
+        &self,
+        proc: crate::rvirt::RvirtProcedure,
+        args: Vec<u8>,
+    ) -> Result<(), ClientError> {
+        let body = self
+            .call_program(
+                crate::rvirt::PROGRAM_RVIRT,
+                crate::rvirt::RVIRT_VERSION,
+                proc.number(),
+                args,
+            )
+            .await?;
+        Ok(from_bytes::<()>(&body)?)
+    }
+
+    /// Send one call of any program with already-encoded args; returns the reply body.
+    pub async fn call_program(
+        &self,
+        program: u32,
+        version: u32,
+        procedure: i32,
+        args: Vec<u8>,
+    ) -> Result<Vec<u8>, ClientError> {
         let serial = self.next_serial.fetch_add(1, Ordering::Relaxed);
         let h = Header {
-            program: PROGRAM_REMOTE,
-            version: PROTOCOL_VERSION,
+            program,
+            version,
             procedure,
             message_type: MessageType::Call,
             serial,

@@ -15,6 +15,8 @@
 //!   `Arc<dyn` [`Backend`]`>`; handshake, read-only enforcement, keepalive,
 //!   event fan-out, console streams, pipelined calls answered out of order.
 //! * [`client`]: [`Client`], an async client with typed calls.
+//! * [`rvirt`]: rvirt's own program (grants on a running domain) on the same
+//!   socket.
 //! * [`uri`]: libvirt URIs ([`ConnectUri`]) → socket path + CONNECT_OPEN name.
 //! * [`fake`]: a small in-memory backend for tests and demos
 //!   (`cargo run -p remote-protocol --example fake_daemon -- /tmp/sock`).
@@ -28,6 +30,7 @@ pub mod error;
 pub mod fake;
 pub mod frame;
 pub mod procs;
+pub mod rvirt;
 pub mod server;
 pub mod uri;
 pub mod xdr;

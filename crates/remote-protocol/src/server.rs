@@ -57,6 +57,7 @@ use crate::procs::{
     ListAllDomainsRet, MessagesRet, NamesRet, Procedure, Request, Response, SECURITY_DOI_MAX,
     SECURITY_MODEL_MAX, SecurityModelRet, feature, list_flags,
 };
+use crate::rvirt::{PROGRAM_RVIRT, RVIRT_VERSION, RvirtProcedure, RvirtRequest};
 use crate::xdr::{CharVec, Encode, Writer, from_bytes, to_bytes};
 
 /// A boxed, sendable future (what [`Backend::call`] returns).
@@ -145,6 +146,20 @@ pub trait Backend: Send + Sync + 'static {
                 Procedure::DomainOpenConsole.number(),
             ))
         })
+    }
+
+    /// A call of rvirt's own program ([`crate::rvirt`]), on an open, writable
+    /// connection. Default: unsupported.
+    fn rvirt_call<'a>(
+        &'a self,
+        _conn: &'a ConnectionInfo,
+        req: RvirtRequest,
+    ) -> BoxFuture<'a, Result<(), RemoteError>> {
+        let n = match req {
+            RvirtRequest::DomainGrant { .. } => RvirtProcedure::DomainGrant.number(),
+            RvirtRequest::DomainRevoke { .. } => RvirtProcedure::DomainRevoke.number(),
+        };
+        Box::pin(async move { Err(RemoteError::unknown_procedure(n)) })
     }
 
     /// Called once when a connection ends.
@@ -423,6 +438,18 @@ pub async fn serve_connection(
                     });
                 }
             }
+            PROGRAM_RVIRT if h.version == RVIRT_VERSION => {
+                let permit = match inflight.clone().acquire_owned().await {
+                    Ok(p) => p,
+                    Err(_) => break Ok(()),
+                };
+                if let Some(fut) = dispatch_rvirt(&conn, &backend, h, &packet.body).await {
+                    tokio::spawn(async move {
+                        fut.await;
+                        drop(permit);
+                    });
+                }
+            }
             _ => {
                 conn.reply(&h, Err(RemoteError::unknown_program(h.program, h.version)))
                     .await;
@@ -555,6 +582,55 @@ enum Post {
 }
 
 type CallFuture = BoxFuture<'static, ()>;
+
+/// Handle one call of rvirt's own program: only on an opened, writable connection.
+async fn dispatch_rvirt(
+    conn: &Arc<Conn>,
+    backend: &Arc<dyn Backend>,
+    h: Header,
+    body: &[u8],
+) -> Option<CallFuture> {
+    let Some(proc) = RvirtProcedure::from_number(h.procedure) else {
+        conn.reply(&h, Err(RemoteError::unknown_procedure(h.procedure)))
+            .await;
+        return None;
+    };
+    let (opened, read_only) = {
+        let st = conn.lock();
+        (st.opened, st.read_only)
+    };
+    let refused = if !opened {
+        Some(RemoteError::new(
+            ErrorCode::INTERNAL_ERROR,
+            ErrorDomain::RPC,
+            "internal error: connection not open",
+        ))
+    } else if read_only {
+        Some(RemoteError::read_only(proc.api()))
+    } else {
+        None
+    };
+    if let Some(e) = refused {
+        conn.reply(&h, Err(e)).await;
+        return None;
+    }
+    let req = match RvirtRequest::decode(proc, body) {
+        Ok(r) => r,
+        Err(e) => {
+            conn.reply(&h, Err(decode_error(h.procedure, &e))).await;
+            return None;
+        }
+    };
+    let conn = conn.clone();
+    let backend = backend.clone();
+    Some(Box::pin(async move {
+        let r = backend
+            .rvirt_call(&conn.info, req)
+            .await
+            .map(|()| Vec::new());
+        conn.reply(&h, r).await;
+    }))
+}
 
 /// Handle one call. Connection-level procedures are answered inline; backend
 /// calls come back as a future for the caller to spawn.

@@ -658,3 +658,52 @@ async fn connection_limit() {
     let c = client(&srv).await;
     assert_eq!(c.get_type().await.unwrap(), "QEMU");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rvirt_program_rules() {
+    use remote_protocol::rvirt::{DomainGrantArgs, PROGRAM_RVIRT};
+    let srv = fake();
+    let grant = DomainGrantArgs {
+        dom: remote_protocol::Domain {
+            name: "vm".into(),
+            uuid: [1; 16],
+            id: 1,
+        },
+        path: "/dev/sdb".into(),
+        access: 1,
+        flags: 0,
+    };
+    // Before OPEN: refused like any call.
+    let mut r = Raw::connect(&srv).await;
+    r.send_hdr(call_hdr(PROGRAM_RVIRT, 1, 1), &to_bytes(&grant))
+        .await;
+    assert!(
+        err_of(&r.recv().await.unwrap())
+            .message()
+            .contains("not open")
+    );
+    // Read-only: refused, naming the API.
+    r.open(1).await;
+    r.send_hdr(call_hdr(PROGRAM_RVIRT, 1, 2), &to_bytes(&grant))
+        .await;
+    let e = err_of(&r.recv().await.unwrap());
+    assert_eq!(e.code, ErrorCode::OPERATION_DENIED);
+    assert!(e.message().contains("rvirtDomainGrant"), "{e}");
+    // Writable: reaches the backend (the fake one does not implement it); an
+    // unknown procedure and bad arguments are errors, the connection stays.
+    let mut w = Raw::connect(&srv).await;
+    w.open(0).await;
+    w.send_hdr(call_hdr(PROGRAM_RVIRT, 1, 3), &to_bytes(&grant))
+        .await;
+    let e = err_of(&w.recv().await.unwrap());
+    assert!(e.is_unsupported(), "{e}");
+    w.send_hdr(call_hdr(PROGRAM_RVIRT, 9, 4), &[]).await;
+    assert!(err_of(&w.recv().await.unwrap()).is_unsupported());
+    w.send_hdr(call_hdr(PROGRAM_RVIRT, 2, 5), &[0, 0]).await;
+    let e = err_of(&w.recv().await.unwrap());
+    assert!(!e.is_unsupported(), "{e}");
+    let c = client(&srv).await;
+    let d = c.define_xml(XML, 0).await.unwrap();
+    let e = c.domain_revoke(&d, "/x", 0).await.unwrap_err();
+    assert!(e.to_string().contains("unknown procedure"), "{e}");
+}

@@ -644,6 +644,11 @@ async fn start_inner(
             .collect();
         Some(NamespaceSpec {
             dev_nodes: nodes,
+            dirs: plan
+                .hotplug_dirs()
+                .into_iter()
+                .map(|(d, _)| PathBuf::from(d))
+                .collect(),
             scratch_dir: scratch,
         })
     } else {

@@ -19,7 +19,7 @@ use crate::spec::{Identity, LandlockRules, LaunchSpec, NamespaceSpec};
 
 use super::fsops::{
     NodeSpec, make_node_at, mkdir_all, mkdir_at, open_parent, placeholder_at, remove_at,
-    unmount_at, walk_dev_parent,
+    symlink_at, unmount_at, walk_dev_parent,
 };
 use super::mountinfo::{dev_submounts, parse_mountinfo};
 use super::plan::{DEV, HostDev, Op, Submount, dev_relative, plan_namespace, scratch_mount_point};
@@ -515,7 +515,7 @@ fn nsexec(chan: &mut UnixStream, pid: u32) -> Result<(), Failure> {
             NsOp::Mknod(n) => &n.path,
             NsOp::Mkdir { path, .. } => path,
             NsOp::BindFromHost { target, .. } => target,
-            NsOp::Unmount { path } | NsOp::Remove { path } => path,
+            NsOp::Unmount { path } | NsOp::Remove { path } | NsOp::Symlink { path, .. } => path,
         };
         dev_relative(target).map_err(|m| invalid(target, m))?;
         if let NsOp::BindFromHost { source, .. } = op {
@@ -606,6 +606,10 @@ fn nsexec(chan: &mut UnixStream, pid: u32) -> Result<(), Failure> {
                     rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
                 )
                 .map_err(|e| Failure::errno(Step::AttachMount, Some(target.clone()), e))?;
+            }
+            NsOp::Symlink { path, target } => {
+                let (dir, name) = walk_dev_parent(&dev_rel(path)?, true)?;
+                symlink_at(dir.as_fd(), &name, target, path)?;
             }
             NsOp::Unmount { path } | NsOp::Remove { path } => {
                 let (dir, name) = match walk_dev_parent(&dev_rel(path)?, false) {

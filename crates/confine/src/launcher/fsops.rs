@@ -272,3 +272,23 @@ pub(super) fn unmount_at(dir: BorrowedFd<'_>, name: &OsStr, shown: &Path) -> Res
         Err(e) => Err(Failure::errno(Step::UnmountPath, Some(shown.to_owned()), e)),
     }
 }
+
+/// Create the symlink `name` in `dir` pointing to `target`. A symlink already there
+/// with the same target is kept; anything else there is `EEXIST`.
+pub(super) fn symlink_at(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    target: &Path,
+    shown: &Path,
+) -> Result<(), Failure> {
+    let fail = |e: rustix::io::Errno| Failure::errno(Step::SymlinkPath, Some(shown.to_owned()), e);
+    match rustix::fs::symlinkat(target, dir, name) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::EXIST) => match rustix::fs::readlinkat(dir, name, Vec::new()) {
+            Ok(t) if t.as_bytes() == target.as_os_str().as_encoded_bytes() => Ok(()),
+            Ok(_) | Err(rustix::io::Errno::INVAL) => Err(fail(rustix::io::Errno::EXIST)),
+            Err(e) => Err(fail(e)),
+        },
+        Err(e) => Err(fail(e)),
+    }
+}

@@ -196,6 +196,27 @@ pub fn plan_namespace(
             gid: node.gid,
         });
     }
+    for d in &ns.dirs {
+        let rel = dev_relative(d).map_err(|m| invalid(d, m))?;
+        if sub_rel
+            .iter()
+            .any(|s| rel.starts_with(s) || s.starts_with(&rel))
+            || nodes
+                .iter()
+                .any(|(n, _)| rel.starts_with(n) || n.starts_with(&rel))
+        {
+            return Err(invalid(
+                d,
+                format!("{} overlaps a device node or a mount point", d.display()),
+            ));
+        }
+        ops.push(Op::MkdirAll {
+            step: Step::MkdirDevDir,
+            path: scratch.join(&rel),
+            mode: 0o755,
+            shown: dev.join(&rel),
+        });
+    }
     for (s, rel) in submounts.iter().zip(&sub_rel) {
         parent_dirs(&mut ops, rel);
         ops.push(Op::Placeholder {
@@ -259,7 +280,29 @@ mod tests {
     fn ns(nodes: Vec<DevNode>) -> NamespaceSpec {
         NamespaceSpec {
             dev_nodes: nodes,
+            dirs: Vec::new(),
             scratch_dir: "/run/rvirt/qemu/1-vm".into(),
+        }
+    }
+
+    #[test]
+    fn hotplug_dirs_are_made_and_checked() {
+        let scratch = Path::new("/s");
+        let mut spec = ns(vec![node("/dev/null", 1, 3, 0o666, 0)]);
+        spec.dirs = vec!["/dev/.rvirt-hotplug/rw".into()];
+        let ops = plan_namespace(&spec, &host(vec![sub("/dev/pts")]), scratch).unwrap();
+        assert!(ops.contains(&Op::MkdirAll {
+            step: Step::MkdirDevDir,
+            path: scratch.join(".rvirt-hotplug/rw"),
+            mode: 0o755,
+            shown: "/dev/.rvirt-hotplug/rw".into(),
+        }));
+        for bad in ["/dev/pts/x", "/dev/null/x", "/dev", "/etc/x"] {
+            spec.dirs = vec![bad.into()];
+            assert!(
+                plan_namespace(&spec, &host(vec![sub("/dev/pts")]), scratch).is_err(),
+                "{bad} accepted"
+            );
         }
     }
 

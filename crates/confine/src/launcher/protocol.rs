@@ -112,6 +112,9 @@ pub enum NsOp {
     /// Remove a node, file or empty directory (hot-unplug teardown); already gone is
     /// fine.
     Remove { path: PathBuf },
+    /// Create a symlink at `path` (parents created 0755 root:root) pointing to
+    /// `target`; an existing symlink with the same target is kept.
+    Symlink { path: PathBuf, target: PathBuf },
 }
 
 /// Every step the launcher can fail at; [`Failure::step`] names one.
@@ -161,6 +164,8 @@ pub enum Step {
     UnmountPath,
     /// nsexec: [`NsOp::Remove`].
     RemovePath,
+    /// nsexec: [`NsOp::Symlink`].
+    SymlinkPath,
 }
 
 /// Why the launcher stopped: the step, the path it was working on, and the errno.

@@ -30,23 +30,29 @@ pub struct Grant {
     pub access: GrantAccess,
 }
 
+/// The syntax rule of a grant path (also for grants added to a running domain): a
+/// plain absolute path, so what is granted is exactly what is named.
+pub fn check_grant_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("grant path '{path}' must be absolute"));
+    }
+    if path.split('/').any(|c| c == ".." || c == ".")
+        || path.contains("//")
+        || (path.len() > 1 && path.ends_with('/'))
+    {
+        return Err(format!(
+            "grant path '{path}' must be a plain absolute path (no '.', '..', '//' or trailing '/')"
+        ));
+    }
+    Ok(())
+}
+
 /// Reads the grants of `<domain>` (namespace matched by URI, any prefix).
 pub fn read_grants(domain: &El<'_, '_>) -> Result<Vec<Grant>, ParseError> {
     let mut grants: Vec<Grant> = Vec::new();
     for g in domain.children_ns(RVIRT_NS, "grant") {
         let path = g.req_attr("path")?.to_owned();
-        if !path.starts_with('/') {
-            return Err(g.attr_err("path", format!("grant path '{path}' must be absolute")));
-        }
-        if path.split('/').any(|c| c == ".." || c == ".")
-            || path.contains("//")
-            || (path.len() > 1 && path.ends_with('/'))
-        {
-            return Err(g.attr_err(
-                "path",
-                format!("grant path '{path}' must be a plain absolute path (no '.', '..', '//' or trailing '/')"),
-            ));
-        }
+        check_grant_path(&path).map_err(|m| g.attr_err("path", m))?;
         let access = g
             .attr_enum::<GrantAccess>("access")?
             .unwrap_or(GrantAccess::ReadWrite);

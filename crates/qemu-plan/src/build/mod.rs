@@ -312,74 +312,10 @@ impl<'a> Planner<'a> {
     fn grants(&mut self) {
         let dom = self.dom;
         for g in &dom.grants {
-            let subject = format!("grant '{}'", g.path);
-            let access = match g.access {
-                domain_xml::model::rvirt_ns::GrantAccess::ReadOnly => Access::ReadOnly,
-                domain_xml::model::rvirt_ns::GrantAccess::ReadWrite => Access::ReadWrite,
-            };
-            let Some(found) = self.rt.host.stat(&g.path) else {
-                self.problem(&subject, format!("'{}' does not exist", g.path));
-                continue;
-            };
-            let real = self
-                .rt
-                .host
-                .canonical(&g.path)
-                .unwrap_or_else(|| g.path.clone());
-            if ["/proc", "/sys"]
-                .iter()
-                .any(|p| real == *p || real.starts_with(&format!("{p}/")))
-            {
-                self.problem(
-                    &subject,
-                    format!(
-                        "'{}' leads to '{real}': /proc and /sys cannot be granted",
-                        g.path
-                    ),
-                );
-                continue;
+            match crate::grants::grant_resource(g, self.rt.host, self.dac, self.selinux) {
+                Ok(r) => self.push_resource(r),
+                Err(m) => self.problem(format!("grant '{}'", g.path), m),
             }
-            let kind = match found {
-                PathKind::File => ResourceKind::File,
-                PathKind::Dir => {
-                    if real == "/" && access == Access::ReadWrite {
-                        self.problem(&subject, "the root directory cannot be granted read-write");
-                        continue;
-                    }
-                    ResourceKind::Dir
-                }
-                PathKind::CharDev { major, minor } => ResourceKind::CharDev { major, minor },
-                PathKind::BlockDev { major, minor } => ResourceKind::BlockDev { major, minor },
-                PathKind::Other => {
-                    self.problem(
-                        &subject,
-                        format!("'{}' is neither a file, a directory nor a device", g.path),
-                    );
-                    continue;
-                }
-            };
-            let role = if access == Access::ReadOnly {
-                SelinuxRole::ReadOnly
-            } else {
-                SelinuxRole::Exclusive
-            };
-            self.push_resource(Resource {
-                path: g.path.clone(),
-                kind,
-                access,
-                origin: subject.clone(),
-                class: ResourceClass::Device,
-                provision: Provision::Exists,
-                // The whole point of a grant is access: relabel like a disk, a
-                // directory is relabelled only itself (not recursively).
-                dac_relabel: self.dac,
-                dac_label: None,
-                selinux: if self.selinux {
-                    role
-                } else {
-                    SelinuxRole::Untouched
-                },
-            });
         }
     }
 

@@ -52,6 +52,9 @@ pub struct Vm {
     intent: Mutex<Intent>,
     done: watch::Sender<bool>,
     status: Mutex<Status>,
+    /// What must be undone at the end; hot-plugged grants add to it while QEMU
+    /// runs, the actor takes it when QEMU has exited.
+    cleanup: Mutex<Cleanup>,
     on_poweroff: LifecycleAction,
     on_crash: LifecycleAction,
     /// A new monitor connection for the actor (reconnect retried in the background).
@@ -63,7 +66,6 @@ pub struct Vm {
 pub struct ActorParts {
     pub child: Option<Child>,
     pub events: Option<QmpEvents>,
-    pub cleanup: Cleanup,
     monitor_rx: mpsc::UnboundedReceiver<(QmpClient, QmpEvents)>,
 }
 
@@ -97,6 +99,7 @@ impl Vm {
             on_poweroff: status.domain.on_poweroff,
             on_crash: status.domain.on_crash,
             status: Mutex::new(status),
+            cleanup: Mutex::new(cleanup),
             monitor_tx,
         });
         (
@@ -104,7 +107,6 @@ impl Vm {
             ActorParts {
                 child,
                 events,
-                cleanup,
                 monitor_rx,
             },
         )
@@ -152,6 +154,17 @@ impl Vm {
     pub fn set_state(&self, d: &Daemon, obj: &DomainObj, state: DomainState) {
         obj.update(|s| s.state = state);
         self.update_status(d, |st| st.state = state);
+    }
+
+    /// Runs `f` on the cleanup (a grant being added or revoked), then records the
+    /// result in the status file, so a restarted daemon undoes it too.
+    pub fn with_cleanup<T>(&self, d: &Daemon, f: impl FnOnce(&mut Cleanup) -> T) -> T {
+        let mut c = lock(&self.cleanup);
+        let out = f(&mut c);
+        let record = c.record();
+        drop(c);
+        self.update_status(d, |st| st.record.cleanup = record);
+        out
     }
 
     pub fn update_status(&self, d: &Daemon, f: impl FnOnce(&mut Status)) {
@@ -281,7 +294,7 @@ async fn actor(d: Arc<Daemon>, obj: Arc<DomainObj>, vm: Arc<Vm>, mut parts: Acto
         reason.as_str(),
         exit.map(|e| format!(" ({e})")).unwrap_or_default()
     );
-    let cleanup = std::mem::take(&mut parts.cleanup);
+    let cleanup = std::mem::take(&mut *lock(&vm.cleanup));
     let problems = tokio::task::spawn_blocking(move || cleanup.run())
         .await
         .unwrap_or_default();
