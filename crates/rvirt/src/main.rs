@@ -121,6 +121,25 @@ enum Command {
         /// Domain XML file.
         file: String,
     },
+    /// Let a domain's QEMU use a host path (rvirt): every confinement layer
+    /// allows it, on the running domain and/or in its definition.
+    Grant {
+        domain: String,
+        /// Absolute host path (device node, file or directory).
+        path: String,
+        /// Read-only or read-write.
+        #[arg(long, value_parser = ["ro", "rw"], default_value = "rw")]
+        access: String,
+        #[command(flatten)]
+        impact: Impact,
+    },
+    /// Take a grant back (rvirt): new opens of the path are refused again.
+    Revoke {
+        domain: String,
+        path: String,
+        #[command(flatten)]
+        impact: Impact,
+    },
     /// Check domain XML files offline; print problems as FILE:LINE:COL: message.
     Validate {
         /// Print the canonical XML (as `virsh dumpxml` would show it).
@@ -130,6 +149,34 @@ enum Command {
         #[arg(required = true)]
         files: Vec<String>,
     },
+}
+
+/// virsh's `--live` / `--config` / `--current`.
+#[derive(clap::Args, Debug)]
+struct Impact {
+    /// Affect the running domain.
+    #[arg(long)]
+    live: bool,
+    /// Affect the persistent definition (the next start).
+    #[arg(long)]
+    config: bool,
+    /// Affect the current state: running if running, else the definition.
+    #[arg(long, conflicts_with_all = ["live", "config"])]
+    current: bool,
+}
+
+impl Impact {
+    fn flags(&self) -> u32 {
+        use remote_protocol::rvirt::impact;
+        let mut f = impact::CURRENT;
+        if self.live {
+            f |= impact::LIVE;
+        }
+        if self.config {
+            f |= impact::CONFIG;
+        }
+        f
+    }
 }
 
 fn to_cmd(c: Command) -> Cmd {
@@ -168,6 +215,26 @@ fn to_cmd(c: Command) -> Cmd {
         C::Capabilities => Cmd::Capabilities,
         C::Nodeinfo => Cmd::Nodeinfo,
         C::DomxmlToNative { format, file } => Cmd::XmlToNative { format, file },
+        C::Grant {
+            domain,
+            path,
+            access,
+            impact,
+        } => Cmd::Grant {
+            domain,
+            path,
+            read_write: access == "rw",
+            flags: impact.flags(),
+        },
+        C::Revoke {
+            domain,
+            path,
+            impact,
+        } => Cmd::Revoke {
+            domain,
+            path,
+            flags: impact.flags(),
+        },
         C::Validate { .. } => unreachable!("validate runs offline"),
     }
 }
@@ -189,6 +256,7 @@ fn virsh_named_options(args: Vec<String>) -> Vec<String> {
     let names: &[&str] = match args[cmd_at].as_str() {
         "domxml-to-native" => &["format", "xml"],
         "define" | "create" => &["file"],
+        "grant" | "revoke" => &["domain", "path"],
         "validate" | "version" | "uri" | "hostname" | "list" | "capabilities" | "nodeinfo" => &[],
         _ => &["domain"],
     };

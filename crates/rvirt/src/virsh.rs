@@ -20,6 +20,19 @@ pub const API_VERSION: &str = "9.0.0";
 /// A daemon command (parsed by `main`).
 #[derive(Debug, Clone)]
 pub enum Cmd {
+    /// rvirt's own: a grant on the running domain and/or its definition.
+    Grant {
+        domain: String,
+        path: String,
+        read_write: bool,
+        flags: u32,
+    },
+    /// rvirt's own: take a grant back.
+    Revoke {
+        domain: String,
+        path: String,
+        flags: u32,
+    },
     Version {
         daemon: bool,
     },
@@ -297,6 +310,40 @@ impl Session<'_> {
 
     pub async fn run(&mut self, cmd: &Cmd) -> R {
         match cmd {
+            Cmd::Grant {
+                domain,
+                path,
+                read_write,
+                flags,
+            } => {
+                let dom = self.lookup(domain, BY_ALL).await?;
+                match self.c.domain_grant(&dom, path, *read_write, *flags).await {
+                    Ok(()) => {
+                        self.extra("Grant added successfully\n");
+                        Ok(())
+                    }
+                    Err(e) => {
+                        self.fail2(format!("Failed to grant '{path}' to domain '{domain}'"), &e)
+                    }
+                }
+            }
+            Cmd::Revoke {
+                domain,
+                path,
+                flags,
+            } => {
+                let dom = self.lookup(domain, BY_ALL).await?;
+                match self.c.domain_revoke(&dom, path, *flags).await {
+                    Ok(()) => {
+                        self.extra("Grant revoked successfully\n");
+                        Ok(())
+                    }
+                    Err(e) => self.fail2(
+                        format!("Failed to revoke '{path}' from domain '{domain}'"),
+                        &e,
+                    ),
+                }
+            }
             Cmd::Version { daemon } => self.version(*daemon).await,
             Cmd::Uri => match &self.target.uri {
                 Some(u) => {

@@ -352,7 +352,7 @@ fn step<'a>(domain: &'a str, step: &'static str) -> impl Fn(String) -> StartErro
 }
 
 /// The host node's owner and mode, so the private /dev looks like the host's.
-fn dev_node(path: &str, kind: ResourceKind) -> Option<DevNode> {
+pub fn dev_node(path: &str, kind: ResourceKind) -> Option<DevNode> {
     let (nk, major, minor) = match kind {
         ResourceKind::CharDev { major, minor } => (NodeKind::Char, major, minor),
         ResourceKind::BlockDev { major, minor } => (NodeKind::Block, major, minor),
@@ -370,7 +370,7 @@ fn dev_node(path: &str, kind: ResourceKind) -> Option<DevNode> {
     })
 }
 
-fn landlock_rules(plan: &LaunchPlan) -> LandlockRules {
+pub fn landlock_rules(plan: &LaunchPlan) -> LandlockRules {
     let mut rules = LandlockRules::default();
     let mut read: Vec<PathBuf> = confine::landlock::default_read_paths(Path::new(&plan.emulator));
     for r in plan.landlock_rules() {
@@ -379,10 +379,13 @@ fn landlock_rules(plan: &LaunchPlan) -> LandlockRules {
             Access::ReadWrite => rules.read_write.push(PathBuf::from(&r.path)),
         }
     }
-    read.retain(|p| p.exists());
+    // The hot-plug directories exist only in QEMU's private /dev (the launcher makes
+    // them before it applies Landlock there).
+    let exists = |p: &PathBuf| p.starts_with(qemu_plan::HOTPLUG_DIR) || p.exists();
+    read.retain(exists);
     read.sort();
     read.dedup();
-    rules.read_write.retain(|p| p.exists());
+    rules.read_write.retain(exists);
     rules.read_write.sort();
     rules.read_write.dedup();
     rules.read = read;

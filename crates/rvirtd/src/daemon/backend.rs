@@ -5,11 +5,12 @@
 use std::sync::Arc;
 
 use remote_protocol::procs::{ControlInfo, DomainInfo, JobInfo, StateRet, list_flags};
-use remote_protocol::server::{Backend, BoxFuture, CallContext};
+use remote_protocol::rvirt::RvirtRequest;
+use remote_protocol::server::{Backend, BoxFuture, CallContext, ConnectionInfo};
 use remote_protocol::{Domain, ErrorCode, ErrorDomain, RemoteError, Request, Response};
 use uuid::Uuid;
 
-use super::{Daemon, hostinfo, ops, procfs};
+use super::{Daemon, grants, hostinfo, ops, procfs};
 use crate::registry::{DomainObj, Snapshot};
 use crate::states::DomainState;
 
@@ -350,5 +351,25 @@ impl Backend for DaemonBackend {
         req: Request,
     ) -> BoxFuture<'a, Result<Response, RemoteError>> {
         Box::pin(self.handle(ctx, req))
+    }
+
+    fn rvirt_call<'a>(
+        &'a self,
+        _conn: &'a ConnectionInfo,
+        req: RvirtRequest,
+    ) -> BoxFuture<'a, Result<(), RemoteError>> {
+        Box::pin(async move {
+            match req {
+                RvirtRequest::DomainGrant {
+                    dom,
+                    path,
+                    read_write,
+                    flags,
+                } => grants::grant(&self.0, &self.lookup(&dom)?, path, read_write, flags).await,
+                RvirtRequest::DomainRevoke { dom, path, flags } => {
+                    grants::revoke(&self.0, &self.lookup(&dom)?, path, flags).await
+                }
+            }
+        })
     }
 }

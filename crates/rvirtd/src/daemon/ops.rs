@@ -301,6 +301,9 @@ async fn start_locked(
             landlock_abi,
             reboot_is_shutdown: plan.reboot_is_shutdown,
             shutdown_seen: false,
+            landlock_rules: (plan.landlock && landlock_abi.is_some_and(|a| a > 0))
+                .then(|| launch::landlock_rules(&plan)),
+            hotplug: Vec::new(),
         },
         domain: def.clone(),
     };

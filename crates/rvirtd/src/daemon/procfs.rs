@@ -143,3 +143,42 @@ mod tests {
         assert!(!c.wait().unwrap().success());
     }
 }
+
+/// QEMU's account as the kernel sees it: real uid and gid and the supplementary
+/// groups, from `/proc/PID/status`.
+pub fn identity(pid: u32) -> Option<(u32, u32, Vec<u32>)> {
+    parse_identity(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
+}
+
+pub fn parse_identity(status: &str) -> Option<(u32, u32, Vec<u32>)> {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+    };
+    let first = |v: &str| v.split_whitespace().next()?.parse::<u32>().ok();
+    let uid = first(field("Uid:")?)?;
+    let gid = first(field("Gid:")?)?;
+    let groups = field("Groups:")
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|g| g.parse().ok())
+        .collect();
+    Some((uid, gid, groups))
+}
+
+#[cfg(test)]
+mod identity_tests {
+    #[test]
+    fn parses_ids_and_groups() {
+        let s =
+            "Name:\tqemu\nUid:\t999\t999\t999\t999\nGid:\t994\t994\t994\t994\nGroups:\t994 995 \n";
+        assert_eq!(super::parse_identity(s), Some((999, 994, vec![994, 995])));
+        assert_eq!(
+            super::parse_identity("Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t\n"),
+            Some((0, 0, vec![]))
+        );
+        assert_eq!(super::parse_identity("Name: x\n"), None);
+    }
+}

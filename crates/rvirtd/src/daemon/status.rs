@@ -28,6 +28,13 @@ pub struct Record {
     /// The guest asked to power off (SHUTDOWN event) before the daemon stopped.
     #[serde(default)]
     pub shutdown_seen: bool,
+    /// The Landlock rules QEMU got at start (when Landlock is enforced): a grant
+    /// added while it runs must fall inside them.
+    #[serde(default)]
+    pub landlock_rules: Option<confine::spec::LandlockRules>,
+    /// Grants added while QEMU runs, with what each changed.
+    #[serde(default)]
+    pub hotplug: Vec<super::grants::HotGrant>,
 }
 
 /// Everything a status file says.
@@ -192,6 +199,17 @@ mod tests {
                 landlock_abi: Some(4),
                 reboot_is_shutdown: true,
                 shutdown_seen: false,
+                landlock_rules: Some(confine::spec::LandlockRules {
+                    read: vec!["/usr".into()],
+                    read_write: vec!["/dev/.rvirt-hotplug/rw".into()],
+                }),
+                hotplug: vec![super::super::grants::HotGrant {
+                    path: "/dev/sdb".into(),
+                    read_write: true,
+                    node: Some("/dev/.rvirt-hotplug/rw/sdb".into()),
+                    cgroup_rule: Some("b 8:16 rw".into()),
+                    owner: true,
+                }],
             },
             domain: d,
         };

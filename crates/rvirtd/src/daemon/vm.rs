@@ -156,15 +156,15 @@ impl Vm {
         self.update_status(d, |st| st.state = state);
     }
 
-    /// Runs `f` on the cleanup (a grant being added or revoked), then records the
-    /// result in the status file, so a restarted daemon undoes it too.
-    pub fn with_cleanup<T>(&self, d: &Daemon, f: impl FnOnce(&mut Cleanup) -> T) -> T {
-        let mut c = lock(&self.cleanup);
-        let out = f(&mut c);
-        let record = c.record();
-        drop(c);
-        self.update_status(d, |st| st.record.cleanup = record);
-        out
+    /// Runs `f` on the cleanup (a grant being added or revoked). The caller records
+    /// the result in the status file ([`Vm::cleanup_record`]).
+    pub fn with_cleanup<T>(&self, f: impl FnOnce(&mut Cleanup) -> T) -> T {
+        f(&mut lock(&self.cleanup))
+    }
+
+    /// The status-file form of the cleanup as it is now.
+    pub fn cleanup_record(&self) -> crate::launch::CleanupRecord {
+        lock(&self.cleanup).record()
     }
 
     pub fn update_status(&self, d: &Daemon, f: impl FnOnce(&mut Status)) {

@@ -268,6 +268,41 @@ impl Daemon {
     }
 }
 
+/// The `rvirt` CLI next to the daemon binary, brought up to date with `cargo build`
+/// (a no-op when fresh: a workspace test run has built it already).
+pub fn rvirt_bin() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(build_rvirt).clone()
+}
+
+fn build_rvirt() -> PathBuf {
+    let bin = Daemon::bin().with_file_name("rvirt");
+    let profile_dir = bin.parent().unwrap().to_path_buf();
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.args(["build", "-p", "rvirt", "--bin", "rvirt"])
+        .env("CARGO_TARGET_DIR", profile_dir.parent().unwrap())
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        c.arg("--release");
+    }
+    let o = testkit::run_bounded(c, Duration::from_secs(600), "cargo build -p rvirt");
+    assert!(
+        o.status.success(),
+        "building rvirt failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    bin
+}
+
+impl Daemon {
+    /// `rvirt -c <this daemon> ARGS`.
+    pub fn rvirt(&self, args: &[&str]) -> Output {
+        let mut c = self.client(rvirt_bin().to_str().unwrap());
+        c.arg("-c").arg(self.uri()).args(args);
+        run(c)
+    }
+}
+
 /// cgroup directories of a domain name (any id), under any hierarchy.
 pub fn cgroup_dirs(name: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();

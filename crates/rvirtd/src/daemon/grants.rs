@@ -1,0 +1,563 @@
+//! Grants added to and taken from a running domain (rvirt's DOMAIN_GRANT and
+//! DOMAIN_REVOKE), and to or from its definition. A live grant changes, in order:
+//! the file's owner (DAC, remembered and restored like a disk), the cgroup device
+//! ACL, and QEMU's private `/dev` (a node in the hot-plug directory plus a symlink
+//! at the granted path, made from a single-threaded helper that enters QEMU's
+//! mount namespace). Landlock cannot be widened on a running process: a grant must
+//! fall inside the rules QEMU got at start, which always include the hot-plug
+//! directories of the private `/dev`. What was changed is recorded in the status
+//! file ([`HotGrant`]), so a revoke after a daemon restart undoes exactly that, and
+//! QEMU's end gives every owner back like the ones changed at start.
+//!
+//! A revoke stops new opens; descriptors QEMU already holds stay valid, as with any
+//! Unix permission change: detach the device that uses the path first.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use confine::cgroup::{DeviceKind, DeviceRule};
+use confine::dac::DacDriver;
+use confine::hostops::RealHostOps;
+use confine::launcher::NsOp;
+use domain_xml::model::rvirt_ns::{Grant, GrantAccess, check_grant_path};
+use qemu_plan::{Access, Resource, ResourceKind};
+use remote_protocol::RemoteError;
+use remote_protocol::rvirt::impact;
+
+use super::Daemon;
+use super::ops;
+use super::procfs;
+use super::status::Status;
+use super::vm::Vm;
+use crate::hostfacts::RealHostFacts;
+use crate::launch;
+use crate::registry::{DomainObj, Snapshot};
+
+/// What a grant added to a running domain changed; each part is cleared once
+/// undone, so a revoke that failed half-way can be retried without undoing twice.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HotGrant {
+    pub path: String,
+    pub read_write: bool,
+    /// The node made in QEMU's hot-plug directory (with a symlink at `path`).
+    pub node: Option<PathBuf>,
+    /// The cgroup rule added (the access the ACL did not give already).
+    pub cgroup_rule: Option<String>,
+    /// The file's owner was changed (one item of the domain's DAC cleanup).
+    pub owner: bool,
+}
+
+impl HotGrant {
+    fn is_undone(&self) -> bool {
+        self.node.is_none() && self.cgroup_rule.is_none() && !self.owner
+    }
+}
+
+/// Which of the running domain and its definition a call changes (libvirt's
+/// `VIR_DOMAIN_AFFECT_*` rules).
+fn impact_of(flags: u32, s: &Snapshot) -> Result<(bool, bool), RemoteError> {
+    let known = impact::LIVE | impact::CONFIG;
+    if flags & !known != 0 {
+        return Err(RemoteError::invalid_arg(&format!(
+            "unsupported flags (0x{:x})",
+            flags & !known
+        )));
+    }
+    let (mut live, mut config) = (flags & impact::LIVE != 0, flags & impact::CONFIG != 0);
+    if !live && !config {
+        if s.is_active() {
+            live = true;
+        } else {
+            config = true;
+        }
+    }
+    if live && !s.is_active() {
+        return Err(ops::not_running());
+    }
+    if config && !s.persistent {
+        return Err(RemoteError::operation_invalid(
+            "cannot change persistent config of a transient domain",
+        ));
+    }
+    Ok((live, config))
+}
+
+/// The definition with `f` applied, stored like a define.
+fn change_config(
+    d: &Daemon,
+    s: &Snapshot,
+    f: impl FnOnce(&mut Vec<Grant>) -> Result<(), RemoteError>,
+) -> Result<(), RemoteError> {
+    let Some(cfg) = &s.config else {
+        return Err(RemoteError::operation_invalid(
+            "cannot change persistent config of a transient domain",
+        ));
+    };
+    let mut def = (**cfg).clone();
+    f(&mut def.grants)?;
+    ops::define(d, &def.to_xml()).map(|_| ())
+}
+
+/// DOMAIN_GRANT.
+pub async fn grant(
+    d: &Arc<Daemon>,
+    obj: &Arc<DomainObj>,
+    path: String,
+    read_write: bool,
+    flags: u32,
+) -> Result<(), RemoteError> {
+    let _job = obj.job.lock().await;
+    check_grant_path(&path).map_err(|m| RemoteError::invalid_arg(&m))?;
+    let s = obj.snapshot();
+    let (live, config) = impact_of(flags, &s)?;
+    let g = Grant {
+        path: path.clone(),
+        access: if read_write {
+            GrantAccess::ReadWrite
+        } else {
+            GrantAccess::ReadOnly
+        },
+    };
+    // The host checks of a start, now: a grant that cannot work is refused here.
+    qemu_plan::grant_resource(&g, &RealHostFacts, false, false)
+        .map_err(|m| RemoteError::invalid_arg(&format!("grant '{path}': {m}")))?;
+    if config
+        && let Some(cfg) = &s.config
+        && let Some(old) = cfg.grants.iter().find(|x| x.path == path)
+    {
+        return Err(RemoteError::operation_invalid(&format!(
+            "domain '{}' already grants '{path}' ({}) in its definition; revoke it first",
+            s.name, old.access
+        )));
+    }
+    if live {
+        grant_live(d, obj, &g).await?;
+    }
+    if config {
+        change_config(d, &s, |grants| {
+            grants.push(g.clone());
+            Ok(())
+        })
+        .map_err(|e| {
+            if live {
+                RemoteError::operation_failed(&format!(
+                    "the grant was added to the running domain, but not to its definition: {}",
+                    e.message()
+                ))
+            } else {
+                e
+            }
+        })?;
+    }
+    Ok(())
+}
+
+/// DOMAIN_REVOKE.
+pub async fn revoke(
+    d: &Arc<Daemon>,
+    obj: &Arc<DomainObj>,
+    path: String,
+    flags: u32,
+) -> Result<(), RemoteError> {
+    let _job = obj.job.lock().await;
+    let s = obj.snapshot();
+    let (live, config) = impact_of(flags, &s)?;
+    if config
+        && !s
+            .config
+            .as_ref()
+            .is_some_and(|c| c.grants.iter().any(|g| g.path == path))
+    {
+        return Err(RemoteError::invalid_arg(&format!(
+            "domain '{}' has no grant for '{path}' in its definition",
+            s.name
+        )));
+    }
+    if live {
+        revoke_live(d, obj, &path).await?;
+    }
+    if config {
+        change_config(d, &s, |grants| {
+            grants.retain(|g| g.path != path);
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+async fn grant_live(d: &Arc<Daemon>, obj: &Arc<DomainObj>, g: &Grant) -> Result<(), RemoteError> {
+    let vm = d.vm(&obj.uuid).ok_or_else(ops::not_running)?;
+    let st = vm.status();
+    if let Some(old) = st.domain.grants.iter().find(|x| x.path == g.path) {
+        return Err(RemoteError::operation_invalid(&format!(
+            "domain '{}' already has a live grant for '{}' ({}); revoke it first",
+            vm.name, g.path, old.access
+        )));
+    }
+    let (d2, vm2, g2) = (d.clone(), vm.clone(), g.clone());
+    let hot = tokio::task::spawn_blocking(move || apply(&d2, &vm2, &st, &g2))
+        .await
+        .map_err(|e| RemoteError::internal(&e.to_string()))??;
+    let record = vm.cleanup_record();
+    vm.update_status(d, |s| {
+        s.record.cleanup = record;
+        s.domain.grants.push(g.clone());
+        s.record.hotplug.push(hot);
+    });
+    let live = Arc::new(vm.status().domain);
+    obj.update(|s| s.live = Some(live));
+    tracing::info!(
+        "domain '{}': granted '{}' ({}) while running",
+        vm.name,
+        g.path,
+        g.access
+    );
+    Ok(())
+}
+
+async fn revoke_live(d: &Arc<Daemon>, obj: &Arc<DomainObj>, path: &str) -> Result<(), RemoteError> {
+    let vm = d.vm(&obj.uuid).ok_or_else(ops::not_running)?;
+    let st = vm.status();
+    if !st.domain.grants.iter().any(|g| g.path == path) {
+        return Err(RemoteError::invalid_arg(&format!(
+            "domain '{}' has no live grant for '{path}'",
+            vm.name
+        )));
+    }
+    let Some(mut hot) = st.record.hotplug.iter().find(|h| h.path == path).cloned() else {
+        return Err(RemoteError::operation_invalid(&format!(
+            "the grant for '{path}' was part of domain '{}' when it started, and stays until it stops; remove it from the definition with --config",
+            vm.name
+        )));
+    };
+    let (d2, vm2) = (d.clone(), vm.clone());
+    let (hot, problems) = tokio::task::spawn_blocking(move || {
+        let problems = undo(&d2, &vm2, &mut hot);
+        (hot, problems)
+    })
+    .await
+    .map_err(|e| RemoteError::internal(&e.to_string()))?;
+    let record = vm.cleanup_record();
+    let done = hot.is_undone();
+    vm.update_status(d, |s| {
+        s.record.cleanup = record;
+        if done {
+            s.domain.grants.retain(|g| g.path != path);
+            s.record.hotplug.retain(|h| h.path != path);
+        } else if let Some(h) = s.record.hotplug.iter_mut().find(|h| h.path == path) {
+            *h = hot;
+        }
+    });
+    let live = Arc::new(vm.status().domain);
+    obj.update(|s| s.live = Some(live));
+    if !problems.is_empty() {
+        return Err(RemoteError::operation_failed(&format!(
+            "domain '{}': revoking '{path}': {}",
+            vm.name,
+            problems.join("; ")
+        )));
+    }
+    tracing::info!("domain '{}': revoked '{path}' while running", vm.name);
+    Ok(())
+}
+
+/// Whether Landlock rules fixed at start let QEMU use `real` with `access`.
+fn landlock_covers(rules: &confine::spec::LandlockRules, real: &Path, access: Access) -> bool {
+    let under = |list: &[PathBuf]| list.iter().any(|r| real.starts_with(r));
+    under(&rules.read_write) || (access == Access::ReadOnly && under(&rules.read))
+}
+
+fn device_rule(r: &Resource) -> Option<DeviceRule> {
+    let (kind, major, minor) = match r.kind {
+        ResourceKind::CharDev { major, minor } => (DeviceKind::Char, major, minor),
+        ResourceKind::BlockDev { major, minor } => (DeviceKind::Block, major, minor),
+        _ => return None,
+    };
+    Some(DeviceRule {
+        kind,
+        major: Some(major),
+        minor: Some(minor),
+        read: true,
+        write: r.access == Access::ReadWrite,
+        mknod: false,
+    })
+}
+
+/// The part of `want` that `rules` do not allow already (`None`: nothing).
+fn missing_access(rules: &[DeviceRule], want: &DeviceRule) -> Option<DeviceRule> {
+    let matching = rules.iter().filter(|r| {
+        (r.kind == want.kind || r.kind == DeviceKind::All)
+            && r.major.is_none_or(|m| Some(m) == want.major)
+            && r.minor.is_none_or(|m| Some(m) == want.minor)
+    });
+    let (mut read, mut write) = (false, false);
+    for r in matching {
+        read |= r.read;
+        write |= r.write;
+    }
+    let add = DeviceRule {
+        read: want.read && !read,
+        write: want.write && !write,
+        ..*want
+    };
+    (add.read || add.write).then_some(add)
+}
+
+fn dac_driver(d: &Daemon) -> DacDriver<RealHostOps> {
+    let mut driver = DacDriver::new(RealHostOps);
+    driver.remember_owner = d.host.config.remember_owner;
+    driver.dynamic_ownership = d.host.config.dynamic_ownership;
+    driver
+}
+
+/// Makes the grant real for the running QEMU; on a failure everything done so far
+/// is undone and the error names the layer.
+fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, RemoteError> {
+    let name = &vm.name;
+    let fail = |m: String| {
+        RemoteError::operation_failed(&format!("domain '{name}': grant '{}': {m}", g.path))
+    };
+    let relabel = vm.with_cleanup(|c| c.dac_active);
+    let res = qemu_plan::grant_resource(g, &RealHostFacts, relabel, false)
+        .map_err(|m| RemoteError::invalid_arg(&format!("grant '{}': {m}", g.path)))?;
+    let is_dev = matches!(
+        res.kind,
+        ResourceKind::CharDev { .. } | ResourceKind::BlockDev { .. }
+    );
+    let in_private_dev = is_dev && st.mount_namespace && g.path.starts_with("/dev/");
+    if st.record.landlock_abi.is_some_and(|a| a > 0) && !in_private_dev {
+        let real = fs::canonicalize(&g.path).unwrap_or_else(|_| PathBuf::from(&g.path));
+        let covered = st
+            .record
+            .landlock_rules
+            .as_ref()
+            .is_some_and(|r| landlock_covers(r, &real, res.access));
+        if !covered {
+            return Err(RemoteError::operation_invalid(&format!(
+                "domain '{name}': cannot grant '{}' while it runs: QEMU's Landlock rules were fixed when it started (the kernel cannot widen them) and '{}' is outside them; fix: add the grant to the definition (rvirt grant {name} {} --access {} --config) and restart the domain, or set landlock = 0 in qemu.conf",
+                g.path,
+                real.display(),
+                g.path,
+                g.access
+            )));
+        }
+    }
+    let (uid, gid, groups) = procfs::identity(vm.pid)
+        .ok_or_else(|| fail(format!("cannot read /proc/{}/status", vm.pid)))?;
+    let mut hot = HotGrant {
+        path: g.path.clone(),
+        read_write: res.access == Access::ReadWrite,
+        node: None,
+        cgroup_rule: None,
+        owner: false,
+    };
+    let undo_then = |hot: &mut HotGrant, e: RemoteError| {
+        for p in undo(d, vm, hot) {
+            tracing::warn!("domain '{name}': undoing grant '{}': {p}", g.path);
+        }
+        e
+    };
+
+    // DAC: QEMU's own account becomes the owner (as for a disk); the old owner is
+    // remembered for read-write grants and given back at revoke or stop.
+    if res.dac_relabel {
+        let remember = d.host.config.remember_owner && res.access == Access::ReadWrite;
+        dac_driver(d)
+            .set_owner_for(&res.origin, Path::new(&g.path), uid, gid, remember)
+            .map_err(|e| fail(format!("DAC: {e}")))?;
+        vm.with_cleanup(|c| {
+            c.owners.add(
+                res.origin.clone(),
+                PathBuf::from(&g.path),
+                uid,
+                gid,
+                remember,
+            );
+        });
+        hot.owner = true;
+    }
+    if uid != 0 && res.kind != ResourceKind::Dir {
+        let denial = dac_driver(d).check_access(
+            Path::new(&g.path),
+            uid,
+            gid,
+            &groups,
+            res.access == Access::ReadWrite,
+        );
+        if let Err(denial) = denial {
+            return Err(undo_then(&mut hot, fail(denial.to_string())));
+        }
+    }
+
+    // cgroup device ACL: only what it does not allow already, so a revoke never
+    // takes away what the domain had before.
+    if let Some(want) = device_rule(&res) {
+        let added = vm.with_cleanup(|c| {
+            let Some(cg) = c.cgroup.as_mut() else {
+                return Ok(None);
+            };
+            if !cg.reconnect_device_acl().unwrap_or(false) {
+                return Ok(None);
+            }
+            let Some(add) = missing_access(&cg.device_rules()?, &want) else {
+                return Ok(None);
+            };
+            cg.allow_device(&add)?;
+            Ok::<_, confine::cgroup::CgroupError>(Some(add.to_string()))
+        });
+        match added {
+            Ok(rule) => hot.cgroup_rule = rule,
+            Err(e) => return Err(undo_then(&mut hot, fail(format!("cgroup device ACL: {e}")))),
+        }
+    }
+
+    // Namespace: a node in the hot-plug directory and a symlink at the path (unless
+    // the path is there already, e.g. a node of the start); anything else must be
+    // visible in QEMU's mount namespace as it is.
+    let seen = PathBuf::from(format!("/proc/{}/root{}", vm.pid, g.path));
+    if in_private_dev && fs::symlink_metadata(&seen).is_err() {
+        let Some(node_path) = qemu_plan::hotplug_node_path(&g.path, res.access) else {
+            return Err(undo_then(
+                &mut hot,
+                fail("not a path for the private /dev".into()),
+            ));
+        };
+        let Some(mut node) = launch::dev_node(&g.path, res.kind) else {
+            return Err(undo_then(&mut hot, fail("the device node vanished".into())));
+        };
+        node.path = PathBuf::from(&node_path);
+        let ops = [
+            NsOp::Mknod(node),
+            NsOp::Symlink {
+                path: PathBuf::from(&g.path),
+                target: PathBuf::from(&node_path),
+            },
+        ];
+        // Recorded first: a symlink made before a failure is removed by the undo.
+        hot.node = Some(PathBuf::from(&node_path));
+        if let Err(e) = d.host.launcher.nsexec(vm.pid, &ops) {
+            return Err(undo_then(
+                &mut hot,
+                fail(format!("QEMU's private /dev: {e}")),
+            ));
+        }
+    } else if fs::metadata(&seen).is_err() {
+        return Err(undo_then(
+            &mut hot,
+            fail(format!(
+                "'{}' is not visible in QEMU's mount namespace (only device nodes can be added to its private /dev)",
+                g.path
+            )),
+        ));
+    }
+    Ok(hot)
+}
+
+/// Undoes what `hot` records, clearing each part once undone; returns the problems.
+fn undo(d: &Daemon, vm: &Vm, hot: &mut HotGrant) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(node) = &hot.node {
+        let ops = [
+            NsOp::Remove {
+                path: PathBuf::from(&hot.path),
+            },
+            NsOp::Remove { path: node.clone() },
+        ];
+        match d.host.launcher.nsexec(vm.pid, &ops) {
+            Ok(()) => hot.node = None,
+            Err(e) => problems.push(format!("QEMU's private /dev: {e}")),
+        }
+    }
+    if let Some(rule) = &hot.cgroup_rule {
+        let r = rule
+            .parse::<DeviceRule>()
+            .map_err(|e| e.to_string())
+            .and_then(|rule| {
+                vm.with_cleanup(|c| match c.cgroup.as_mut() {
+                    Some(cg) => cg.deny_device(&rule).map_err(|e| e.to_string()),
+                    None => Ok(()),
+                })
+            });
+        match r {
+            Ok(()) => hot.cgroup_rule = None,
+            Err(e) => problems.push(format!("cgroup device ACL: {e}")),
+        }
+    }
+    if hot.owner {
+        let item = vm.with_cleanup(|c| {
+            let i = c
+                .owners
+                .items
+                .iter()
+                .rposition(|i| i.path == Path::new(&hot.path))?;
+            Some(c.owners.items.remove(i))
+        });
+        match item {
+            Some(i) => match dac_driver(d).restore_owner_for(&i.what, &i.path, i.remember) {
+                Ok(_) => hot.owner = false,
+                Err(e) => {
+                    vm.with_cleanup(|c| c.owners.items.push(i));
+                    problems.push(format!("DAC: {e}"));
+                }
+            },
+            None => hot.owner = false,
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(s: &str) -> DeviceRule {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn only_missing_access_is_added() {
+        let want = rule("b 8:16 rw");
+        assert_eq!(missing_access(&[], &want), Some(want));
+        assert_eq!(
+            missing_access(&[rule("b 8:16 r")], &want),
+            Some(rule("b 8:16 w"))
+        );
+        assert_eq!(missing_access(&[rule("b 8:* rw")], &want), None);
+        assert_eq!(missing_access(&[rule("a *:* rw")], &want), None);
+        assert_eq!(missing_access(&[rule("c 8:16 rw")], &want), Some(want));
+    }
+
+    #[test]
+    fn landlock_coverage() {
+        let rules = confine::spec::LandlockRules {
+            read: vec!["/usr".into()],
+            read_write: vec!["/var/lib/x".into()],
+        };
+        assert!(landlock_covers(
+            &rules,
+            Path::new("/usr/share/a"),
+            Access::ReadOnly
+        ));
+        assert!(!landlock_covers(
+            &rules,
+            Path::new("/usr/share/a"),
+            Access::ReadWrite
+        ));
+        assert!(landlock_covers(
+            &rules,
+            Path::new("/var/lib/x/y"),
+            Access::ReadWrite
+        ));
+        assert!(!landlock_covers(
+            &rules,
+            Path::new("/var/lib/xy"),
+            Access::ReadOnly
+        ));
+        assert!(!landlock_covers(
+            &rules,
+            Path::new("/srv/a"),
+            Access::ReadOnly
+        ));
+    }
+}
