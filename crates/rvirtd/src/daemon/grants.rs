@@ -318,7 +318,9 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
     let fail = |m: String| {
         RemoteError::operation_failed(&format!("domain '{name}': grant '{}': {m}", g.path))
     };
-    let relabel = vm.with_cleanup(|c| c.dac_active);
+    let relabel = vm
+        .with_cleanup(|c| c.dac_active)
+        .ok_or_else(ops::not_running)?;
     let res = qemu_plan::grant_resource(g, &RealHostFacts, relabel, false)
         .map_err(|m| RemoteError::invalid_arg(&format!("grant '{}': {m}", g.path)))?;
     let is_dev = matches!(
@@ -361,12 +363,12 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
 
     // DAC: QEMU's own account becomes the owner (as for a disk); the old owner is
     // remembered for read-write grants and given back at revoke or stop.
+    // Made with the cleanup locked: QEMU ending meanwhile either restores it or
+    // finds it never made.
     if res.dac_relabel {
         let remember = d.host.config.remember_owner && res.access == Access::ReadWrite;
-        dac_driver(d)
-            .set_owner_for(&res.origin, Path::new(&g.path), uid, gid, remember)
-            .map_err(|e| fail(format!("DAC: {e}")))?;
         vm.with_cleanup(|c| {
+            dac_driver(d).set_owner_for(&res.origin, Path::new(&g.path), uid, gid, remember)?;
             c.owners.add(
                 res.origin.clone(),
                 PathBuf::from(&g.path),
@@ -374,7 +376,10 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
                 gid,
                 remember,
             );
-        });
+            Ok(())
+        })
+        .ok_or_else(ops::not_running)?
+        .map_err(|e: confine::dac::DacError| fail(format!("DAC: {e}")))?;
         hot.owner = true;
     }
     if uid != 0 && res.kind != ResourceKind::Dir {
@@ -407,8 +412,11 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
             Ok::<_, confine::cgroup::CgroupError>(Some(add.to_string()))
         });
         match added {
-            Ok(rule) => hot.cgroup_rule = rule,
-            Err(e) => return Err(undo_then(&mut hot, fail(format!("cgroup device ACL: {e}")))),
+            Some(Ok(rule)) => hot.cgroup_rule = rule,
+            Some(Err(e)) => {
+                return Err(undo_then(&mut hot, fail(format!("cgroup device ACL: {e}"))));
+            }
+            None => return Err(undo_then(&mut hot, ops::not_running())),
         }
     }
 
@@ -474,10 +482,12 @@ fn undo(d: &Daemon, vm: &Vm, hot: &mut HotGrant) -> Vec<String> {
             .parse::<DeviceRule>()
             .map_err(|e| e.to_string())
             .and_then(|rule| {
+                // Gone with QEMU: nothing left to deny.
                 vm.with_cleanup(|c| match c.cgroup.as_mut() {
                     Some(cg) => cg.deny_device(&rule).map_err(|e| e.to_string()),
                     None => Ok(()),
                 })
+                .unwrap_or(Ok(()))
             });
         match r {
             Ok(()) => hot.cgroup_rule = None,
@@ -485,14 +495,17 @@ fn undo(d: &Daemon, vm: &Vm, hot: &mut HotGrant) -> Vec<String> {
         }
     }
     if hot.owner {
-        let item = vm.with_cleanup(|c| {
-            let i = c
-                .owners
-                .items
-                .iter()
-                .rposition(|i| i.path == Path::new(&hot.path))?;
-            Some(c.owners.items.remove(i))
-        });
+        // With QEMU gone, the actor gave the owner back already.
+        let item = vm
+            .with_cleanup(|c| {
+                let i = c
+                    .owners
+                    .items
+                    .iter()
+                    .rposition(|i| i.path == Path::new(&hot.path))?;
+                Some(c.owners.items.remove(i))
+            })
+            .flatten();
         match item {
             Some(i) => match dac_driver(d).restore_owner_for(&i.what, &i.path, i.remember) {
                 Ok(_) => hot.owner = false,

@@ -53,8 +53,8 @@ pub struct Vm {
     done: watch::Sender<bool>,
     status: Mutex<Status>,
     /// What must be undone at the end; hot-plugged grants add to it while QEMU
-    /// runs, the actor takes it when QEMU has exited.
-    cleanup: Mutex<Cleanup>,
+    /// runs, the actor takes it (leaving `None`) when QEMU has exited.
+    cleanup: Mutex<Option<Cleanup>>,
     on_poweroff: LifecycleAction,
     on_crash: LifecycleAction,
     /// A new monitor connection for the actor (reconnect retried in the background).
@@ -99,7 +99,7 @@ impl Vm {
             on_poweroff: status.domain.on_poweroff,
             on_crash: status.domain.on_crash,
             status: Mutex::new(status),
-            cleanup: Mutex::new(cleanup),
+            cleanup: Mutex::new(Some(cleanup)),
             monitor_tx,
         });
         (
@@ -156,15 +156,20 @@ impl Vm {
         self.update_status(d, |st| st.state = state);
     }
 
-    /// Runs `f` on the cleanup (a grant being added or revoked). The caller records
-    /// the result in the status file ([`Vm::cleanup_record`]).
-    pub fn with_cleanup<T>(&self, f: impl FnOnce(&mut Cleanup) -> T) -> T {
-        f(&mut lock(&self.cleanup))
+    /// Runs `f` on the cleanup (a grant being added or revoked) with it locked, so
+    /// a change made there is either undone by the actor or never made: `None` once
+    /// QEMU has exited and the actor took it. The caller records the result in the
+    /// status file ([`Vm::cleanup_record`]).
+    pub fn with_cleanup<T>(&self, f: impl FnOnce(&mut Cleanup) -> T) -> Option<T> {
+        lock(&self.cleanup).as_mut().map(f)
     }
 
     /// The status-file form of the cleanup as it is now.
     pub fn cleanup_record(&self) -> crate::launch::CleanupRecord {
-        lock(&self.cleanup).record()
+        lock(&self.cleanup)
+            .as_ref()
+            .map(Cleanup::record)
+            .unwrap_or_default()
     }
 
     pub fn update_status(&self, d: &Daemon, f: impl FnOnce(&mut Status)) {
@@ -294,7 +299,7 @@ async fn actor(d: Arc<Daemon>, obj: Arc<DomainObj>, vm: Arc<Vm>, mut parts: Acto
         reason.as_str(),
         exit.map(|e| format!(" ({e})")).unwrap_or_default()
     );
-    let cleanup = std::mem::take(&mut *lock(&vm.cleanup));
+    let cleanup = lock(&vm.cleanup).take().unwrap_or_default();
     let problems = tokio::task::spawn_blocking(move || cleanup.run())
         .await
         .unwrap_or_default();
