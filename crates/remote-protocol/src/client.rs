@@ -210,6 +210,29 @@ impl Client {
             .await
     }
 
+    /// `virDomainQemuMonitorCommand` (libvirt's QEMU program): the monitor's reply.
+    pub async fn qemu_monitor_command(
+        &self,
+        dom: &Domain,
+        cmd: &str,
+        flags: u32,
+    ) -> Result<String, ClientError> {
+        let args = crate::qemu_program::MonitorCommandArgs {
+            dom: dom.clone(),
+            cmd: cmd.to_owned(),
+            flags,
+        };
+        let body = self
+            .call_program(
+                crate::qemu_program::PROGRAM_QEMU,
+                PROTOCOL_VERSION,
+                crate::qemu_program::PROC_DOMAIN_MONITOR_COMMAND,
+                to_bytes(&args),
+            )
+            .await?;
+        Ok(from_bytes::<String>(&body)?)
+    }
+
     async fn call_rvirt(
         &self,
         proc: crate::rvirt::RvirtProcedure,

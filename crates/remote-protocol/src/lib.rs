@@ -15,6 +15,7 @@
 //!   `Arc<dyn` [`Backend`]`>`; handshake, read-only enforcement, keepalive,
 //!   event fan-out, console streams, pipelined calls answered out of order.
 //! * [`client`]: [`Client`], an async client with typed calls.
+//! * [`qemu_program`]: libvirt's QEMU program (monitor command passthrough).
 //! * [`rvirt`]: rvirt's own program (grants on a running domain) on the same
 //!   socket.
 //! * [`uri`]: libvirt URIs ([`ConnectUri`]) → socket path + CONNECT_OPEN name.
@@ -30,6 +31,7 @@ pub mod error;
 pub mod fake;
 pub mod frame;
 pub mod procs;
+pub mod qemu_program;
 pub mod rvirt;
 pub mod server;
 pub mod uri;

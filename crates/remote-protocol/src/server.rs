@@ -57,6 +57,7 @@ use crate::procs::{
     ListAllDomainsRet, MessagesRet, NamesRet, Procedure, Request, Response, SECURITY_DOI_MAX,
     SECURITY_MODEL_MAX, SecurityModelRet, feature, list_flags,
 };
+use crate::qemu_program::{MonitorCommandArgs, PROGRAM_QEMU};
 use crate::rvirt::{PROGRAM_RVIRT, RVIRT_VERSION, RvirtProcedure, RvirtRequest};
 use crate::xdr::{CharVec, Encode, Writer, from_bytes, to_bytes};
 
@@ -160,6 +161,20 @@ pub trait Backend: Send + Sync + 'static {
             RvirtRequest::DomainRevoke { .. } => RvirtProcedure::DomainRevoke.number(),
         };
         Box::pin(async move { Err(RemoteError::unknown_procedure(n)) })
+    }
+
+    /// `virDomainQemuMonitorCommand` (libvirt's QEMU program), on an open, writable
+    /// connection: the monitor's reply text. Default: unsupported.
+    fn qemu_monitor_command<'a>(
+        &'a self,
+        _conn: &'a ConnectionInfo,
+        _args: MonitorCommandArgs,
+    ) -> BoxFuture<'a, Result<String, RemoteError>> {
+        Box::pin(async {
+            Err(RemoteError::unknown_procedure(
+                crate::qemu_program::PROC_DOMAIN_MONITOR_COMMAND,
+            ))
+        })
     }
 
     /// Called once when a connection ends.
@@ -438,6 +453,18 @@ pub async fn serve_connection(
                     });
                 }
             }
+            PROGRAM_QEMU if h.version == PROTOCOL_VERSION => {
+                let permit = match inflight.clone().acquire_owned().await {
+                    Ok(p) => p,
+                    Err(_) => break Ok(()),
+                };
+                if let Some(fut) = dispatch_qemu(&conn, &backend, h, &packet.body).await {
+                    tokio::spawn(async move {
+                        fut.await;
+                        drop(permit);
+                    });
+                }
+            }
             PROGRAM_RVIRT if h.version == RVIRT_VERSION => {
                 let permit = match inflight.clone().acquire_owned().await {
                     Ok(p) => p,
@@ -583,6 +610,57 @@ enum Post {
 
 type CallFuture = BoxFuture<'static, ()>;
 
+/// Why a writing call of a program other than REMOTE is refused here, if it is: the
+/// connection is not open yet, or it is read-only.
+fn refusal(conn: &Conn, api: &str) -> Option<RemoteError> {
+    let st = conn.lock();
+    if !st.opened {
+        Some(RemoteError::new(
+            ErrorCode::INTERNAL_ERROR,
+            ErrorDomain::RPC,
+            "internal error: connection not open",
+        ))
+    } else if st.read_only {
+        Some(RemoteError::read_only(api))
+    } else {
+        None
+    }
+}
+
+/// Handle one call of libvirt's QEMU program (the monitor command).
+async fn dispatch_qemu(
+    conn: &Arc<Conn>,
+    backend: &Arc<dyn Backend>,
+    h: Header,
+    body: &[u8],
+) -> Option<CallFuture> {
+    if h.procedure != crate::qemu_program::PROC_DOMAIN_MONITOR_COMMAND {
+        conn.reply(&h, Err(RemoteError::unknown_procedure(h.procedure)))
+            .await;
+        return None;
+    }
+    if let Some(e) = refusal(conn, crate::qemu_program::MONITOR_COMMAND_API) {
+        conn.reply(&h, Err(e)).await;
+        return None;
+    }
+    let args = match MonitorCommandArgs::decode(body) {
+        Ok(a) => a,
+        Err(e) => {
+            conn.reply(&h, Err(decode_error(h.procedure, &e))).await;
+            return None;
+        }
+    };
+    let conn = conn.clone();
+    let backend = backend.clone();
+    Some(Box::pin(async move {
+        let r = backend
+            .qemu_monitor_command(&conn.info, args)
+            .await
+            .map(|s| enc(&s));
+        conn.reply(&h, r).await;
+    }))
+}
+
 /// Handle one call of rvirt's own program: only on an opened, writable connection.
 async fn dispatch_rvirt(
     conn: &Arc<Conn>,
@@ -595,22 +673,7 @@ async fn dispatch_rvirt(
             .await;
         return None;
     };
-    let (opened, read_only) = {
-        let st = conn.lock();
-        (st.opened, st.read_only)
-    };
-    let refused = if !opened {
-        Some(RemoteError::new(
-            ErrorCode::INTERNAL_ERROR,
-            ErrorDomain::RPC,
-            "internal error: connection not open",
-        ))
-    } else if read_only {
-        Some(RemoteError::read_only(proc.api()))
-    } else {
-        None
-    };
-    if let Some(e) = refused {
+    if let Some(e) = refusal(conn, proc.api()) {
         conn.reply(&h, Err(e)).await;
         return None;
     }

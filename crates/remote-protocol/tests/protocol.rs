@@ -707,3 +707,36 @@ async fn rvirt_program_rules() {
     let e = c.domain_revoke(&d, "/x", 0).await.unwrap_err();
     assert!(e.to_string().contains("unknown procedure"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qemu_program_monitor_command_rules() {
+    use remote_protocol::qemu_program::{MonitorCommandArgs, PROGRAM_QEMU};
+    let srv = fake();
+    let args = MonitorCommandArgs {
+        dom: remote_protocol::Domain {
+            name: "vm".into(),
+            uuid: [1; 16],
+            id: 1,
+        },
+        cmd: r#"{"execute":"query-status"}"#.into(),
+        flags: 0,
+    };
+    let mut r = Raw::connect(&srv).await;
+    r.open(1).await;
+    r.send_hdr(call_hdr(PROGRAM_QEMU, 1, 2), &to_bytes(&args))
+        .await;
+    let e = err_of(&r.recv().await.unwrap());
+    assert_eq!(
+        e.message(),
+        "operation forbidden: read only access prevents virDomainQemuMonitorCommand"
+    );
+    let mut w = Raw::connect(&srv).await;
+    w.open(0).await;
+    // Only procedure 1 exists; the fake backend does not implement it.
+    w.send_hdr(call_hdr(PROGRAM_QEMU, 2, 3), &[]).await;
+    assert!(err_of(&w.recv().await.unwrap()).is_unsupported());
+    let c = client(&srv).await;
+    let d = c.define_xml(XML, 0).await.unwrap();
+    let e = c.qemu_monitor_command(&d, "x", 0).await.unwrap_err();
+    assert!(e.to_string().contains("unknown procedure"), "{e}");
+}

@@ -140,6 +140,20 @@ enum Command {
         #[command(flatten)]
         impact: Impact,
     },
+    /// Pass a command to a running domain's QEMU monitor (QMP JSON, or HMP with --hmp).
+    #[command(name = "qemu-monitor-command")]
+    QemuMonitor {
+        domain: String,
+        /// The command is HMP text.
+        #[arg(long)]
+        hmp: bool,
+        /// Indent the JSON reply.
+        #[arg(long)]
+        pretty: bool,
+        /// The command (words are joined with spaces).
+        #[arg(required = true)]
+        cmd: Vec<String>,
+    },
     /// Check domain XML files offline; print problems as FILE:LINE:COL: message.
     Validate {
         /// Print the canonical XML (as `virsh dumpxml` would show it).
@@ -234,6 +248,17 @@ fn to_cmd(c: Command) -> Cmd {
             domain,
             path,
             flags: impact.flags(),
+        },
+        C::QemuMonitor {
+            domain,
+            hmp,
+            pretty,
+            cmd,
+        } => Cmd::MonitorCommand {
+            domain,
+            hmp,
+            pretty,
+            cmd: cmd.join(" "),
         },
         C::Validate { .. } => unreachable!("validate runs offline"),
     }

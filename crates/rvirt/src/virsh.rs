@@ -27,6 +27,13 @@ pub enum Cmd {
         read_write: bool,
         flags: u32,
     },
+    /// `qemu-monitor-command`.
+    MonitorCommand {
+        domain: String,
+        hmp: bool,
+        pretty: bool,
+        cmd: String,
+    },
     /// rvirt's own: take a grant back.
     Revoke {
         domain: String,
@@ -308,6 +315,32 @@ impl Session<'_> {
         }
     }
 
+    /// virsh's `qemu-monitor-command`: text that is not a JSON object (and not HMP)
+    /// is sent as the name of a QMP command.
+    async fn monitor_command(&mut self, domain: &str, hmp: bool, pretty: bool, cmd: &str) -> R {
+        let dom = self.lookup(domain, BY_ALL).await?;
+        let text = if hmp || cmd.trim_start().starts_with('{') {
+            cmd.to_owned()
+        } else {
+            serde_json::json!({ "execute": cmd }).to_string()
+        };
+        let flags = u32::from(hmp);
+        match self.c.qemu_monitor_command(&dom, &text, flags).await {
+            Ok(reply) => {
+                // virsh ends a pretty reply with one newline less.
+                let shown = match serde_json::from_str::<serde_json::Value>(&reply) {
+                    Ok(v) if pretty && !hmp => {
+                        serde_json::to_string_pretty(&v).unwrap_or_else(|_| format!("{reply}\n"))
+                    }
+                    _ => format!("{reply}\n"),
+                };
+                self.print(&shown);
+                Ok(())
+            }
+            Err(e) => self.fail1(&e),
+        }
+    }
+
     pub async fn run(&mut self, cmd: &Cmd) -> R {
         match cmd {
             Cmd::Grant {
@@ -327,6 +360,12 @@ impl Session<'_> {
                     }
                 }
             }
+            Cmd::MonitorCommand {
+                domain,
+                hmp,
+                pretty,
+                cmd,
+            } => self.monitor_command(domain, *hmp, *pretty, cmd).await,
             Cmd::Revoke {
                 domain,
                 path,

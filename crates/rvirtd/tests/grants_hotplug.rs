@@ -246,6 +246,13 @@ fn guest_grants_hot_plugged_into_a_running_guest() {
     );
     assert!(common::remembered_owner_xattrs(Path::new(&dev)) > 0);
     probe(&dev).expect("QEMU opens the granted device");
+    // What a user types: the same through libvirt's monitor passthrough.
+    let add = serde_json::json!({"execute": "chardev-add", "arguments": {"id": "user0",
+        "backend": {"type": "file", "data": {"out": dev}}}});
+    let r = d.ok(&["qemu-monitor-command", &vm, &add.to_string()]);
+    assert!(r.contains("\"return\""), "{r}");
+    let del = r#"{"execute":"chardev-remove","arguments":{"id":"user0"}}"#;
+    d.ok(&["qemu-monitor-command", &vm, del]);
     let status = std::fs::read_to_string(d.status_file(&vm)).unwrap();
     assert!(
         status.contains(&format!("b {lo_major}:{lo_minor} rw")),

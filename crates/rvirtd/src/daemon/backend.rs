@@ -5,12 +5,13 @@
 use std::sync::Arc;
 
 use remote_protocol::procs::{ControlInfo, DomainInfo, JobInfo, StateRet, list_flags};
+use remote_protocol::qemu_program::MonitorCommandArgs;
 use remote_protocol::rvirt::RvirtRequest;
 use remote_protocol::server::{Backend, BoxFuture, CallContext, ConnectionInfo};
 use remote_protocol::{Domain, ErrorCode, ErrorDomain, RemoteError, Request, Response};
 use uuid::Uuid;
 
-use super::{Daemon, grants, hostinfo, ops, procfs};
+use super::{Daemon, grants, hostinfo, monitor, ops, procfs};
 use crate::registry::{DomainObj, Snapshot};
 use crate::states::DomainState;
 
@@ -351,6 +352,17 @@ impl Backend for DaemonBackend {
         req: Request,
     ) -> BoxFuture<'a, Result<Response, RemoteError>> {
         Box::pin(self.handle(ctx, req))
+    }
+
+    fn qemu_monitor_command<'a>(
+        &'a self,
+        _conn: &'a ConnectionInfo,
+        args: MonitorCommandArgs,
+    ) -> BoxFuture<'a, Result<String, RemoteError>> {
+        Box::pin(async move {
+            let obj = self.lookup(&args.dom)?;
+            monitor::command(&self.0, &obj, &args.cmd, args.flags).await
+        })
     }
 
     fn rvirt_call<'a>(

@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod grants;
 pub mod hostinfo;
+pub mod monitor;
 pub mod ops;
 pub mod procfs;
 pub mod reconnect;
