@@ -438,39 +438,23 @@ pub async fn serve_connection(
                     h.message_type, h.status
                 )));
             }
-            PROGRAM_REMOTE if h.version == PROTOCOL_VERSION => {
+            _ if matches!(
+                (h.program, h.version),
+                (PROGRAM_REMOTE | PROGRAM_QEMU, PROTOCOL_VERSION) | (PROGRAM_RVIRT, RVIRT_VERSION)
+            ) =>
+            {
                 let permit = match inflight.clone().acquire_owned().await {
                     Ok(p) => p,
                     Err(_) => break Ok(()),
                 };
-                if let Some(fut) = dispatch(&conn, &backend, h, packet.body).await {
+                let fut = match h.program {
+                    PROGRAM_REMOTE => dispatch(&conn, &backend, h, packet.body).await,
+                    _ => dispatch_extra(&conn, &backend, h, &packet.body).await,
+                };
+                if let Some(fut) = fut {
                     // Detached on purpose: a backend operation (starting a
                     // VM...) is never cancelled half-way because the client
                     // went away; its reply is simply dropped.
-                    tokio::spawn(async move {
-                        fut.await;
-                        drop(permit);
-                    });
-                }
-            }
-            PROGRAM_QEMU if h.version == PROTOCOL_VERSION => {
-                let permit = match inflight.clone().acquire_owned().await {
-                    Ok(p) => p,
-                    Err(_) => break Ok(()),
-                };
-                if let Some(fut) = dispatch_qemu(&conn, &backend, h, &packet.body).await {
-                    tokio::spawn(async move {
-                        fut.await;
-                        drop(permit);
-                    });
-                }
-            }
-            PROGRAM_RVIRT if h.version == RVIRT_VERSION => {
-                let permit = match inflight.clone().acquire_owned().await {
-                    Ok(p) => p,
-                    Err(_) => break Ok(()),
-                };
-                if let Some(fut) = dispatch_rvirt(&conn, &backend, h, &packet.body).await {
                     tokio::spawn(async move {
                         fut.await;
                         drop(permit);
@@ -627,58 +611,44 @@ fn refusal(conn: &Conn, api: &str) -> Option<RemoteError> {
     }
 }
 
-/// Handle one call of libvirt's QEMU program (the monitor command).
-async fn dispatch_qemu(
-    conn: &Arc<Conn>,
-    backend: &Arc<dyn Backend>,
-    h: Header,
-    body: &[u8],
-) -> Option<CallFuture> {
-    if h.procedure != crate::qemu_program::PROC_DOMAIN_MONITOR_COMMAND {
-        conn.reply(&h, Err(RemoteError::unknown_procedure(h.procedure)))
-            .await;
-        return None;
-    }
-    if let Some(e) = refusal(conn, crate::qemu_program::MONITOR_COMMAND_API) {
-        conn.reply(&h, Err(e)).await;
-        return None;
-    }
-    let args = match MonitorCommandArgs::decode(body) {
-        Ok(a) => a,
-        Err(e) => {
-            conn.reply(&h, Err(decode_error(h.procedure, &e))).await;
-            return None;
-        }
-    };
-    let conn = conn.clone();
-    let backend = backend.clone();
-    Some(Box::pin(async move {
-        let r = backend
-            .qemu_monitor_command(&conn.info, args)
-            .await
-            .map(|s| enc(&s));
-        conn.reply(&h, r).await;
-    }))
+/// A decoded call of a program other than REMOTE.
+enum ExtraCall {
+    /// libvirt's QEMU program: the monitor command.
+    Monitor(MonitorCommandArgs),
+    /// rvirt's own program.
+    Rvirt(RvirtRequest),
 }
 
-/// Handle one call of rvirt's own program: only on an opened, writable connection.
-async fn dispatch_rvirt(
+/// Handle one call of libvirt's QEMU program or rvirt's own: only on an opened,
+/// writable connection (every call of both writes).
+async fn dispatch_extra(
     conn: &Arc<Conn>,
     backend: &Arc<dyn Backend>,
     h: Header,
     body: &[u8],
 ) -> Option<CallFuture> {
-    let Some(proc) = RvirtProcedure::from_number(h.procedure) else {
+    use crate::qemu_program::{MONITOR_COMMAND_API, PROC_DOMAIN_MONITOR_COMMAND};
+    // The API name (for a read-only refusal) and the decoded arguments.
+    let decoded = match h.program {
+        PROGRAM_QEMU if h.procedure == PROC_DOMAIN_MONITOR_COMMAND => Some((
+            MONITOR_COMMAND_API,
+            MonitorCommandArgs::decode(body).map(ExtraCall::Monitor),
+        )),
+        PROGRAM_RVIRT => RvirtProcedure::from_number(h.procedure)
+            .map(|p| (p.api(), RvirtRequest::decode(p, body).map(ExtraCall::Rvirt))),
+        _ => None,
+    };
+    let Some((api, call)) = decoded else {
         conn.reply(&h, Err(RemoteError::unknown_procedure(h.procedure)))
             .await;
         return None;
     };
-    if let Some(e) = refusal(conn, proc.api()) {
+    if let Some(e) = refusal(conn, api) {
         conn.reply(&h, Err(e)).await;
         return None;
     }
-    let req = match RvirtRequest::decode(proc, body) {
-        Ok(r) => r,
+    let call = match call {
+        Ok(c) => c,
         Err(e) => {
             conn.reply(&h, Err(decode_error(h.procedure, &e))).await;
             return None;
@@ -687,10 +657,16 @@ async fn dispatch_rvirt(
     let conn = conn.clone();
     let backend = backend.clone();
     Some(Box::pin(async move {
-        let r = backend
-            .rvirt_call(&conn.info, req)
-            .await
-            .map(|()| Vec::new());
+        let r = match call {
+            ExtraCall::Monitor(a) => backend
+                .qemu_monitor_command(&conn.info, a)
+                .await
+                .map(|s| enc(&s)),
+            ExtraCall::Rvirt(req) => backend
+                .rvirt_call(&conn.info, req)
+                .await
+                .map(|()| Vec::new()),
+        };
         conn.reply(&h, r).await;
     }))
 }

@@ -659,16 +659,21 @@ async fn connection_limit() {
     assert_eq!(c.get_type().await.unwrap(), "QEMU");
 }
 
+/// A domain reference for calls that never reach a real domain.
+fn some_domain() -> remote_protocol::Domain {
+    remote_protocol::Domain {
+        name: "vm".into(),
+        uuid: [1; 16],
+        id: 1,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rvirt_program_rules() {
     use remote_protocol::rvirt::{DomainGrantArgs, PROGRAM_RVIRT};
     let srv = fake();
     let grant = DomainGrantArgs {
-        dom: remote_protocol::Domain {
-            name: "vm".into(),
-            uuid: [1; 16],
-            id: 1,
-        },
+        dom: some_domain(),
         path: "/dev/sdb".into(),
         access: 1,
         flags: 0,
@@ -713,11 +718,7 @@ async fn qemu_program_monitor_command_rules() {
     use remote_protocol::qemu_program::{MonitorCommandArgs, PROGRAM_QEMU};
     let srv = fake();
     let args = MonitorCommandArgs {
-        dom: remote_protocol::Domain {
-            name: "vm".into(),
-            uuid: [1; 16],
-            id: 1,
-        },
+        dom: some_domain(),
         cmd: r#"{"execute":"query-status"}"#.into(),
         flags: 0,
     };

@@ -6,7 +6,7 @@
 //! the rvirtd live tests do) and FAILS if `virsh` is missing.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,28 +14,9 @@ fn run(c: Command, what: &str) -> Output {
     testkit::run_bounded(c, Duration::from_secs(60), what)
 }
 
-/// The `rvirtd` binary next to `rvirt`, brought up to date with `cargo build`
-/// (a no-op when fresh; `cargo test -p rvirt` does not build other packages'
-/// binaries).
+/// The `rvirtd` binary next to `rvirt`, brought up to date.
 fn rvirtd_binary() -> PathBuf {
-    let rvirt = PathBuf::from(env!("CARGO_BIN_EXE_rvirt"));
-    let bin = rvirt.with_file_name("rvirtd");
-    let profile_dir = rvirt.parent().unwrap();
-    let target_dir = profile_dir.parent().unwrap();
-    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    c.args(["build", "-p", "rvirtd", "--bin", "rvirtd"])
-        .env("CARGO_TARGET_DIR", target_dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        c.arg("--release");
-    }
-    let o = run(c, "cargo build -p rvirtd");
-    assert!(
-        o.status.success(),
-        "building rvirtd failed:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    bin
+    testkit::sibling_binary(Path::new(env!("CARGO_BIN_EXE_rvirt")), "rvirtd", "rvirtd")
 }
 
 struct Daemon {

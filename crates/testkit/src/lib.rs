@@ -27,7 +27,7 @@ pub use guest::{Guest, guest, repo_root};
 pub use qemu::Qemu;
 pub use qmp::{Qmp, QmpError};
 pub use require::{find_binary, require_binary, require_root};
-pub use run::run_bounded;
+pub use run::{run_bounded, sibling_binary};
 
 /// The line the guest's `/init` prints when it is ready (power button armed).
 pub const READY_MARKER: &str = "GUEST-READY";

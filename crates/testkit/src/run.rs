@@ -45,3 +45,28 @@ pub fn run_bounded(mut cmd: Command, timeout: Duration, missing: &str) -> Output
         stderr: t_err.join().unwrap_or_default(),
     }
 }
+
+/// A binary of another workspace package, next to `known` (a binary cargo built for
+/// this test, e.g. `env!("CARGO_BIN_EXE_rvirt")`), brought up to date with
+/// `cargo build -p PACKAGE --bin BIN` in the same target directory and profile (a
+/// no-op when fresh: a workspace test run has built it already; `cargo test -p X`
+/// does not build other packages' binaries).
+pub fn sibling_binary(known: &std::path::Path, package: &str, bin: &str) -> std::path::PathBuf {
+    let path = known.with_file_name(bin);
+    let profile_dir = known.parent().expect("binary in a profile directory");
+    let target_dir = profile_dir.parent().expect("profile in a target directory");
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.args(["build", "-p", package, "--bin", bin])
+        .env("CARGO_TARGET_DIR", target_dir)
+        .current_dir(crate::repo_root());
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        c.arg("--release");
+    }
+    let o = run_bounded(c, Duration::from_secs(900), "cargo");
+    assert!(
+        o.status.success(),
+        "building {bin} failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    path
+}

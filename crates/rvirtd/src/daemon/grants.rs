@@ -547,30 +547,18 @@ mod tests {
             read: vec!["/usr".into()],
             read_write: vec!["/var/lib/x".into()],
         };
-        assert!(landlock_covers(
-            &rules,
-            Path::new("/usr/share/a"),
-            Access::ReadOnly
-        ));
-        assert!(!landlock_covers(
-            &rules,
-            Path::new("/usr/share/a"),
-            Access::ReadWrite
-        ));
-        assert!(landlock_covers(
-            &rules,
-            Path::new("/var/lib/x/y"),
-            Access::ReadWrite
-        ));
-        assert!(!landlock_covers(
-            &rules,
-            Path::new("/var/lib/xy"),
-            Access::ReadOnly
-        ));
-        assert!(!landlock_covers(
-            &rules,
-            Path::new("/srv/a"),
-            Access::ReadOnly
-        ));
+        for (path, access, covered) in [
+            ("/usr/share/a", Access::ReadOnly, true),
+            ("/usr/share/a", Access::ReadWrite, false),
+            ("/var/lib/x/y", Access::ReadWrite, true),
+            ("/var/lib/xy", Access::ReadOnly, false),
+            ("/srv/a", Access::ReadOnly, false),
+        ] {
+            assert_eq!(
+                landlock_covers(&rules, Path::new(path), access),
+                covered,
+                "{path} {access}"
+            );
+        }
     }
 }

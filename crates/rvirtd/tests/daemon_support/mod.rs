@@ -276,22 +276,7 @@ pub fn rvirt_bin() -> PathBuf {
 }
 
 fn build_rvirt() -> PathBuf {
-    let bin = Daemon::bin().with_file_name("rvirt");
-    let profile_dir = bin.parent().unwrap().to_path_buf();
-    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    c.args(["build", "-p", "rvirt", "--bin", "rvirt"])
-        .env("CARGO_TARGET_DIR", profile_dir.parent().unwrap())
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        c.arg("--release");
-    }
-    let o = testkit::run_bounded(c, Duration::from_secs(600), "cargo build -p rvirt");
-    assert!(
-        o.status.success(),
-        "building rvirt failed:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    bin
+    testkit::sibling_binary(&Daemon::bin(), "rvirt", "rvirt")
 }
 
 impl Daemon {
