@@ -22,14 +22,15 @@ pub fn hotplug_dir(access: Access) -> String {
 }
 
 /// Where the node for a hot-plugged `/dev` path goes: its path below `/dev` with
-/// `/` written as `!` (as the kernel names nested block devices in sysfs), in the
+/// `%` and `/` percent-encoded (one name per path, no two paths the same), in the
 /// directory of its access.
 pub fn hotplug_node_path(path: &str, access: Access) -> Option<String> {
     let rel = path.strip_prefix("/dev/")?;
     if rel.is_empty() || rel.starts_with(".rvirt-hotplug") {
         return None;
     }
-    Some(format!("{}/{}", hotplug_dir(access), rel.replace('/', "!")))
+    let name = rel.replace('%', "%25").replace('/', "%2F");
+    Some(format!("{}/{name}", hotplug_dir(access)))
 }
 
 /// The plan's access of a grant.
@@ -89,7 +90,7 @@ pub fn grant_resource(
         kind,
         access,
         origin: format!("grant '{}'", g.path),
-        class: ResourceClass::Device,
+        class: ResourceClass::Grant,
         provision: Provision::Exists,
         // The whole point of a grant is access: relabel like a disk; a directory is
         // relabelled itself only (not recursively).
@@ -115,7 +116,11 @@ mod tests {
         );
         assert_eq!(
             hotplug_node_path("/dev/mapper/vg-lv", Access::ReadOnly).as_deref(),
-            Some("/dev/.rvirt-hotplug/ro/mapper!vg-lv")
+            Some("/dev/.rvirt-hotplug/ro/mapper%2Fvg-lv")
+        );
+        assert_ne!(
+            hotplug_node_path("/dev/a/b", Access::ReadOnly),
+            hotplug_node_path("/dev/a%2Fb", Access::ReadOnly)
         );
         assert_eq!(hotplug_node_path("/srv/x", Access::ReadOnly), None);
         assert_eq!(hotplug_node_path("/dev/", Access::ReadOnly), None);

@@ -109,6 +109,9 @@ pub enum ResourceClass {
     DeviceAcl,
     /// Everything else the domain's devices or settings need.
     Device,
+    /// An `<rvirt:grant>`: like a device, and its owner is always remembered and
+    /// given back (read-only too: a grant is not a shared image).
+    Grant,
 }
 
 /// One host path QEMU needs.
@@ -298,7 +301,11 @@ impl ResourceViews for [Resource] {
             write: true,
             mknod: false,
         });
-        for class in [ResourceClass::DeviceAcl, ResourceClass::Device] {
+        for class in [
+            ResourceClass::DeviceAcl,
+            ResourceClass::Device,
+            ResourceClass::Grant,
+        ] {
             for r in self.iter().filter(|r| r.class == class) {
                 if let Some(rule) = rule_of(r) {
                     add(rule);

@@ -5,6 +5,7 @@
 
 mod format;
 mod native;
+mod pretty;
 mod target;
 mod validate;
 mod virsh;

@@ -327,13 +327,12 @@ impl Session<'_> {
         let flags = u32::from(hmp);
         match self.c.qemu_monitor_command(&dom, &text, flags).await {
             Ok(reply) => {
-                // virsh ends a pretty reply with one newline less.
-                let shown = match serde_json::from_str::<serde_json::Value>(&reply) {
-                    Ok(v) if pretty && !hmp => {
-                        serde_json::to_string_pretty(&v).unwrap_or_else(|_| format!("{reply}\n"))
-                    }
-                    _ => format!("{reply}\n"),
-                };
+                let shown = if pretty && !hmp {
+                    crate::pretty::pretty(&reply)
+                } else {
+                    None
+                }
+                .unwrap_or_else(|| format!("{reply}\n"));
                 self.print(&shown);
                 Ok(())
             }

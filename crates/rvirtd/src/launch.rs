@@ -22,7 +22,9 @@ use domain_xml::model::SecLabelType;
 use host_config::HostConfig;
 use host_config::settings::SecurityDrivers;
 use qemu::{Capabilities, QmpClient, QmpConfig, QmpEvents};
-use qemu_plan::{Access, FdSource, LaunchPlan, PlanInput, Provision, ResourceKind, Runtime};
+use qemu_plan::{
+    Access, FdSource, LaunchPlan, PlanInput, Provision, ResourceClass, ResourceKind, Runtime,
+};
 
 use crate::hostfacts::RealHostFacts;
 use crate::paths::{Paths, short_name};
@@ -687,7 +689,8 @@ async fn start_inner(
                     .map_err(|e| step(name, "DAC")(format!("{}: label '{l}': {e}", r.origin)))?,
                 None => (dac.identity.uid, dac.identity.gid),
             };
-            let remember = host.config.remember_owner && r.access == Access::ReadWrite;
+            let remember = host.config.remember_owner
+                && (r.access == Access::ReadWrite || r.class == ResourceClass::Grant);
             owners.add(r.origin.clone(), PathBuf::from(&r.path), uid, gid, remember);
         }
     }

@@ -76,6 +76,9 @@ fn qemu_live_monitor_command_passthrough() {
     for args in [
         vec!["qemu-monitor-command", &vm, r#"{"execute":"query-status"}"#],
         vec!["qemu-monitor-command", &vm, "--pretty", "query-status"],
+        // An empty reply, laid out the way libvirt's JSON writer does.
+        vec!["qemu-monitor-command", &vm, "--pretty", "stop"],
+        vec!["qemu-monitor-command", &vm, "--pretty", "cont"],
         vec!["qemu-monitor-command", &vm, "--hmp", "info status"],
         vec!["-q", "qemu-monitor-command", &vm, "query-name"],
     ] {

@@ -285,6 +285,16 @@ fn guest_grants_hot_plugged_into_a_running_guest() {
     probe(data.to_str().unwrap()).expect("QEMU opens the granted file");
     let e = rvirt_fails(&d, &["grant", &vm, data.to_str().unwrap()]);
     assert!(e.contains("already has a live grant"), "{e}");
+    // Read-only grants are remembered and given back too.
+    let ro = qmp_dir.join("ro.txt");
+    std::fs::write(&ro, b"").unwrap();
+    set_owner(&ro, 0o600);
+    let ro = ro.to_str().unwrap();
+    rvirt_ok(&d, &["grant", &vm, ro, "--access", "ro"]);
+    assert_eq!(owner(ro).0, quid);
+    rvirt_ok(&d, &["revoke", &vm, ro]);
+    assert_eq!(owner(ro), (USER, USER));
+    assert_eq!(common::remembered_owner_xattrs(Path::new(ro)), 0);
 
     // The daemon restarts; QEMU and the grants stay.
     d.stop();

@@ -13,11 +13,12 @@
 //! Unix permission change: detach the device that uses the path first.
 
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use confine::cgroup::{DeviceKind, DeviceRule};
-use confine::dac::DacDriver;
+use confine::dac::{DacDriver, DacOutcome};
 use confine::hostops::RealHostOps;
 use confine::launcher::NsOp;
 use domain_xml::model::rvirt_ns::{Grant, GrantAccess, check_grant_path};
@@ -83,20 +84,33 @@ fn impact_of(flags: u32, s: &Snapshot) -> Result<(bool, bool), RemoteError> {
     Ok((live, config))
 }
 
-/// The definition with `f` applied, stored like a define.
+/// The definition as it is now, with `f` applied, stored like a define.
 fn change_config(
     d: &Daemon,
-    s: &Snapshot,
-    f: impl FnOnce(&mut Vec<Grant>) -> Result<(), RemoteError>,
+    obj: &DomainObj,
+    f: impl FnOnce(&mut Vec<Grant>),
 ) -> Result<(), RemoteError> {
+    let s = obj.snapshot();
     let Some(cfg) = &s.config else {
         return Err(RemoteError::operation_invalid(
             "cannot change persistent config of a transient domain",
         ));
     };
     let mut def = (**cfg).clone();
-    f(&mut def.grants)?;
+    f(&mut def.grants);
     ops::define(d, &def.to_xml()).map(|_| ())
+}
+
+/// A failure of the definition step after the live one succeeded says so.
+fn config_after_live(live: bool, what: &str, e: RemoteError) -> RemoteError {
+    if live {
+        RemoteError::operation_failed(&format!(
+            "the running domain {what}, but its definition was not changed: {}",
+            e.message()
+        ))
+    } else {
+        e
+    }
 }
 
 /// DOMAIN_GRANT.
@@ -135,20 +149,8 @@ pub async fn grant(
         grant_live(d, obj, &g).await?;
     }
     if config {
-        change_config(d, &s, |grants| {
-            grants.push(g.clone());
-            Ok(())
-        })
-        .map_err(|e| {
-            if live {
-                RemoteError::operation_failed(&format!(
-                    "the grant was added to the running domain, but not to its definition: {}",
-                    e.message()
-                ))
-            } else {
-                e
-            }
-        })?;
+        change_config(d, obj, |grants| grants.push(g.clone()))
+            .map_err(|e| config_after_live(live, "has the grant", e))?;
     }
     Ok(())
 }
@@ -178,12 +180,23 @@ pub async fn revoke(
         revoke_live(d, obj, &path).await?;
     }
     if config {
-        change_config(d, &s, |grants| {
-            grants.retain(|g| g.path != path);
-            Ok(())
-        })?;
+        change_config(d, obj, |grants| grants.retain(|g| g.path != path))
+            .map_err(|e| config_after_live(live, "lost the grant", e))?;
     }
     Ok(())
+}
+
+/// Writes the cleanup as it is, and `f`'s changes, to the status file — only while
+/// QEMU's actor has not taken the cleanup (else the domain's records are gone and
+/// must stay gone). `None`: QEMU has ended.
+fn persist(d: &Daemon, vm: &Vm, f: impl FnOnce(&mut Status)) -> Option<()> {
+    vm.with_cleanup(|c| {
+        let record = c.record();
+        vm.update_status(d, |s| {
+            s.record.cleanup = record;
+            f(s);
+        });
+    })
 }
 
 async fn grant_live(d: &Arc<Daemon>, obj: &Arc<DomainObj>, g: &Grant) -> Result<(), RemoteError> {
@@ -199,14 +212,14 @@ async fn grant_live(d: &Arc<Daemon>, obj: &Arc<DomainObj>, g: &Grant) -> Result<
     let hot = tokio::task::spawn_blocking(move || apply(&d2, &vm2, &st, &g2))
         .await
         .map_err(|e| RemoteError::internal(&e.to_string()))??;
-    let record = vm.cleanup_record();
-    vm.update_status(d, |s| {
-        s.record.cleanup = record;
+    let recorded = persist(d, &vm, |s| {
         s.domain.grants.push(g.clone());
         s.record.hotplug.push(hot);
+        let live = Arc::new(s.domain.clone());
+        obj.update(|o| o.live = Some(live));
     });
-    let live = Arc::new(vm.status().domain);
-    obj.update(|s| s.live = Some(live));
+    // QEMU ended meanwhile: its actor gave everything back already.
+    recorded.ok_or_else(ops::not_running)?;
     tracing::info!(
         "domain '{}': granted '{}' ({}) while running",
         vm.name,
@@ -231,26 +244,47 @@ async fn revoke_live(d: &Arc<Daemon>, obj: &Arc<DomainObj>, path: &str) -> Resul
             vm.name
         )));
     };
-    let (d2, vm2) = (d.clone(), vm.clone());
+    // Another live grant of the same device keeps the cgroup rule (it added none).
+    if let Some(rule) = hot.cgroup_rule.clone()
+        && let Some(heir) = st
+            .record
+            .hotplug
+            .iter()
+            .find(|h| h.path != path && same_device(&h.path, path))
+    {
+        let merged = merge_rules(heir.cgroup_rule.as_deref(), &rule);
+        let heir = heir.path.clone();
+        hot.cgroup_rule = None;
+        let kept = hot.clone();
+        persist(d, &vm, |s| {
+            for h in &mut s.record.hotplug {
+                if h.path == heir {
+                    h.cgroup_rule = merged.clone();
+                } else if h.path == kept.path {
+                    *h = kept.clone();
+                }
+            }
+        })
+        .ok_or_else(ops::not_running)?;
+    }
+    let (d2, vm2, start_time) = (d.clone(), vm.clone(), st.record.start_time);
     let (hot, problems) = tokio::task::spawn_blocking(move || {
-        let problems = undo(&d2, &vm2, &mut hot);
+        let problems = undo(&d2, &vm2, start_time, &mut hot);
         (hot, problems)
     })
     .await
     .map_err(|e| RemoteError::internal(&e.to_string()))?;
-    let record = vm.cleanup_record();
     let done = hot.is_undone();
-    vm.update_status(d, |s| {
-        s.record.cleanup = record;
+    let _ = persist(d, &vm, |s| {
         if done {
             s.domain.grants.retain(|g| g.path != path);
             s.record.hotplug.retain(|h| h.path != path);
         } else if let Some(h) = s.record.hotplug.iter_mut().find(|h| h.path == path) {
             *h = hot;
         }
+        let live = Arc::new(s.domain.clone());
+        obj.update(|o| o.live = Some(live));
     });
-    let live = Arc::new(vm.status().domain);
-    obj.update(|s| s.live = Some(live));
     if !problems.is_empty() {
         return Err(RemoteError::operation_failed(&format!(
             "domain '{}': revoking '{path}': {}",
@@ -260,6 +294,35 @@ async fn revoke_live(d: &Arc<Daemon>, obj: &Arc<DomainObj>, path: &str) -> Resul
     }
     tracing::info!("domain '{}': revoked '{path}' while running", vm.name);
     Ok(())
+}
+
+/// Whether two host paths are the same device node (same kind and number).
+fn same_device(a: &str, b: &str) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    let id = |p: &str| {
+        let m = fs::metadata(p).ok()?;
+        let t = m.file_type();
+        (t.is_block_device() || t.is_char_device()).then(|| (t.is_block_device(), m.rdev()))
+    };
+    id(a).is_some_and(|x| Some(x) == id(b))
+}
+
+/// One rule with the access of both (same device).
+fn merge_rules(a: Option<&str>, b: &str) -> Option<String> {
+    let Ok(b_rule) = b.parse::<DeviceRule>() else {
+        return a.map(str::to_owned);
+    };
+    match a.and_then(|a| a.parse::<DeviceRule>().ok()) {
+        Some(a_rule) => Some(
+            DeviceRule {
+                read: a_rule.read || b_rule.read,
+                write: a_rule.write || b_rule.write,
+                ..a_rule
+            }
+            .to_string(),
+        ),
+        None => Some(b.to_owned()),
+    }
 }
 
 /// Whether Landlock rules fixed at start let QEMU use `real` with `access`.
@@ -318,6 +381,10 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
     let fail = |m: String| {
         RemoteError::operation_failed(&format!("domain '{name}': grant '{}': {m}", g.path))
     };
+    let start_time = st.record.start_time;
+    if !procfs::is_same_process(vm.pid, start_time) {
+        return Err(ops::not_running());
+    }
     let relabel = vm
         .with_cleanup(|c| c.dac_active)
         .ok_or_else(ops::not_running)?;
@@ -328,20 +395,30 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
         ResourceKind::CharDev { .. } | ResourceKind::BlockDev { .. }
     );
     let in_private_dev = is_dev && st.mount_namespace && g.path.starts_with("/dev/");
-    if st.record.landlock_abi.is_some_and(|a| a > 0) && !in_private_dev {
-        let real = fs::canonicalize(&g.path).unwrap_or_else(|_| PathBuf::from(&g.path));
-        let covered = st
-            .record
-            .landlock_rules
-            .as_ref()
-            .is_some_and(|r| landlock_covers(r, &real, res.access));
+    let seen = PathBuf::from(format!("/proc/{}/root{}", vm.pid, g.path));
+    if in_private_dev && fs::symlink_metadata(&seen).is_ok() {
+        // Its node in QEMU's /dev is a copy made at start: changing the host node's
+        // owner would not change it.
+        return Err(RemoteError::operation_invalid(&format!(
+            "domain '{name}': '{}' is in QEMU's private /dev since it started; a grant for it must be in the definition (--config) and takes effect at the next start",
+            g.path
+        )));
+    }
+    if st.record.landlock_abi.is_some_and(|a| a > 0) {
+        let rules = st.record.landlock_rules.clone().unwrap_or_default();
+        // A new node goes into the hot-plug directory of its access, allowed at start.
+        let covered = if in_private_dev {
+            let dir = PathBuf::from(qemu_plan::hotplug_dir(res.access));
+            rules.read_write.contains(&dir)
+                || (res.access == Access::ReadOnly && rules.read.contains(&dir))
+        } else {
+            let real = fs::canonicalize(&g.path).unwrap_or_else(|_| PathBuf::from(&g.path));
+            landlock_covers(&rules, &real, res.access)
+        };
         if !covered {
             return Err(RemoteError::operation_invalid(&format!(
-                "domain '{name}': cannot grant '{}' while it runs: QEMU's Landlock rules were fixed when it started (the kernel cannot widen them) and '{}' is outside them; fix: add the grant to the definition (rvirt grant {name} {} --access {} --config) and restart the domain, or set landlock = 0 in qemu.conf",
-                g.path,
-                real.display(),
-                g.path,
-                g.access
+                "domain '{name}': cannot grant '{}' while it runs: QEMU's Landlock rules were fixed when it started (the kernel cannot widen them) and do not cover it; fix: add the grant to the definition (rvirt grant {name} {} --access {} --config) and restart the domain, or set landlock = 0 in qemu.conf",
+                g.path, g.path, g.access
             )));
         }
     }
@@ -355,32 +432,33 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
         owner: false,
     };
     let undo_then = |hot: &mut HotGrant, e: RemoteError| {
-        for p in undo(d, vm, hot) {
+        for p in undo(d, vm, start_time, hot) {
             tracing::warn!("domain '{name}': undoing grant '{}': {p}", g.path);
         }
         e
     };
 
     // DAC: QEMU's own account becomes the owner (as for a disk); the old owner is
-    // remembered for read-write grants and given back at revoke or stop.
-    // Made with the cleanup locked: QEMU ending meanwhile either restores it or
-    // finds it never made.
+    // remembered and given back at revoke or stop. The change is in the status file
+    // before it is made, so a daemon killed in between still gives the file back
+    // (a cleanup only restores files still owned by QEMU).
     if res.dac_relabel {
-        let remember = d.host.config.remember_owner && res.access == Access::ReadWrite;
-        vm.with_cleanup(|c| {
-            dac_driver(d).set_owner_for(&res.origin, Path::new(&g.path), uid, gid, remember)?;
-            c.owners.add(
-                res.origin.clone(),
-                PathBuf::from(&g.path),
-                uid,
-                gid,
-                remember,
-            );
-            Ok(())
-        })
-        .ok_or_else(ops::not_running)?
-        .map_err(|e: confine::dac::DacError| fail(format!("DAC: {e}")))?;
-        hot.owner = true;
+        let remember = d.host.config.remember_owner;
+        let path = PathBuf::from(&g.path);
+        persist_owner_item(d, vm, Some((&res.origin, &path, uid, gid, remember)))
+            .ok_or_else(ops::not_running)?;
+        match dac_driver(d).set_owner_for(&res.origin, &path, uid, gid, remember) {
+            Err(e) => {
+                let _ = persist_owner_item(d, vm, None);
+                return Err(fail(format!("DAC: {e}")));
+            }
+            // Only a change (or a remembered reference) is given back later: a file
+            // QEMU's account owned already stays its owner's.
+            Ok(o) if remember || matches!(o, DacOutcome::Chowned { .. }) => hot.owner = true,
+            Ok(_) => {
+                let _ = persist_owner_item(d, vm, None);
+            }
+        }
     }
     if uid != 0 && res.kind != ResourceKind::Dir {
         let denial = dac_driver(d).check_access(
@@ -402,14 +480,18 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
             let Some(cg) = c.cgroup.as_mut() else {
                 return Ok(None);
             };
-            if !cg.reconnect_device_acl().unwrap_or(false) {
-                return Ok(None);
+            match cg.reconnect_device_acl() {
+                Ok(true) => {}
+                Ok(false) | Err(confine::cgroup::CgroupError::NoDevicesController) => {
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
             }
             let Some(add) = missing_access(&cg.device_rules()?, &want) else {
                 return Ok(None);
             };
             cg.allow_device(&add)?;
-            Ok::<_, confine::cgroup::CgroupError>(Some(add.to_string()))
+            Ok(Some(add.to_string()))
         });
         match added {
             Some(Ok(rule)) => hot.cgroup_rule = rule,
@@ -420,11 +502,9 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
         }
     }
 
-    // Namespace: a node in the hot-plug directory and a symlink at the path (unless
-    // the path is there already, e.g. a node of the start); anything else must be
-    // visible in QEMU's mount namespace as it is.
-    let seen = PathBuf::from(format!("/proc/{}/root{}", vm.pid, g.path));
-    if in_private_dev && fs::symlink_metadata(&seen).is_err() {
+    // Namespace: a node in the hot-plug directory and a symlink at the path;
+    // anything else must be visible in QEMU's mount namespace as it is.
+    if in_private_dev {
         let Some(node_path) = qemu_plan::hotplug_node_path(&g.path, res.access) else {
             return Err(undo_then(
                 &mut hot,
@@ -444,6 +524,9 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
         ];
         // Recorded first: a symlink made before a failure is removed by the undo.
         hot.node = Some(PathBuf::from(&node_path));
+        if !procfs::is_same_process(vm.pid, start_time) {
+            return Err(undo_then(&mut hot, ops::not_running()));
+        }
         if let Err(e) = d.host.launcher.nsexec(vm.pid, &ops) {
             return Err(undo_then(
                 &mut hot,
@@ -462,9 +545,35 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
     Ok(hot)
 }
 
+/// Adds the owner item of a grant being made to the cleanup (`Some`), or takes the
+/// last one added back out (`None`), and writes the status file.
+fn persist_owner_item(
+    d: &Daemon,
+    vm: &Vm,
+    item: Option<(&str, &Path, u32, u32, bool)>,
+) -> Option<()> {
+    vm.with_cleanup(|c| match item {
+        Some((what, path, uid, gid, remember)) => {
+            c.owners
+                .add(what.to_owned(), path.to_path_buf(), uid, gid, remember);
+        }
+        None => {
+            c.owners.items.pop();
+        }
+    })?;
+    persist(d, vm, |_| {})
+}
+
 /// Undoes what `hot` records, clearing each part once undone; returns the problems.
-fn undo(d: &Daemon, vm: &Vm, hot: &mut HotGrant) -> Vec<String> {
+/// With QEMU gone, its actor has given everything back already.
+fn undo(d: &Daemon, vm: &Vm, start_time: u64, hot: &mut HotGrant) -> Vec<String> {
     let mut problems = Vec::new();
+    if vm.with_cleanup(|_| ()).is_none() || !procfs::is_same_process(vm.pid, start_time) {
+        hot.node = None;
+        hot.cgroup_rule = None;
+        hot.owner = false;
+        return problems;
+    }
     if let Some(node) = &hot.node {
         let ops = [
             NsOp::Remove {
@@ -482,7 +591,6 @@ fn undo(d: &Daemon, vm: &Vm, hot: &mut HotGrant) -> Vec<String> {
             .parse::<DeviceRule>()
             .map_err(|e| e.to_string())
             .and_then(|rule| {
-                // Gone with QEMU: nothing left to deny.
                 vm.with_cleanup(|c| match c.cgroup.as_mut() {
                     Some(cg) => cg.deny_device(&rule).map_err(|e| e.to_string()),
                     None => Ok(()),
@@ -495,7 +603,8 @@ fn undo(d: &Daemon, vm: &Vm, hot: &mut HotGrant) -> Vec<String> {
         }
     }
     if hot.owner {
-        // With QEMU gone, the actor gave the owner back already.
+        // Out of the records first (a daemon killed now must not give it back
+        // twice), then given back if QEMU's account still owns it.
         let item = vm
             .with_cleanup(|c| {
                 let i = c
@@ -506,15 +615,18 @@ fn undo(d: &Daemon, vm: &Vm, hot: &mut HotGrant) -> Vec<String> {
                 Some(c.owners.items.remove(i))
             })
             .flatten();
-        match item {
-            Some(i) => match dac_driver(d).restore_owner_for(&i.what, &i.path, i.remember) {
-                Ok(_) => hot.owner = false,
-                Err(e) => {
-                    vm.with_cleanup(|c| c.owners.items.push(i));
-                    problems.push(format!("DAC: {e}"));
-                }
-            },
-            None => hot.owner = false,
+        hot.owner = false;
+        let kept = hot.clone();
+        let _ = persist(d, vm, |s| {
+            if let Some(h) = s.record.hotplug.iter_mut().find(|h| h.path == kept.path) {
+                *h = kept;
+            }
+        });
+        if let Some(i) = item
+            && fs::metadata(&i.path).is_ok_and(|m| m.uid() == i.uid && m.gid() == i.gid)
+            && let Err(e) = dac_driver(d).restore_owner_for(&i.what, &i.path, i.remember)
+        {
+            problems.push(format!("DAC: {e}"));
         }
     }
     problems

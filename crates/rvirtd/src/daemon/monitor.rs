@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use remote_protocol::RemoteError;
 use remote_protocol::qemu_program::MONITOR_COMMAND_HMP;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::Daemon;
 use super::ops;
@@ -38,20 +38,16 @@ pub fn parse_qmp(cmd: &str) -> Result<(String, Option<Value>), String> {
     Ok((name, args))
 }
 
-/// A QMP reply as QEMU writes it (`return` or `error`, then the `id`).
+/// A QMP reply as QEMU writes it: `return` or `error` first, then the `id`.
 fn reply_text(result: Result<Value, qemu::QmpError>, id: u64) -> Result<String, RemoteError> {
-    let mut m = Map::new();
-    match result {
-        Ok(v) => {
-            m.insert("return".into(), v);
-        }
+    let (key, value) = match result {
+        Ok(v) => ("return", v),
         Err(qemu::QmpError::Command { class, desc, .. }) => {
-            m.insert("error".into(), json!({"class": class, "desc": desc}));
+            ("error", json!({"class": class, "desc": desc}))
         }
         Err(e) => return Err(RemoteError::operation_failed(&format!("QEMU monitor: {e}"))),
-    }
-    m.insert("id".into(), Value::String(format!("rvirt-{id}")));
-    Ok(Value::Object(m).to_string())
+    };
+    Ok(format!("{{\"{key}\":{value},\"id\":\"rvirt-{id}\"}}"))
 }
 
 /// QEMU_PROC_DOMAIN_MONITOR_COMMAND.
