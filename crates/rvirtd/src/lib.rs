@@ -11,3 +11,4 @@ pub mod paths;
 pub mod registry;
 pub mod states;
 pub mod store;
+pub mod stored;

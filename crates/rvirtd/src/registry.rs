@@ -12,6 +12,7 @@ use domain_xml::Domain;
 use uuid::Uuid;
 
 use crate::states::{DomainState, ShutoffReason};
+use crate::stored::{DefView, StoredDef};
 
 /// What readers see of a domain at one instant.
 #[derive(Clone, Debug)]
@@ -24,7 +25,7 @@ pub struct Snapshot {
     pub persistent: bool,
     pub autostart: bool,
     /// The persistent definition (what the next start uses). `None` for transient.
-    pub config: Option<Arc<Domain>>,
+    pub config: Option<Arc<StoredDef>>,
     /// The definition of the running instance.
     pub live: Option<Arc<Domain>>,
     pub pid: Option<u32>,
@@ -38,11 +39,22 @@ impl Snapshot {
     }
 
     /// The definition `dumpxml` shows: live when running unless `inactive` is asked.
-    pub fn definition(&self, inactive: bool) -> Option<&Arc<Domain>> {
+    pub fn definition(&self, inactive: bool) -> Option<DefView<'_>> {
+        let config = self.config.as_deref().map(DefView::Stored);
+        let live = self.live.as_deref().map(DefView::Model);
         if inactive {
-            self.config.as_ref().or(self.live.as_ref())
+            config.or(live)
         } else {
-            self.live.as_ref().or(self.config.as_ref())
+            live.or(config)
+        }
+    }
+
+    /// The model the next start uses (the definition, else the transient's own).
+    pub fn start_definition(&self) -> Result<Domain, String> {
+        match (&self.config, &self.live) {
+            (Some(c), _) => c.domain(),
+            (None, Some(l)) => Ok((**l).clone()),
+            (None, None) => Err("domain has no definition".into()),
         }
     }
 }
@@ -185,7 +197,7 @@ impl Registry {
 
     /// Adds or replaces a persistent definition. A running domain keeps its live
     /// definition; the new one applies at its next start.
-    pub fn define(&self, def: Domain) -> Result<(Arc<DomainObj>, Defined), RegistryError> {
+    pub fn define(&self, def: StoredDef) -> Result<(Arc<DomainObj>, Defined), RegistryError> {
         let mut maps = self.write();
         let name = def.name.clone();
         let uuid = def.uuid;
@@ -304,9 +316,9 @@ mod tests {
     #[test]
     fn define_then_redefine_updates() {
         let r = Registry::new();
-        let (a, how) = r.define(dom("a", 1)).unwrap();
+        let (a, how) = r.define(StoredDef::new(&dom("a", 1))).unwrap();
         assert_eq!(how, Defined::New);
-        let (b, how) = r.define(dom("a", 1)).unwrap();
+        let (b, how) = r.define(StoredDef::new(&dom("a", 1))).unwrap();
         assert_eq!(how, Defined::Updated);
         assert!(Arc::ptr_eq(&a, &b));
         assert_eq!(r.len(), 1);
@@ -316,16 +328,16 @@ mod tests {
     #[test]
     fn identity_clashes_are_refused() {
         let r = Registry::new();
-        r.define(dom("a", 1)).unwrap();
+        r.define(StoredDef::new(&dom("a", 1))).unwrap();
         assert_eq!(
-            r.define(dom("a", 2)).unwrap_err(),
+            r.define(StoredDef::new(&dom("a", 2))).unwrap_err(),
             RegistryError::NameTaken {
                 name: "a".into(),
                 uuid: Uuid::from_u128(1)
             }
         );
         assert_eq!(
-            r.define(dom("b", 1)).unwrap_err(),
+            r.define(StoredDef::new(&dom("b", 1))).unwrap_err(),
             RegistryError::UuidTaken {
                 existing: "a".into(),
                 uuid: Uuid::from_u128(1)
@@ -336,7 +348,7 @@ mod tests {
     #[test]
     fn ids_grow_and_lookups_follow() {
         let r = Registry::new();
-        let (a, _) = r.define(dom("a", 1)).unwrap();
+        let (a, _) = r.define(StoredDef::new(&dom("a", 1))).unwrap();
         let id = r.allocate_id(&a, None);
         assert_eq!(id, 1);
         assert!(r.by_id(1).is_some());
@@ -351,7 +363,7 @@ mod tests {
     #[test]
     fn snapshots_are_published_whole() {
         let r = Registry::new();
-        let (a, _) = r.define(dom("a", 1)).unwrap();
+        let (a, _) = r.define(StoredDef::new(&dom("a", 1))).unwrap();
         let before = a.snapshot();
         a.update(|s| s.state = DomainState::Running(crate::states::RunningReason::Booted));
         assert!(!before.is_active());

@@ -6,7 +6,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use domain_xml::Domain;
+use crate::stored::StoredDef;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -87,7 +87,8 @@ pub fn replace_file(path: &Path, data: &[u8]) -> Result<(), StoreError> {
 #[derive(Debug)]
 pub struct Loaded {
     pub path: PathBuf,
-    pub domain: Domain,
+    /// As the registry keeps it (made here, so loading in parallel does it too).
+    pub domain: StoredDef,
     pub warnings: Vec<String>,
 }
 
@@ -155,7 +156,7 @@ pub fn load_file(path: &Path) -> Result<Loaded, StoreError> {
     })?;
     Ok(Loaded {
         path: path.to_path_buf(),
-        domain: parsed.value,
+        domain: StoredDef::new(&parsed.value),
         warnings: parsed.warnings.iter().map(ToString::to_string).collect(),
     })
 }

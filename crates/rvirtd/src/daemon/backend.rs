@@ -11,7 +11,7 @@ use remote_protocol::server::{Backend, BoxFuture, CallContext, ConnectionInfo};
 use remote_protocol::{Domain, ErrorCode, ErrorDomain, RemoteError, Request, Response};
 use uuid::Uuid;
 
-use super::{Daemon, grants, hostinfo, monitor, ops, procfs};
+use super::{Daemon, grants, hostinfo, memtrim, monitor, ops, procfs};
 use crate::registry::{DomainObj, Snapshot};
 use crate::states::DomainState;
 
@@ -197,13 +197,12 @@ impl DaemonBackend {
                 let def = s
                     .definition(flags & INACTIVE != 0)
                     .ok_or_else(|| RemoteError::internal("domain has no definition"))?;
-                let mut def = (**def).clone();
-                if flags & INACTIVE != 0 || !s.is_active() {
-                    def.id = None;
+                let id = if flags & INACTIVE != 0 || !s.is_active() {
+                    None
                 } else {
-                    def.id = s.id;
-                }
-                Response::String(def.to_xml())
+                    s.id
+                };
+                Response::String(def.to_xml(id))
             }
             R::DomainGetState { dom, .. } => {
                 let s = self.snap(&dom)?;
@@ -215,19 +214,9 @@ impl DaemonBackend {
             R::DomainGetInfo { dom } => {
                 let s = self.snap(&dom)?;
                 let def = s.definition(false);
-                let max_mem = def.map(|d| d.memory_kib).unwrap_or(0);
-                let mem = def
-                    .map(|d| {
-                        if d.current_memory_kib > 0 {
-                            d.current_memory_kib
-                        } else {
-                            d.memory_kib
-                        }
-                    })
-                    .unwrap_or(0);
-                let vcpus = def
-                    .map(|d| d.vcpu.current.unwrap_or(d.vcpu.count))
-                    .unwrap_or(1);
+                let max_mem = def.map(|d| d.memory_kib()).unwrap_or(0);
+                let mem = def.map(|d| d.current_memory_kib()).unwrap_or(0);
+                let vcpus = def.map(|d| d.vcpus_current()).unwrap_or(1);
                 Response::DomainInfo(DomainInfo {
                     state: s.state.code() as u8,
                     max_mem,
@@ -240,19 +229,19 @@ impl DaemonBackend {
                 let s = self.snap(&dom)?;
                 let t = s
                     .definition(false)
-                    .map(|d| d.os.os_type.to_string())
+                    .map(|d| d.os_type())
                     .unwrap_or_else(|| "hvm".into());
                 Response::String(t)
             }
             R::DomainGetMaxMemory { dom } => {
                 let s = self.snap(&dom)?;
-                Response::UHyper(s.definition(false).map(|d| d.memory_kib).unwrap_or(0))
+                Response::UHyper(s.definition(false).map(|d| d.memory_kib()).unwrap_or(0))
             }
             R::DomainGetMaxVcpus { dom } => {
                 let s = self.snap(&dom)?;
                 Response::Int(
                     s.definition(false)
-                        .map(|d| d.vcpu.count as i32)
+                        .map(|d| d.vcpus_max() as i32)
                         .unwrap_or(1),
                 )
             }
@@ -264,9 +253,9 @@ impl DaemonBackend {
                 let n = def
                     .map(|d| {
                         if flags & MAXIMUM != 0 {
-                            d.vcpu.count
+                            d.vcpus_max()
                         } else {
-                            d.vcpu.current.unwrap_or(d.vcpu.count)
+                            d.vcpus_current()
                         }
                     })
                     .unwrap_or(1);
@@ -351,6 +340,7 @@ impl Backend for DaemonBackend {
         ctx: &'a CallContext,
         req: Request,
     ) -> BoxFuture<'a, Result<Response, RemoteError>> {
+        memtrim::touch();
         Box::pin(self.handle(ctx, req))
     }
 

@@ -96,7 +96,7 @@ fn change_config(
             "cannot change persistent config of a transient domain",
         ));
     };
-    let mut def = (**cfg).clone();
+    let mut def = cfg.domain().map_err(|m| RemoteError::internal(&m))?;
     f(&mut def.grants);
     ops::define(d, &def.to_xml()).map(|_| ())
 }
@@ -138,7 +138,12 @@ pub async fn grant(
         .map_err(|m| RemoteError::invalid_arg(&format!("grant '{path}': {m}")))?;
     if config
         && let Some(cfg) = &s.config
-        && let Some(old) = cfg.grants.iter().find(|x| x.path == path)
+        && let Some(old) = cfg
+            .domain()
+            .map_err(|m| RemoteError::internal(&m))?
+            .grants
+            .into_iter()
+            .find(|x| x.path == path)
     {
         return Err(RemoteError::operation_invalid(&format!(
             "domain '{}' already grants '{path}' ({}) in its definition; revoke it first",
@@ -169,6 +174,7 @@ pub async fn revoke(
         && !s
             .config
             .as_ref()
+            .and_then(|c| c.domain().ok())
             .is_some_and(|c| c.grants.iter().any(|g| g.path == path))
     {
         return Err(RemoteError::invalid_arg(&format!(

@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod grants;
 pub mod hostinfo;
+pub mod memtrim;
 pub mod monitor;
 pub mod ops;
 pub mod procfs;
@@ -361,6 +362,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         d.vms.lock().unwrap_or_else(|e| e.into_inner()).len()
     );
     d.autostart();
+    tokio::spawn(memtrim::run());
     let result = tokio::select! {
         r = serve(rw, be.clone(), rw_opts) => r.map_err(|e| tracing::error!("rw socket: {e}")),
         r = serve(ro, be, ro_opts) => r.map_err(|e| tracing::error!("ro socket: {e}")),

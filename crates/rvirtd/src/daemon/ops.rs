@@ -94,8 +94,16 @@ pub fn define(d: &Daemon, xml: &str) -> Result<Arc<DomainObj>, RemoteError> {
         .filter(|s| s.name == def.name);
     let text = def.to_xml();
     let name = def.name.clone();
-    let (obj, how) = d.registry.define(def).map_err(registry_error)?;
-    if let Err(e) = store::atomic_write(&d.paths.config_file(&name), text.as_bytes()) {
+    let stored = crate::stored::StoredDef::with_xml(&def, text);
+    drop(def);
+    let file = d.paths.config_file(&name);
+    let (obj, how) = d.registry.define(stored).map_err(registry_error)?;
+    let written = obj
+        .snapshot()
+        .config
+        .as_ref()
+        .map_or(Ok(()), |c| store::atomic_write(&file, c.xml().as_bytes()));
+    if let Err(e) = written {
         match (how, previous) {
             (Defined::Updated, Some(p)) => {
                 obj.update(|s| {
@@ -128,7 +136,11 @@ pub async fn undefine(d: &Daemon, obj: &Arc<DomainObj>) -> Result<(), RemoteErro
         s.persistent = false;
         s.autostart = false;
         if s.is_active() && s.live.is_none() {
-            s.live = s.config.clone();
+            s.live = s
+                .config
+                .as_ref()
+                .and_then(|c| c.domain().ok())
+                .map(Arc::new);
         }
         s.config = None;
     });
@@ -160,11 +172,9 @@ pub async fn start(d: &Arc<Daemon>, obj: &Arc<DomainObj>, flags: u32) -> Result<
         return Err(RemoteError::operation_invalid("domain is already running"));
     }
     let def = s
-        .config
-        .clone()
-        .or_else(|| s.live.clone())
-        .ok_or_else(|| RemoteError::internal("domain has no definition"))?;
-    start_locked(d, obj, (*def).clone(), flags).await
+        .start_definition()
+        .map_err(|m| RemoteError::internal(&m))?;
+    start_locked(d, obj, def, flags).await
 }
 
 /// DOMAIN_CREATE_XML: a transient domain, started at once.

@@ -450,7 +450,7 @@ fn rebuild_status(
     let name = path.file_stem()?.to_string_lossy().into_owned();
     let obj = d.registry.by_name(&name)?;
     let snap = obj.snapshot();
-    let mut def = (**snap.config.as_ref()?).clone();
+    let mut def = snap.config.as_ref()?.domain().ok()?;
     let uuid = def.uuid.to_string();
     let needle = format!("\0-uuid\0{uuid}\0");
     let pid = salvage_pid(text)
