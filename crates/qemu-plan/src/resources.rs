@@ -229,6 +229,25 @@ impl fmt::Display for LandlockRule {
 /// read-only in addition to the domain's resources.
 pub const LANDLOCK_SYSTEM_READ: &[&str] = &["/usr", "/lib", "/lib64", "/etc", "/proc", "/sys"];
 
+impl Resource {
+    /// The cgroup rule a device node needs (`None` for anything else).
+    pub fn cgroup_rule(&self) -> Option<CgroupRule> {
+        let (dev_type, major, minor) = match self.kind {
+            ResourceKind::CharDev { major, minor } => (DevType::Char, major, minor),
+            ResourceKind::BlockDev { major, minor } => (DevType::Block, major, minor),
+            _ => return None,
+        };
+        Some(CgroupRule {
+            dev_type,
+            major,
+            minor: Some(minor),
+            read: true,
+            write: self.access == Access::ReadWrite,
+            mknod: false,
+        })
+    }
+}
+
 /// The derived views of a resource list.
 pub trait ResourceViews {
     /// The device nodes under `/dev` to create in the private `/dev`.
@@ -273,21 +292,7 @@ impl ResourceViews for [Resource] {
             }
             None => rules.push(rule),
         };
-        let rule_of = |r: &Resource| {
-            let (dev_type, major, minor) = match r.kind {
-                ResourceKind::CharDev { major, minor } => (DevType::Char, major, minor),
-                ResourceKind::BlockDev { major, minor } => (DevType::Block, major, minor),
-                _ => return None,
-            };
-            Some(CgroupRule {
-                dev_type,
-                major,
-                minor: Some(minor),
-                read: true,
-                write: r.access == Access::ReadWrite,
-                mknod: false,
-            })
-        };
+        let rule_of = Resource::cgroup_rule;
         for r in self.iter().filter(|r| r.class == ResourceClass::Disk) {
             if let Some(rule) = rule_of(r) {
                 add(rule);

@@ -337,20 +337,9 @@ fn landlock_covers(rules: &confine::spec::LandlockRules, real: &Path, access: Ac
     under(&rules.read_write) || (access == Access::ReadOnly && under(&rules.read))
 }
 
+/// The cgroup rule of a device grant, in the cgroup driver's terms.
 fn device_rule(r: &Resource) -> Option<DeviceRule> {
-    let (kind, major, minor) = match r.kind {
-        ResourceKind::CharDev { major, minor } => (DeviceKind::Char, major, minor),
-        ResourceKind::BlockDev { major, minor } => (DeviceKind::Block, major, minor),
-        _ => return None,
-    };
-    Some(DeviceRule {
-        kind,
-        major: Some(major),
-        minor: Some(minor),
-        read: true,
-        write: r.access == Access::ReadWrite,
-        mknod: false,
-    })
+    r.cgroup_rule()?.to_string().parse().ok()
 }
 
 /// The part of `want` that `rules` do not allow already (`None`: nothing).
