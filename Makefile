@@ -15,8 +15,8 @@ build:
 guest:
 	./tools/build-test-guest.sh $(GUEST_DIR)
 
-# Main job (until rvirtd lands): validate a passthrough domain, show its canonical
-# form, build the test guest and boot it under TCG to its ready marker.
+# Main job: rvirtd --root in a temporary directory, driven by the real virsh: a
+# passthrough guest booted confined under TCG, its confinement read from /proc.
 demo: setup build guest
 	./tools/demo.sh
 
