@@ -54,6 +54,15 @@ impl Drop for HostNode {
     }
 }
 
+/// A directory under the host /dev with what is in it, removed on drop.
+struct HostDir(String);
+
+impl Drop for HostDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -327,6 +336,25 @@ fn guest_grants_hot_plugged_into_a_running_guest() {
     assert!(e.contains(eperm), "cgroup rule must be gone: {e}");
     let e = rvirt_fails(&d, &["revoke", &vm, qmp_dir.to_str().unwrap()]);
     assert!(e.contains("when it started"), "{e}");
+    // A nested node: its directory is made in QEMU's /dev, and goes with the revoke.
+    let nested_dir = HostDir(format!("/dev/rvirt-hotgrant-d{}", std::process::id()));
+    std::fs::create_dir_all(&nested_dir.0).unwrap();
+    let nested = format!("{}/zero", nested_dir.0);
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        nested.as_str(),
+        rustix::fs::FileType::CharacterDevice,
+        rustix::fs::Mode::from_raw_mode(0o666),
+        rustix::fs::makedev(1, 5),
+    )
+    .unwrap();
+    rvirt_ok(&d, &["grant", &vm, &nested, "--access", "ro"]);
+    assert!(std::fs::read_link(in_ns(&nested)).is_ok());
+    rvirt_ok(&d, &["revoke", &vm, &nested]);
+    assert!(
+        !in_ns(&nested_dir.0).exists(),
+        "the directory made for it is gone"
+    );
 
     // The definition: --config adds and removes there only.
     rvirt_ok(&d, &["grant", &vm, &dev, "--access", "ro", "--config"]);

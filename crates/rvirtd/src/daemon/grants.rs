@@ -577,7 +577,20 @@ fn undo(d: &Daemon, vm: &Vm, start_time: u64, hot: &mut HotGrant) -> Vec<String>
             NsOp::Remove { path: node.clone() },
         ];
         match d.host.launcher.nsexec(vm.pid, &ops) {
-            Ok(()) => hot.node = None,
+            Ok(()) => {
+                hot.node = None;
+                // Directories the symlink needed (`/dev/mapper`…) go when empty; the
+                // first one still in use ends it (its parents are in use too).
+                let parents: Vec<NsOp> = Path::new(&hot.path)
+                    .ancestors()
+                    .skip(1)
+                    .take_while(|p| p.starts_with("/dev/") && *p != Path::new("/dev"))
+                    .map(|p| NsOp::Remove { path: p.into() })
+                    .collect();
+                if !parents.is_empty() {
+                    let _ = d.host.launcher.nsexec(vm.pid, &parents);
+                }
+            }
             Err(e) => problems.push(format!("QEMU's private /dev: {e}")),
         }
     }
