@@ -304,6 +304,14 @@ fn guest_grants_hot_plugged_into_a_running_guest() {
     rvirt_ok(&d, &["revoke", &vm, ro]);
     assert_eq!(owner(ro), (USER, USER));
     assert_eq!(common::remembered_owner_xattrs(Path::new(ro)), 0);
+    // Through a symlink: the file it leads to changes owner, and gets it back.
+    let link = qmp_dir.join("link.txt");
+    std::os::unix::fs::symlink(ro, &link).unwrap();
+    let link = link.to_str().unwrap();
+    rvirt_ok(&d, &["grant", &vm, link, "--access", "rw"]);
+    assert_eq!(owner(ro).0, quid);
+    rvirt_ok(&d, &["revoke", &vm, link]);
+    assert_eq!(owner(ro), (USER, USER));
 
     // The daemon restarts; QEMU and the grants stay.
     d.stop();

@@ -13,6 +13,7 @@
 //! Unix permission change: detach the device that uses the path first.
 
 use std::fs;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -47,6 +48,9 @@ pub struct HotGrant {
     pub cgroup_rule: Option<String>,
     /// The file's owner was changed (one item of the domain's DAC cleanup).
     pub owner: bool,
+    /// The path the grant resolved to when it was made (whose owner changed).
+    #[serde(default)]
+    pub real: Option<PathBuf>,
 }
 
 impl HotGrant {
@@ -385,6 +389,40 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
         .ok_or_else(ops::not_running)?;
     let res = qemu_plan::grant_resource(g, &RealHostFacts, relabel, false)
         .map_err(|m| RemoteError::invalid_arg(&format!("grant '{}': {m}", g.path)))?;
+    // Resolved once: every change below goes to the file the checks saw, through
+    // its descriptor, so a path component swapped meanwhile cannot redirect them.
+    let pinned = rustix::fs::open(
+        g.path.as_str(),
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| fail(format!("cannot open: {e}")))?;
+    let via = PathBuf::from(format!("/proc/self/fd/{}", pinned.as_raw_fd()));
+    let real = fs::read_link(&via).map_err(|e| fail(format!("cannot resolve: {e}")))?;
+    let changed = || fail("it changed while being granted".into());
+    if real.starts_with("/proc") || real.starts_with("/sys") {
+        return Err(changed());
+    }
+    let stat = rustix::fs::fstat(&pinned).map_err(|e| fail(e.to_string()))?;
+    let kind_now = match rustix::fs::FileType::from_raw_mode(stat.st_mode) {
+        rustix::fs::FileType::RegularFile => Some(ResourceKind::File),
+        rustix::fs::FileType::Directory => Some(ResourceKind::Dir),
+        t @ (rustix::fs::FileType::CharacterDevice | rustix::fs::FileType::BlockDevice) => {
+            let (major, minor) = (
+                rustix::fs::major(stat.st_rdev),
+                rustix::fs::minor(stat.st_rdev),
+            );
+            Some(if t == rustix::fs::FileType::BlockDevice {
+                ResourceKind::BlockDev { major, minor }
+            } else {
+                ResourceKind::CharDev { major, minor }
+            })
+        }
+        _ => None,
+    };
+    if kind_now != Some(res.kind) {
+        return Err(changed());
+    }
     let is_dev = matches!(
         res.kind,
         ResourceKind::CharDev { .. } | ResourceKind::BlockDev { .. }
@@ -425,6 +463,7 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
         node: None,
         cgroup_rule: None,
         owner: false,
+        real: None,
     };
     let undo_then = |hot: &mut HotGrant, e: RemoteError| {
         for p in undo(d, vm, start_time, hot) {
@@ -439,10 +478,10 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
     // (a cleanup only restores files still owned by QEMU).
     if res.dac_relabel {
         let remember = d.host.config.remember_owner;
-        let path = PathBuf::from(&g.path);
-        persist_owner_item(d, vm, Some((&res.origin, &path, uid, gid, remember)))
+        persist_owner_item(d, vm, Some((&res.origin, &real, uid, gid, remember)))
             .ok_or_else(ops::not_running)?;
-        match dac_driver(d).set_owner_for(&res.origin, &path, uid, gid, remember) {
+        hot.real = Some(real.clone());
+        match dac_driver(d).set_owner_for(&res.origin, &via, uid, gid, remember) {
             Err(e) => {
                 let _ = persist_owner_item(d, vm, None);
                 return Err(fail(format!("DAC: {e}")));
@@ -456,13 +495,8 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
         }
     }
     if uid != 0 && res.kind != ResourceKind::Dir {
-        let denial = dac_driver(d).check_access(
-            Path::new(&g.path),
-            uid,
-            gid,
-            &groups,
-            res.access == Access::ReadWrite,
-        );
+        let denial =
+            dac_driver(d).check_access(&real, uid, gid, &groups, res.access == Access::ReadWrite);
         if let Err(denial) = denial {
             return Err(undo_then(&mut hot, fail(denial.to_string())));
         }
@@ -506,7 +540,7 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
                 fail("not a path for the private /dev".into()),
             ));
         };
-        let Some(mut node) = launch::dev_node(&g.path, res.kind) else {
+        let Some(mut node) = launch::dev_node(&via.to_string_lossy(), res.kind) else {
             return Err(undo_then(&mut hot, fail("the device node vanished".into())));
         };
         node.path = PathBuf::from(&node_path);
@@ -613,13 +647,10 @@ fn undo(d: &Daemon, vm: &Vm, start_time: u64, hot: &mut HotGrant) -> Vec<String>
     if hot.owner {
         // Out of the records first (a daemon killed now must not give it back
         // twice), then given back if QEMU's account still owns it.
+        let owner_path = hot.real.clone().unwrap_or_else(|| PathBuf::from(&hot.path));
         let item = vm
             .with_cleanup(|c| {
-                let i = c
-                    .owners
-                    .items
-                    .iter()
-                    .rposition(|i| i.path == Path::new(&hot.path))?;
+                let i = c.owners.items.iter().rposition(|i| i.path == owner_path)?;
                 Some(c.owners.items.remove(i))
             })
             .flatten();

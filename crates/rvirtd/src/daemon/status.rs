@@ -209,6 +209,7 @@ mod tests {
                     node: Some("/dev/.rvirt-hotplug/rw/sdb".into()),
                     cgroup_rule: Some("b 8:16 rw".into()),
                     owner: true,
+                    real: Some("/dev/sdb".into()),
                 }],
             },
             domain: d,
