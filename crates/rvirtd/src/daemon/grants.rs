@@ -387,9 +387,7 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
     let relabel = vm
         .with_cleanup(|c| c.dac_active)
         .ok_or_else(ops::not_running)?;
-    let res = qemu_plan::grant_resource(g, &RealHostFacts, relabel, false)
-        .map_err(|m| RemoteError::invalid_arg(&format!("grant '{}': {m}", g.path)))?;
-    // Resolved once: every change below goes to the file the checks saw, through
+    // Resolved once: the checks and every change below see the same file, through
     // its descriptor, so a path component swapped meanwhile cannot redirect them.
     let pinned = rustix::fs::open(
         g.path.as_str(),
@@ -399,30 +397,16 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
     .map_err(|e| fail(format!("cannot open: {e}")))?;
     let via = PathBuf::from(format!("/proc/self/fd/{}", pinned.as_raw_fd()));
     let real = fs::read_link(&via).map_err(|e| fail(format!("cannot resolve: {e}")))?;
-    let changed = || fail("it changed while being granted".into());
-    if real.starts_with("/proc") || real.starts_with("/sys") {
-        return Err(changed());
-    }
-    let stat = rustix::fs::fstat(&pinned).map_err(|e| fail(e.to_string()))?;
-    let kind_now = match rustix::fs::FileType::from_raw_mode(stat.st_mode) {
-        rustix::fs::FileType::RegularFile => Some(ResourceKind::File),
-        rustix::fs::FileType::Directory => Some(ResourceKind::Dir),
-        t @ (rustix::fs::FileType::CharacterDevice | rustix::fs::FileType::BlockDevice) => {
-            let (major, minor) = (
-                rustix::fs::major(stat.st_rdev),
-                rustix::fs::minor(stat.st_rdev),
-            );
-            Some(if t == rustix::fs::FileType::BlockDevice {
-                ResourceKind::BlockDev { major, minor }
-            } else {
-                ResourceKind::CharDev { major, minor }
-            })
-        }
-        _ => None,
-    };
-    if kind_now != Some(res.kind) {
-        return Err(changed());
-    }
+    let res = qemu_plan::grant_resource(
+        g,
+        &Pinned {
+            via: &via,
+            real: &real,
+        },
+        relabel,
+        false,
+    )
+    .map_err(|m| RemoteError::invalid_arg(&format!("grant '{}': {m}", g.path)))?;
     let is_dev = matches!(
         res.kind,
         ResourceKind::CharDev { .. } | ResourceKind::BlockDev { .. }
@@ -445,7 +429,6 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
             rules.read_write.contains(&dir)
                 || (res.access == Access::ReadOnly && rules.read.contains(&dir))
         } else {
-            let real = fs::canonicalize(&g.path).unwrap_or_else(|_| PathBuf::from(&g.path));
             landlock_covers(&rules, &real, res.access)
         };
         if !covered {
@@ -591,6 +574,27 @@ fn persist_owner_item(
         }
     })?;
     persist(d, vm, |_| {})
+}
+
+/// The host as a grant's checks see it: the one file pinned by a descriptor
+/// (`via`, its `/proc/self/fd` link) and the path it resolved to.
+struct Pinned<'a> {
+    via: &'a Path,
+    real: &'a Path,
+}
+
+impl qemu_plan::HostFacts for Pinned<'_> {
+    fn stat(&self, _path: &str) -> Option<qemu_plan::PathKind> {
+        RealHostFacts.stat(&self.via.to_string_lossy())
+    }
+
+    fn backing_file(&self, _path: &str) -> Option<qemu_plan::ImageBacking> {
+        None
+    }
+
+    fn canonical(&self, _path: &str) -> Option<String> {
+        Some(self.real.to_string_lossy().into_owned())
+    }
 }
 
 /// Undoes what `hot` records, clearing each part once undone; returns the problems.

@@ -94,7 +94,7 @@ pub async fn command(
         }
         vm.update_status(d, |s| s.taints.push(TAINT.to_owned()));
     }
-    let id = rand_id();
+    let id = next_reply_id();
     let result = q.execute(&name, args).await;
     if flags & MONITOR_COMMAND_HMP != 0 {
         return match result {
@@ -107,7 +107,7 @@ pub async fn command(
 }
 
 /// A number for the reply's `id` (QEMU's own ids are the client's business).
-fn rand_id() -> u64 {
+fn next_reply_id() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
