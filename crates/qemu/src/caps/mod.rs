@@ -43,7 +43,8 @@ pub mod flags {
     pub const TCG: &str = "tcg";
     /// `-sandbox` (seccomp) is available.
     pub const SECCOMP_SANDBOX: &str = "seccomp-sandbox";
-    /// `-blockdev` / `blockdev-add` usable (QEMU ≥ 4.2 with `blockdev-add`).
+    /// `-blockdev` / `blockdev-add` usable: `blockdev-add` plus a stable
+    /// `blockdev-reopen` (or its `x-` predecessor), as libvirt's threshold.
     pub const BLOCKDEV: &str = "blockdev";
     /// `-device` takes JSON consistently with `device_add` (schema feature
     /// `json-cli-hotplug` of `device_add`).
@@ -54,8 +55,9 @@ pub mod flags {
     pub const NETDEV_JSON: &str = "netdev.json";
     /// The `stream` netdev backend exists.
     pub const NETDEV_STREAM: &str = "netdev.stream";
-    /// `-compat deprecated-input=…,deprecated-output=…` exists (QEMU ≥ 6.0;
-    /// the option isn't introspectable, so this is derived from the version).
+    /// `-compat deprecated-input=…,deprecated-output=…` exists. The option
+    /// isn't introspectable; it came (QEMU 6.0) with the `deprecated` feature
+    /// markers in `query-qmp-schema`, so their presence stands for it.
     pub const COMPAT_DEPRECATED: &str = "compat-deprecated";
 }
 
@@ -152,6 +154,29 @@ pub struct MachineType {
     pub default_cpu_type: Option<String>,
     /// Id of the default RAM backend, e.g. `pc.ram`.
     pub default_ram_id: Option<String>,
+    /// Whether the machine type has ACPI (`query-machines` `acpi`, QEMU 8.0
+    /// and later); `None` where QEMU does not say.
+    #[serde(default)]
+    pub acpi: Option<bool>,
+    /// `-machine` properties the type takes (the class properties of its
+    /// abstract QOM ancestors, e.g. `acpi`, `hpet`, `memory-backend`).
+    /// Asked of the abstract classes only: listing a concrete machine's
+    /// properties instantiates it, which aborts some QEMUs (7.2's `microvm`).
+    #[serde(default)]
+    pub properties: BTreeSet<String>,
+}
+
+impl MachineType {
+    /// Whether `-machine NAME,PROP=…` is accepted.
+    pub fn has_property(&self, prop: &str) -> bool {
+        self.properties.contains(prop)
+    }
+
+    /// Whether the machine type has ACPI at all: QEMU's own answer where it
+    /// gives one, otherwise whether ACPI can be switched (an `acpi` property).
+    pub fn supports_acpi(&self) -> bool {
+        self.acpi.unwrap_or_else(|| self.has_property("acpi"))
+    }
 }
 
 /// One CPU model (`query-cpu-definitions`).
@@ -214,11 +239,6 @@ impl Capabilities {
     pub fn version(&self) -> (u32, u32, u32) {
         let v = self.qemu_version;
         (v.major, v.minor, v.micro)
-    }
-
-    /// Whether the version is at least `major.minor.micro`.
-    pub fn version_at_least(&self, major: u32, minor: u32, micro: u32) -> bool {
-        self.version() >= (major, minor, micro)
     }
 
     /// Whether `-device name` exists.

@@ -71,10 +71,15 @@ pub(crate) struct RawAnswers {
     pub(crate) commands: Value,
     pub(crate) cpu_definitions: Value,
     pub(crate) schema: Value,
+    /// `qom-list-types` of every machine type, abstract ones included.
+    pub(crate) machine_types: Value,
+    /// `qom-list-properties` of each abstract machine class, by class name
+    /// (asked in a second round, once the classes are known).
+    pub(crate) machine_class_props: BTreeMap<String, Value>,
 }
 
 /// The queries: (field of [`RawAnswers`], command, arguments).
-fn queries() -> [(&'static str, &'static str, Option<Value>); 11] {
+fn queries() -> [(&'static str, &'static str, Option<Value>); 12] {
     [
         ("version", "query-version", None),
         ("target", "query-target", None),
@@ -99,6 +104,11 @@ fn queries() -> [(&'static str, &'static str, Option<Value>); 11] {
         ("commands", "query-commands", None),
         ("cpu_definitions", "query-cpu-definitions", None),
         ("schema", "query-qmp-schema", None),
+        (
+            "machine_types",
+            "qom-list-types",
+            Some(json!({"implements": "machine", "abstract": true})),
+        ),
     ]
 }
 
@@ -115,6 +125,7 @@ impl RawAnswers {
             "command_line_options" => &mut self.command_line_options,
             "commands" => &mut self.commands,
             "cpu_definitions" => &mut self.cpu_definitions,
+            "machine_types" => &mut self.machine_types,
             _ => &mut self.schema,
         }
     }
@@ -167,7 +178,48 @@ async fn ask(client: &QmpClient) -> Result<RawAnswers, ProbeFailure> {
         };
         *raw.slot(field) = value;
     }
+    // Second round: the properties of the abstract machine classes, which
+    // every concrete machine type inherits.
+    let classes = abstract_classes(&raw.machine_types);
+    let pending: Vec<_> = classes
+        .into_iter()
+        .map(|class| {
+            let client = client.clone();
+            let args = json!({ "typename": class });
+            let task =
+                tokio::spawn(
+                    async move { client.execute("qom-list-properties", Some(args)).await },
+                );
+            (class, task)
+        })
+        .collect();
+    for (class, task) in pending {
+        let failure = |source| ProbeFailure {
+            query: format!("qom-list-properties {class}"),
+            source,
+        };
+        let value = task
+            .await
+            .map_err(|join| {
+                failure(QmpError::Disconnected(qmp::DisconnectReason::Io(
+                    join.to_string(),
+                )))
+            })?
+            .map_err(failure)?;
+        raw.machine_class_props.insert(class, value);
+    }
     Ok(raw)
+}
+
+/// Names of the abstract types in a `qom-list-types` answer.
+fn abstract_classes(types: &Value) -> Vec<String> {
+    types
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t.get("abstract").and_then(Value::as_bool) == Some(true))
+        .filter_map(|t| Some(t.get("name")?.as_str()?.to_owned()))
+        .collect()
 }
 
 async fn collect_stderr(mut stderr: tokio::process::ChildStderr) -> String {
@@ -341,6 +393,14 @@ pub(crate) fn assemble(
         numa_mem_supported: bool,
         default_cpu_type: Option<String>,
         default_ram_id: Option<String>,
+        acpi: Option<bool>,
+    }
+    #[derive(Deserialize)]
+    struct QomType {
+        name: String,
+        #[serde(default, rename = "abstract")]
+        abstract_: bool,
+        parent: Option<String>,
     }
     #[derive(Deserialize)]
     #[serde(rename_all = "kebab-case")]
@@ -384,6 +444,36 @@ pub(crate) fn assemble(
     let commands = names("query-commands", raw.commands)?;
     let cpus: Vec<CpuDef> = decode("query-cpu-definitions", raw.cpu_definitions)?;
     let schema: Vec<Value> = decode("query-qmp-schema", raw.schema)?;
+    // An emulator without machine classes (or a cache of an older probe)
+    // answers nothing here; its machines then have no known properties.
+    let machine_types: Vec<QomType> = if raw.machine_types.is_null() {
+        Vec::new()
+    } else {
+        decode("qom-list-types", raw.machine_types)?
+    };
+    let mut class_props: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (class, props) in raw.machine_class_props {
+        class_props.insert(class, names("qom-list-properties", props)?);
+    }
+    let parents: BTreeMap<&str, (&str, bool)> = machine_types
+        .iter()
+        .filter_map(|t| Some((t.name.as_str(), (t.parent.as_deref()?, t.abstract_))))
+        .collect();
+    // The nearest abstract ancestor's class properties include everything
+    // inherited; the walk is bounded in case of a malformed answer.
+    let machine_props = |machine: &str| -> BTreeSet<String> {
+        let mut ty = format!("{machine}-machine");
+        for _ in 0..16 {
+            let Some(&(parent, _)) = parents.get(ty.as_str()) else {
+                break;
+            };
+            if let Some(props) = class_props.get(parent) {
+                return props.clone();
+            }
+            ty = parent.to_owned();
+        }
+        BTreeSet::new()
+    };
 
     let mut caps = Capabilities {
         emulator: emulator.to_owned(),
@@ -396,6 +486,7 @@ pub(crate) fn assemble(
         machines: machines
             .into_iter()
             .map(|m| MachineType {
+                properties: machine_props(&m.name),
                 name: m.name,
                 alias: m.alias,
                 is_default: m.is_default,
@@ -405,6 +496,7 @@ pub(crate) fn assemble(
                 numa_mem_supported: m.numa_mem_supported,
                 default_cpu_type: m.default_cpu_type,
                 default_ram_id: m.default_ram_id,
+                acpi: m.acpi,
             })
             .collect(),
         devices,
@@ -449,7 +541,8 @@ fn derive_flags(caps: &Capabilities, schema: &Schema<'_>) -> BTreeSet<String> {
     flag(caps.accelerators.contains("tcg"), flags::TCG);
     flag(caps.sandbox_supported(), flags::SECCOMP_SANDBOX);
     flag(
-        caps.has_command("blockdev-add") && caps.version_at_least(4, 2, 0),
+        caps.has_command("blockdev-add")
+            && (caps.has_command("blockdev-reopen") || caps.has_command("x-blockdev-reopen")),
         flags::BLOCKDEV,
     );
     flag(
@@ -468,7 +561,7 @@ fn derive_flags(caps: &Capabilities, schema: &Schema<'_>) -> BTreeSet<String> {
         schema.arg_enum_has("netdev_add", "type", "stream"),
         flags::NETDEV_STREAM,
     );
-    flag(caps.version_at_least(6, 0, 0), flags::COMPAT_DEPRECATED);
+    flag(schema.any_feature("deprecated"), flags::COMPAT_DEPRECATED);
     set
 }
 
@@ -489,6 +582,21 @@ impl<'a> Schema<'a> {
 
     fn get(&self, name: &str) -> Option<&'a Value> {
         self.by_name.get(name).copied()
+    }
+
+    /// Whether any entry (command, type or member) carries `feature`.
+    fn any_feature(&self, feature: &str) -> bool {
+        let has = |v: &Value| {
+            v.get("features")
+                .and_then(Value::as_array)
+                .is_some_and(|f| f.iter().any(|x| x.as_str() == Some(feature)))
+        };
+        self.by_name.values().any(|e| {
+            has(e)
+                || e.get("members")
+                    .and_then(Value::as_array)
+                    .is_some_and(|ms| ms.iter().any(has))
+        })
     }
 
     fn command_has_feature(&self, command: &str, feature: &str) -> bool {

@@ -20,9 +20,28 @@ fn answers(major: u32, minor: u32) -> RawAnswers {
         if default {
             m["is-default"] = json!(true);
         }
+        // QEMU 8.0 added `acpi` to query-machines.
+        if major >= 8 {
+            m["acpi"] = json!(name != "none");
+        }
         m
     };
     let new = (major, minor) >= (7, 2);
+    let mut commands = vec![
+        json!({"name": "query-status"}),
+        json!({"name": "blockdev-add"}),
+        json!({"name": "device_add"}),
+    ];
+    commands.push(json!({"name": if new { "blockdev-reopen" } else { "x-blockdev-reopen" }}));
+    let generic = ["usb", "memory-backend"];
+    let props = |names: &[&str]| {
+        json!(
+            names
+                .iter()
+                .map(|n| json!({"name": n, "type": "string"}))
+                .collect::<Vec<_>>()
+        )
+    };
     let mut device_add =
         json!({"name": "device_add", "meta-type": "command", "arg-type": "1", "ret-type": "0"});
     if new {
@@ -52,7 +71,7 @@ fn answers(major: u32, minor: u32) -> RawAnswers {
                 {"name": "spawn", "type": "string"}]},
             {"option": "machine", "parameters": [{"name": "mem-merge", "type": "boolean", "help": "x"}]},
         ]),
-        commands: json!([{"name": "query-status"}, {"name": "blockdev-add"}, {"name": "device_add"}]),
+        commands: json!(commands),
         cpu_definitions: json!([
             {"name": "qemu64", "typename": "qemu64-x86_64-cpu", "unavailable-features": [],
              "static": false, "migration-safe": true, "deprecated": false},
@@ -71,7 +90,29 @@ fn answers(major: u32, minor: u32) -> RawAnswers {
             {"name": "netdev_add", "meta-type": "command", "arg-type": "4", "ret-type": "0"},
             {"name": "4", "meta-type": "object", "members": [{"name": "id", "type": "str"}, {"name": "type", "type": "5"}]},
             {"name": "5", "meta-type": "enum", "values": netdev_types},
+            {"name": "query-old", "meta-type": "command", "arg-type": "0", "ret-type": "0",
+             "features": if new { json!(["deprecated"]) } else { json!([]) }},
         ]),
+        machine_types: json!([
+            {"name": "machine", "abstract": true, "parent": "object"},
+            {"name": "x86-machine", "abstract": true, "parent": "machine"},
+            {"name": "generic-pc-machine", "abstract": true, "parent": "x86-machine"},
+            {"name": format!("pc-q35-{major}.{minor}-machine"), "parent": "generic-pc-machine"},
+            {"name": format!("pc-i440fx-{major}.{minor}-machine"), "parent": "generic-pc-machine"},
+            {"name": "pc-i440fx-2.0-machine", "parent": "generic-pc-machine"},
+            {"name": "none-machine", "parent": "machine"},
+        ]),
+        machine_class_props: [
+            ("machine", props(&generic)),
+            ("x86-machine", props(&[generic[0], generic[1], "acpi"])),
+            (
+                "generic-pc-machine",
+                props(&[generic[0], generic[1], "acpi", "hpet"]),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect(),
     }
 }
 
@@ -102,8 +143,6 @@ fn machine_aliases_and_default() {
 fn lookups_and_version() {
     let caps = caps_72();
     assert_eq!(caps.version(), (7, 2, 0));
-    assert!(caps.version_at_least(6, 0, 0));
-    assert!(!caps.version_at_least(7, 2, 1));
     assert!(caps.has_device("virtio-blk-pci"));
     assert!(!caps.has_device("memory-backend-file"));
     assert!(caps.has_object("memory-backend-file"));
@@ -159,6 +198,33 @@ fn flags_derived_for_old_qemu() {
     assert!(!caps.has_flag(flags::COMPAT_DEPRECATED));
     assert!(caps.has_flag(flags::OBJECT_JSON));
     assert!(caps.has_flag(flags::BLOCKDEV));
+}
+
+/// Machine properties come from the nearest abstract QOM ancestor; ACPI from
+/// QEMU's own answer where it gives one (8.0+), else from the property.
+#[test]
+fn machine_properties_and_acpi() {
+    let caps = caps_72();
+    let pc = caps.machine("pc").expect("pc");
+    assert!(pc.has_property("acpi") && pc.has_property("hpet") && pc.has_property("usb"));
+    assert_eq!(pc.acpi, None);
+    assert!(pc.supports_acpi());
+    let none = caps.machine("none").expect("none");
+    assert!(!none.has_property("acpi") && none.has_property("memory-backend"));
+    assert!(!none.supports_acpi());
+
+    let caps = assemble(Path::new("/x"), answers(10, 0)).expect("assemble");
+    assert_eq!(caps.machine("q35").expect("q35").acpi, Some(true));
+    let none = caps.machine("none").expect("none");
+    assert_eq!(none.acpi, Some(false));
+    assert!(!none.supports_acpi());
+
+    // An answer without machine classes leaves the properties unknown.
+    let mut raw = answers(7, 2);
+    raw.machine_types = serde_json::Value::Null;
+    raw.machine_class_props.clear();
+    let caps = assemble(Path::new("/x"), raw).expect("assemble");
+    assert!(caps.machine("pc").expect("pc").properties.is_empty());
 }
 
 #[test]
