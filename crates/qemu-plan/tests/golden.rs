@@ -1,5 +1,7 @@
 //! Golden tests: `tests/data/NAME.xml` (+ optional `NAME.conf`, a qemu.conf)
-//! is planned against a fixed QEMU 7.2 capability set and a fake host.
+//! is planned against each capability set of [`CAPS_SETS`] (captured from
+//! real QEMU binaries) and a fake host; the expected output of set `SET` is
+//! in `tests/data/SET/`:
 //!
 //! * success: `NAME.args` (libvirt's `.args` layout), `NAME.resources` (one
 //!   line per resource) and `NAME.confine` (taints, fds, /dev nodes, cgroup
@@ -8,123 +10,25 @@
 //!
 //! `UPDATE_GOLDEN=1 cargo test -p qemu-plan --test golden` rewrites them.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use host_config::{HostConfig, HugetlbfsMount};
 use qemu::Capabilities;
-use qemu::caps::{CpuModel, KvmState, MachineType, flags};
-use qemu::qmp::QemuVersion;
 use qemu_plan::{
     HostFacts, HugetlbfsMountInfo, ImageBacking, LaunchPlan, PathKind, PlanInput, Runtime, plan,
 };
 
-fn caps_72() -> Capabilities {
-    let machine = |name: &str, alias: Option<&str>, default: bool| MachineType {
-        name: name.to_owned(),
-        alias: alias.map(str::to_owned),
-        is_default: default,
-        cpu_max: 255,
-        deprecated: false,
-        hotpluggable_cpus: true,
-        numa_mem_supported: false,
-        default_cpu_type: Some("qemu64-x86_64-cpu".to_owned()),
-        default_ram_id: Some("pc.ram".to_owned()),
-    };
-    let cpu = |name: &str| CpuModel {
-        name: name.to_owned(),
-        typename: Some(format!("{name}-x86_64-cpu")),
-        alias_of: None,
-        unavailable_features: Vec::new(),
-        static_: false,
-        migration_safe: true,
-        deprecated: false,
-    };
-    let set = |items: &[&str]| {
-        items
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect::<BTreeSet<_>>()
-    };
-    let devices = set(&[
-        "virtio-blk-pci",
-        "virtio-net-pci",
-        "virtio-scsi-pci",
-        "virtio-balloon-pci",
-        "virtio-rng-pci",
-        "virtio-vga",
-        "VGA",
-        "cirrus-vga",
-        "e1000",
-        "e1000e",
-        "rtl8139",
-        "ide-hd",
-        "ide-cd",
-        "scsi-hd",
-        "scsi-cd",
-        "isa-serial",
-        "piix3-usb-uhci",
-        "qemu-xhci",
-        "usb-tablet",
-        "usb-kbd",
-        "usb-mouse",
-    ]);
-    let mut objects = devices.clone();
-    objects.extend(set(&[
-        "memory-backend-ram",
-        "memory-backend-file",
-        "rng-random",
-        "rng-builtin",
-        "secret",
-        "iothread",
-    ]));
-    let mut options = BTreeMap::new();
-    options.insert(
-        "sandbox".to_owned(),
-        BTreeMap::from([("enable".to_owned(), "boolean".to_owned())]),
-    );
-    Capabilities {
-        emulator: PathBuf::from("/usr/bin/qemu-system-x86_64"),
-        qemu_version: QemuVersion {
-            major: 7,
-            minor: 2,
-            micro: 0,
-        },
-        package: "Debian 1:7.2+dfsg-7+deb12u18".to_owned(),
-        arch: "x86_64".to_owned(),
-        probe_accel: "kvm".to_owned(),
-        kvm: KvmState {
-            present: true,
-            enabled: true,
-        },
-        accelerators: set(&["kvm", "tcg"]),
-        machines: vec![
-            machine("pc-i440fx-7.2", Some("pc"), true),
-            machine("pc-q35-7.2", Some("q35"), false),
-            machine("pc-i440fx-2.0", None, false),
-        ],
-        devices,
-        object_types: objects,
-        commands: set(&["blockdev-add", "device_add", "query-status"]),
-        command_line_options: options,
-        cpu_models: ["qemu64", "max", "host", "Skylake-Client", "EPYC-Rome"]
-            .iter()
-            .map(|n| cpu(n))
-            .collect(),
-        flags: set(&[
-            flags::KVM,
-            flags::TCG,
-            flags::SECCOMP_SANDBOX,
-            flags::BLOCKDEV,
-            flags::DEVICE_JSON,
-            flags::OBJECT_JSON,
-            flags::NETDEV_JSON,
-            flags::NETDEV_STREAM,
-            flags::COMPAT_DEPRECATED,
-        ]),
-    }
+/// The capability sets the goldens are planned against, each captured from
+/// the real binary (`cargo run -p qemu --example capture-caps`): bookworm's
+/// QEMU 7.2 and bookworm-backports' (Debian 13's) QEMU 10.0.
+const CAPS_SETS: [&str; 2] = ["qemu-7.2", "qemu-10.0"];
+
+fn caps(set: &str) -> Capabilities {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/caps/{set}.json"));
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// A host where `/dev` nodes come from a table, paths containing `missing`
@@ -287,7 +191,7 @@ fn confine_report(p: &LaunchPlan) -> String {
 }
 
 /// Plans one case; returns `(extension, content)` pairs.
-fn run_case(xml_path: &Path) -> Vec<(&'static str, String)> {
+fn run_case(xml_path: &Path, caps: &Capabilities) -> Vec<(&'static str, String)> {
     let text = fs::read_to_string(xml_path).expect("read xml");
     let conf_path = xml_path.with_extension("conf");
     let host = if conf_path.exists() {
@@ -302,11 +206,10 @@ fn run_case(xml_path: &Path) -> Vec<(&'static str, String)> {
     };
     let facts = FakeHost;
     let rt = runtime(&dom.name, Runtime::emulator_for(&dom), &host, &facts);
-    let caps = caps_72();
     let input = PlanInput {
         domain: &dom,
         host: &host,
-        caps: &caps,
+        caps,
         runtime: &rt,
     };
     match plan(&input) {
@@ -347,33 +250,41 @@ fn golden() {
         cases.len()
     );
     let mut failures = Vec::new();
-    for case in &cases {
-        let outputs = run_case(case);
-        for ext in ["args", "resources", "confine", "err"] {
-            let path = case.with_extension(ext);
-            let actual = outputs.iter().find(|(e, _)| *e == ext).map(|(_, c)| c);
-            if update {
-                match actual {
-                    Some(c) => fs::write(&path, c).expect("write golden"),
-                    None => {
-                        let _ = fs::remove_file(&path);
+    for set in CAPS_SETS {
+        let caps = caps(set);
+        let out_dir = data_dir().join(set);
+        if update {
+            fs::create_dir_all(&out_dir).expect("golden dir");
+        }
+        for case in &cases {
+            let outputs = run_case(case, &caps);
+            let stem = case.file_stem().expect("case name");
+            for ext in ["args", "resources", "confine", "err"] {
+                let path = out_dir.join(stem).with_extension(ext);
+                let actual = outputs.iter().find(|(e, _)| *e == ext).map(|(_, c)| c);
+                if update {
+                    match actual {
+                        Some(c) => fs::write(&path, c).expect("write golden"),
+                        None => {
+                            let _ = fs::remove_file(&path);
+                        }
                     }
+                    continue;
                 }
-                continue;
-            }
-            let expected = fs::read_to_string(&path).ok();
-            if expected.as_ref() != actual {
-                failures.push(format!(
-                    "{}: {}\n--- expected\n{}\n--- actual\n{}",
-                    path.display(),
-                    if expected.is_none() {
-                        "missing golden file"
-                    } else {
-                        "differs"
-                    },
-                    expected.unwrap_or_default(),
-                    actual.cloned().unwrap_or_else(|| "(not produced)".into())
-                ));
+                let expected = fs::read_to_string(&path).ok();
+                if expected.as_ref() != actual {
+                    failures.push(format!(
+                        "{}: {}\n--- expected\n{}\n--- actual\n{}",
+                        path.display(),
+                        if expected.is_none() {
+                            "missing golden file"
+                        } else {
+                            "differs"
+                        },
+                        expected.unwrap_or_default(),
+                        actual.cloned().unwrap_or_else(|| "(not produced)".into())
+                    ));
+                }
             }
         }
     }
@@ -389,18 +300,22 @@ fn golden() {
 /// point of use) must give the same command line.
 #[test]
 fn kbase_spellings_agree() {
-    let a = run_case(&data_dir().join("kbase-ns-on-domain.xml"));
-    let b = run_case(&data_dir().join("kbase-ns-at-use.xml"));
-    assert_eq!(a[0].0, "args");
-    assert_eq!(a[0], b[0]);
+    for set in CAPS_SETS {
+        let caps = caps(set);
+        let a = run_case(&data_dir().join("kbase-ns-on-domain.xml"), &caps);
+        let b = run_case(&data_dir().join("kbase-ns-at-use.xml"), &caps);
+        assert_eq!(a[0].0, "args", "{set}");
+        assert_eq!(a[0], b[0], "{set}");
+    }
 }
 
 /// Planning twice gives the same result (no hidden state, no randomness).
 #[test]
 fn deterministic() {
+    let caps = caps(CAPS_SETS[1]);
     for name in ["anchor-cmdline", "disks-many"] {
         let path = data_dir().join(format!("{name}.xml"));
-        assert_eq!(run_case(&path), run_case(&path));
+        assert_eq!(run_case(&path, &caps), run_case(&path, &caps));
     }
 }
 
@@ -412,6 +327,7 @@ fn domain_xml_corpus_never_panics() {
     let Ok(entries) = fs::read_dir(&dir) else {
         return;
     };
+    let caps = caps(CAPS_SETS[1]);
     let mut planned = 0;
     for e in entries.filter_map(Result::ok) {
         let path = e.path();
@@ -422,7 +338,7 @@ fn domain_xml_corpus_never_panics() {
         if !name.ends_with(".xml") || name.ends_with(".out.xml") {
             continue;
         }
-        for (ext, content) in run_case(&path) {
+        for (ext, content) in run_case(&path, &caps) {
             if ext == "err" && std::env::var_os("SHOW_CORPUS").is_some() {
                 eprintln!("{name}: {}", content.lines().next().unwrap_or_default());
             }
@@ -489,8 +405,9 @@ fn argv_is_covered_by_resources_and_fds() {
         .filter(|p| p.extension().is_some_and(|x| x == "xml"))
         .collect();
     cases.sort();
+    let sets: Vec<(&str, Capabilities)> = CAPS_SETS.iter().map(|s| (*s, caps(s))).collect();
     let mut checked = 0;
-    for case in &cases {
+    for (case, (set, caps)) in cases.iter().flat_map(|c| sets.iter().map(move |s| (c, s))) {
         let text = fs::read_to_string(case).expect("xml");
         let conf_path = case.with_extension("conf");
         let host = if conf_path.exists() {
@@ -505,17 +422,16 @@ fn argv_is_covered_by_resources_and_fds() {
         };
         let facts = FakeHost;
         let rt = runtime(&dom.name, Runtime::emulator_for(&dom), &host, &facts);
-        let caps = caps_72();
         let Ok(p) = plan(&PlanInput {
             domain: &dom,
             host: &host,
-            caps: &caps,
+            caps,
             runtime: &rt,
         }) else {
             continue;
         };
         checked += 1;
-        let name = case.display();
+        let name = format!("{} ({set})", case.display());
         for path in argv_paths(&p.argv) {
             let covered = p.resources.iter().any(|r| {
                 r.path == path
@@ -555,4 +471,113 @@ fn argv_is_covered_by_resources_and_fds() {
         }
     }
     assert!(checked >= 25, "only {checked} cases planned");
+}
+
+/// Plans `xml` against `caps` with the fake host; the argv or the error text.
+fn plan_with(xml: &str, caps: &Capabilities) -> Result<Vec<String>, String> {
+    let dom = domain_xml::parse_domain(xml).expect("parse").value;
+    let host = HostConfig::default();
+    let facts = FakeHost;
+    let rt = runtime(&dom.name, Runtime::emulator_for(&dom), &host, &facts);
+    plan(&PlanInput {
+        domain: &dom,
+        host: &host,
+        caps,
+        runtime: &rt,
+    })
+    .map(|p| p.argv)
+    .map_err(|e| e.to_string())
+}
+
+fn machine_line(argv: &[String]) -> &str {
+    let i = argv.iter().position(|a| a == "-machine").expect("-machine");
+    &argv[i + 1]
+}
+
+const PLAIN: &str = "<domain type='kvm'><name>acpi</name>\
+    <uuid>11111111-2222-3333-4444-555555555555</uuid><memory unit='MiB'>64</memory>\
+    <os><type machine='MACHINE'>hvm</type></os>FEATURES<clock offset='utc'>TIMER</clock>\
+    </domain>";
+
+fn domain(machine: &str, features: &str, timer: &str) -> String {
+    PLAIN
+        .replace("MACHINE", machine)
+        .replace("FEATURES", features)
+        .replace("TIMER", timer)
+}
+
+/// ACPI and HPET are `-machine` properties on both QEMUs, for pc and q35;
+/// neither spelling QEMU 9 removed is ever planned.
+#[test]
+fn acpi_and_hpet_are_machine_properties_on_both_qemus() {
+    for set in CAPS_SETS {
+        let caps = caps(set);
+        for machine in ["pc", "q35"] {
+            let argv = plan_with(&domain(machine, "", ""), &caps).expect("plan");
+            assert!(
+                machine_line(&argv).ends_with(",acpi=off"),
+                "{set} {machine}"
+            );
+            let argv = plan_with(
+                &domain(
+                    machine,
+                    "<features><acpi/></features>",
+                    "<timer name='hpet' present='no'/>",
+                ),
+                &caps,
+            )
+            .expect("plan");
+            assert!(
+                machine_line(&argv).ends_with(",hpet=off,acpi=on"),
+                "{set} {machine}: {}",
+                machine_line(&argv)
+            );
+            for removed in ["-no-acpi", "-no-hpet"] {
+                assert!(!argv.iter().any(|a| a == removed), "{set}: {removed}");
+            }
+        }
+    }
+}
+
+/// What the machine type's probed properties decide when they lack a switch.
+#[test]
+fn acpi_and_hpet_without_a_machine_property() {
+    let mut caps = caps(CAPS_SETS[1]);
+    let pc = caps
+        .machines
+        .iter_mut()
+        .find(|m| m.alias.as_deref() == Some("pc"))
+        .expect("pc");
+    pc.properties.remove("acpi");
+    pc.properties.remove("hpet");
+
+    // ACPI that cannot be turned off, and the user asked for it off.
+    let err = plan_with(&domain("pc", "", ""), &caps).expect_err("no acpi switch");
+    assert!(
+        err.contains("cannot turn ACPI off") && err.contains("add <acpi/> to <features>"),
+        "{err}"
+    );
+    let err = plan_with(
+        &domain(
+            "pc",
+            "<features><acpi/></features>",
+            "<timer name='hpet' present='no'/>",
+        ),
+        &caps,
+    )
+    .expect_err("no hpet switch");
+    assert!(err.contains("no HPET switch"), "{err}");
+
+    // A machine type without ACPI at all: absent is fine, <acpi/> is refused.
+    let pc = caps
+        .machines
+        .iter_mut()
+        .find(|m| m.alias.as_deref() == Some("pc"))
+        .expect("pc");
+    pc.acpi = Some(false);
+    let argv = plan_with(&domain("pc", "", ""), &caps).expect("no acpi at all");
+    assert!(!machine_line(&argv).contains("acpi"));
+    let err = plan_with(&domain("pc", "<features><acpi/></features>", ""), &caps)
+        .expect_err("acpi unsupported");
+    assert!(err.contains("does not support ACPI"), "{err}");
 }

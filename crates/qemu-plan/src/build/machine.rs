@@ -12,13 +12,12 @@ use crate::resources::{Access, Provision, Resource, ResourceClass, ResourceKind,
 use crate::runtime::{PathKind, Runtime};
 
 impl Planner<'_> {
-    /// `-rtc` with the timers libvirt 9.0 turns into arguments: rtc
-    /// `tickpolicy='catchup'` (driftfix), pit `delay`/`discard`, hpet
-    /// `present='no'` (`-no-hpet`).
+    /// `-rtc` with the timers libvirt turns into arguments: rtc
+    /// `tickpolicy='catchup'` (driftfix), pit `delay`/`discard`; hpet
+    /// `present` is a `-machine` property ([`Self::machine_arg`]).
     pub(super) fn clock(&mut self, base: &str) {
         let mut rtc = format!("base={base}");
         let mut pit = None;
-        let mut no_hpet = false;
         for t in &self.dom.clock.timers {
             let name = t.get("name").unwrap_or_default();
             let others: Vec<&str> = t
@@ -39,10 +38,7 @@ impl Planner<'_> {
                     }
                     _ => false,
                 },
-                ("hpet", ["present"]) => {
-                    no_hpet = t.get("present") == Some("no");
-                    true
-                }
+                ("hpet", ["present"]) => true,
                 _ => false,
             };
             if !ok {
@@ -58,8 +54,65 @@ impl Planner<'_> {
         if let Some(p) = pit {
             self.arg2("-global", format!("kvm-pit.lost_tick_policy={p}"));
         }
-        if no_hpet {
-            self.arg("-no-hpet");
+    }
+
+    /// `<timer name='hpet' present='yes|no'/>`, if the clock says.
+    fn hpet_present(&self) -> Option<bool> {
+        self.dom
+            .clock
+            .timers
+            .iter()
+            .filter(|t| t.get("name") == Some("hpet"))
+            .find_map(|t| t.get("present"))
+            .map(|p| p == "yes")
+    }
+
+    /// The HPET and ACPI switches, which QEMU 9 turned from `-no-hpet` and
+    /// `-no-acpi` into `-machine` properties (the only spelling QEMU 10 has;
+    /// 7.2's pc and q35 take it too). Chosen by the machine type's probed
+    /// properties, never by version.
+    fn machine_switches(&mut self, machine: &str, s: &mut String) {
+        let Some((hpet_switch, acpi_switch, has_acpi)) = self.caps.machine(machine).map(|m| {
+            (
+                m.has_property("hpet"),
+                m.has_property("acpi"),
+                m.supports_acpi(),
+            )
+        }) else {
+            return; // an unknown machine type is already a problem
+        };
+        let on_off = |on: bool| if on { "on" } else { "off" };
+        if let Some(present) = self.hpet_present() {
+            if hpet_switch {
+                s.push_str(&format!(",hpet={}", on_off(present)));
+            } else {
+                self.problem(
+                    "clock",
+                    format!(
+                        "<timer name='hpet'/>: machine type '{machine}' of {} has no HPET switch \
+                         (no 'hpet' machine property)",
+                        self.rt.emulator
+                    ),
+                );
+            }
+        }
+        let acpi = self.dom.features.as_ref().is_some_and(|f| f.has("acpi"));
+        if acpi_switch {
+            s.push_str(&format!(",acpi={}", on_off(acpi)));
+        } else if acpi && !has_acpi {
+            self.problem(
+                "features",
+                format!("<acpi/>: machine type '{machine}' does not support ACPI"),
+            );
+        } else if !acpi && has_acpi {
+            self.problem(
+                "features",
+                format!(
+                    "machine type '{machine}' of {} cannot turn ACPI off (no 'acpi' machine \
+                     property): add <acpi/> to <features>",
+                    self.rt.emulator
+                ),
+            );
         }
     }
 
@@ -251,6 +304,7 @@ impl Planner<'_> {
                 s.push_str(",pflash1=libvirt-pflash1-format");
             }
         }
+        self.machine_switches(machine, &mut s);
         self.arg2("-machine", s);
     }
 
@@ -507,8 +561,8 @@ impl Planner<'_> {
         }
         s.push_str(&format!(",sockets={sockets}"));
         // libvirt prints dies whenever the XML gives a topology and QEMU knows
-        // dies (4.1+); without a topology it prints sockets/cores/threads only.
-        if topo.is_some() && self.caps.version_at_least(4, 1, 0) {
+        // dies; without a topology it prints sockets/cores/threads only.
+        if topo.is_some() && self.caps.has_option("smp-opts", Some("dies")) {
             s.push_str(&format!(",dies={dies}"));
         }
         s.push_str(&format!(",cores={cores},threads={threads}"));

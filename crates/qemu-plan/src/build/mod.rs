@@ -864,9 +864,6 @@ impl<'a> Planner<'a> {
         };
         self.clock(base);
         self.arg("-no-shutdown");
-        if !dom.features.as_ref().is_some_and(|f| f.has("acpi")) {
-            self.arg("-no-acpi");
-        }
         self.power_management();
         self.boot();
         self.controllers();
@@ -889,13 +886,32 @@ impl<'a> Planner<'a> {
         self.grants();
         if self.caps.has_flag(flags::SECCOMP_SANDBOX) {
             if self.host.sandbox_enabled() {
+                self.sandbox_params_known();
                 self.arg2("-sandbox", SANDBOX_ON);
             } else {
                 self.arg2("-sandbox", "off");
             }
         }
-        if self.host.log_timestamp {
+        if self.host.log_timestamp && self.caps.has_option("msg", Some("timestamp")) {
             self.arg2("-msg", "timestamp=on");
+        }
+    }
+
+    /// Every filter [`SANDBOX_ON`] denies must be one this QEMU's `-sandbox`
+    /// knows: a silently weaker sandbox is worse than a refused start.
+    fn sandbox_params_known(&mut self) {
+        for part in SANDBOX_ON.split(',').skip(1) {
+            let param = part.split('=').next().unwrap_or_default();
+            if !self.caps.has_option("sandbox", Some(param)) {
+                self.problem(
+                    "",
+                    format!(
+                        "the seccomp sandbox needs -sandbox {param}=, which {} lacks \
+                         (seccomp_sandbox = 0 in qemu.conf starts it unsandboxed)",
+                        self.rt.emulator
+                    ),
+                );
+            }
         }
     }
 
