@@ -123,7 +123,7 @@ async fn typed_client_round_trip() {
     let c = client(&srv).await;
     assert_eq!(c.get_type().await.unwrap(), "QEMU");
     assert_eq!(c.get_version().await.unwrap(), 7_002_000);
-    assert_eq!(c.get_lib_version().await.unwrap(), 9_000_000);
+    assert_eq!(c.get_lib_version().await.unwrap(), 11_003_000);
     assert_eq!(c.get_uri().await.unwrap(), "qemu:///system");
     assert_eq!(c.get_hostname().await.unwrap(), "fakehost");
     assert!(

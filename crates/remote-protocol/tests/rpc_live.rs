@@ -24,7 +24,7 @@ fn rpc_live_version() {
     assert!(out.contains("Using API: QEMU"), "{out}");
     assert!(out.contains("Running hypervisor: QEMU 7.2.0"), "{out}");
     let out = s.virsh_ok(&["version", "--daemon"]);
-    assert!(out.contains("Running against daemon: 9.0.0"), "{out}");
+    assert!(out.contains("Running against daemon: 11.3.0"), "{out}");
 }
 
 #[test]
@@ -251,7 +251,7 @@ c.close()
         stderr(&out)
     );
     for want in [
-        "type QEMU 7002000 9000000 fakehost",
+        "type QEMU 7002000 11003000 fakehost",
         &format!("dom vm1 {UUID} -1"),
         "all ['vm1']",
         "xml True",

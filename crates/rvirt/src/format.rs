@@ -46,6 +46,7 @@ pub fn reason_str(state: i32, reason: i32) -> &'static str {
         (3, 11) => "starting up",
         (3, 12) => "post-copy",
         (3, 13) => "post-copy failed",
+        (3, 14) => "api error",
         // in shutdown
         (4, 1) => "user",
         // shut off

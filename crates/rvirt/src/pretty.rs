@@ -1,7 +1,7 @@
 //! virsh's `--pretty` JSON layout, keeping the members in the order QEMU sent
 //! them: two-space indentation, `"key": value`, and an empty object or array
-//! written over two lines with an empty one between (as libvirt's JSON writer
-//! does). Scalars are kept as they were written.
+//! written over two lines (as libvirt 11.3's JSON writer does; libvirt 9.0's
+//! put an empty line between). Scalars are kept as they were written.
 
 /// A JSON value with members in their original order and scalars as raw text.
 enum Node {
@@ -103,10 +103,10 @@ fn write(n: &Node, indent: usize, out: &mut String) {
     match n {
         Node::Scalar(s) => out.push_str(s),
         Node::Object(m) if m.is_empty() => {
-            out.push_str(&format!("{{\n\n{}}}", pad(indent)));
+            out.push_str(&format!("{{\n{}}}", pad(indent)));
         }
         Node::Array(a) if a.is_empty() => {
-            out.push_str(&format!("[\n\n{}]", pad(indent)));
+            out.push_str(&format!("[\n{}]", pad(indent)));
         }
         Node::Object(m) => {
             out.push_str("{\n");
@@ -158,11 +158,11 @@ mod tests {
         );
         assert_eq!(
             pretty(r#"{"return":{},"id":"a"}"#).unwrap(),
-            "{\n  \"return\": {\n\n  },\n  \"id\": \"a\"\n}"
+            "{\n  \"return\": {\n  },\n  \"id\": \"a\"\n}"
         );
         assert_eq!(
             pretty(r#"{"return":[{"a":"x,]}\"y"},[]]}"#).unwrap(),
-            "{\n  \"return\": [\n    {\n      \"a\": \"x,]}\\\"y\"\n    },\n    [\n\n    ]\n  ]\n}"
+            "{\n  \"return\": [\n    {\n      \"a\": \"x,]}\\\"y\"\n    },\n    [\n    ]\n  ]\n}"
         );
         for bad in ["", "{", "{\"a\" 1}", "[1,]", "{} x", "\"open"] {
             assert!(pretty(bad).is_none(), "{bad:?}");

@@ -15,7 +15,7 @@ use crate::format::{list_order, parse_id, parse_uuid, reason_str, state_str, tab
 use crate::target::Target;
 
 /// Version of the libvirt client API whose output rvirt reproduces.
-pub const API_VERSION: &str = "9.0.0";
+pub const API_VERSION: &str = "11.3.0";
 
 /// A daemon command (parsed by `main`).
 #[derive(Debug, Clone)]
@@ -406,7 +406,8 @@ impl Session<'_> {
             },
             Cmd::Capabilities => match self.c.get_capabilities().await {
                 Ok(x) => {
-                    self.print(&format!("{x}\n"));
+                    // virsh 11.3 prints the document as the daemon sent it.
+                    self.print(&x);
                     Ok(())
                 }
                 Err(e) => self.fail2("failed to get capabilities".into(), &e),

@@ -229,7 +229,8 @@ impl Pair {
         let mut c = Pair::command(env!("CARGO_BIN_EXE_rvirt"), &self.r);
         setup(&mut c, &self.r);
         c.args(args);
-        let ro = run(c, "rvirt binary");
+        let mut ro = run(c, "rvirt binary");
+        ro.stdout = testkit::as_virsh_client(args, &ro.stdout);
         let show = |o: &Output| {
             format!(
                 "status {:?}\n--- stdout\n{}--- stderr\n{}",
@@ -380,6 +381,11 @@ fn rpc_live_cli_matches_virsh_for_every_state_and_reason() {
     p.same(&["define", "vm1.xml"]);
     for state in 0..=8 {
         for reason in 0..=15 {
+            // libvirt 9.2 named paused reason 14 ("api error"); rvirt speaks for
+            // 11.3, an older virsh says "unknown".
+            if (state, reason) == (3, 14) && !testkit::virsh_at_least(9, 2) {
+                continue;
+            }
             p.tweak(|t| t.state = Some((state, reason)));
             p.same(&["domstate", "--reason", "vm1"]);
         }

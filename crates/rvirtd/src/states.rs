@@ -27,6 +27,7 @@ reasons!(PausedReason {
     IoError = 5, "I/O error", Watchdog = 6, "watchdog", FromSnapshot = 7, "from snapshot",
     ShuttingDown = 8, "shutting down", Snapshot = 9, "creating snapshot", Crashed = 10, "crashed",
     StartingUp = 11, "starting up", Postcopy = 12, "post-copy", PostcopyFailed = 13, "post-copy failed",
+    ApiError = 14, "api error",
 });
 reasons!(ShutdownReason { Unknown = 0, "unknown", User = 1, "user" });
 reasons!(ShutoffReason {

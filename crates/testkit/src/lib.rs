@@ -22,12 +22,14 @@ mod qemu;
 mod qmp;
 mod require;
 mod run;
+mod virsh;
 
 pub use guest::{Guest, guest, repo_root};
 pub use qemu::Qemu;
 pub use qmp::{Qmp, QmpError};
 pub use require::{find_binary, require_binary, require_root};
 pub use run::{run_bounded, sibling_binary};
+pub use virsh::{RVIRT_LIBVIRT, as_virsh_client, virsh_at_least, virsh_version};
 
 /// The line the guest's `/init` prints when it is ready (power button armed).
 pub const READY_MARKER: &str = "GUEST-READY";
