@@ -248,12 +248,39 @@ pub fn exit_denial(status: std::process::ExitStatus) -> Option<Denial> {
     })
 }
 
+/// Newer QEMUs (10.0 here) make the sandbox's spawn filter fail `fork`/`clone` with
+/// EPERM instead of killing the process, so the denial arrives as a QMP error
+/// (`Failed to fork (Operation not permitted)`). Nothing else refuses a fork with
+/// EPERM (Landlock does not filter it; a pids limit gives EAGAIN): that text is the
+/// sandbox's denial.
+pub fn qmp_denial(desc: &str) -> Option<Denial> {
+    let spawn = desc.contains("fork") || desc.contains("spawn") || desc.contains("exec");
+    (spawn && desc.contains("Operation not permitted")).then(|| Denial {
+        layer: Layer::Seccomp,
+        path: String::new(),
+        identity: String::new(),
+        fix: "QEMU's seccomp sandbox (-sandbox on,...,spawn=deny) refused to let it start a \
+              helper program (EPERM); if a passthrough feature needs that, set \
+              seccomp_sandbox = 0 in qemu.conf"
+            .into(),
+    })
+}
+
 /// SIGSYS on Linux (x86, arm and most architectures).
 const SIGSYS: i32 = 31;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spawn_refusals_in_qmp_errors_are_the_sandbox() {
+        let d = qmp_denial("Failed to fork (Operation not permitted)").expect("denial");
+        assert_eq!(d.layer, Layer::Seccomp);
+        assert!(d.fix.contains("seccomp_sandbox = 0"));
+        assert!(qmp_denial("Could not open '/x': Operation not permitted").is_none());
+        assert!(qmp_denial("Failed to fork (Resource temporarily unavailable)").is_none());
+    }
 
     #[test]
     fn finds_paths_in_qemu_messages() {

@@ -96,6 +96,22 @@ pub async fn command(
     }
     let id = next_reply_id();
     let result = q.execute(&name, args).await;
+    if let Err(qemu::QmpError::Command { desc, .. }) = &result
+        && let Some(denial) = crate::diagnose::qmp_denial(desc)
+    {
+        // The caller gets QEMU's own words; the domain log names the layer.
+        if let Ok(mut log) = std::fs::OpenOptions::new()
+            .append(true)
+            .open(d.paths.log_file(&vm.name))
+        {
+            let _ = writeln!(
+                log,
+                "{name}: {desc}: {}: {}",
+                denial.layer.name(),
+                denial.fix
+            );
+        }
+    }
     if flags & MONITOR_COMMAND_HMP != 0 {
         return match result {
             Ok(Value::String(s)) => Ok(s),
