@@ -8,7 +8,6 @@ cd "$(dirname "$0")/.."
 GUEST_DIR=${GUEST_DIR:-$PWD/.guest}
 BIN=${BIN:-target/release}
 root=$(mktemp -d /tmp/rvirt-demo.XXXXXX)
-chmod 755 "$root"
 daemon=
 cleanup() {
     if [ -n "$daemon" ]; then kill "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; fi

@@ -293,6 +293,44 @@ fn libc_ebusy() -> i32 {
     rustix::io::Errno::BUSY.raw_os_error()
 }
 
+/// QEMU, once it is its own user, must reach its per-domain directory (its HOME,
+/// its Landlock rules' root). Directories of the daemon's own tree (the `--root`
+/// and below it, or `/var/lib/rvirt`) that are root's and lack search permission
+/// get it (`o+x`, `g+x`: libvirt's root-owned 0711 tree; nothing becomes
+/// readable); any other blocking directory refuses the start naming it, its mode
+/// and owner, and the QEMU user.
+fn make_reachable(paths: &Paths, lib_dir: &Path, who: &Identity) -> Result<(), String> {
+    let ours = paths
+        .root
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/var/lib/rvirt"));
+    // Each round fixes one directory; the depth of the path bounds the rounds.
+    for _ in 0..=lib_dir.components().count() {
+        let denial = match confine::dac::check_identity_access(&RealHostOps, lib_dir, who, false) {
+            Ok(()) => return Ok(()),
+            Err(d) => d,
+        };
+        let fixable = denial.problem == confine::dac::AccessProblem::Search
+            && denial.blocking.starts_with(&ours)
+            && denial.owner.is_some_and(|(uid, _, _)| uid == 0);
+        if !fixable {
+            return Err(format!(
+                "QEMU's private directory is unreachable for QEMU's account: {denial}"
+            ));
+        }
+        let mode = denial.owner.map_or(0o700, |(_, _, m)| m & 0o7777) | 0o011;
+        fs::set_permissions(&denial.blocking, fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("cannot make {} traversable: {e}", denial.blocking.display()))?;
+        tracing::info!(
+            "made {} traversable ({mode:04o}) so that QEMU (uid {}) reaches {}",
+            denial.blocking.display(),
+            who.uid,
+            lib_dir.display()
+        );
+    }
+    Err(format!("{} stays unreachable for QEMU", lib_dir.display()))
+}
+
 /// Who QEMU runs as and whether files are relabelled, from qemu.conf and the
 /// domain's DAC `<seclabel>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -512,6 +550,9 @@ async fn start_inner(
         Some(rustix::fs::Gid::from_raw(dac.identity.gid)),
     )
     .map_err(|e| err(format!("cannot chown {}: {e}", lib_dir.display())))?;
+    if dac.identity.uid != 0 {
+        make_reachable(paths, &lib_dir, &dac.identity).map_err(&err)?;
+    }
     fs::create_dir_all(&paths.log_dir).map_err(|e| err(e.to_string()))?;
     // Other directories the plan wants made (the per-domain hugetlbfs directory,
     // `<mount>/libvirt/<instance>/ID-NAME`), owned by QEMU's account. Mounts are read at

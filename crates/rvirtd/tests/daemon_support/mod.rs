@@ -5,7 +5,6 @@
 
 #![allow(dead_code)]
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -58,13 +57,18 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// A daemon on a fresh root (the daemon makes its tree traversable for QEMU's
+    /// account; `daemon_root.rs` tests that from 0700).
     pub fn start() -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("rvirtd-test-")
             .tempdir()
             .unwrap();
-        // QEMU's account must traverse the root to reach its per-domain directory.
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        Daemon::start_in(dir)
+    }
+
+    /// A daemon whose root is `dir`.
+    pub fn start_in(dir: tempfile::TempDir) -> Daemon {
         let log = dir.path().join("rvirtd.log");
         let mut d = Daemon {
             dir,
