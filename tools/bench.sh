@@ -238,6 +238,7 @@ row() { printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$@"; }
 tstart=$(awk -v f="$floor" 'BEGIN { printf "%.1f", f + 25 }')
 echo
 echo "rvirt bench $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), nice $(nice) ($BIN); medians"
+echo "$(qemu-system-x86_64 --version | head -n1); virsh $(virsh --version) (libvirt-clients $(dpkg-query -W -f='${Version}' libvirt-clients 2>/dev/null || echo '?'))"
 echo "(every virsh figure is a whole virsh process: it includes virsh's own start-up + connection, the 'virsh version' floor)"
 echo
 row "what" "rvirt (median)" "floor (same run)" "rvirt − floor" "target" "libvirt 9.0" "met?"
