@@ -36,9 +36,6 @@ pub enum XdrError {
         /// Protocol maximum.
         max: u64,
     },
-    /// A bool or optional-pointer word was neither 0 nor 1.
-    #[error("XDR boolean or optional marker {0} is neither 0 nor 1")]
-    BadBool(u32),
     /// A string was not valid UTF-8.
     #[error("XDR string is not valid UTF-8")]
     InvalidUtf8,
@@ -290,13 +287,11 @@ impl<'a> Reader<'a> {
         Ok(f64::from_bits(self.get_u64()?))
     }
 
-    /// `bool`: exactly 0 or 1.
+    /// `bool` (also an optional-pointer marker): 0 is false, any other word true,
+    /// as glibc's `xdr_bool` (libvirt's) reads it; go-libvirt, for one, sends other
+    /// nonzero words. What we send is always 0 or 1.
     pub fn get_bool(&mut self) -> Result<bool, XdrError> {
-        match self.get_u32()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            n => Err(XdrError::BadBool(n)),
-        }
+        Ok(self.get_u32()? != 0)
     }
 
     fn skip_padding(&mut self, len: usize) -> Result<(), XdrError> {
@@ -771,11 +766,15 @@ mod tests {
 
     #[test]
     fn bad_markers_and_trailing_bytes() {
-        assert_eq!(from_bytes::<bool>(&[0, 0, 0, 2]), Err(XdrError::BadBool(2)));
+        // Lenient where glibc is: any nonzero bool or optional marker is true.
+        assert_eq!(from_bytes::<bool>(&[0, 0, 0, 2]), Ok(true));
+        assert_eq!(from_bytes::<bool>(&[1, 0, 0, 0]), Ok(true));
         assert_eq!(
-            from_bytes::<Option<i32>>(&[0, 0, 0, 3]),
-            Err(XdrError::BadBool(3))
+            from_bytes::<Option<i32>>(&[1, 0, 0, 0, 0, 0, 0, 7]),
+            Ok(Some(7))
         );
+        // Strict in what we send.
+        assert_eq!(to_bytes(&true), [0, 0, 0, 1]);
         assert_eq!(
             from_bytes::<i32>(&[0, 0, 0, 1, 0]),
             Err(XdrError::TrailingBytes(1))
