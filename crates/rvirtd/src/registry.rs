@@ -50,13 +50,28 @@ impl Snapshot {
     }
 
     /// The model the next start uses (the definition, else the transient's own).
-    pub fn start_definition(&self) -> Result<Domain, String> {
+    pub fn start_definition(&self) -> Result<Domain, DefinitionError> {
         match (&self.config, &self.live) {
-            (Some(c), _) => c.domain(),
+            (Some(c), _) => c.domain().map_err(DefinitionError::Invalid),
             (None, Some(l)) => Ok((**l).clone()),
-            (None, None) => Err("domain has no definition".into()),
+            (None, None) => Err(DefinitionError::Gone),
         }
     }
+
+    /// `VIR_ERR_NO_DOMAIN` for this domain: what a caller that raced an undefine (or
+    /// the end of a transient domain) gets, as from libvirt.
+    pub fn not_found(&self) -> remote_protocol::RemoteError {
+        remote_protocol::RemoteError::no_domain_uuid(self.uuid.as_bytes(), &self.name)
+    }
+}
+
+/// Why a snapshot gives no definition to start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DefinitionError {
+    /// Neither a persistent nor a live definition: the domain is being removed.
+    Gone,
+    /// The stored definition no longer parses (the text says why).
+    Invalid(String),
 }
 
 /// One domain: its published snapshot and its job lock.

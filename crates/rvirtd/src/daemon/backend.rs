@@ -196,7 +196,7 @@ impl DaemonBackend {
                 let s = self.snap(&dom)?;
                 let def = s
                     .definition(flags & INACTIVE != 0)
-                    .ok_or_else(|| RemoteError::internal("domain has no definition"))?;
+                    .ok_or_else(|| s.not_found())?;
                 let id = if flags & INACTIVE != 0 || !s.is_active() {
                     None
                 } else {

@@ -15,7 +15,7 @@ use super::procfs::{self, PidFd};
 use super::status::{Record, StartJournal, Status, journal_path};
 use super::vm::{self, Intent, Vm};
 use crate::launch;
-use crate::registry::{Defined, DomainObj, RegistryError};
+use crate::registry::{Defined, DefinitionError, DomainObj, RegistryError};
 use crate::states::{DomainState, PausedReason, RunningReason, ShutoffReason};
 use crate::store;
 
@@ -171,9 +171,10 @@ pub async fn start(d: &Arc<Daemon>, obj: &Arc<DomainObj>, flags: u32) -> Result<
     if s.is_active() {
         return Err(RemoteError::operation_invalid("domain is already running"));
     }
-    let def = s
-        .start_definition()
-        .map_err(|m| RemoteError::internal(&m))?;
+    let def = s.start_definition().map_err(|e| match e {
+        DefinitionError::Gone => s.not_found(),
+        DefinitionError::Invalid(m) => RemoteError::xml_error(&m),
+    })?;
     start_locked(d, obj, def, flags).await
 }
 
