@@ -176,9 +176,24 @@ impl Planner<'_> {
                         );
                     }
                     "qemu-xhci" | "nec-xhci" => {
+                        // libvirt's model name is not QEMU's device name for NEC's.
+                        let driver = if model == "nec-xhci" {
+                            "nec-usb-xhci"
+                        } else {
+                            model
+                        };
+                        if !self.caps.has_device(driver) {
+                            self.problem(
+                                &subject,
+                                format!(
+                                    "model '{model}' needs device '{driver}', which {} lacks",
+                                    self.rt.emulator
+                                ),
+                            );
+                        }
                         let ports = c.attrs.get("ports").and_then(|p| p.parse::<u32>().ok());
                         let props = Obj::new()
-                            .with("driver", model)
+                            .with("driver", driver)
                             .with_opt("p2", ports)
                             .with_opt("p3", ports)
                             .with("id", id);
