@@ -136,31 +136,45 @@ struct ProbeFailure {
     source: QmpError,
 }
 
-async fn ask(client: &QmpClient) -> Result<RawAnswers, ProbeFailure> {
-    // Pipeline every query (QEMU answers in order, replies are matched by
-    // id), then collect the answers.
-    let pending: Vec<_> = queries()
+/// Sends every command at once (QEMU answers in order, replies are matched by
+/// id) and collects the answers in the same order, each with the name the
+/// failure would carry.
+async fn pipeline(
+    client: &QmpClient,
+    batch: Vec<(String, &'static str, Option<Value>)>,
+) -> Result<Vec<(String, Result<Value, QmpError>)>, ProbeFailure> {
+    let pending: Vec<_> = batch
         .into_iter()
-        .map(|(field, command, args)| {
+        .map(|(label, command, args)| {
             let client = client.clone();
-            (
-                field,
-                command,
-                tokio::spawn(async move { client.execute(command, args).await }),
-            )
+            let task = tokio::spawn(async move { client.execute(command, args).await });
+            (label, task)
         })
         .collect();
-    let mut raw = RawAnswers::default();
-    for (field, command, task) in pending {
-        let result = match task.await {
-            Ok(r) => r,
+    let mut answers = Vec::with_capacity(pending.len());
+    for (label, task) in pending {
+        match task.await {
+            Ok(result) => answers.push((label, result)),
             Err(join) => {
                 return Err(ProbeFailure {
-                    query: command.to_owned(),
+                    query: label,
                     source: QmpError::Disconnected(qmp::DisconnectReason::Io(join.to_string())),
                 });
             }
-        };
+        }
+    }
+    Ok(answers)
+}
+
+async fn ask(client: &QmpClient) -> Result<RawAnswers, ProbeFailure> {
+    let batch = queries()
+        .into_iter()
+        .map(|(_, command, args)| (command.to_owned(), command, args))
+        .collect();
+    let mut raw = RawAnswers::default();
+    for ((command, result), (field, _, _)) in
+        pipeline(client, batch).await?.into_iter().zip(queries())
+    {
         let value = match result {
             Ok(v) => v,
             // Not every target implements CPU model queries.
@@ -171,7 +185,7 @@ async fn ask(client: &QmpClient) -> Result<RawAnswers, ProbeFailure> {
             }
             Err(source) => {
                 return Err(ProbeFailure {
-                    query: command.to_owned(),
+                    query: command,
                     source,
                 });
             }
@@ -180,32 +194,18 @@ async fn ask(client: &QmpClient) -> Result<RawAnswers, ProbeFailure> {
     }
     // Second round: the properties of the abstract machine classes, which
     // every concrete machine type inherits.
-    let classes = abstract_classes(&raw.machine_types);
-    let pending: Vec<_> = classes
+    let batch = abstract_classes(&raw.machine_types)
         .into_iter()
         .map(|class| {
-            let client = client.clone();
             let args = json!({ "typename": class });
-            let task =
-                tokio::spawn(
-                    async move { client.execute("qom-list-properties", Some(args)).await },
-                );
-            (class, task)
+            (class, "qom-list-properties", Some(args))
         })
         .collect();
-    for (class, task) in pending {
-        let failure = |source| ProbeFailure {
+    for (class, result) in pipeline(client, batch).await? {
+        let value = result.map_err(|source| ProbeFailure {
             query: format!("qom-list-properties {class}"),
             source,
-        };
-        let value = task
-            .await
-            .map_err(|join| {
-                failure(QmpError::Disconnected(qmp::DisconnectReason::Io(
-                    join.to_string(),
-                )))
-            })?
-            .map_err(failure)?;
+        })?;
         raw.machine_class_props.insert(class, value);
     }
     Ok(raw)
@@ -398,8 +398,6 @@ pub(crate) fn assemble(
     #[derive(Deserialize)]
     struct QomType {
         name: String,
-        #[serde(default, rename = "abstract")]
-        abstract_: bool,
         parent: Option<String>,
     }
     #[derive(Deserialize)]
@@ -455,16 +453,16 @@ pub(crate) fn assemble(
     for (class, props) in raw.machine_class_props {
         class_props.insert(class, names("qom-list-properties", props)?);
     }
-    let parents: BTreeMap<&str, (&str, bool)> = machine_types
+    let parents: BTreeMap<&str, &str> = machine_types
         .iter()
-        .filter_map(|t| Some((t.name.as_str(), (t.parent.as_deref()?, t.abstract_))))
+        .filter_map(|t| Some((t.name.as_str(), t.parent.as_deref()?)))
         .collect();
     // The nearest abstract ancestor's class properties include everything
     // inherited; the walk is bounded in case of a malformed answer.
     let machine_props = |machine: &str| -> BTreeSet<String> {
         let mut ty = format!("{machine}-machine");
         for _ in 0..16 {
-            let Some(&(parent, _)) = parents.get(ty.as_str()) else {
+            let Some(&parent) = parents.get(ty.as_str()) else {
                 break;
             };
             if let Some(props) = class_props.get(parent) {
