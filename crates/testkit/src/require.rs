@@ -30,6 +30,7 @@ fn debian_package(name: &str) -> Option<&'static str> {
         "swtpm" => "swtpm",
         "virtiofsd" => "virtiofsd",
         "socat" => "socat",
+        "go" => "golang-go",
         "readelf" => "binutils",
         _ => return None,
     })
