@@ -33,8 +33,14 @@ test: setup lint guest
 test-bookworm-qemu: setup guest
 	./tools/with-bookworm-qemu.sh $(CARGO) nextest run --workspace --profile ci
 
+# Each fuzz target for FUZZ_SECONDS on its committed corpus (fuzz/corpus/TARGET).
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS ?= parse_domain rpc_message qemu_conf
 fuzz:
-	cd fuzz && $(CARGO) +nightly fuzz run parse_domain -- -max_total_time=300
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+		mkdir -p corpus/$$t && \
+		$(CARGO) +nightly fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 # Speed and memory against the floor (bare QEMU) measured in the same run.
 bench: setup build
