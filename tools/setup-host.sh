@@ -34,6 +34,11 @@ installed_version() { # prints the installed version of $1, or nothing
         awk '$1 == "installed" { print $2 }' || true
 }
 
+# Whether suite $2 offers package $1.
+suite_has() {
+    apt-cache madison "$1" | grep -q " $2/"
+}
+
 apt_updated=0
 apt_update() {
     if [ "$apt_updated" = 0 ]; then
@@ -114,7 +119,7 @@ fi
 client_suite=""
 if [[ "$qemu_ver" == *bpo* ]]; then
     add_backports
-    if [ -n "$(apt-cache madison libvirt-clients | awk -v s="$backports" '$0 ~ s')" ]; then
+    if suite_has libvirt-clients "$backports"; then
         client_suite=$backports
     fi
 fi
@@ -128,7 +133,7 @@ if [ -n "$client_suite" ]; then
     for p in "${CLIENT_PKGS[@]}"; do
         v=$(installed_version "$p")
         if [ -n "$v" ] && [ "$(suite_of "$p" "$v")" != "$client_suite" ] &&
-            apt-cache madison "$p" | grep -q " $client_suite/"; then
+            suite_has "$p" "$client_suite"; then
             missing+=("$p")
         fi
     done

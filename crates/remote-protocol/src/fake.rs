@@ -306,7 +306,7 @@ impl FakeBackend {
             }
             R::ConnectGetType => Response::String("QEMU".into()),
             R::ConnectGetVersion => Response::UHyper(7_002_000),
-            R::ConnectGetLibVersion => Response::UHyper(11_003_000),
+            R::ConnectGetLibVersion => Response::UHyper(crate::LIBVIRT_VERSION_NUMBER),
             R::ConnectGetHostname => Response::String("fakehost".into()),
             R::ConnectGetUri => Response::String("qemu:///system".into()),
             R::ConnectGetCapabilities => Response::String(CAPABILITIES.into()),

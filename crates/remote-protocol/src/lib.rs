@@ -37,8 +37,29 @@ pub mod server;
 pub mod uri;
 pub mod xdr;
 
+/// The libvirt release whose protocol and behaviour rvirt speaks for, as its
+/// clients show it and as `CONNECT_GET_LIB_VERSION` encodes it.
+pub const LIBVIRT_VERSION: &str = "11.3.0";
+/// [`LIBVIRT_VERSION`] as libvirt numbers versions (major × 1,000,000 + minor × 1,000 + micro).
+pub const LIBVIRT_VERSION_NUMBER: u64 = 11_003_000;
+
 pub use client::{Client, ClientError};
 pub use error::{ErrorCode, ErrorDomain, ErrorLevel, RemoteError};
 pub use procs::{Domain, Procedure, Request, Response};
 pub use server::{Backend, BoxFuture, ByteStream, CallContext, ServeOptions, serve};
 pub use uri::ConnectUri;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn libvirt_version_spellings_agree() {
+        let parts: Vec<u64> = super::LIBVIRT_VERSION
+            .split('.')
+            .map(|p| p.parse().unwrap())
+            .collect();
+        assert_eq!(
+            parts[0] * 1_000_000 + parts[1] * 1_000 + parts[2],
+            super::LIBVIRT_VERSION_NUMBER
+        );
+    }
+}

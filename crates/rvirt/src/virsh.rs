@@ -15,7 +15,7 @@ use crate::format::{list_order, parse_id, parse_uuid, reason_str, state_str, tab
 use crate::target::Target;
 
 /// Version of the libvirt client API whose output rvirt reproduces.
-pub const API_VERSION: &str = "11.3.0";
+pub const API_VERSION: &str = remote_protocol::LIBVIRT_VERSION;
 
 /// A daemon command (parsed by `main`).
 #[derive(Debug, Clone)]

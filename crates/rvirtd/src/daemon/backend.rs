@@ -90,7 +90,7 @@ impl DaemonBackend {
                 let (a, b, c) = d.caps.as_ref().map(|c| c.version()).unwrap_or((0, 0, 0));
                 Response::UHyper(u64::from(a) * 1_000_000 + u64::from(b) * 1_000 + u64::from(c))
             }
-            R::ConnectGetLibVersion => Response::UHyper(11_003_000),
+            R::ConnectGetLibVersion => Response::UHyper(remote_protocol::LIBVIRT_VERSION_NUMBER),
             R::ConnectGetHostname => Response::String(d.hostname.clone()),
             R::ConnectGetUri => Response::String("qemu:///system".into()),
             R::ConnectGetCapabilities => Response::String(hostinfo::capabilities_xml(
