@@ -70,6 +70,9 @@ pub trait HostOps {
     /// Write a whole file (no create, no truncate semantics beyond `O_WRONLY`): used for
     /// `/proc` and `/sys` attribute files.
     fn write_file(&self, path: &Path, data: &[u8]) -> io::Result<()>;
+    /// Makes an ownership change of `path` durable (`fsync` of a regular file; other
+    /// kinds are left alone: a block device's flush is not ours to force).
+    fn sync_owner(&self, path: &Path) -> io::Result<()>;
 }
 
 impl<T: HostOps + ?Sized> HostOps for &T {
@@ -111,6 +114,9 @@ impl<T: HostOps + ?Sized> HostOps for &T {
     }
     fn write_file(&self, path: &Path, data: &[u8]) -> io::Result<()> {
         (**self).write_file(path, data)
+    }
+    fn sync_owner(&self, path: &Path) -> io::Result<()> {
+        (**self).sync_owner(path)
     }
 }
 
@@ -301,6 +307,18 @@ impl HostOps for RealHostOps {
         let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
         f.write_all(data)
     }
+    fn sync_owner(&self, path: &Path) -> io::Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        // O_NONBLOCK: a FIFO or device must not block the open.
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)?;
+        if f.metadata()?.is_file() {
+            f.sync_all()?;
+        }
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -324,6 +342,7 @@ pub enum HostCall {
     BootId,
     ReadFile(PathBuf),
     WriteFile(PathBuf, String),
+    SyncOwner(PathBuf),
 }
 
 impl HostCall {
@@ -705,6 +724,15 @@ impl HostOps for RecordingHostOps {
             Ok(())
         })
     }
+    fn sync_owner(&self, path: &Path) -> io::Result<()> {
+        self.with_file(
+            HostCall::SyncOwner(path.into()),
+            HostOp::Stat,
+            path,
+            true,
+            |_| Ok(()),
+        )
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -918,6 +946,36 @@ pub fn recall_label(
     remove_if_present(ops, path, &name)?;
     remove_if_present(ops, path, &timestamp_attr(driver))?;
     Ok(Recalled::Restore(label))
+}
+
+/// The remembered label of `path` for `driver`, read without changing anything:
+/// `None` when nothing valid is remembered (no attributes, no xattr support, a
+/// timestamp of another boot, or no reference left).
+pub fn peek_label(
+    ops: &dyn HostOps,
+    driver: &str,
+    path: &Path,
+) -> Result<Option<String>, RememberError> {
+    let text = |name: &str| match get_text(ops, path, name) {
+        Ok(v) => Ok(v),
+        Err(None) => Ok(None),
+        Err(Some(e)) => Err(e),
+    };
+    let ref_name = ref_attr(driver);
+    let Some(count) = text(&ref_name)? else {
+        return Ok(None);
+    };
+    if parse_count(&ref_name, &count, path)? == 0 {
+        return Ok(None);
+    }
+    let now = ops
+        .boot_time()
+        .map_err(RememberError::BootTime)?
+        .to_string();
+    if text(&timestamp_attr(driver))?.as_deref() != Some(now.as_str()) {
+        return Ok(None);
+    }
+    text(&label_attr(driver))
 }
 
 #[cfg(test)]

@@ -202,7 +202,7 @@ fn dac_live_transaction_rolls_back() {
     t.add("disk", &a, QEMU_UID, QEMU_GID, true)
         .add("nvram", &b, QEMU_UID, QEMU_GID, true)
         .add("disk", &missing, QEMU_UID, QEMU_GID, true);
-    let e = t.commit(&d).unwrap_err();
+    let e = t.commit(&d, &|_| false).unwrap_err();
     assert_eq!(
         e.to_string(),
         format!(

@@ -27,6 +27,7 @@ use qemu_plan::{
 };
 
 use crate::hostfacts::RealHostFacts;
+use crate::owners::OwnerLedger;
 use crate::paths::{Paths, short_name};
 
 /// Descriptor numbers QEMU sees: 0-2 stdio, 3 the launcher channel (closed at exec).
@@ -76,6 +77,8 @@ pub struct Host {
     /// `None` when no usable cgroup hierarchy exists.
     pub cgroups: Option<CgroupLayout>,
     pub passwd: PasswdDb,
+    /// Which running domains hold which chowned files (see [`crate::owners`]).
+    pub owners: std::sync::Arc<OwnerLedger>,
 }
 
 /// A started QEMU and everything needed to stop it cleanly later.
@@ -91,6 +94,9 @@ pub struct Running {
     pub identity: Option<Identity>,
     pub landlock_abi: Option<u32>,
 }
+
+/// How a cleanup problem about a file's owner begins (after the domain's name).
+pub const OWNER_NOT_RESTORED: &str = "owner not restored";
 
 /// What must be undone when the domain stops (also recorded in the status file).
 #[derive(Debug, Default)]
@@ -120,6 +126,10 @@ pub struct OwnerRecord {
     pub uid: u32,
     pub gid: u32,
     pub remember: bool,
+    /// The owner before the start, journaled before the chown (absent in records of
+    /// older daemons: the remembered-owner xattrs are the fallback then).
+    #[serde(default)]
+    pub orig: Option<(u32, u32)>,
 }
 
 /// The status-file form of a DAC transaction's items.
@@ -132,8 +142,21 @@ fn owner_records(t: &Transaction) -> Vec<OwnerRecord> {
             uid: i.uid,
             gid: i.gid,
             remember: i.remember,
+            orig: i.orig,
         })
         .collect()
+}
+
+/// The DAC transaction a record describes.
+pub fn owner_transaction(records: &[OwnerRecord]) -> Transaction {
+    let mut owners = Transaction::new();
+    for o in records {
+        owners.add(o.what.clone(), o.path.clone(), o.uid, o.gid, o.remember);
+        if let Some(last) = owners.items.last_mut() {
+            last.orig = o.orig;
+        }
+    }
+    owners
 }
 
 /// What [`Cleanup`] holds, in a form the status file can carry across a daemon
@@ -182,10 +205,7 @@ impl Cleanup {
     /// Rebuilds a cleanup from its record; `cgroup` is the re-adopted group of a
     /// live QEMU (else the recorded directories are removed by path).
     pub fn from_record(r: &CleanupRecord, cgroup: Option<VmCgroup>) -> Cleanup {
-        let mut owners = Transaction::new();
-        for o in &r.owners {
-            owners.add(o.what.clone(), o.path.clone(), o.uid, o.gid, o.remember);
-        }
+        let owners = owner_transaction(&r.owners);
         Cleanup {
             domain: r.domain.clone(),
             lib_dir: r.lib_dir.clone(),
@@ -205,19 +225,22 @@ impl Cleanup {
     }
 
     /// Restores owners, removes the cgroup, sockets and directories. Best effort:
-    /// every failure is returned, none stops the rest.
-    pub fn run(mut self) -> Vec<String> {
+    /// every failure is returned, none stops the rest. Safe to run again after a
+    /// crash in the middle of it (the restore of an owner is idempotent).
+    pub fn run(mut self, ledger: &OwnerLedger) -> Vec<String> {
         let mut errors = Vec::new();
         if self.dac_active {
             let mut dac = DacDriver::new(RealHostOps);
             dac.remember_owner = self.remember_owner;
-            // Only files still labelled for QEMU: a cleanup repeated after a crash
-            // (or of a start killed before its chowns) must not take a file from
-            // its owner again.
-            self.owners.items.retain(|i| {
-                fs::metadata(&i.path).is_ok_and(|m| m.uid() == i.uid && m.gid() == i.gid)
-            });
-            errors.extend(self.owners.release(&dac).iter().map(ToString::to_string));
+            let mut held = ledger.lock();
+            held.release(&self.domain);
+            let shared = |p: &Path| held.shared(&self.domain, p);
+            errors.extend(
+                self.owners
+                    .release(&dac, &shared)
+                    .iter()
+                    .map(|e| format!("domain '{}': {OWNER_NOT_RESTORED}: {e}", self.domain)),
+            );
         }
         if let Some(cg) = self.cgroup.take()
             && let Err(e) = cg.remove()
@@ -469,7 +492,7 @@ pub async fn start_journaled(
             Ok(r)
         }
         Err(e) => {
-            for problem in cleanup.run() {
+            for problem in cleanup.run(&host.owners) {
                 tracing::warn!("{problem}");
             }
             Err(e)
@@ -757,18 +780,27 @@ async fn start_inner(
     let mut dac_driver = DacDriver::new(RealHostOps);
     dac_driver.remember_owner = host.config.remember_owner;
     dac_driver.dynamic_ownership = host.config.dynamic_ownership;
-    let mut planned = cleanup.record();
-    if dac.relabel {
-        planned.dac_active = true;
-        planned.owners = owner_records(&owners);
-    }
-    journal(&planned);
-    if dac.relabel {
-        owners
-            .commit(&dac_driver)
-            .map_err(|e| step(name, "DAC")(e.to_string()))?;
-        cleanup.owners = owners;
-        cleanup.dac_active = true;
+    // The original owners are learned and journaled (durably) before any chown,
+    // with the ledger locked so no other domain changes these files meanwhile.
+    {
+        let mut held = host.owners.lock();
+        let mut planned = cleanup.record();
+        if dac.relabel {
+            owners
+                .fill_origins(&dac_driver, &|p| held.origin_elsewhere(name, p))
+                .map_err(|e| step(name, "DAC")(e.to_string()))?;
+            planned.dac_active = true;
+            planned.owners = owner_records(&owners);
+        }
+        journal(&planned);
+        if dac.relabel {
+            owners
+                .commit(&dac_driver, &|p| held.shared(name, p))
+                .map_err(|e| step(name, "DAC")(e.to_string()))?;
+            held.hold(name, &owners.items);
+            cleanup.owners = owners;
+            cleanup.dac_active = true;
+        }
     }
     // Refuse early, naming the layer, rather than letting QEMU fail with a bare EACCES.
     if let Some(id) = &identity {

@@ -7,6 +7,7 @@ pub mod host;
 pub mod hostfacts;
 pub mod launch;
 pub mod native;
+pub mod owners;
 pub mod paths;
 pub mod registry;
 pub mod states;

@@ -200,7 +200,7 @@ async fn run_case(case: &Case, id: i32) -> Facts {
         .as_ref()
         .map(|c| c.paths())
         .unwrap_or_default();
-    let problems = std::mem::take(&mut r.cleanup).run();
+    let problems = std::mem::take(&mut r.cleanup).run(&Default::default());
     for dir in &cgroup_dirs {
         assert!(
             !dir.exists(),
@@ -712,6 +712,10 @@ async fn qemu_live_seccomp_denial_is_named() {
             assert!(refused.is_none(), "{reply:?}");
             assert!(denial.is_none() && status.success(), "{status}");
         }
-        assert!(std::mem::take(&mut r.cleanup).run().is_empty());
+        assert!(
+            std::mem::take(&mut r.cleanup)
+                .run(&Default::default())
+                .is_empty()
+        );
     }
 }

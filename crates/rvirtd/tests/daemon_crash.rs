@@ -1,7 +1,11 @@
 //! Crash safety: the daemon is killed with SIGKILL at random points while it
-//! defines, starts and stops domains. After each restart no definition is lost or
-//! half-written, every QEMU is tracked (listed as running) or gone, no start journal
-//! is left, and every disk of a domain that is not running is back with its owner.
+//! defines, starts, stops and undefines domains whose files belong to a non-root
+//! user (each its own disk, all three one read-only ISO). After each restart no
+//! definition is lost or half-written, every QEMU is tracked (listed as running) or
+//! gone, no start journal is left, every disk of a domain that is not running is
+//! back with its owner (the shared ISO once no domain runs), and no mount of the
+//! daemon's tree is left. `RVIRT_CRASH_ROUNDS` (default 200: one kill a round) and
+//! `RVIRT_CRASH_SEED` replay a run; `make soak` runs more.
 
 mod daemon_support;
 
@@ -12,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use daemon_support::{Daemon, name};
 
-const OWNER: u32 = 12345;
+const OWNER: u32 = 4242;
 
 struct Rng(u64);
 
@@ -28,17 +32,39 @@ impl Rng {
     }
 }
 
-fn xml(name: &str, disk: &std::path::Path, mem: u32) -> String {
+fn xml(name: &str, disk: &std::path::Path, iso: &std::path::Path, mem: u32) -> String {
     format!(
         "<domain type='kvm'><name>{name}</name><memory unit='MiB'>{mem}</memory>\
          <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>\
          <disk type='file' device='disk'><driver name='qemu' type='raw'/>\
-         <source file='{}'/><target dev='vda' bus='virtio'/></disk></devices></domain>",
-        disk.display()
+         <source file='{}'/><target dev='vda' bus='virtio'/></disk>\
+         <disk type='file' device='cdrom'><driver name='qemu' type='raw'/>\
+         <source file='{}'/><target dev='hdc' bus='ide'/><readonly/></disk>\
+         </devices></domain>",
+        disk.display(),
+        iso.display()
     )
 }
 
-fn check(d: &Daemon, defined: &BTreeSet<String>, disks: &[(String, PathBuf)], round: usize) {
+/// A file of `size` bytes owned by `OWNER`, mode 0640.
+fn user_file(path: &std::path::Path, size: usize) {
+    std::fs::write(path, vec![0u8; size]).unwrap();
+    rustix::fs::chown(
+        path,
+        Some(rustix::fs::Uid::from_raw(OWNER)),
+        Some(rustix::fs::Gid::from_raw(OWNER)),
+    )
+    .unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+}
+
+fn check(
+    d: &Daemon,
+    defined: &BTreeSet<String>,
+    disks: &[(String, PathBuf)],
+    iso: &std::path::Path,
+    round: usize,
+) {
     let ctx = || format!("round {round}\n{}", d.log_tail());
     // Definitions: all there, none half-written.
     for e in std::fs::read_dir(d.root().join("etc/rvirt/qemu")).unwrap() {
@@ -110,6 +136,25 @@ fn check(d: &Daemon, defined: &BTreeSet<String>, disks: &[(String, PathBuf)], ro
         "start journals left: {leftover:?}\n{}",
         ctx()
     );
+    // No mount of the daemon's tree in the host's namespace (the private /dev lives
+    // only in QEMU's).
+    let root = d.root().to_string_lossy().into_owned();
+    let mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&root))
+        .map(str::to_owned)
+        .collect();
+    assert!(mounts.is_empty(), "mounts left: {mounts:?}\n{}", ctx());
+    if running.is_empty() {
+        let md = std::fs::metadata(iso).unwrap();
+        assert_eq!(
+            (md.uid(), md.gid()),
+            (OWNER, OWNER),
+            "shared ISO not back with its owner with no domain running\n{}",
+            ctx()
+        );
+    }
     // Owners of the disks of domains that are not running.
     for (n, disk) in disks {
         if !running.contains(n) {
@@ -133,7 +178,7 @@ fn qemu_live_crash_safety_daemon_killed_at_random_points() {
     let rounds: usize = std::env::var("RVIRT_CRASH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(50);
+        .unwrap_or(200);
     let seed = std::env::var("RVIRT_CRASH_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -149,16 +194,12 @@ fn qemu_live_crash_safety_daemon_killed_at_random_points() {
     let mut d = Daemon::start();
     let doms: Vec<String> = (0..3).map(|i| name(&format!("c{i}"))).collect();
     let mut disks = Vec::new();
+    let iso = d.root().join("shared.iso");
+    user_file(&iso, 1 << 16);
     for n in &doms {
         d.names.push(n.clone());
         let disk = d.root().join(format!("{n}.raw"));
-        std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
-        rustix::fs::chown(
-            &disk,
-            Some(rustix::fs::Uid::from_raw(OWNER)),
-            Some(rustix::fs::Gid::from_raw(OWNER)),
-        )
-        .unwrap();
+        user_file(&disk, 1 << 20);
         disks.push((n.clone(), disk));
     }
     let mut defined = BTreeSet::new();
@@ -167,22 +208,27 @@ fn qemu_live_crash_safety_daemon_killed_at_random_points() {
     for round in 0..rounds {
         let i = rng.below(doms.len() as u64) as usize;
         let n = doms[i].clone();
-        let (op, args): (&str, Vec<String>) = match rng.below(3) {
-            0 => {
+        let (op, args): (&str, Vec<String>) = match rng.below(7) {
+            0 | 1 => {
                 let mem = 128 + 32 * rng.below(4) as u32;
-                let f = d.write(&format!("{n}.def.xml"), &xml(&n, &disks[i].1, mem));
+                let f = d.write(&format!("{n}.def.xml"), &xml(&n, &disks[i].1, &iso, mem));
                 (
                     "define",
                     vec!["define".into(), f.to_string_lossy().into_owned()],
                 )
             }
-            1 => ("start", vec!["start".into(), n.clone()]),
-            _ => ("destroy", vec!["destroy".into(), n.clone()]),
+            2 | 3 => ("start", vec!["start".into(), n.clone()]),
+            4 | 5 => ("destroy", vec!["destroy".into(), n.clone()]),
+            _ => ("undefine", vec!["undefine".into(), n.clone()]),
         };
+        if op == "undefine" {
+            // Whether it went through is unknown until the client answers.
+            defined.remove(&n);
+        }
         let mut c = d.client("virsh");
         c.arg("-c").arg(d.uri()).args(&args);
         let client = std::thread::spawn(move || daemon_support::run(c));
-        std::thread::sleep(Duration::from_micros(rng.below(200_000)));
+        std::thread::sleep(Duration::from_micros(rng.below(150_000)));
         let mut child = d.child.take().unwrap();
         let _ = child.kill();
         let _ = child.wait();
@@ -192,13 +238,13 @@ fn qemu_live_crash_safety_daemon_killed_at_random_points() {
             defined.insert(n.clone());
         }
         d.spawn();
-        check(&d, &defined, &disks, round);
+        check(&d, &defined, &disks, &iso, round);
     }
     println!("{kills} daemon kills in {:?}", t.elapsed());
     for n in &doms {
         let _ = d.virsh(&["destroy", n]);
     }
-    check(&d, &defined, &disks, rounds);
+    check(&d, &defined, &disks, &iso, rounds);
     assert!(d.qemu_pids().is_empty());
     // cgroups of QEMUs killed while no daemon ran go once the process is reaped.
     for n in &doms {

@@ -45,7 +45,11 @@ async fn qemu_live_kvm_domain_from_plan_over_qmp() {
     let mut r = g.0.take().unwrap();
     let status = r.child.take().unwrap().wait().unwrap();
     assert!(status.success(), "{status}");
-    assert!(std::mem::take(&mut r.cleanup).run().is_empty());
+    assert!(
+        std::mem::take(&mut r.cleanup)
+            .run(&Default::default())
+            .is_empty()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,5 +112,9 @@ async fn guest_tcg_guest_boots_from_plan_and_powers_off() {
             .unwrap()
             .contains("GUEST-POWEROFF")
     );
-    assert!(std::mem::take(&mut r.cleanup).run().is_empty());
+    assert!(
+        std::mem::take(&mut r.cleanup)
+            .run(&Default::default())
+            .is_empty()
+    );
 }

@@ -9,9 +9,12 @@
 //!   `trusted.libvirt.security.{dac,ref_dac,timestamp_dac}` attributes exactly as
 //!   libvirt does (see [`crate::hostops`]): original owner `+UID:+GID`, decimal
 //!   refcount, boot-time stamp; at refcount 0 the owner is restored and the attributes
-//!   removed. With nothing remembered, restore goes to `root:root` (libvirt's rule).
+//!   removed. With nothing remembered, [`DacDriver::restore_owner`] goes to `root:root`
+//!   (libvirt's rule).
 //! * [`Transaction`]: a list of changes applied in order, rolled back on the first
-//!   failure.
+//!   failure; each item carries its original owner, learned before the chown, and is
+//!   given back by [`DacDriver::restore_item`], which never guesses an owner and can
+//!   run again after a crash (see `restore.rs`).
 //! * [`check_access`]: walks every directory on the way to a file as the QEMU identity
 //!   would (mode bits and POSIX ACLs) and names the component that blocks.
 
@@ -22,10 +25,12 @@ use crate::hostops::{self, HostOps, Recalled, RememberError, Remembered};
 use crate::spec::Identity;
 
 mod access;
+mod restore;
 pub use access::{
     AccessDenial, AccessProblem, AclEntry, check_access, check_identity_access, parse_posix_acl,
     permits,
 };
+pub use restore::{Owner, Restored};
 
 /// The driver name in the xattr names (`trusted.libvirt.security.dac`).
 pub const DRIVER: &str = "dac";
@@ -75,6 +80,32 @@ pub enum DacError {
         path: PathBuf,
         #[source]
         source: Box<RememberError>,
+    },
+    #[error(
+        "{what} '{}': owned by QEMU's account {uid}:{gid} and its original owner is not \
+         known (no journal record, no remembered owner): left as it is",
+        path.display()
+    )]
+    OwnerUnknown {
+        what: String,
+        path: PathBuf,
+        uid: u32,
+        gid: u32,
+    },
+    #[error(
+        "{what} '{}': now owned by {uid}:{gid}, neither QEMU's account {label_uid}:{label_gid} \
+         nor its original owner {}: changed by someone else, left as it is",
+        path.display(),
+        orig.map_or_else(|| "(unknown)".to_owned(), |(u, g)| format!("{u}:{g}"))
+    )]
+    ChangedMeanwhile {
+        what: String,
+        path: PathBuf,
+        uid: u32,
+        gid: u32,
+        label_uid: u32,
+        label_gid: u32,
+        orig: Option<Owner>,
     },
     #[error("{first}; rolling back also failed: {}", failures.join("; "))]
     Rollback {
@@ -584,6 +615,9 @@ pub struct DacItem {
     pub uid: u32,
     pub gid: u32,
     pub remember: bool,
+    /// The owner before this domain's start, known before the chown and journaled
+    /// with it, so a restore never has to guess (see [`DacDriver::restore_item`]).
+    pub orig: Option<Owner>,
 }
 
 /// Ownership changes applied in order; on the first failure the ones already made
@@ -613,21 +647,45 @@ impl Transaction {
             uid,
             gid,
             remember,
+            orig: None,
         });
         self
     }
 
-    /// Apply all items. On success the outcomes are in item order.
-    pub fn commit<O: HostOps>(&self, driver: &DacDriver<O>) -> Result<Vec<DacOutcome>, DacError> {
+    /// Records each item's original owner (see [`DacDriver::original_owner`]);
+    /// `held` gives the original an item's path has in another running domain's
+    /// records. Done before the records are journaled and before any chown.
+    pub fn fill_origins<O: HostOps>(
+        &mut self,
+        driver: &DacDriver<O>,
+        held: &dyn Fn(&Path) -> Option<Option<Owner>>,
+    ) -> Result<(), DacError> {
+        for it in &mut self.items {
+            it.orig = match held(&it.path) {
+                Some(orig) => orig,
+                None => Some(driver.original_owner(&it.what, &it.path)?),
+            };
+        }
+        Ok(())
+    }
+
+    /// Apply all items. On success the outcomes are in item order. `shared` says
+    /// whether another domain still uses a path (a rollback leaves those alone).
+    pub fn commit<O: HostOps>(
+        &self,
+        driver: &DacDriver<O>,
+        shared: &dyn Fn(&Path) -> bool,
+    ) -> Result<Vec<DacOutcome>, DacError> {
         let mut done = Vec::with_capacity(self.items.len());
         for (i, it) in self.items.iter().enumerate() {
             match driver.set_owner_for(&it.what, &it.path, it.uid, it.gid, it.remember) {
                 Ok(o) => done.push(o),
                 Err(e) => {
-                    let failures: Vec<String> = driver
-                        .restore_all(&self.items[..i].iter().rev().cloned().collect::<Vec<_>>())
+                    let failures: Vec<String> = self.items[..i]
                         .iter()
-                        .map(ToString::to_string)
+                        .rev()
+                        .filter_map(|it| driver.restore_item(it, shared(&it.path)).err())
+                        .map(|e| e.to_string())
                         .collect();
                     if failures.is_empty() {
                         return Err(e);
@@ -642,9 +700,19 @@ impl Transaction {
         Ok(done)
     }
 
-    /// Undo a committed transaction (reverse order, best effort).
-    pub fn release<O: HostOps>(&self, driver: &DacDriver<O>) -> Vec<DacError> {
-        driver.restore_all(&self.items.iter().rev().cloned().collect::<Vec<_>>())
+    /// Undo a committed (or partly committed) transaction: reverse order, best
+    /// effort, each item through [`DacDriver::restore_item`], so running it again
+    /// after a crash changes nothing more.
+    pub fn release<O: HostOps>(
+        &self,
+        driver: &DacDriver<O>,
+        shared: &dyn Fn(&Path) -> bool,
+    ) -> Vec<DacError> {
+        self.items
+            .iter()
+            .rev()
+            .filter_map(|it| driver.restore_item(it, shared(&it.path)).err())
+            .collect()
     }
 }
 
@@ -1035,7 +1103,7 @@ rvirt-qemu:x:994:
         t.add("disk", "/a", 999, 994, true)
             .add("nvram", "/b", 999, 994, true)
             .add("chardev", "/c", 999, 994, true);
-        let e = t.commit(&d).unwrap_err();
+        let e = t.commit(&d, &|_| false).unwrap_err();
         assert_eq!(
             e.to_string(),
             "chardev '/c': cannot chown to 999:994: Input/output error"
@@ -1062,8 +1130,8 @@ rvirt-qemu:x:994:
             ]
         );
         d.ops.clear_failures();
-        assert_eq!(t.commit(&d).unwrap().len(), 3);
-        assert!(t.release(&d).is_empty());
+        assert_eq!(t.commit(&d, &|_| false).unwrap().len(), 3);
+        assert!(t.release(&d, &|_| false).is_empty());
         assert_eq!(d.ops.owner("/c"), Some((3, 3)));
     }
 

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use confine::cgroup::{DeviceKind, DeviceRule};
-use confine::dac::{DacDriver, DacOutcome};
+use confine::dac::{DacDriver, DacItem, DacOutcome};
 use confine::hostops::RealHostOps;
 use confine::launcher::NsOp;
 use domain_xml::model::rvirt_ns::{Grant, GrantAccess, check_grant_path};
@@ -457,21 +457,41 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
 
     // DAC: QEMU's own account becomes the owner (as for a disk); the old owner is
     // remembered and given back at revoke or stop. The change is in the status file
-    // before it is made, so a daemon killed in between still gives the file back
-    // (a cleanup only restores files still owned by QEMU).
+    // before it is made, with its original owner, so a daemon killed in between
+    // still gives the file back (a restore never guesses an owner).
     if res.dac_relabel {
         let remember = d.host.config.remember_owner;
-        persist_owner_item(d, vm, Some((&res.origin, &real, uid, gid, remember)))
-            .ok_or_else(ops::not_running)?;
+        let driver = dac_driver(d);
+        let mut held = d.host.owners.lock();
+        let orig = match held.origin_elsewhere(name, &real) {
+            Some(o) => o,
+            None => Some(
+                driver
+                    .original_owner(&res.origin, &via)
+                    .map_err(|e| fail(format!("DAC: {e}")))?,
+            ),
+        };
+        let item = DacItem {
+            what: res.origin.clone(),
+            path: real.clone(),
+            uid,
+            gid,
+            remember,
+            orig,
+        };
+        persist_owner_item(d, vm, Some(item.clone())).ok_or_else(ops::not_running)?;
         hot.real = Some(real.clone());
-        match dac_driver(d).set_owner_for(&res.origin, &via, uid, gid, remember) {
+        match driver.set_owner_for(&res.origin, &via, uid, gid, remember) {
             Err(e) => {
                 let _ = persist_owner_item(d, vm, None);
                 return Err(fail(format!("DAC: {e}")));
             }
             // Only a change (or a remembered reference) is given back later: a file
             // QEMU's account owned already stays its owner's.
-            Ok(o) if remember || matches!(o, DacOutcome::Chowned { .. }) => hot.owner = true,
+            Ok(o) if remember || matches!(o, DacOutcome::Chowned { .. }) => {
+                hot.owner = true;
+                held.hold(name, &[item]);
+            }
             Ok(_) => {
                 let _ = persist_owner_item(d, vm, None);
             }
@@ -559,15 +579,10 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
 
 /// Adds the owner item of a grant being made to the cleanup (`Some`), or takes the
 /// last one added back out (`None`), and writes the status file.
-fn persist_owner_item(
-    d: &Daemon,
-    vm: &Vm,
-    item: Option<(&str, &Path, u32, u32, bool)>,
-) -> Option<()> {
+fn persist_owner_item(d: &Daemon, vm: &Vm, item: Option<DacItem>) -> Option<()> {
     vm.with_cleanup(|c| match item {
-        Some((what, path, uid, gid, remember)) => {
-            c.owners
-                .add(what.to_owned(), path.to_path_buf(), uid, gid, remember);
+        Some(item) => {
+            c.owners.items.push(item);
         }
         None => {
             c.owners.items.pop();
@@ -649,15 +664,33 @@ fn undo(d: &Daemon, vm: &Vm, start_time: u64, hot: &mut HotGrant) -> Vec<String>
         }
     }
     if hot.owner {
-        // Out of the records first (a daemon killed now must not give it back
-        // twice), then given back if QEMU's account still owns it.
+        // Given back first (the restore is idempotent: a daemon killed before the
+        // record goes gives it back again harmlessly), then out of the records.
         let owner_path = hot.real.clone().unwrap_or_else(|| PathBuf::from(&hot.path));
-        let item = vm
+        let found = vm
             .with_cleanup(|c| {
-                let i = c.owners.items.iter().rposition(|i| i.path == owner_path)?;
-                Some(c.owners.items.remove(i))
+                let same: Vec<&DacItem> = c
+                    .owners
+                    .items
+                    .iter()
+                    .filter(|i| i.path == owner_path)
+                    .collect();
+                same.last().map(|i| ((*i).clone(), same.len() > 1))
             })
             .flatten();
+        if let Some((item, also_used_here)) = found {
+            let mut held = d.host.owners.lock();
+            held.release_one(&vm.name, &item.path);
+            let shared = also_used_here || held.shared(&vm.name, &item.path);
+            if let Err(e) = dac_driver(d).restore_item(&item, shared) {
+                problems.push(format!("DAC: {e}"));
+            }
+            vm.with_cleanup(|c| {
+                if let Some(i) = c.owners.items.iter().rposition(|i| i.path == owner_path) {
+                    c.owners.items.remove(i);
+                }
+            });
+        }
         hot.owner = false;
         let kept = hot.clone();
         let _ = persist(d, vm, |s| {
@@ -665,12 +698,6 @@ fn undo(d: &Daemon, vm: &Vm, start_time: u64, hot: &mut HotGrant) -> Vec<String>
                 *h = kept;
             }
         });
-        if let Some(i) = item
-            && fs::metadata(&i.path).is_ok_and(|m| m.uid() == i.uid && m.gid() == i.gid)
-            && let Err(e) = dac_driver(d).restore_owner_for(&i.what, &i.path, i.remember)
-        {
-            problems.push(format!("DAC: {e}"));
-        }
     }
     problems
 }

@@ -198,6 +198,7 @@ impl Daemon {
                 launcher: Launcher::new(&opts.launcher),
                 cgroups,
                 passwd,
+                owners: Default::default(),
             },
             paths,
             caps,

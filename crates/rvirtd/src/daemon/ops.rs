@@ -274,7 +274,7 @@ async fn start_locked(
                 let _ = c.kill();
                 let _ = c.wait();
             }
-            for p in cleanup.run() {
+            for p in cleanup.run(&d.host.owners) {
                 tracing::warn!("{p}");
             }
             let _ = store::remove_if_exists(&journal_file);

@@ -187,9 +187,10 @@ fn retry_leftovers(d: Arc<Daemon>) {
 
 /// Runs the cleanup of a QEMU that is not our child; busy cgroups are recorded and
 /// retried (also by the next daemon, should this one stop).
-async fn run_cleanup(d: &Arc<Daemon>, cleanup: Cleanup) {
+async fn run_cleanup(d: &Arc<Daemon>, cleanup: Cleanup) -> Vec<String> {
     let dirs = cleanup.cgroup_dirs.clone();
-    let problems = tokio::task::spawn_blocking(move || cleanup.run())
+    let ledger = d.host.owners.clone();
+    let problems = tokio::task::spawn_blocking(move || cleanup.run(&ledger))
         .await
         .unwrap_or_default();
     for p in problems.iter().filter(|p| !p.contains("cgroup")) {
@@ -207,6 +208,41 @@ async fn run_cleanup(d: &Arc<Daemon>, cleanup: Cleanup) {
         }
         retry_leftovers(d.clone());
     }
+    problems
+}
+
+/// Every file a status file or start journal says is chowned for QEMU, into the
+/// ledger, before any cleanup runs: a cleanup must see which files other domains
+/// still hold (and their original owners) whatever order they come in.
+fn load_owner_ledger(d: &Daemon) {
+    let mut held = d.host.owners.lock();
+    for path in status_files(&d.paths.state_dir) {
+        let Ok(text) = fs::read_to_string(&path) else {
+            continue;
+        };
+        if let Ok(st) = Status::parse(&path, &text)
+            && st.record.cleanup.dac_active
+        {
+            let t = crate::launch::owner_transaction(&st.record.cleanup.owners);
+            held.hold(&st.record.cleanup.domain, &t.items);
+        }
+    }
+    let Ok(rd) = fs::read_dir(&d.paths.state_dir) else {
+        return;
+    };
+    for e in rd.filter_map(Result::ok) {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "starting")
+            && let Some(j) = fs::read(&p)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<StartJournal>(&b).ok())
+            && j.cleanup.dac_active
+            && !d.paths.status_file(&j.name).exists()
+        {
+            let t = crate::launch::owner_transaction(&j.cleanup.owners);
+            held.hold(&j.cleanup.domain, &t.items);
+        }
+    }
 }
 
 /// Reconnects every domain with a status file, in parallel.
@@ -214,6 +250,7 @@ pub async fn reconnect_all(d: &Arc<Daemon>) {
     if !load_leftovers(d).is_empty() {
         retry_leftovers(d.clone());
     }
+    load_owner_ledger(d);
     recover_interrupted_starts(d).await;
     let mut tasks = Vec::new();
     for path in status_files(&d.paths.state_dir) {
@@ -421,7 +458,7 @@ async fn gone(d: &Arc<Daemon>, obj: &Arc<DomainObj>, st: Status) {
         st.pid,
         reason.as_str()
     );
-    run_cleanup(d, Cleanup::from_record(&st.record.cleanup, None)).await;
+    let problems = run_cleanup(d, Cleanup::from_record(&st.record.cleanup, None)).await;
     let _ = crate::store::remove_if_exists(&d.paths.status_file(&name));
     let s = obj.update(|s| {
         s.state = DomainState::Shutoff(reason);
@@ -431,7 +468,9 @@ async fn gone(d: &Arc<Daemon>, obj: &Arc<DomainObj>, st: Status) {
             s.live = None;
         }
     });
-    if !s.persistent {
+    if s.persistent {
+        vm::report_owner_problems(d, obj, &name, &problems);
+    } else {
         d.registry.remove(obj);
     }
 }

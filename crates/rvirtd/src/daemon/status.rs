@@ -145,9 +145,16 @@ pub fn journal_path(state_dir: &Path, name: &str) -> PathBuf {
 }
 
 impl StartJournal {
+    /// Durable (fsync'd) once it names owners: they are about to be changed, and the
+    /// original owners must outlive anything that happens next.
     pub fn write(&self, state_dir: &Path) -> Result<(), StoreError> {
         let json = serde_json::to_vec(self).unwrap_or_default();
-        store::replace_file(&journal_path(state_dir, &self.name), &json)
+        let path = journal_path(state_dir, &self.name);
+        if self.cleanup.owners.is_empty() {
+            store::replace_file(&path, &json)
+        } else {
+            store::atomic_write(&path, &json)
+        }
     }
 }
 
@@ -193,6 +200,7 @@ mod tests {
                         uid: 1,
                         gid: 2,
                         remember: true,
+                        orig: Some((7, 8)),
                     }],
                     ..CleanupRecord::default()
                 },

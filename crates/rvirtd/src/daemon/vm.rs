@@ -300,14 +300,45 @@ async fn actor(d: Arc<Daemon>, obj: Arc<DomainObj>, vm: Arc<Vm>, mut parts: Acto
         exit.map(|e| format!(" ({e})")).unwrap_or_default()
     );
     let cleanup = lock(&vm.cleanup).take().unwrap_or_default();
-    let problems = tokio::task::spawn_blocking(move || cleanup.run())
+    let ledger = d.host.owners.clone();
+    let problems = tokio::task::spawn_blocking(move || cleanup.run(&ledger))
         .await
         .unwrap_or_default();
-    for p in problems {
+    for p in &problems {
         tracing::warn!("{p}");
     }
     finish(&d, &obj, &vm, reason);
+    report_owner_problems(&d, &obj, &vm.name, &problems);
     tracing::debug!("domain '{}': cleanup took {:?}", vm.name, t.elapsed());
+}
+
+/// Files whose owner could not be given back (unknown original, changed by someone
+/// else) are said in the domain log and kept as the domain's message (`virsh
+/// dominfo`, DOMAIN_GET_MESSAGES) until its next start: they are left as they are,
+/// never given to root, and someone has to look at them.
+pub fn report_owner_problems(d: &Daemon, obj: &DomainObj, name: &str, problems: &[String]) {
+    let owners: Vec<&String> = problems
+        .iter()
+        .filter(|p| p.contains(crate::launch::OWNER_NOT_RESTORED))
+        .collect();
+    if owners.is_empty() {
+        return;
+    }
+    if let Ok(mut log) = std::fs::OpenOptions::new()
+        .append(true)
+        .open(d.paths.log_file(name))
+    {
+        use std::io::Write;
+        for p in &owners {
+            let _ = writeln!(log, "{p}");
+        }
+    }
+    let text = owners
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join("; ");
+    obj.update(|s| s.note = Some(text));
 }
 
 /// The domain is gone: status file, id, registry, snapshot, event.

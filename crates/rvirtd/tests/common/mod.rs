@@ -49,6 +49,7 @@ pub fn host(root: &Path, qemu_conf: &str) -> Host {
         launcher: Launcher::new(env!("CARGO_BIN_EXE_rvirtd")),
         cgroups: CgroupLayout::detect_host().ok(),
         passwd: PasswdDb::load().unwrap(),
+        owners: Default::default(),
     }
 }
 
@@ -79,7 +80,7 @@ impl Guard {
             let _ = c.kill();
             let _ = c.wait();
         }
-        std::mem::take(&mut r.cleanup).run()
+        std::mem::take(&mut r.cleanup).run(&Default::default())
     }
 }
 
