@@ -9,9 +9,11 @@ pub mod defaults;
 pub mod model;
 pub mod status;
 pub mod units;
+pub mod validate;
 pub mod xml;
 
 pub use model::{Domain, QEMU_NS, VirtType, check_name};
+pub use validate::{ErrorKind, ValidationError, validate, validate_all};
 pub use xml::{Diagnostic, ParseError, Pos, Severity};
 
 use xml::reader::Diags;

@@ -167,6 +167,15 @@ impl Planner<'_> {
                         if self.family != Family::I440fx {
                             self.problem(&subject, "model 'piix3-uhci' needs a pc machine");
                         }
+                        if !self.caps.has_device("piix3-usb-uhci") {
+                            self.problem(
+                                &subject,
+                                format!(
+                                    "model 'piix3-uhci' needs device 'piix3-usb-uhci', which {} lacks",
+                                    self.rt.emulator
+                                ),
+                            );
+                        }
                         self.device(
                             Obj::new()
                                 .with("driver", "piix3-usb-uhci")
