@@ -14,7 +14,7 @@ pub mod xml;
 
 pub use model::{Domain, QEMU_NS, VirtType, check_name};
 pub use validate::{ErrorKind, ValidationError, validate, validate_all};
-pub use xml::{Diagnostic, ParseError, Pos, Severity};
+pub use xml::{Diagnostic, ParseError, ParseErrorKind, Pos, Severity};
 
 use xml::reader::Diags;
 

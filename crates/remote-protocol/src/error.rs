@@ -35,6 +35,8 @@ impl ErrorCode {
     pub const DOM_EXIST: Self = Self(28);
     /// `VIR_ERR_OPERATION_DENIED`: operation forbidden on a read-only connection.
     pub const OPERATION_DENIED: Self = Self(29);
+    /// `VIR_ERR_XML_DETAIL`: one value of the XML is wrong.
+    pub const XML_DETAIL: Self = Self(35);
     /// `VIR_ERR_SYSTEM_ERROR`.
     pub const SYSTEM_ERROR: Self = Self(38);
     /// `VIR_ERR_RPC`.

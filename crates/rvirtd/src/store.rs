@@ -10,13 +10,13 @@ use crate::stored::StoredDef;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot write '{path}'")]
+    #[error("cannot write '{path}': {source}")]
     Write {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot read '{path}'")]
+    #[error("cannot read '{path}': {source}")]
     Read {
         path: PathBuf,
         #[source]
@@ -24,12 +24,21 @@ pub enum StoreError {
     },
     #[error("'{path}': {message}")]
     Parse { path: PathBuf, message: String },
-    #[error("cannot remove '{path}'")]
+    #[error("cannot remove '{path}': {source}")]
     Remove {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+}
+
+/// A temp file name no other write of this process uses at the same time: two
+/// writers of one file (concurrent defines of one domain) must not rename each
+/// other's temp file away.
+fn temp_name(file_name: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!(".{file_name}.tmp{}-{n}", std::process::id())
 }
 
 /// Writes `data` to `path` so that a crash leaves either the old or the new file:
@@ -44,7 +53,7 @@ pub fn atomic_write(path: &Path, data: &[u8]) -> Result<(), StoreError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.tmp{}", std::process::id()));
+    let tmp = dir.join(temp_name(&file_name));
     let result = (|| {
         let mut f = fs::OpenOptions::new()
             .write(true)
@@ -72,7 +81,7 @@ pub fn replace_file(path: &Path, data: &[u8]) -> Result<(), StoreError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.tmp{}", std::process::id()));
+    let tmp = dir.join(temp_name(&file_name));
     let result = fs::write(&tmp, data).and_then(|()| fs::rename(&tmp, path));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);

@@ -162,9 +162,10 @@ impl Domain {
         })?;
         let id = el.attr_parse::<i32>("id", "a number")?;
 
-        let name_el = el
-            .child("name")
-            .ok_or_else(|| el.err("<domain> needs a <name>"))?;
+        let name_el = el.child("name").ok_or_else(|| {
+            el.err("<domain> needs a <name>")
+                .of_kind(crate::xml::ParseErrorKind::MissingName)
+        })?;
         let name = name_el.text().trim().to_owned();
         check_name(&name).map_err(|m| name_el.err(m))?;
         name_el.done()?;

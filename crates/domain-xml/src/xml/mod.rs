@@ -7,7 +7,7 @@ pub mod reader;
 pub mod writer;
 
 pub use raw::{ExtraChild, Extras, RawAttr, RawElement, RawNode};
-pub use reader::{Diagnostic, El, ParseError, Pos, Severity};
+pub use reader::{Diagnostic, El, ParseError, ParseErrorKind, Pos, Severity};
 pub use writer::XmlWriter;
 
 /// Escapes text for an attribute value or element content the way libvirt's formatter

@@ -36,6 +36,18 @@ impl fmt::Display for Pos {
 pub struct ParseError {
     pub pos: Option<Pos>,
     pub message: String,
+    /// What kind of refusal, for callers that answer with libvirt's error codes.
+    pub kind: ParseErrorKind,
+}
+
+/// Which libvirt error a [`ParseError`] corresponds to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ParseErrorKind {
+    /// Malformed or invalid XML (`VIR_ERR_XML_ERROR`).
+    #[default]
+    Invalid,
+    /// The domain has no `<name>` (`VIR_ERR_NO_NAME`).
+    MissingName,
 }
 
 impl ParseError {
@@ -43,13 +55,21 @@ impl ParseError {
         ParseError {
             pos: Some(pos),
             message: message.into(),
+            kind: ParseErrorKind::Invalid,
         }
     }
     pub fn nowhere(message: impl Into<String>) -> Self {
         ParseError {
             pos: None,
             message: message.into(),
+            kind: ParseErrorKind::Invalid,
         }
+    }
+    /// The same error, of `kind`.
+    #[must_use]
+    pub fn of_kind(mut self, kind: ParseErrorKind) -> Self {
+        self.kind = kind;
+        self
     }
 }
 

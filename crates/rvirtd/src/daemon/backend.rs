@@ -64,8 +64,15 @@ impl DaemonBackend {
             .ok_or_else(|| RemoteError::no_domain_uuid(&dom.uuid, &dom.name))
     }
 
+    /// The domain as a read sees it; one being removed (no definition left, the
+    /// moment between undefine and its removal from the registry) is not found,
+    /// as libvirt answers.
     fn snap(&self, dom: &Domain) -> Result<Arc<Snapshot>, RemoteError> {
-        Ok(self.lookup(dom)?.snapshot())
+        let s = self.lookup(dom)?.snapshot();
+        if s.config.is_none() && s.live.is_none() {
+            return Err(s.not_found());
+        }
+        Ok(s)
     }
 
     async fn handle(&self, ctx: &CallContext, req: Request) -> Result<Response, RemoteError> {

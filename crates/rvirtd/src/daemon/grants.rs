@@ -100,7 +100,7 @@ fn change_config(
             "cannot change persistent config of a transient domain",
         ));
     };
-    let mut def = cfg.domain().map_err(|m| RemoteError::internal(&m))?;
+    let mut def = cfg.domain().map_err(|m| RemoteError::xml_error(&m))?;
     f(&mut def.grants);
     ops::define(d, &def.to_xml()).map(|_| ())
 }
@@ -144,7 +144,7 @@ pub async fn grant(
         && let Some(cfg) = &s.config
         && let Some(old) = cfg
             .domain()
-            .map_err(|m| RemoteError::internal(&m))?
+            .map_err(|m| RemoteError::xml_error(&m))?
             .grants
             .into_iter()
             .find(|x| x.path == path)

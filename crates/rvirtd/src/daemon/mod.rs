@@ -5,6 +5,7 @@
 //! own session and is found again from its status file at the next start.
 
 pub mod backend;
+pub mod errors;
 pub mod grants;
 pub mod hostinfo;
 pub mod memtrim;
@@ -93,6 +94,10 @@ pub struct Daemon {
     pub registry: Registry,
     /// Running QEMUs by domain uuid.
     vms: Mutex<HashMap<Uuid, Arc<Vm>>>,
+    /// Held across a change of persistent definitions (registry + file), so two
+    /// defines of one domain, or a define and an undefine, never interleave: the
+    /// registry and the file on disk always say the same.
+    pub definitions: Mutex<()>,
     pub events: broadcast::Sender<LifecycleEvent>,
     pub hostname: String,
 }
@@ -204,6 +209,7 @@ impl Daemon {
             caps,
             registry: Registry::new(),
             vms: Mutex::new(HashMap::new()),
+            definitions: Mutex::new(()),
             events,
             hostname,
         });

@@ -10,12 +10,12 @@ use remote_protocol::{ErrorCode, ErrorDomain, RemoteError};
 use rustix::process::Signal;
 use serde_json::json;
 
-use super::Daemon;
 use super::procfs::{self, PidFd};
 use super::status::{Record, StartJournal, Status, journal_path};
 use super::vm::{self, Intent, Vm};
+use super::{Daemon, errors};
 use crate::launch;
-use crate::registry::{Defined, DefinitionError, DomainObj, RegistryError};
+use crate::registry::{Defined, DefinitionError, DomainObj};
 use crate::states::{DomainState, PausedReason, RunningReason, ShutoffReason};
 use crate::store;
 
@@ -28,15 +28,6 @@ const START_PAUSED: u32 = 1;
 
 pub fn not_running() -> RemoteError {
     RemoteError::operation_invalid("domain is not running")
-}
-
-fn registry_error(e: RegistryError) -> RemoteError {
-    match e {
-        RegistryError::AlreadyActive { name } => {
-            RemoteError::operation_invalid(&format!("domain '{name}' is already active"))
-        }
-        other => RemoteError::operation_failed(&other.to_string()),
-    }
 }
 
 fn running_vm(d: &Daemon, obj: &DomainObj) -> Result<Arc<Vm>, RemoteError> {
@@ -59,18 +50,7 @@ fn qmp_err(e: qemu::QmpError) -> RemoteError {
 
 /// Parses a domain XML and fills libvirt's define-time defaults.
 pub fn parse_definition(d: &Daemon, xml: &str) -> Result<domain_xml::Domain, RemoteError> {
-    let parsed = domain_xml::parse_domain(xml).map_err(|e| {
-        let m = e.to_string();
-        if m.contains("name") && m.contains("missing") {
-            RemoteError::new(
-                ErrorCode::NO_NAME,
-                ErrorDomain::DOMAIN,
-                "missing name information in domain",
-            )
-        } else {
-            RemoteError::xml_error(&m)
-        }
-    })?;
+    let parsed = domain_xml::parse_domain(xml).map_err(|e| errors::parse(&e))?;
     for w in &parsed.warnings {
         tracing::warn!("domain XML: {w}");
     }
@@ -79,6 +59,9 @@ pub fn parse_definition(d: &Daemon, xml: &str) -> Result<domain_xml::Domain, Rem
     if let Ok(caps) = &d.caps {
         crate::native::fill_defaults(&mut def, caps);
     }
+    // libvirt's define-time checks: a definition it would refuse is refused here,
+    // not stored to fail later on another host.
+    domain_xml::validate(&def).map_err(|e| errors::validation(&e))?;
     Ok(def)
 }
 
@@ -87,6 +70,7 @@ pub fn parse_definition(d: &Daemon, xml: &str) -> Result<domain_xml::Domain, Rem
 pub fn define(d: &Daemon, xml: &str) -> Result<Arc<DomainObj>, RemoteError> {
     let mut def = parse_definition(d, xml)?;
     def.id = None;
+    let _defs = d.definitions.lock().unwrap_or_else(|e| e.into_inner());
     let previous = d
         .registry
         .by_uuid(&def.uuid)
@@ -97,7 +81,7 @@ pub fn define(d: &Daemon, xml: &str) -> Result<Arc<DomainObj>, RemoteError> {
     let stored = crate::stored::StoredDef::with_xml(&def, text);
     drop(def);
     let file = d.paths.config_file(&name);
-    let (obj, how) = d.registry.define(stored).map_err(registry_error)?;
+    let (obj, how) = d.registry.define(stored).map_err(RemoteError::from)?;
     let written = obj
         .snapshot()
         .config
@@ -113,7 +97,7 @@ pub fn define(d: &Daemon, xml: &str) -> Result<Arc<DomainObj>, RemoteError> {
             }
             _ => d.registry.remove(&obj),
         }
-        return Err(RemoteError::operation_failed(&e.to_string()));
+        return Err(errors::store(&e));
     }
     d.emit(&obj, 0, i32::from(how == Defined::Updated));
     Ok(obj)
@@ -122,16 +106,15 @@ pub fn define(d: &Daemon, xml: &str) -> Result<Arc<DomainObj>, RemoteError> {
 /// DOMAIN_UNDEFINE: the definition goes; a running domain becomes transient.
 pub async fn undefine(d: &Daemon, obj: &Arc<DomainObj>) -> Result<(), RemoteError> {
     let _job = obj.job.lock().await;
+    let _defs = d.definitions.lock().unwrap_or_else(|e| e.into_inner());
     let s = obj.snapshot();
     if !s.persistent {
         return Err(RemoteError::operation_invalid(
             "cannot undefine transient domain",
         ));
     }
-    store::set_autostart(&d.paths.autostart_link(&s.name), false)
-        .map_err(|e| RemoteError::operation_failed(&e.to_string()))?;
-    store::remove_if_exists(&d.paths.config_file(&s.name))
-        .map_err(|e| RemoteError::operation_failed(&e.to_string()))?;
+    store::set_autostart(&d.paths.autostart_link(&s.name), false).map_err(|e| errors::store(&e))?;
+    store::remove_if_exists(&d.paths.config_file(&s.name)).map_err(|e| errors::store(&e))?;
     let s = obj.update(|s| {
         s.persistent = false;
         s.autostart = false;
@@ -158,8 +141,7 @@ pub fn set_autostart(d: &Daemon, obj: &DomainObj, on: bool) -> Result<(), Remote
             "cannot set autostart for transient domain",
         ));
     }
-    store::set_autostart(&d.paths.autostart_link(&s.name), on)
-        .map_err(|e| RemoteError::operation_failed(&e.to_string()))?;
+    store::set_autostart(&d.paths.autostart_link(&s.name), on).map_err(|e| errors::store(&e))?;
     obj.update(|s| s.autostart = on);
     Ok(())
 }
@@ -188,7 +170,7 @@ pub async fn create_xml(
     let obj = d
         .registry
         .add_transient(def.clone())
-        .map_err(registry_error)?;
+        .map_err(RemoteError::from)?;
     let r = {
         let _job = obj.job.lock().await;
         if obj.snapshot().is_active() {
@@ -254,7 +236,7 @@ async fn start_locked(
         Err(e) => {
             let _ = store::remove_if_exists(&journal_file);
             d.registry.release_id(id);
-            return Err(RemoteError::operation_failed(&e.to_string()));
+            return Err(errors::start(&e));
         }
     };
     let launch::Running {
