@@ -45,3 +45,11 @@ fuzz:
 # Speed and memory against the floor (bare QEMU) measured in the same run.
 bench: setup build
 	./tools/bench.sh
+
+# Soak (issue 12): 8 writers (define/start/destroy/undefine) and 8 readers (list,
+# lookup, dumpxml, state, info) against one rvirtd, for SOAK_OPS operations per
+# writer (20 x as many reads per reader); the suite runs a CI-sized 200.
+SOAK_OPS ?= 1500
+.PHONY: soak
+soak: setup
+	RVIRT_SOAK_OPS=$(SOAK_OPS) $(CARGO) test -p rvirtd --test daemon_soak -- --nocapture

@@ -41,7 +41,7 @@ uri=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 'Created-By: Packag
     awk '$2 == "bookworm" || $2 == "bookworm-backports" { print $1; exit }')
 [ -n "$uri" ] || die "no configured apt source serves Debian bookworm; cannot find a mirror for $SUITE sources"
 
-mkdir -p "$dest"
+mkdir -p "$dest" || die "cannot create the cache directory $dest"
 apt_dir=$dest/apt
 mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$apt_dir/download"
 printf 'Types: deb-src\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: %s\n' \

@@ -179,10 +179,22 @@ pub fn apply(d: &mut Domain, ctx: &DefaultsContext<'_>) {
         devs.serials.push(serial);
     }
 
-    for (t, bus) in [
-        (InputType::Mouse, InputBus::Ps2),
-        (InputType::Keyboard, InputBus::Ps2),
-    ] {
+    // No PS/2 devices where the machine's i8042 controller is switched off.
+    let ps2_off = d
+        .features
+        .as_ref()
+        .and_then(|f| f.get("ps2"))
+        .is_some_and(|f| f.attrs.iter().any(|(k, v)| k == "state" && v == "off"));
+    let devs = &mut d.devices;
+    let ps2_inputs: &[(InputType, InputBus)] = if ps2_off {
+        &[]
+    } else {
+        &[
+            (InputType::Mouse, InputBus::Ps2),
+            (InputType::Keyboard, InputBus::Ps2),
+        ]
+    };
+    for &(t, bus) in ps2_inputs {
         if !devs
             .inputs
             .iter()

@@ -229,3 +229,42 @@ fn disk_and_seclabel_rules() {
     assert_eq!(k, ErrorKind::XmlError);
     assert!(m.contains("relabel='yes'") && m.contains("<label>"), "{m}");
 }
+
+#[test]
+fn kept_elements_are_checked_too() {
+    let hd = "<hostdev mode='subsystem' type='usb' managed='no'><source><address bus='14' device='6'/></source></hostdev>";
+    let (k, m) = refused(&format!(
+        "<os><type>hvm</type></os><devices>{hd}{hd}</devices>"
+    ));
+    assert_eq!(k, ErrorKind::XmlError);
+    assert!(m.contains("<hostdev type='usb'>"), "{m}");
+    let (_, m) = refused(
+        "<os><type machine='q35'>hvm</type></os><features><smm state='on'><tseg unit='KiB'>12345</tseg></smm></features>",
+    );
+    assert!(m.contains("<tseg unit='KiB'>12345</tseg>"), "{m}");
+    accepted(
+        "<os><type machine='q35'>hvm</type></os><features><smm state='on'><tseg unit='MiB'>48</tseg></smm></features>",
+    );
+    let (_, m) = refused("<os><type>hvm</type></os><devices><tpm model='tpm-tis'/></devices>");
+    assert!(m.contains("<backend>"), "{m}");
+}
+
+#[test]
+fn ps2_off_gets_no_ps2_defaults() {
+    let body = "<os><type machine='pc'>hvm</type></os><features><ps2 state='off'/></features>";
+    accepted(body);
+    let d = with_defaults(parse(&format!("{HEAD}{body}</domain>")));
+    assert!(d.devices.inputs.is_empty(), "{:?}", d.devices.inputs);
+    let (_, m) = refused(
+        "<os><type machine='pc'>hvm</type></os><features><ps2 state='off'/></features><devices><input type='mouse' bus='ps2'/></devices>",
+    );
+    assert!(m.contains("<input bus='ps2'>"), "{m}");
+}
+
+#[test]
+fn pci_address_ranges() {
+    let (_, m) = refused(
+        "<os><type machine='pc'>hvm</type></os><devices><memballoon model='virtio'><address type='pci' bus='0x100' slot='5'/></memballoon></devices>",
+    );
+    assert!(m.contains("bus='0x100'"), "{m}");
+}

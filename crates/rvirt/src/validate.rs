@@ -1,4 +1,5 @@
-//! `rvirt validate`: offline checks of domain XML, with positions.
+//! `rvirt validate`: offline checks of domain XML, with positions, and the define-time
+//! rules the daemon applies (`domain_xml::validate`).
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -45,6 +46,11 @@ pub fn run(files: &[String], canonical: bool) -> anyhow::Result<ExitCode> {
                         Severity::Error => "error",
                     };
                     eprintln!("{file}:{}: {sev}: {}", w.pos, w.message);
+                }
+                // The define-time rules (no position: they are about the whole definition).
+                for e in domain_xml::validate_all(&parsed.value) {
+                    eprintln!("{file}: error: {}: {e}", e.kind.prefix());
+                    failed = true;
                 }
                 if canonical {
                     out.write_all(parsed.value.to_xml().as_bytes())?;

@@ -75,3 +75,24 @@ fn errors_and_warnings_name_file_line_and_column() {
         "{err}"
     );
 }
+
+#[test]
+fn define_time_rules_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("timeout.xml");
+    std::fs::write(
+        &bad,
+        "<domain type='kvm'>\n  <name>x</name>\n  <memory>1024</memory>\n  <os><type>hvm</type><bootmenu enable='yes' timeout='70000'/></os>\n</domain>\n",
+    )
+    .unwrap();
+    let bad = bad.to_str().unwrap();
+    let out = rvirt(&["validate", bad]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "{bad}: error: unsupported configuration: <bootmenu timeout='70000'>"
+        )),
+        "{err}"
+    );
+}

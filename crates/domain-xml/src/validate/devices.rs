@@ -12,6 +12,7 @@ pub(super) fn check(dom: &Domain, r: &mut Report) {
     usb(dom, r);
     disks(dom, r);
     videos(dom, r);
+    ps2(dom, r);
 }
 
 /// QEMU's xHCI controllers have at most this many ports per speed.
@@ -298,6 +299,16 @@ fn disks(dom: &Domain, r: &mut Report) {
                 "disk '{dev}': a <disk> on <target bus='usb'> needs a <source> (USB media cannot be empty)"
             ));
         }
+        if let Some(f @ ("cow" | "dir" | "iso")) = disk.format() {
+            let instead = if f == "dir" {
+                "use <disk type='dir'>"
+            } else {
+                "use 'raw'"
+            };
+            r.unsupported(format!(
+                "disk '{dev}': <driver type='{f}'> is not an image format QEMU opens ({instead})"
+            ));
+        }
         // Only raw images can be opened by two guests at once.
         if disk.shareable && !disk.readonly && disk.format().is_some_and(|f| f != "raw") {
             r.unsupported(format!(
@@ -313,6 +324,31 @@ fn disks(dom: &Domain, r: &mut Report) {
                 disk.disk_type
             ));
         }
+    }
+}
+
+/// `<features><ps2 state='off'/>` removes the i8042 controller: nothing PS/2 is left.
+fn ps2(dom: &Domain, r: &mut Report) {
+    let state = |name: &str| {
+        dom.features
+            .as_ref()
+            .and_then(|f| f.get(name))
+            .and_then(|f| f.attrs.iter().find(|(k, _)| k == "state"))
+            .map(|(_, v)| v.as_str())
+    };
+    if state("ps2") != Some("off") {
+        return;
+    }
+    if dom
+        .devices
+        .inputs
+        .iter()
+        .any(|i| i.bus == Some(InputBus::Ps2))
+    {
+        r.unsupported("<input bus='ps2'> needs the PS/2 controller, which <features><ps2 state='off'/> removes");
+    }
+    if state("vmport") == Some("on") {
+        r.unsupported("<features><vmport state='on'/> needs the PS/2 controller, which <ps2 state='off'/> removes");
     }
 }
 

@@ -9,6 +9,7 @@
 //! though every rule also holds for a definition without them.
 
 mod devices;
+mod extras;
 mod general;
 mod pci;
 
@@ -106,6 +107,7 @@ pub fn validate_all(dom: &Domain) -> Vec<ValidationError> {
     general::check(dom, &mut r);
     devices::check(dom, &mut r);
     pci::check(dom, &mut r);
+    extras::check(dom, &mut r);
     r.errors
 }
 

@@ -58,7 +58,8 @@ fn roots(dom: &Domain, r: &mut Report) {
                 ));
             }
         }
-        if index == 0 && !model.is_empty() {
+        // A controller without an index is numbered later; only an explicit 0 is the root.
+        if c.index == Some(0) && !model.is_empty() {
             let want = match fam {
                 Some(Family::I440fx) => Some("pci-root"),
                 Some(Family::Q35) => Some("pcie-root"),
@@ -188,6 +189,19 @@ fn addresses(dom: &Domain, r: &mut Report) {
         .collect();
     let all_indexed = pci_ctls.iter().all(|c| c.index.is_some());
     for (i, (who, a, ctl)) in list.iter().enumerate() {
+        // QEMU's PCI addresses: one domain, 256 buses, 32 slots, 8 functions.
+        let limits = [
+            ("domain", 0, a[0]),
+            ("bus", 0xff, a[1]),
+            ("slot", 0x1f, a[2]),
+            ("function", 7, a[3]),
+        ];
+        if let Some((k, max, v)) = limits.iter().find(|(_, max, v)| v > max) {
+            r.xml(format!(
+                "{who}: <address type='pci' {k}='{v:#x}'> is out of range: at most {max:#x}"
+            ));
+            continue;
+        }
         if let Some((first, _, _)) = list[..i].iter().find(|(_, b, _)| b == a) {
             r.xml(format!(
                 "{who}: PCI address {} is also used by {first}",
