@@ -48,8 +48,14 @@ bench: setup build
 
 # Soak (issue 12): 8 writers (define/start/destroy/undefine) and 8 readers (list,
 # lookup, dumpxml, state, info) against one rvirtd, for SOAK_OPS operations per
-# writer (20 x as many reads per reader); the suite runs a CI-sized 200.
+# writer (20 x as many reads per reader); the suite runs a CI-sized 200. Then the
+# crash test CRASH_RUNS times with CRASH_ROUNDS daemon kills each (suite: 1 x 200).
 SOAK_OPS ?= 1500
+CRASH_RUNS ?= 5
+CRASH_ROUNDS ?= 400
 .PHONY: soak
 soak: setup
 	RVIRT_SOAK_OPS=$(SOAK_OPS) $(CARGO) test -p rvirtd --test daemon_soak -- --nocapture
+	for i in $$(seq $(CRASH_RUNS)); do \
+		RVIRT_CRASH_ROUNDS=$(CRASH_ROUNDS) $(CARGO) test -p rvirtd --test daemon_crash -- --nocapture || exit 1; \
+	done
