@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use host_config::HostConfig;
 use qemu::CapsCache;
-use rvirtd::paths::Paths;
+use qemu_runtime::paths::Paths;
 
 use crate::target::Target;
 use crate::virsh::{self, Output};
@@ -55,7 +55,7 @@ pub async fn offline(target: &Target, format: &str, file: &str) -> Result<String
     let dom = domain_xml::parse_domain(&xml)
         .map_err(|e| vec![format!("XML error: {}", e.message)])?
         .value;
-    let emulator = rvirtd::native::emulator_of(&dom);
+    let emulator = qemu_runtime::native::emulator_of(&dom);
     let cache = CapsCache::new(caps_cache_dir(target));
     let caps = cache
         .get(std::path::Path::new(&emulator))
@@ -63,7 +63,7 @@ pub async fn offline(target: &Target, format: &str, file: &str) -> Result<String
         .map_err(|e| vec![format!("internal error: {e}")])?;
     let (config, _warnings) =
         HostConfig::load(&target.paths.qemu_conf).map_err(|e| vec![format!("{e}")])?;
-    let line = rvirtd::native::to_native(dom, &config, &caps, &target.paths)
+    let line = qemu_runtime::native::to_native(dom, &config, &caps, &target.paths)
         .map_err(|e| vec![e.to_string()])?;
     Ok(format!("{line}\n"))
 }
@@ -74,7 +74,7 @@ pub fn ungranted(file: &str) -> Vec<String> {
     virsh::read_file(file)
         .ok()
         .and_then(|xml| domain_xml::parse_domain(&xml).ok())
-        .map(|p| rvirtd::native::ungranted_passthrough_paths(&p.value))
+        .map(|p| qemu_runtime::native::ungranted_passthrough_paths(&p.value))
         .unwrap_or_default()
 }
 

@@ -13,9 +13,9 @@
 
 use std::path::{Path, PathBuf};
 
+use qemu_runtime::paths::Paths;
 use remote_protocol::ConnectUri;
 use remote_protocol::uri::SocketEnv;
-use rvirtd::paths::Paths;
 
 /// A resolved connection target.
 #[derive(Debug, Clone)]

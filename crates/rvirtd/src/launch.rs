@@ -22,17 +22,11 @@ use domain_xml::model::SecLabelType;
 use host_config::HostConfig;
 use host_config::settings::SecurityDrivers;
 use qemu::{Capabilities, QmpClient, QmpConfig, QmpEvents};
-use qemu_plan::{
-    Access, FdSource, LaunchPlan, PlanInput, Provision, ResourceClass, ResourceKind, Runtime,
-};
+use qemu_plan::{Access, FdSource, LaunchPlan, PlanInput, Provision, ResourceClass, ResourceKind};
 
 use crate::hostfacts::RealHostFacts;
 use crate::owners::OwnerLedger;
 use crate::paths::{Paths, short_name};
-
-/// Descriptor numbers QEMU sees: 0-2 stdio, 3 the launcher channel (closed at exec).
-const MONITOR_FD: i32 = 4;
-const FIRST_FREE_FD: i32 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -531,27 +525,12 @@ async fn start_inner(
     let dac = decide_dac(d, &host.config, &host.passwd).map_err(step(name, "DAC"))?;
     let paths = &host.paths;
     let lib_dir = paths.domain_dir(id, name);
-    let lib = lib_dir.to_string_lossy().into_owned();
     let monitor = lib_dir.join("monitor.sock");
     let log_path = paths.log_file(name);
     // The runtime borrows a non-Sync host view: keep it out of the async state.
     let plan = {
         let facts = RealHostFacts;
-        let runtime = Runtime {
-            domain_id: id as u32,
-            emulator: Runtime::emulator_for(d),
-            lib_dir: lib.clone(),
-            monitor_socket: monitor.to_string_lossy().into_owned(),
-            monitor_fd: MONITOR_FD,
-            first_free_fd: FIRST_FREE_FD,
-            log_path: log_path.to_string_lossy().into_owned(),
-            channel_dir: format!("{lib}/channel"),
-            network_bridges: Vec::new(),
-            master_key: None,
-            hugetlbfs: crate::host::hugetlbfs_mounts(&host.config.hugetlbfs_mount),
-            hugepage_subdir: paths.hugepage_subdir(),
-            host: &facts,
-        };
+        let runtime = qemu_runtime::runtime::runtime(paths, &host.config, id as u32, d, &facts);
         qemu_plan::plan(&PlanInput {
             domain: d,
             host: &host.config,

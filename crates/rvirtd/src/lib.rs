@@ -3,12 +3,10 @@
 
 pub mod daemon;
 pub mod diagnose;
-pub mod host;
-pub mod hostfacts;
+// Shared with the CLI (which links no daemon code); re-exported under the old paths.
+pub use qemu_runtime::{host, hostfacts, native, paths};
 pub mod launch;
-pub mod native;
 pub mod owners;
-pub mod paths;
 pub mod registry;
 pub mod states;
 pub mod store;

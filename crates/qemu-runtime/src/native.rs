@@ -7,7 +7,7 @@ use domain_xml::defaults::{DefaultsContext, apply};
 use host_config::HostConfig;
 use qemu::Capabilities;
 use qemu_plan::runtime::DEFAULT_EMULATOR;
-use qemu_plan::{PlanInput, Runtime, shell_quote};
+use qemu_plan::{PlanInput, shell_quote};
 
 use crate::hostfacts::RealHostFacts;
 use crate::paths::Paths;
@@ -54,26 +54,8 @@ pub fn to_native(
     paths: &Paths,
 ) -> Result<String, NativeError> {
     fill_defaults(&mut d, caps);
-    let id = 1u32;
-    let name = d.name.clone();
-    let lib_dir = paths.domain_dir(id as i32, &name);
-    let lib = lib_dir.to_string_lossy().into_owned();
     let facts = RealHostFacts;
-    let runtime = Runtime {
-        domain_id: id,
-        emulator: Runtime::emulator_for(&d),
-        lib_dir: lib.clone(),
-        monitor_socket: format!("{lib}/monitor.sock"),
-        monitor_fd: 3,
-        first_free_fd: 4,
-        log_path: paths.log_file(&name).to_string_lossy().into_owned(),
-        channel_dir: format!("{lib}/channel"),
-        network_bridges: Vec::new(),
-        master_key: None,
-        hugetlbfs: crate::host::hugetlbfs_mounts(&config.hugetlbfs_mount),
-        hugepage_subdir: paths.hugepage_subdir(),
-        host: &facts,
-    };
+    let runtime = crate::runtime::runtime(paths, config, 1, &d, &facts);
     let plan = qemu_plan::plan(&PlanInput {
         domain: &d,
         host: config,

@@ -1,0 +1,16 @@
+//! What the daemon and the CLI share about running a domain on this host, so that
+//! `rvirt` links no daemon code and `domxml-to-native` prints exactly what a start
+//! runs:
+//!
+//! * [`paths`]: where an instance keeps everything (`--root` or the system paths);
+//! * [`hostfacts`] and [`host`]: the host as the planner may see it (stat, qcow2
+//!   backing chains, hugetlbfs mounts);
+//! * [`runtime`]: the one [`qemu_plan::Runtime`] of a start — ids, per-domain
+//!   paths and descriptor numbers;
+//! * [`native`]: `domxml-to-native qemu-argv` on that runtime.
+
+pub mod host;
+pub mod hostfacts;
+pub mod native;
+pub mod paths;
+pub mod runtime;
