@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use crate::resources::{Access, CgroupRule, DevNode, LandlockRule, Resource, ResourceViews};
+use crate::resources::{Access, DevNode, DeviceRule, LandlockRule, Resource, ResourceViews};
+use crate::runtime::HostFacts;
 
 /// A domain taint, recorded in the log and the status XML (libvirt's names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -102,16 +103,16 @@ pub struct LaunchPlan {
 
 impl LaunchPlan {
     /// Nodes for the private `/dev` (empty without a mount namespace).
-    pub fn dev_nodes(&self) -> Vec<DevNode> {
+    pub fn dev_nodes(&self, host: &dyn HostFacts) -> Vec<DevNode> {
         if self.mount_namespace {
-            self.resources.dev_nodes()
+            self.resources.dev_nodes(host)
         } else {
             Vec::new()
         }
     }
 
     /// The cgroup device ACL.
-    pub fn cgroup_acl(&self) -> Vec<CgroupRule> {
+    pub fn cgroup_acl(&self) -> Vec<DeviceRule> {
         self.resources.cgroup_acl()
     }
 

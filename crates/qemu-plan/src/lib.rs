@@ -85,11 +85,11 @@ pub use error::{PlanError, Problem};
 pub use grants::{HOTPLUG_DIR, grant_access, grant_resource, hotplug_dir, hotplug_node_path};
 pub use launch::{FdSource, LaunchPlan, PassFd, Taint, shell_quote};
 pub use resources::{
-    Access, CgroupRule, DevNode, DevType, LandlockRule, Provision, Resource, ResourceClass,
-    ResourceKind, ResourceViews, SelinuxRole,
+    Access, DevNode, DeviceKind, DeviceRule, LandlockRule, NodeKind, Provision, Resource,
+    ResourceClass, ResourceKind, ResourceViews, SelinuxRole,
 };
 pub use runtime::{
-    DEFAULT_EMULATOR, HostFacts, HugetlbfsMountInfo, ImageBacking, PathKind, Runtime,
+    DEFAULT_EMULATOR, HostFacts, HugetlbfsMountInfo, ImageBacking, PathKind, PathOwner, Runtime,
 };
 
 /// Everything a plan is made from.

@@ -8,21 +8,9 @@
 
 use std::fmt;
 
-/// How QEMU uses a path.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Access {
-    ReadOnly,
-    ReadWrite,
-}
+pub use launch_spec::{Access, DevNode, DeviceKind, DeviceRule, NodeKind};
 
-impl fmt::Display for Access {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Access::ReadOnly => "ro",
-            Access::ReadWrite => "rw",
-        })
-    }
-}
+use crate::runtime::HostFacts;
 
 /// What the path is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -154,52 +142,6 @@ impl Resource {
     }
 }
 
-/// A device node to create in the guest's private `/dev`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DevNode {
-    pub path: String,
-    pub kind: ResourceKind,
-}
-
-/// `c`, `b` or `a` in a cgroup device rule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DevType {
-    Char,
-    Block,
-}
-
-/// One cgroup device rule, `c 136:* rw` style; `minor: None` is `*`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CgroupRule {
-    pub dev_type: DevType,
-    pub major: u32,
-    pub minor: Option<u32>,
-    pub read: bool,
-    pub write: bool,
-    pub mknod: bool,
-}
-
-impl fmt::Display for CgroupRule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = match self.dev_type {
-            DevType::Char => 'c',
-            DevType::Block => 'b',
-        };
-        let minor = self.minor.map_or("*".to_owned(), |m| m.to_string());
-        let mut perms = String::new();
-        if self.read {
-            perms.push('r');
-        }
-        if self.write {
-            perms.push('w');
-        }
-        if self.mknod {
-            perms.push('m');
-        }
-        write!(f, "{t} {}:{minor} {perms}", self.major)
-    }
-}
-
 /// The major number of `/dev/pts/*`; libvirt allows `c 136:* rw` for ptys.
 pub const PTY_MAJOR: u32 = 136;
 
@@ -231,30 +173,55 @@ pub const LANDLOCK_SYSTEM_READ: &[&str] = &["/usr", "/lib", "/lib64", "/etc", "/
 
 impl Resource {
     /// The cgroup rule a device node needs (`None` for anything else).
-    pub fn cgroup_rule(&self) -> Option<CgroupRule> {
-        let (dev_type, major, minor) = match self.kind {
-            ResourceKind::CharDev { major, minor } => (DevType::Char, major, minor),
-            ResourceKind::BlockDev { major, minor } => (DevType::Block, major, minor),
+    pub fn cgroup_rule(&self) -> Option<DeviceRule> {
+        let (kind, major, minor) = match self.kind {
+            ResourceKind::CharDev { major, minor } => (DeviceKind::Char, major, minor),
+            ResourceKind::BlockDev { major, minor } => (DeviceKind::Block, major, minor),
             _ => return None,
         };
-        Some(CgroupRule {
-            dev_type,
-            major,
+        Some(DeviceRule {
+            kind,
+            major: Some(major),
             minor: Some(minor),
             read: true,
             write: self.access == Access::ReadWrite,
             mknod: false,
         })
     }
+
+    /// The node the private `/dev` gets for this resource, with the host node's
+    /// owner and mode as `host` reports them (`None` for anything but a device
+    /// node under `/dev`).
+    pub fn dev_node(&self, host: &dyn HostFacts) -> Option<DevNode> {
+        let (kind, major, minor) = match self.kind {
+            ResourceKind::CharDev { major, minor } => (NodeKind::Char, major, minor),
+            ResourceKind::BlockDev { major, minor } => (NodeKind::Block, major, minor),
+            _ => return None,
+        };
+        if !self.path.starts_with("/dev/") {
+            return None;
+        }
+        let owner = host.owner(&self.path);
+        Some(DevNode {
+            path: self.path.clone().into(),
+            kind,
+            major,
+            minor,
+            mode: owner.map_or(0o600, |o| o.mode),
+            uid: owner.map_or(0, |o| o.uid),
+            gid: owner.map_or(0, |o| o.gid),
+        })
+    }
 }
 
 /// The derived views of a resource list.
 pub trait ResourceViews {
-    /// The device nodes under `/dev` to create in the private `/dev`.
-    fn dev_nodes(&self) -> Vec<DevNode>;
+    /// The device nodes under `/dev` to create in the private `/dev`, with the host
+    /// nodes' owners and modes.
+    fn dev_nodes(&self, host: &dyn HostFacts) -> Vec<DevNode>;
     /// The cgroup device ACL, in libvirt's order: disks, ptys, the ACL list,
     /// then the other devices; duplicates merged.
-    fn cgroup_acl(&self) -> Vec<CgroupRule>;
+    fn cgroup_acl(&self) -> Vec<DeviceRule>;
     /// Paths the DAC driver chowns, in order, without duplicates.
     fn chown_paths(&self) -> Vec<String>;
     /// Landlock rules: the system read-only set, then the resources.
@@ -262,28 +229,21 @@ pub trait ResourceViews {
 }
 
 impl ResourceViews for [Resource] {
-    fn dev_nodes(&self) -> Vec<DevNode> {
+    fn dev_nodes(&self, host: &dyn HostFacts) -> Vec<DevNode> {
         let mut out: Vec<DevNode> = Vec::new();
-        for r in self {
-            let is_dev = matches!(
-                r.kind,
-                ResourceKind::CharDev { .. } | ResourceKind::BlockDev { .. }
-            );
-            if is_dev && r.path.starts_with("/dev/") && !out.iter().any(|n| n.path == r.path) {
-                out.push(DevNode {
-                    path: r.path.clone(),
-                    kind: r.kind,
-                });
+        for node in self.iter().filter_map(|r| r.dev_node(host)) {
+            if !out.iter().any(|n| n.path == node.path) {
+                out.push(node);
             }
         }
         out
     }
 
-    fn cgroup_acl(&self) -> Vec<CgroupRule> {
-        let mut rules: Vec<CgroupRule> = Vec::new();
-        let mut add = |rule: CgroupRule| match rules
+    fn cgroup_acl(&self) -> Vec<DeviceRule> {
+        let mut rules: Vec<DeviceRule> = Vec::new();
+        let mut add = |rule: DeviceRule| match rules
             .iter_mut()
-            .find(|r| r.dev_type == rule.dev_type && r.major == rule.major && r.minor == rule.minor)
+            .find(|r| r.kind == rule.kind && r.major == rule.major && r.minor == rule.minor)
         {
             Some(r) => {
                 r.read |= rule.read;
@@ -298,9 +258,9 @@ impl ResourceViews for [Resource] {
                 add(rule);
             }
         }
-        add(CgroupRule {
-            dev_type: DevType::Char,
-            major: PTY_MAJOR,
+        add(DeviceRule {
+            kind: DeviceKind::Char,
+            major: Some(PTY_MAJOR),
             minor: None,
             read: true,
             write: true,
@@ -425,7 +385,16 @@ mod tests {
         ];
         let acl: Vec<String> = list.cgroup_acl().iter().map(ToString::to_string).collect();
         assert_eq!(acl, ["b 8:16 rw", "c 136:* rw", "c 1:3 rw"]);
-        assert_eq!(list.dev_nodes().len(), 2);
+        struct NoHost;
+        impl HostFacts for NoHost {
+            fn stat(&self, _: &str) -> Option<crate::PathKind> {
+                None
+            }
+            fn backing_file(&self, _: &str) -> Option<crate::ImageBacking> {
+                None
+            }
+        }
+        assert_eq!(list.dev_nodes(&NoHost).len(), 2);
         assert_eq!(list.chown_paths(), ["/dev/null", "/dev/sdb"]);
     }
 

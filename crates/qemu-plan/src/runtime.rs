@@ -52,6 +52,12 @@ pub trait HostFacts {
     /// where the domain XML does not spell the chain out.
     fn backing_file(&self, path: &str) -> Option<ImageBacking>;
 
+    /// The owner and permission bits of `path` (for device nodes: the private `/dev`
+    /// copies them); `None` when unknown.
+    fn owner(&self, _path: &str) -> Option<PathOwner> {
+        None
+    }
+
     /// The path with every symlink resolved (`realpath`), or `None` when it does
     /// not exist. Used to refuse grants that lead into `/proc` or `/sys`. The
     /// default treats paths as free of links (table-driven fakes).
@@ -61,6 +67,14 @@ pub trait HostFacts {
 }
 
 /// A backing file named in an image header.
+/// Who owns a path and its permission bits (`st_mode & 0o7777`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PathOwner {
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageBacking {
     pub path: String,

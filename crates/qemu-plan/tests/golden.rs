@@ -169,8 +169,8 @@ fn confine_report(p: &LaunchPlan) -> String {
         let _ = writeln!(s, "# reboot is shutdown (QMP set-action)");
     }
     let _ = writeln!(s, "# /dev nodes (mount namespace: {})", p.mount_namespace);
-    for n in p.dev_nodes() {
-        let _ = writeln!(s, "{} {}", n.path, n.kind);
+    for n in p.dev_nodes(&FakeHost) {
+        let _ = writeln!(s, "{} {}", n.path.display(), n.kind_and_numbers());
     }
     for (dir, access) in p.hotplug_dirs() {
         let _ = writeln!(s, "{dir}/ dir (hot-plug, {access})");

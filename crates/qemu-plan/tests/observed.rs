@@ -124,7 +124,11 @@ fn anchor_domain_matches_libvirt_9_0() {
         ]
     );
     // The observed private /dev: the default ACL nodes.
-    let mut nodes: Vec<String> = p.dev_nodes().into_iter().map(|n| n.path).collect();
+    let mut nodes: Vec<String> = p
+        .dev_nodes(&Host)
+        .into_iter()
+        .map(|n| n.path.to_string_lossy().into_owned())
+        .collect();
     nodes.sort();
     assert_eq!(
         nodes,

@@ -7,7 +7,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
 use qemu_plan::runtime::ImageBacking;
-use qemu_plan::{HostFacts, PathKind};
+use qemu_plan::{HostFacts, PathKind, PathOwner};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RealHostFacts;
@@ -40,6 +40,15 @@ impl HostFacts for RealHostFacts {
             }
         } else {
             PathKind::Other
+        })
+    }
+
+    fn owner(&self, path: &str) -> Option<PathOwner> {
+        let md = std::fs::metadata(path).ok()?;
+        Some(PathOwner {
+            uid: md.uid(),
+            gid: md.gid(),
+            mode: md.mode() & 0o7777,
         })
     }
 

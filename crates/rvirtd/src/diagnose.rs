@@ -158,7 +158,10 @@ fn classify(path: &str, errno: &str, plan: &LaunchPlan, ctx: &Context) -> Option
     // the namespace is the cause.
     // EPERM on a node is the device cgroup's answer, not the namespace's.
     if plan.mount_namespace && path.starts_with("/dev/") && node.is_some() && errno != "EPERM" {
-        let in_ns = plan.dev_nodes().iter().any(|n| n.path == path);
+        let in_ns = plan
+            .resources
+            .iter()
+            .any(|r| r.path == path && r.dev_node(&crate::hostfacts::RealHostFacts).is_some());
         let submount = ["/dev/pts/", "/dev/shm/", "/dev/mqueue/", "/dev/hugepages"]
             .iter()
             .any(|p| path.starts_with(p));
@@ -179,9 +182,9 @@ fn classify(path: &str, errno: &str, plan: &LaunchPlan, ctx: &Context) -> Option
         let (major, minor) = (rustix::fs::major(m.rdev()), rustix::fs::minor(m.rdev()));
         let block = m.file_type().is_block_device();
         let allowed = plan.cgroup_acl().iter().any(|r| {
-            r.major == major
+            r.major.is_none_or(|x| x == major)
                 && r.minor.is_none_or(|x| x == minor)
-                && (r.dev_type == qemu_plan::DevType::Block) == block
+                && (r.kind == qemu_plan::DeviceKind::Block) == block
         });
         if !allowed {
             return mk(

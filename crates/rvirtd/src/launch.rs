@@ -6,17 +6,17 @@
 use std::fs;
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::Duration;
 
-use confine::cgroup::{CgroupLayout, DeviceRule, GROUP_SUFFIX, VmCgroup, machine_name};
+use confine::cgroup::{CgroupLayout, GROUP_SUFFIX, VmCgroup, machine_name};
 use confine::dac::{DacDriver, PasswdDb, Transaction};
 use confine::hostops::RealHostOps;
 use confine::launcher::Launcher;
-use confine::spec::{DevNode, Identity, LandlockRules, LaunchSpec, NamespaceSpec, NodeKind};
+use confine::spec::{Identity, LandlockRules, LaunchSpec, NamespaceSpec};
 use domain_xml::Domain;
 use domain_xml::model::SecLabelType;
 use host_config::HostConfig;
@@ -408,25 +408,6 @@ fn step<'a>(domain: &'a str, step: &'static str) -> impl Fn(String) -> StartErro
     }
 }
 
-/// The host node's owner and mode, so the private /dev looks like the host's.
-pub fn dev_node(path: &str, kind: ResourceKind) -> Option<DevNode> {
-    let (nk, major, minor) = match kind {
-        ResourceKind::CharDev { major, minor } => (NodeKind::Char, major, minor),
-        ResourceKind::BlockDev { major, minor } => (NodeKind::Block, major, minor),
-        _ => return None,
-    };
-    let md = fs::metadata(path).ok()?;
-    Some(DevNode {
-        path: path.into(),
-        kind: nk,
-        major,
-        minor,
-        mode: md.mode() & 0o7777,
-        uid: md.uid(),
-        gid: md.gid(),
-    })
-}
-
 pub fn landlock_rules(plan: &LaunchPlan) -> LandlockRules {
     let mut rules = LandlockRules::default();
     let mut read: Vec<PathBuf> = confine::landlock::default_read_paths(Path::new(&plan.emulator));
@@ -643,16 +624,7 @@ async fn start_inner(
         )
         .map_err(|e| err(e.to_string()))?;
         if controllers.contains(&"devices") {
-            let rules: Vec<DeviceRule> = plan
-                .cgroup_acl()
-                .iter()
-                .map(|r| {
-                    r.to_string()
-                        .parse::<DeviceRule>()
-                        .map_err(|e| err(format!("rule '{r}': {e}")))
-                })
-                .collect::<Result<_, _>>()?;
-            cg.apply_device_acl(&rules).map_err(|e| {
+            cg.apply_device_acl(&plan.cgroup_acl()).map_err(|e| {
                 err(format!("device ACL: {e}; the devices controller can be left out with qemu.conf cgroup_controllers"))
             })?;
         }
@@ -685,13 +657,8 @@ async fn start_inner(
         fs::create_dir_all(&scratch)
             .map_err(|e| step(name, "namespace")(format!("{}: {e}", scratch.display())))?;
         cleanup.scratch_dir = Some(scratch.clone());
-        let nodes = plan
-            .dev_nodes()
-            .iter()
-            .filter_map(|n| dev_node(&n.path, n.kind))
-            .collect();
         Some(NamespaceSpec {
-            dev_nodes: nodes,
+            dev_nodes: plan.dev_nodes(&RealHostFacts),
             dirs: plan
                 .hotplug_dirs()
                 .into_iter()

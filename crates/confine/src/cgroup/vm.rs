@@ -471,7 +471,10 @@ impl VmCgroup {
                 let text = fs::read_to_string(&p).map_err(io_err("read", &p))?;
                 text.lines()
                     .filter(|l| !l.trim().is_empty())
-                    .map(str::parse)
+                    .map(|l| {
+                        l.parse::<DeviceRule>()
+                            .map_err(|e| CgroupError::InvalidRule(e.0))
+                    })
                     .collect()
             }
             DeviceAcl::V2(b) => b.rules(),

@@ -33,7 +33,7 @@ use super::procfs;
 use super::status::Status;
 use super::vm::Vm;
 use crate::hostfacts::RealHostFacts;
-use crate::launch;
+
 use crate::registry::{DomainObj, Snapshot};
 
 /// What a grant added to a running domain changed; each part is cleared once
@@ -45,7 +45,7 @@ pub struct HotGrant {
     /// The node made in QEMU's hot-plug directory (with a symlink at `path`).
     pub node: Option<PathBuf>,
     /// The cgroup rule added (the access the ACL did not give already).
-    pub cgroup_rule: Option<String>,
+    pub cgroup_rule: Option<DeviceRule>,
     /// The file's owner was changed (one item of the domain's DAC cleanup).
     pub owner: bool,
     /// The path the grant resolved to when it was made (whose owner changed).
@@ -255,21 +255,21 @@ async fn revoke_live(d: &Arc<Daemon>, obj: &Arc<DomainObj>, path: &str) -> Resul
         )));
     };
     // Another live grant of the same device keeps the cgroup rule (it added none).
-    if let Some(rule) = hot.cgroup_rule.clone()
+    if let Some(rule) = hot.cgroup_rule
         && let Some(heir) = st
             .record
             .hotplug
             .iter()
             .find(|h| h.path != path && same_device(&h.path, path))
     {
-        let merged = merge_rules(heir.cgroup_rule.as_deref(), &rule);
+        let merged = merge_rules(heir.cgroup_rule.as_ref(), &rule);
         let heir = heir.path.clone();
         hot.cgroup_rule = None;
         let kept = hot.clone();
         persist(d, &vm, |s| {
             for h in &mut s.record.hotplug {
                 if h.path == heir {
-                    h.cgroup_rule = merged.clone();
+                    h.cgroup_rule = merged;
                 } else if h.path == kept.path {
                     *h = kept.clone();
                 }
@@ -318,21 +318,15 @@ fn same_device(a: &str, b: &str) -> bool {
 }
 
 /// One rule with the access of both (same device).
-fn merge_rules(a: Option<&str>, b: &str) -> Option<String> {
-    let Ok(b_rule) = b.parse::<DeviceRule>() else {
-        return a.map(str::to_owned);
-    };
-    match a.and_then(|a| a.parse::<DeviceRule>().ok()) {
-        Some(a_rule) => Some(
-            DeviceRule {
-                read: a_rule.read || b_rule.read,
-                write: a_rule.write || b_rule.write,
-                ..a_rule
-            }
-            .to_string(),
-        ),
-        None => Some(b.to_owned()),
-    }
+fn merge_rules(a: Option<&DeviceRule>, b: &DeviceRule) -> Option<DeviceRule> {
+    Some(match a {
+        Some(a) => DeviceRule {
+            read: a.read || b.read,
+            write: a.write || b.write,
+            ..*a
+        },
+        None => *b,
+    })
 }
 
 /// Whether Landlock rules fixed at start let QEMU use `real` with `access`.
@@ -343,7 +337,7 @@ fn landlock_covers(rules: &confine::spec::LandlockRules, real: &Path, access: Ac
 
 /// The cgroup rule of a device grant, in the cgroup driver's terms.
 fn device_rule(r: &Resource) -> Option<DeviceRule> {
-    r.cgroup_rule()?.to_string().parse().ok()
+    r.cgroup_rule()
 }
 
 /// The part of `want` that `rules` do not allow already (`None`: nothing).
@@ -523,7 +517,7 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
                 return Ok(None);
             };
             cg.allow_device(&add)?;
-            Ok(Some(add.to_string()))
+            Ok(Some(add))
         });
         match added {
             Some(Ok(rule)) => hot.cgroup_rule = rule,
@@ -543,7 +537,10 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
                 fail("not a path for the private /dev".into()),
             ));
         };
-        let Some(mut node) = launch::dev_node(&via.to_string_lossy(), res.kind) else {
+        let Some(mut node) = res.dev_node(&Pinned {
+            via: &via,
+            real: &real,
+        }) else {
             return Err(undo_then(&mut hot, fail("the device node vanished".into())));
         };
         node.path = PathBuf::from(&node_path);
@@ -610,6 +607,10 @@ impl qemu_plan::HostFacts for Pinned<'_> {
     fn canonical(&self, _path: &str) -> Option<String> {
         Some(self.real.to_string_lossy().into_owned())
     }
+
+    fn owner(&self, _path: &str) -> Option<qemu_plan::PathOwner> {
+        RealHostFacts.owner(&self.via.to_string_lossy())
+    }
 }
 
 /// Undoes what `hot` records, clearing each part once undone; returns the problems.
@@ -647,17 +648,13 @@ fn undo(d: &Daemon, vm: &Vm, start_time: u64, hot: &mut HotGrant) -> Vec<String>
             Err(e) => problems.push(format!("QEMU's private /dev: {e}")),
         }
     }
-    if let Some(rule) = &hot.cgroup_rule {
-        let r = rule
-            .parse::<DeviceRule>()
-            .map_err(|e| e.to_string())
-            .and_then(|rule| {
-                vm.with_cleanup(|c| match c.cgroup.as_mut() {
-                    Some(cg) => cg.deny_device(&rule).map_err(|e| e.to_string()),
-                    None => Ok(()),
-                })
-                .unwrap_or(Ok(()))
-            });
+    if let Some(rule) = hot.cgroup_rule {
+        let r = vm
+            .with_cleanup(|c| match c.cgroup.as_mut() {
+                Some(cg) => cg.deny_device(&rule).map_err(|e| e.to_string()),
+                None => Ok(()),
+            })
+            .unwrap_or(Ok(()));
         match r {
             Ok(()) => hot.cgroup_rule = None,
             Err(e) => problems.push(format!("cgroup device ACL: {e}")),

@@ -215,7 +215,11 @@ mod tests {
                     path: "/dev/sdb".into(),
                     read_write: true,
                     node: Some("/dev/.rvirt-hotplug/rw/sdb".into()),
-                    cgroup_rule: Some("b 8:16 rw".into()),
+                    cgroup_rule: Some(qemu_plan::DeviceRule::rw(
+                        qemu_plan::DeviceKind::Block,
+                        Some(8),
+                        Some(16),
+                    )),
                     owner: true,
                     real: Some("/dev/sdb".into()),
                 }],
