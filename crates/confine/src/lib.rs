@@ -8,6 +8,7 @@
 
 pub mod cgroup;
 pub mod dac;
+pub mod exec;
 pub mod hostops;
 pub mod landlock;
 pub mod launcher;

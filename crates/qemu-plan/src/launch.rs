@@ -4,6 +4,7 @@ use std::fmt;
 
 use crate::resources::{Access, DevNode, DeviceRule, LandlockRule, Resource, ResourceViews};
 use crate::runtime::HostFacts;
+pub use launch_spec::{FdSource, PassFd};
 
 /// A domain taint, recorded in the log and the status XML (libvirt's names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -36,31 +37,6 @@ impl fmt::Display for Taint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// What the daemon opens for a passed fd.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FdSource {
-    /// A UNIX socket the daemon creates and listens on at this path (the
-    /// monitor, listening chardevs); QEMU inherits the listening fd.
-    UnixListener { path: String },
-    /// A chardev output file, opened for writing (`O_APPEND` when `append`,
-    /// truncated otherwise), passed through `-add-fd`.
-    File { path: String, append: bool },
-    /// A tap device attached to `bridge` (when set), named `ifname` if given.
-    Tap {
-        ifname: Option<String>,
-        bridge: Option<String>,
-    },
-}
-
-/// One fd the daemon must open and place at `fd` in QEMU's fd table.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PassFd {
-    pub fd: i32,
-    /// The device it belongs to (`monitor`, `serial0`, `net0`).
-    pub owner: String,
-    pub source: FdSource,
 }
 
 /// Everything needed to start one QEMU process for a domain.

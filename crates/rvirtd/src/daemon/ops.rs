@@ -202,18 +202,24 @@ async fn start_locked(
         .map_err(|m| RemoteError::operation_failed(&m))?;
     let id = d.registry.allocate_id(obj, None);
     def.id = Some(id);
-    let journal = |cleanup: &launch::CleanupRecord| {
-        let j = StartJournal {
-            uuid: def.uuid.to_string(),
-            name: def.name.clone(),
-            id,
-            cleanup: cleanup.clone(),
-        };
-        if let Err(e) = j.write(&d.paths.state_dir) {
-            tracing::error!("domain '{}': start journal: {e}", def.name);
-        }
+    let journal: launch::Journal = {
+        let (uuid, name, state_dir) = (
+            def.uuid.to_string(),
+            def.name.clone(),
+            d.paths.state_dir.clone(),
+        );
+        Arc::new(move |cleanup: &launch::CleanupRecord| {
+            let j = StartJournal {
+                uuid: uuid.clone(),
+                name: name.clone(),
+                id,
+                cleanup: cleanup.clone(),
+            };
+            j.write(&state_dir)
+                .map_err(|e| format!("start journal: {e}"))
+        })
     };
-    journal(&launch::CleanupRecord {
+    let first = journal(&launch::CleanupRecord {
         domain: def.name.clone(),
         lib_dir: Some(d.paths.domain_dir(id, &def.name)),
         scratch_dir: Some(
@@ -229,8 +235,11 @@ async fn start_locked(
         ),
         ..launch::CleanupRecord::default()
     });
+    if let Err(e) = first {
+        tracing::error!("domain '{}': {e}", def.name);
+    }
     let journal_file = journal_path(&d.paths.state_dir, &def.name);
-    let started = launch::start_journaled(&d.host, &caps, &def, id, &journal).await;
+    let started = launch::start_journaled(&d.host, &caps, &def, id, journal).await;
     let running = match started {
         Ok(r) => r,
         Err(e) => {

@@ -1,0 +1,181 @@
+//! [`ExecHost`] on the real host: files, the cgroup drivers, the launcher.
+
+use std::fs;
+use std::io::Write;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use launch_spec::{FdSource, LaunchSpec};
+
+use super::{CgroupPlan, DirPlan, ExecHost, Reach};
+use crate::cgroup::{CgroupLayout, VmCgroup};
+use crate::dac::{AccessProblem, check_identity_access};
+use crate::hostops::{HostOps, RealHostOps};
+use crate::launcher::{LaunchHandle, Launched, Launcher};
+
+/// The real host: `layout` is `None` where no usable cgroup hierarchy exists.
+#[derive(Debug, Clone)]
+pub struct RealExecHost {
+    pub launcher: Launcher,
+    pub layout: Option<CgroupLayout>,
+}
+
+impl ExecHost for RealExecHost {
+    type Cgroup = VmCgroup;
+    type Prepared = LaunchHandle;
+    type Running = Launched;
+
+    fn ops(&self) -> &dyn HostOps {
+        &RealHostOps
+    }
+
+    fn make_dir(&self, dir: &DirPlan) -> Result<(), String> {
+        let p = &dir.path;
+        fs::create_dir_all(p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
+        fs::set_permissions(p, fs::Permissions::from_mode(dir.mode))
+            .map_err(|e| format!("cannot set the mode of {}: {e}", p.display()))?;
+        rustix::fs::chown(
+            p,
+            Some(rustix::fs::Uid::from_raw(dir.uid)),
+            Some(rustix::fs::Gid::from_raw(dir.gid)),
+        )
+        .map_err(|e| format!("cannot chown {}: {e}", p.display()))
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        path.exists()
+    }
+
+    fn make_reachable(&self, dir: &Path, reach: &Reach) -> Result<(), String> {
+        // Each round fixes one directory; the depth of the path bounds the rounds.
+        for _ in 0..=dir.components().count() {
+            let denial = match check_identity_access(&RealHostOps, dir, &reach.who, false) {
+                Ok(()) => return Ok(()),
+                Err(d) => d,
+            };
+            let fixable = denial.problem == AccessProblem::Search
+                && denial.blocking.starts_with(&reach.within)
+                && denial.owner.is_some_and(|(uid, _, _)| uid == 0);
+            if !fixable {
+                return Err(format!(
+                    "QEMU's private directory is unreachable for QEMU's account: {denial}"
+                ));
+            }
+            let mode = denial.owner.map_or(0o700, |(_, _, m)| m & 0o7777) | 0o011;
+            fs::set_permissions(&denial.blocking, fs::Permissions::from_mode(mode)).map_err(
+                |e| format!("cannot make {} traversable: {e}", denial.blocking.display()),
+            )?;
+        }
+        Err(format!("{} stays unreachable for QEMU", dir.display()))
+    }
+
+    fn open_fd(&self, source: &FdSource) -> Result<OwnedFd, String> {
+        match source {
+            FdSource::UnixListener { path } => {
+                let _ = fs::remove_file(path);
+                if let Some(parent) = Path::new(path).parent() {
+                    fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+                }
+                let l = UnixListener::bind(path)
+                    .map_err(|e| format!("cannot listen on {path}: {e}"))?;
+                Ok(l.into())
+            }
+            FdSource::File { path, append } => Ok(fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .append(*append)
+                .truncate(!*append)
+                .open(path)
+                .map_err(|e| format!("cannot open {path}: {e}"))?
+                .into()),
+            FdSource::Tap { .. } => Err("tap devices are not supported yet".into()),
+        }
+    }
+
+    fn create_cgroup(&self, plan: &CgroupPlan) -> Result<VmCgroup, String> {
+        let Some(layout) = &self.layout else {
+            return Err("no usable cgroup hierarchy on this host".into());
+        };
+        let controllers: Vec<&str> = plan.controllers.iter().map(String::as_str).collect();
+        let mut cg = VmCgroup::create(layout, &plan.partition, &plan.machine, &controllers)
+            .map_err(|e| e.to_string())?;
+        if let Some(acl) = &plan.device_acl
+            && let Err(e) = cg.apply_device_acl(acl)
+        {
+            let _ = cg.remove();
+            return Err(format!(
+                "device ACL: {e}; the devices controller can be left out with qemu.conf cgroup_controllers"
+            ));
+        }
+        Ok(cg)
+    }
+
+    fn cgroup_procs(&self, cgroup: &VmCgroup) -> Vec<PathBuf> {
+        cgroup.procs_paths()
+    }
+
+    fn append_log(&self, path: &Path, text: &str) -> Result<(), String> {
+        let mut log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        log.write_all(text.as_bytes()).map_err(|e| e.to_string())
+    }
+
+    fn spawn(
+        &self,
+        spec: &LaunchSpec,
+        fds: &[(BorrowedFd<'_>, i32)],
+    ) -> Result<LaunchHandle, String> {
+        let mut h = self
+            .launcher
+            .spawn_mapped(spec, fds)
+            .map_err(|e| e.to_string())?;
+        h.wait_prepared().map_err(|e| e.to_string())?;
+        Ok(h)
+    }
+
+    fn go(&self, mut prepared: LaunchHandle) -> Result<Launched, String> {
+        prepared.go().map_err(|e| e.to_string())?;
+        prepared.wait_exec().map_err(|e| e.to_string())
+    }
+
+    fn remove_dir_all(&self, path: &Path) -> Result<(), String> {
+        match fs::remove_dir_all(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(format!("cannot remove {}: {e}", path.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn remove_file(&self, path: &Path) -> Result<(), String> {
+        match fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(format!("cannot remove {}: {e}", path.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn remove_cgroup(&self, cgroup: VmCgroup) -> Result<(), String> {
+        // The launcher was killed and reaped; its group may take a moment to empty.
+        let paths = cgroup.paths();
+        let mut last = cgroup.remove().map_err(|e| e.to_string());
+        for _ in 0..50 {
+            if last.is_ok() || paths.iter().all(|p| !p.exists()) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+            last = paths
+                .iter()
+                .filter(|p| p.exists())
+                .try_for_each(|p| fs::remove_dir(p).map_err(|e| e.to_string()));
+        }
+        last.map_err(|e| format!("cgroup: {e}"))
+    }
+}
