@@ -19,11 +19,12 @@
 use std::io;
 use std::path::Path;
 
-use super::{DRIVER, DacDriver, DacError, DacItem, DacOutcome, parse_numeric_label, step_err};
+use super::DRIVER;
+use super::accounts::{Owner, parse_numeric_label};
+use super::driver::{DacDriver, DacOutcome, step_err};
+use super::error::DacError;
+use super::transaction::DacItem;
 use crate::hostops::{self, HostOps};
-
-/// A file owner, `(uid, gid)`.
-pub type Owner = (u32, u32);
 
 /// What [`DacDriver::restore_item`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
