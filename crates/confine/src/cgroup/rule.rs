@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::CgroupError;
+use super::error::CgroupError;
 
 /// Which device nodes a rule is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

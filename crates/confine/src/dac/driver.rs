@@ -4,11 +4,13 @@
 use std::io;
 use std::path::Path;
 
-use super::DRIVER;
 use super::access::{AccessDenial, check_access};
 use super::accounts::{base_label, parse_numeric_label};
 use super::error::{DacError, errno_text};
 use crate::hostops::{self, HostOps, Recalled, Remembered};
+
+/// The driver name in the xattr names (`trusted.libvirt.security.dac`).
+pub const DRIVER: &str = "dac";
 
 /// What [`DacDriver::set_owner`] / [`DacDriver::restore_owner`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]

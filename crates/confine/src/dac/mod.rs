@@ -36,14 +36,11 @@ pub use access::{
     permits,
 };
 pub use accounts::{GroupEntry, Owner, PasswdDb, PasswdEntry, base_label, parse_numeric_label};
-pub use driver::{DacDriver, DacOutcome};
+pub use driver::{DRIVER, DacDriver, DacOutcome};
 pub use error::{DacError, errno_text};
 pub use image::{DacSeclabel, image_owner};
 pub use restore::Restored;
 pub use transaction::{DacItem, Transaction};
-
-/// The driver name in the xattr names (`trusted.libvirt.security.dac`).
-pub const DRIVER: &str = "dac";
 
 #[cfg(test)]
 mod tests;

@@ -19,9 +19,8 @@
 use std::io;
 use std::path::Path;
 
-use super::DRIVER;
 use super::accounts::{Owner, parse_numeric_label};
-use super::driver::{DacDriver, DacOutcome, step_err};
+use super::driver::{DRIVER, DacDriver, DacOutcome, step_err};
 use super::error::DacError;
 use super::transaction::DacItem;
 use crate::hostops::{self, HostOps};

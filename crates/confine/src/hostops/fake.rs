@@ -7,7 +7,7 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
-use super::{FileKind, FileStat, HostOps, errno};
+use super::ops::{FileKind, FileStat, HostOps, errno};
 
 /// One call made on a [`RecordingHostOps`], in order.
 #[derive(Clone, Debug, PartialEq, Eq)]

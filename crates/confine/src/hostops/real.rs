@@ -5,7 +5,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use super::{FileKind, FileStat, HostOps, errno};
+use super::ops::{FileKind, FileStat, HostOps, errno};
 
 /// The real thing: rustix syscalls on the host.
 ///

@@ -5,7 +5,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::{HostOps, is_errno, is_xattr_unsupported};
+use super::ops::{HostOps, is_errno, is_xattr_unsupported};
 
 /// Errors of the remembered-label protocol.
 #[derive(Debug, thiserror::Error)]

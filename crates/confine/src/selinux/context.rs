@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use super::SelinuxError;
+use super::error::SelinuxError;
 use super::host::SelinuxHost;
 use crate::hostops::HostOps;
 

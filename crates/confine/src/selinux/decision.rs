@@ -2,7 +2,8 @@
 //! qemu.conf knobs.
 
 use super::context::Context;
-use super::{DRIVER, SelinuxError};
+use super::driver::DRIVER;
+use super::error::SelinuxError;
 
 /// `<seclabel type=…>`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

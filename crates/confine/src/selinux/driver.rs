@@ -3,9 +3,16 @@
 
 use std::path::Path;
 
-use super::{DRIVER, EXEC_ATTR, SelinuxError, XATTR};
+use super::error::SelinuxError;
 use crate::dac::errno_text;
 use crate::hostops::{self, HostOps, Recalled, RememberError, Remembered};
+
+/// The driver name in the remembered-label xattrs.
+pub const DRIVER: &str = "selinux";
+/// The file label attribute.
+pub const XATTR: &str = "security.selinux";
+/// Where a process sets the context of its next `execve`.
+pub const EXEC_ATTR: &str = "/proc/thread-self/attr/exec";
 
 /// What a label operation did.
 #[derive(Clone, Debug, PartialEq, Eq)]

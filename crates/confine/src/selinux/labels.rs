@@ -1,8 +1,8 @@
 //! The labels of one domain: QEMU's process context and its images' labels.
 
-use super::SelinuxError;
 use super::context::{Context, VirtContexts};
 use super::decision::SelinuxDecision;
+use super::error::SelinuxError;
 use super::mcs::{McsTable, parse_process_range, urandom_below};
 
 /// The labels of one domain.

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use super::SelinuxError;
 use super::context::Context;
+use super::error::SelinuxError;
 
 /// Where dynamic categories come from: the daemon's lower sensitivity and its category
 /// span.

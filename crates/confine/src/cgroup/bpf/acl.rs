@@ -14,7 +14,8 @@ use super::sys::{
     bpf_err, fd_by_id, map_create, map_delete, map_entries, map_info, map_lookup, map_update,
     name_of, prog_attach, prog_detach, prog_info, prog_load, prog_query,
 };
-use crate::cgroup::{CgroupError, DeviceRule, Result, io_err};
+use crate::cgroup::error::{CgroupError, Result, io_err};
+use crate::cgroup::rule::DeviceRule;
 
 // ---------------------------------------------------------------------------
 // The ACL handle

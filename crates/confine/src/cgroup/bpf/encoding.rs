@@ -2,7 +2,7 @@
 //! [`WILDCARD`] for "any"; value (u32) `(access << 16) | type`. Rules to entries and
 //! back, merging and denying. No syscalls.
 
-use crate::cgroup::{DeviceKind, DeviceRule};
+use crate::cgroup::rule::{DeviceKind, DeviceRule};
 
 pub const BPF_DEVCG_ACC_MKNOD: u32 = 1;
 pub const BPF_DEVCG_ACC_READ: u32 = 2;

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::program::{BpfInsn, DEVICE_PROG_NAME, device_program};
-use crate::cgroup::{CgroupError, Result};
+use crate::cgroup::error::{CgroupError, Result};
 
 const DEVICE_MAP_NAME: &str = "rvirt_devmap";
 const LICENSE: &CStr = c"Dual MIT/GPL";

@@ -6,7 +6,8 @@ use super::emulator::run;
 use super::encoding::*;
 use super::program::*;
 use super::sys::*;
-use crate::cgroup::{CgroupError, DeviceKind, DeviceRule};
+use crate::cgroup::error::CgroupError;
+use crate::cgroup::rule::{DeviceKind, DeviceRule};
 
 #[test]
 fn key_encoding() {
