@@ -4,7 +4,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::{CgroupError, Result, io_err};
+use super::error::{CgroupError, Result, io_err};
 
 /// A controller name as qemu.conf `cgroup_controllers` spells it (libvirt's list).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

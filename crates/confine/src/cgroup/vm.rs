@@ -6,8 +6,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::bpf::BpfDeviceAcl;
+use super::error::{CgroupError, Result, io_err};
 use super::layout::{CgroupLayout, Controller, Hierarchy};
-use super::{CgroupError, DeviceRule, Result, io_err};
+use super::rule::DeviceRule;
 
 /// `<resource><partition>` when the domain has none.
 pub const DEFAULT_PARTITION: &str = "/machine";

@@ -6,7 +6,7 @@ use std::fmt;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-use super::errno_text;
+use super::error::errno_text;
 use crate::hostops::{FileKind, FileStat, HostOps};
 use crate::spec::Identity;
 
@@ -214,42 +214,15 @@ pub fn check_access(
     groups: &[u32],
     want_write: bool,
 ) -> Result<(), AccessDenial> {
-    let deny = |blocking: &Path, problem: AccessProblem, st: Option<&FileStat>| AccessDenial {
-        path: path.to_path_buf(),
-        blocking: blocking.to_path_buf(),
-        problem,
+    let walk = Walk {
+        ops,
+        path,
         uid,
         gid,
-        groups: groups.to_vec(),
-        owner: st.map(|s| (s.uid, s.gid, s.mode)),
+        groups,
     };
-    let acl_of = |p: &Path| -> Option<Vec<AclEntry>> {
-        match ops.get_xattr(p, "system.posix_acl_access") {
-            Ok(Some(v)) => parse_posix_acl(&v),
-            _ => None,
-        }
-    };
-    let io_problem = |e: &io::Error| match e.raw_os_error() {
-        Some(libc::ENOENT) => AccessProblem::Missing,
-        Some(libc::ENOTDIR) => AccessProblem::NotDir,
-        _ => AccessProblem::Other(errno_text(e)),
-    };
-
     // Pending components, front first.
     let mut pending: Vec<PathBuf> = Vec::new();
-    let push_front = |pending: &mut Vec<PathBuf>, p: &Path| {
-        let comps: Vec<PathBuf> = p
-            .components()
-            .filter_map(|c| match c {
-                Component::Normal(n) => Some(PathBuf::from(n)),
-                Component::ParentDir => Some(PathBuf::from("..")),
-                _ => None,
-            })
-            .collect();
-        for c in comps.into_iter().rev() {
-            pending.push(c);
-        }
-    };
     push_front(&mut pending, path);
     let mut cur = PathBuf::from("/");
     let mut links = 0;
@@ -257,55 +230,143 @@ pub fn check_access(
         // `cur` is a directory we are about to look into (or the final file).
         let st = ops
             .stat(&cur)
-            .map_err(|e| deny(&cur, io_problem(&e), None))?;
+            .map_err(|e| walk.deny(&cur, io_problem(&e), None))?;
         let Some(next) = pending.pop() else {
-            // Final object.
-            let mut want = 4;
-            if want_write {
-                want |= 2;
-            }
-            let acl = acl_of(&cur);
-            if !permits(&st, acl.as_deref(), uid, gid, groups, 4) {
-                return Err(deny(&cur, AccessProblem::Read, Some(&st)));
-            }
-            if !permits(&st, acl.as_deref(), uid, gid, groups, want) {
-                return Err(deny(&cur, AccessProblem::Write, Some(&st)));
-            }
-            return Ok(());
+            return walk.final_object(&cur, &st, want_write);
         };
-        if st.kind != FileKind::Dir {
-            return Err(deny(&cur, AccessProblem::NotDir, Some(&st)));
-        }
-        if !permits(&st, acl_of(&cur).as_deref(), uid, gid, groups, 1) {
-            return Err(deny(&cur, AccessProblem::Search, Some(&st)));
-        }
+        walk.search(&cur, &st)?;
         if next.as_os_str() == ".." {
             cur.pop();
             continue;
         }
         let candidate = cur.join(&next);
-        let lst = ops
-            .lstat(&candidate)
-            .map_err(|e| deny(&candidate, io_problem(&e), None))?;
-        if lst.kind == FileKind::Symlink {
-            links += 1;
-            if links > 40 {
-                return Err(deny(
-                    &candidate,
-                    AccessProblem::Other("too many levels of symbolic links".into()),
-                    None,
-                ));
+        match walk.symlink_target(&candidate, &mut links)? {
+            Some(target) => {
+                push_front(&mut pending, &target);
+                if target.is_absolute() {
+                    cur = PathBuf::from("/");
+                }
             }
-            let target = ops
-                .read_link(&candidate)
-                .map_err(|e| deny(&candidate, io_problem(&e), None))?;
-            push_front(&mut pending, &target);
-            if target.is_absolute() {
-                cur = PathBuf::from("/");
-            }
-            continue;
+            None => cur = candidate,
         }
-        cur = candidate;
+    }
+}
+
+/// One [`check_access`] walk: who asks, for which path, through which [`HostOps`].
+struct Walk<'a> {
+    ops: &'a dyn HostOps,
+    path: &'a Path,
+    uid: u32,
+    gid: u32,
+    groups: &'a [u32],
+}
+
+impl Walk<'_> {
+    /// The denial naming `blocking` as the component that stops the walk.
+    fn deny(&self, blocking: &Path, problem: AccessProblem, st: Option<&FileStat>) -> AccessDenial {
+        AccessDenial {
+            path: self.path.to_path_buf(),
+            blocking: blocking.to_path_buf(),
+            problem,
+            uid: self.uid,
+            gid: self.gid,
+            groups: self.groups.to_vec(),
+            owner: st.map(|s| (s.uid, s.gid, s.mode)),
+        }
+    }
+
+    /// The POSIX access ACL of `p`, when it has a readable one.
+    fn acl_of(&self, p: &Path) -> Option<Vec<AclEntry>> {
+        match self.ops.get_xattr(p, "system.posix_acl_access") {
+            Ok(Some(v)) => parse_posix_acl(&v),
+            _ => None,
+        }
+    }
+
+    /// The final object needs `r`, and `w` when `want_write`.
+    fn final_object(
+        &self,
+        cur: &Path,
+        st: &FileStat,
+        want_write: bool,
+    ) -> Result<(), AccessDenial> {
+        let mut want = 4;
+        if want_write {
+            want |= 2;
+        }
+        let acl = self.acl_of(cur);
+        let (uid, gid, groups) = (self.uid, self.gid, self.groups);
+        if !permits(st, acl.as_deref(), uid, gid, groups, 4) {
+            return Err(self.deny(cur, AccessProblem::Read, Some(st)));
+        }
+        if !permits(st, acl.as_deref(), uid, gid, groups, want) {
+            return Err(self.deny(cur, AccessProblem::Write, Some(st)));
+        }
+        Ok(())
+    }
+
+    /// A directory on the way must be a directory and searchable.
+    fn search(&self, cur: &Path, st: &FileStat) -> Result<(), AccessDenial> {
+        if st.kind != FileKind::Dir {
+            return Err(self.deny(cur, AccessProblem::NotDir, Some(st)));
+        }
+        let acl = self.acl_of(cur);
+        if !permits(st, acl.as_deref(), self.uid, self.gid, self.groups, 1) {
+            return Err(self.deny(cur, AccessProblem::Search, Some(st)));
+        }
+        Ok(())
+    }
+
+    /// The target of `candidate` when it is a symlink (counted in `links`, at most
+    /// 40), `None` otherwise.
+    fn symlink_target(
+        &self,
+        candidate: &Path,
+        links: &mut u32,
+    ) -> Result<Option<PathBuf>, AccessDenial> {
+        let lst = self
+            .ops
+            .lstat(candidate)
+            .map_err(|e| self.deny(candidate, io_problem(&e), None))?;
+        if lst.kind != FileKind::Symlink {
+            return Ok(None);
+        }
+        *links += 1;
+        if *links > 40 {
+            return Err(self.deny(
+                candidate,
+                AccessProblem::Other("too many levels of symbolic links".into()),
+                None,
+            ));
+        }
+        self.ops
+            .read_link(candidate)
+            .map(Some)
+            .map_err(|e| self.deny(candidate, io_problem(&e), None))
+    }
+}
+
+/// What an I/O error on a path component means for the caller.
+fn io_problem(e: &io::Error) -> AccessProblem {
+    match e.raw_os_error() {
+        Some(libc::ENOENT) => AccessProblem::Missing,
+        Some(libc::ENOTDIR) => AccessProblem::NotDir,
+        _ => AccessProblem::Other(errno_text(e)),
+    }
+}
+
+/// Queues the components of `p` (normal ones and `..`) in front of `pending`.
+fn push_front(pending: &mut Vec<PathBuf>, p: &Path) {
+    let comps: Vec<PathBuf> = p
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(PathBuf::from(n)),
+            Component::ParentDir => Some(PathBuf::from("..")),
+            _ => None,
+        })
+        .collect();
+    for c in comps.into_iter().rev() {
+        pending.push(c);
     }
 }
 

@@ -19,11 +19,11 @@
 use std::io;
 use std::path::Path;
 
-use super::{DRIVER, DacDriver, DacError, DacItem, DacOutcome, parse_numeric_label, step_err};
+use super::accounts::{Owner, parse_numeric_label};
+use super::driver::{DRIVER, DacDriver, DacOutcome, step_err};
+use super::error::DacError;
+use super::transaction::DacItem;
 use crate::hostops::{self, HostOps};
-
-/// A file owner, `(uid, gid)`.
-pub type Owner = (u32, u32);
 
 /// What [`DacDriver::restore_item`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -144,24 +144,54 @@ fn frame_failure(step: Step, e: FrameError) -> Failure {
     }
 }
 
+/// `launch` mode; the order of the steps is the one in the module documentation of
+/// [`crate::launcher`].
 fn launch(chan: &mut UnixStream) -> Result<Done, Failure> {
-    let spec = match read_msg::<_, ToLauncher>(chan) {
-        Ok(ToLauncher::Launch(spec)) => spec,
-        Ok(other) => {
-            return Err(Failure::new(
-                Step::ReadRequest,
-                None,
-                format!("expected Launch, got {other:?}"),
-            ));
-        }
-        Err(e) => return Err(frame_failure(Step::ReadRequest, e)),
-    };
+    let spec = read_launch_request(chan)?;
     let spec: &LaunchSpec = &spec;
 
     rustix::process::setsid().map_err(|e| Failure::errno(Step::Setsid, None, e))?;
     let pid = std::process::id();
 
     // Opened while still root and in the host namespace.
+    let (log, null) = open_log_and_null(spec)?;
+    if let Some(ns) = &spec.namespace {
+        build_namespace(ns, pid)?;
+    }
+    join_cgroups(&spec.cgroup_procs, pid)?;
+
+    write_msg(chan, &FromLauncher::Prepared { pid })
+        .map_err(|e| frame_failure(Step::SendPrepared, e))?;
+    if let Some(done) = wait_go(chan)? {
+        return Ok(done);
+    }
+
+    setup_stdio(&null, &log)?;
+    drop(null);
+    drop(log);
+    let landlock = confine(spec)?;
+    // From here on, EOF on the channel means the exec succeeded (the channel is
+    // CLOEXEC): an EOF without this message means the launcher died.
+    write_msg(chan, &FromLauncher::Executing { landlock })
+        .map_err(|e| frame_failure(Step::Exec, e))?;
+    Err(exec(spec))
+}
+
+/// The first message: `Launch(spec)`.
+fn read_launch_request(chan: &mut UnixStream) -> Result<Box<LaunchSpec>, Failure> {
+    match read_msg::<_, ToLauncher>(chan) {
+        Ok(ToLauncher::Launch(spec)) => Ok(spec),
+        Ok(other) => Err(Failure::new(
+            Step::ReadRequest,
+            None,
+            format!("expected Launch, got {other:?}"),
+        )),
+        Err(e) => Err(frame_failure(Step::ReadRequest, e)),
+    }
+}
+
+/// The log (append, created 0600) and `/dev/null`, in that order.
+fn open_log_and_null(spec: &LaunchSpec) -> Result<(File, File), Failure> {
     let log = OpenOptions::new()
         .append(true)
         .create(true)
@@ -173,38 +203,41 @@ fn launch(chan: &mut UnixStream) -> Result<Done, Failure> {
         .write(true)
         .open("/dev/null")
         .map_err(|e| Failure::io(Step::OpenDevNull, Some("/dev/null".into()), &e))?;
+    Ok((log, null))
+}
 
-    if let Some(ns) = &spec.namespace {
-        build_namespace(ns, pid)?;
-    }
-
-    for procs in &spec.cgroup_procs {
+/// Writes `pid` to each `cgroup.procs` file, in order.
+fn join_cgroups(cgroup_procs: &[PathBuf], pid: u32) -> Result<(), Failure> {
+    for procs in cgroup_procs {
         OpenOptions::new()
             .write(true)
             .open(procs)
             .and_then(|mut f| f.write_all(pid.to_string().as_bytes()))
             .map_err(|e| Failure::io(Step::JoinCgroup, Some(procs.clone()), &e))?;
     }
+    Ok(())
+}
 
-    write_msg(chan, &FromLauncher::Prepared { pid })
-        .map_err(|e| frame_failure(Step::SendPrepared, e))?;
+/// Waits for `Go`: `Ok(None)` to go on, `Ok(Some(done))` when the daemon aborted or
+/// closed the channel.
+fn wait_go(chan: &mut UnixStream) -> Result<Option<Done>, Failure> {
     match read_msg::<_, ToLauncher>(chan) {
-        Ok(ToLauncher::Go) => {}
-        Ok(ToLauncher::Abort) => return Ok(Done::Aborted),
-        Ok(other) => {
-            return Err(Failure::new(
-                Step::WaitGo,
-                None,
-                format!("expected Go or Abort, got {other:?}"),
-            ));
-        }
-        Err(FrameError::Eof) => return Ok(Done::ChannelClosed),
-        Err(e) => return Err(frame_failure(Step::WaitGo, e)),
+        Ok(ToLauncher::Go) => Ok(None),
+        Ok(ToLauncher::Abort) => Ok(Some(Done::Aborted)),
+        Ok(other) => Err(Failure::new(
+            Step::WaitGo,
+            None,
+            format!("expected Go or Abort, got {other:?}"),
+        )),
+        Err(FrameError::Eof) => Ok(Some(Done::ChannelClosed)),
+        Err(e) => Err(frame_failure(Step::WaitGo, e)),
     }
+}
 
-    setup_stdio(&null, &log)?;
-    drop(null);
-    drop(log);
+/// After `Go` and the stdio set-up: descriptors close-on-exec except `keep_fds`,
+/// setgroups → setresgid → setresuid, `PR_SET_NO_NEW_PRIVS`, the SELinux exec label,
+/// Landlock, `chdir(cwd)`. Returns the Landlock report for `Executing`.
+fn confine(spec: &LaunchSpec) -> Result<Option<LandlockReport>, Failure> {
     close_fds(&spec.keep_fds)?;
     if let Some(id) = &spec.identity {
         set_identity(id)?;
@@ -220,11 +253,7 @@ fn launch(chan: &mut UnixStream) -> Result<Done, Failure> {
     };
     rustix::process::chdir(&spec.cwd)
         .map_err(|e| Failure::errno(Step::Chdir, Some(spec.cwd.clone()), e))?;
-    // From here on, EOF on the channel means the exec succeeded (the channel is
-    // CLOEXEC): an EOF without this message means the launcher died.
-    write_msg(chan, &FromLauncher::Executing { landlock })
-        .map_err(|e| frame_failure(Step::Exec, e))?;
-    Err(exec(spec))
+    Ok(landlock)
 }
 
 /// unshare, make `/` a recursive slave, then build and swap in the private `/dev`.
@@ -491,26 +520,45 @@ fn exec(spec: &LaunchSpec) -> Failure {
 
 /// `nsexec` mode: perform `NsExec` operations inside the mount namespace of `pid`.
 fn nsexec(chan: &mut UnixStream, pid: u32) -> Result<(), Failure> {
-    let ops = match read_msg::<_, ToLauncher>(chan) {
-        Ok(ToLauncher::NsExec(ops)) => ops,
-        Ok(other) => {
-            return Err(Failure::new(
-                Step::ReadRequest,
-                None,
-                format!("expected NsExec, got {other:?}"),
-            ));
-        }
-        Err(e) => return Err(frame_failure(Step::ReadRequest, e)),
-    };
-    let invalid = |p: &Path, m: String| Failure {
-        step: Step::ValidateDevNode,
-        path: Some(p.to_owned()),
-        errno: Some(libc::EINVAL),
-        message: m,
-    };
+    let ops = read_nsexec_request(chan)?;
     // Everything that needs the host namespace happens before setns.
+    let trees = open_host_trees(&ops)?;
+    enter_mount_ns(pid)?;
+    for (op, tree) in ops.iter().zip(trees) {
+        run_ns_op(op, tree)?;
+    }
+    Ok(())
+}
+
+/// The first message: `NsExec(ops)`.
+fn read_nsexec_request(chan: &mut UnixStream) -> Result<Vec<NsOp>, Failure> {
+    match read_msg::<_, ToLauncher>(chan) {
+        Ok(ToLauncher::NsExec(ops)) => Ok(ops),
+        Ok(other) => Err(Failure::new(
+            Step::ReadRequest,
+            None,
+            format!("expected NsExec, got {other:?}"),
+        )),
+        Err(e) => Err(frame_failure(Step::ReadRequest, e)),
+    }
+}
+
+/// A ValidateDevNode failure (EINVAL) naming `path`.
+fn invalid(path: &Path, message: String) -> Failure {
+    Failure {
+        step: Step::ValidateDevNode,
+        path: Some(path.to_owned()),
+        errno: Some(libc::EINVAL),
+        message,
+    }
+}
+
+/// In the host namespace, op by op: checks every target is below `/dev` and opens
+/// (`open_tree`, cloned, recursive) the source of each `BindFromHost`, noting whether
+/// it is a directory. One entry per op, `None` for the others.
+fn open_host_trees(ops: &[NsOp]) -> Result<Vec<Option<(OwnedFd, bool)>>, Failure> {
     let mut trees: Vec<Option<(OwnedFd, bool)>> = Vec::with_capacity(ops.len());
-    for op in &ops {
+    for op in ops {
         let target = match op {
             NsOp::Mknod(n) => &n.path,
             NsOp::Mkdir { path, .. } => path,
@@ -539,7 +587,11 @@ fn nsexec(chan: &mut UnixStream, pid: u32) -> Result<(), Failure> {
             trees.push(None);
         }
     }
+    Ok(trees)
+}
 
+/// `setns` into the mount namespace of `pid`, refusing one that is our own.
+fn enter_mount_ns(pid: u32) -> Result<(), Failure> {
     let ns_path = PathBuf::from(format!("/proc/{pid}/ns/mnt"));
     let ns = File::open(&ns_path)
         .map_err(|e| Failure::io(Step::EnterMountNs, Some(ns_path.clone()), &e))?;
@@ -564,65 +616,68 @@ fn nsexec(chan: &mut UnixStream, pid: u32) -> Result<(), Failure> {
     )
     .map_err(|e| Failure::errno(Step::EnterMountNs, Some(ns_path.clone()), e))?;
     drop(ns);
+    Ok(())
+}
 
-    for (op, tree) in ops.iter().zip(trees) {
-        match op {
-            NsOp::Mknod(n) => {
-                let (dir, name) = walk_dev_parent(&dev_rel(&n.path)?, true)?;
-                let node = NodeSpec {
-                    kind: n.kind,
-                    major: n.major,
-                    minor: n.minor,
-                    mode: n.mode,
-                    uid: n.uid,
-                    gid: n.gid,
-                };
-                make_node_at(dir.as_fd(), &name, &n.path, node, true)?;
-            }
-            NsOp::Mkdir {
-                path,
-                mode,
-                uid,
-                gid,
-            } => {
-                let (dir, name) = walk_dev_parent(&dev_rel(path)?, true)?;
-                mkdir_at(dir.as_fd(), &name, path, *mode, *uid, *gid)?;
-            }
-            NsOp::BindFromHost { target, .. } => {
-                let Some((tree, is_dir)) = tree else {
-                    return Err(Failure::new(
-                        Step::AttachMount,
-                        Some(target.clone()),
-                        "no tree",
-                    ));
-                };
-                let (dir, name) = walk_dev_parent(&dev_rel(target)?, true)?;
-                placeholder_at(dir.as_fd(), &name, is_dir, target)?;
-                rustix::mount::move_mount(
-                    &tree,
-                    "",
-                    &dir,
-                    &name,
-                    rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
-                )
-                .map_err(|e| Failure::errno(Step::AttachMount, Some(target.clone()), e))?;
-            }
-            NsOp::Symlink { path, target } => {
-                let (dir, name) = walk_dev_parent(&dev_rel(path)?, true)?;
-                symlink_at(dir.as_fd(), &name, target, path)?;
-            }
-            NsOp::Unmount { path } | NsOp::Remove { path } => {
-                let (dir, name) = match walk_dev_parent(&dev_rel(path)?, false) {
-                    Ok(found) => found,
-                    // The parent directory is gone: so is the path.
-                    Err(f) if f.errno == Some(libc::ENOENT) => continue,
-                    Err(f) => return Err(f),
-                };
-                if matches!(op, NsOp::Unmount { .. }) {
-                    unmount_at(dir.as_fd(), &name, path)?;
-                } else {
-                    remove_at(dir.as_fd(), &name, path)?;
-                }
+/// One op inside the namespace; `tree` is what [`open_host_trees`] opened for it.
+/// Paths are walked with `O_PATH|O_NOFOLLOW` descriptors (see `fsops`).
+fn run_ns_op(op: &NsOp, tree: Option<(OwnedFd, bool)>) -> Result<(), Failure> {
+    match op {
+        NsOp::Mknod(n) => {
+            let (dir, name) = walk_dev_parent(&dev_rel(&n.path)?, true)?;
+            let node = NodeSpec {
+                kind: n.kind,
+                major: n.major,
+                minor: n.minor,
+                mode: n.mode,
+                uid: n.uid,
+                gid: n.gid,
+            };
+            make_node_at(dir.as_fd(), &name, &n.path, node, true)?;
+        }
+        NsOp::Mkdir {
+            path,
+            mode,
+            uid,
+            gid,
+        } => {
+            let (dir, name) = walk_dev_parent(&dev_rel(path)?, true)?;
+            mkdir_at(dir.as_fd(), &name, path, *mode, *uid, *gid)?;
+        }
+        NsOp::BindFromHost { target, .. } => {
+            let Some((tree, is_dir)) = tree else {
+                return Err(Failure::new(
+                    Step::AttachMount,
+                    Some(target.clone()),
+                    "no tree",
+                ));
+            };
+            let (dir, name) = walk_dev_parent(&dev_rel(target)?, true)?;
+            placeholder_at(dir.as_fd(), &name, is_dir, target)?;
+            rustix::mount::move_mount(
+                &tree,
+                "",
+                &dir,
+                &name,
+                rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+            )
+            .map_err(|e| Failure::errno(Step::AttachMount, Some(target.clone()), e))?;
+        }
+        NsOp::Symlink { path, target } => {
+            let (dir, name) = walk_dev_parent(&dev_rel(path)?, true)?;
+            symlink_at(dir.as_fd(), &name, target, path)?;
+        }
+        NsOp::Unmount { path } | NsOp::Remove { path } => {
+            let (dir, name) = match walk_dev_parent(&dev_rel(path)?, false) {
+                Ok(found) => found,
+                // The parent directory is gone: so is the path.
+                Err(f) if f.errno == Some(libc::ENOENT) => return Ok(()),
+                Err(f) => return Err(f),
+            };
+            if matches!(op, NsOp::Unmount { .. }) {
+                unmount_at(dir.as_fd(), &name, path)?;
+            } else {
+                remove_at(dir.as_fd(), &name, path)?;
             }
         }
     }
@@ -631,12 +686,7 @@ fn nsexec(chan: &mut UnixStream, pid: u32) -> Result<(), Failure> {
 
 /// `path` below `/dev`, as a ValidateDevNode failure when it is not.
 fn dev_rel(path: &Path) -> Result<PathBuf, Failure> {
-    dev_relative(path).map_err(|m| Failure {
-        step: Step::ValidateDevNode,
-        path: Some(path.to_owned()),
-        errno: Some(libc::EINVAL),
-        message: m,
-    })
+    dev_relative(path).map_err(|m| invalid(path, m))
 }
 
 #[cfg(test)]

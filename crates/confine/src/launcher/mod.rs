@@ -46,52 +46,16 @@
 //! operations that builds `/dev`) make no syscalls and are unit-tested without root.
 
 mod child;
+mod error;
 mod fsops;
 pub mod mountinfo;
 mod parent;
 pub mod plan;
 pub mod protocol;
 
-use std::path::PathBuf;
-use std::process::ExitStatus;
-
 pub use child::main as launcher_main;
+pub use error::LaunchError;
 pub use parent::{LaunchHandle, Launched, Launcher, spawn};
 pub use protocol::{
     Failure, FromLauncher, LandlockEnforcement, LandlockReport, NsOp, Step, ToLauncher,
 };
-
-/// Errors of the daemon side of a launch.
-#[derive(Debug, thiserror::Error)]
-pub enum LaunchError {
-    #[error("invalid launch request: {0}")]
-    Invalid(String),
-    #[error("cannot start the launcher {}", path.display())]
-    Spawn {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("I/O on the launcher channel failed")]
-    Channel(#[source] std::io::Error),
-    #[error("the launcher sent a malformed message")]
-    Decode(#[source] serde_json::Error),
-    #[error("launcher message of {0} bytes exceeds the limit")]
-    TooLarge(usize),
-    #[error("unexpected message from the launcher: {0}")]
-    Unexpected(String),
-    #[error("{0}")]
-    Failed(Failure),
-    #[error("the launcher exited without reporting (status {})", status.map_or_else(|| "unknown".to_owned(), |s| s.to_string()))]
-    LauncherDied { status: Option<ExitStatus> },
-}
-
-impl LaunchError {
-    /// The launcher's failure report, when that is what this is.
-    pub fn failure(&self) -> Option<&Failure> {
-        match self {
-            Self::Failed(f) => Some(f),
-            _ => None,
-        }
-    }
-}

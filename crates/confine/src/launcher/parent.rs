@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::spec::LaunchSpec;
 
-use super::LaunchError;
+use super::error::LaunchError;
 use super::protocol::{
     CHANNEL_FD, FrameError, FromLauncher, LandlockReport, NsOp, ToLauncher, read_msg, write_msg,
 };

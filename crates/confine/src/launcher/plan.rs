@@ -119,13 +119,47 @@ pub fn plan_namespace(
     host: &HostDev,
     scratch: &Path,
 ) -> Result<Vec<Op>, Failure> {
-    let dev = Path::new(DEV);
-    let submounts = &host.submounts;
+    // Everything is validated first (in this order, so the first error reported is
+    // always the same), then the operations are listed.
+    let sub_rel = submount_rels(&host.submounts)?;
+    let nodes = checked_nodes(ns, &sub_rel)?;
+    let dirs = checked_dirs(ns, &sub_rel, &nodes)?;
+
+    let mut plan = OpList {
+        ops: Vec::new(),
+        scratch,
+        dev: Path::new(DEV),
+    };
+    plan.mount_scratch();
+    for (rel, node) in &nodes {
+        plan.node(rel, node);
+    }
+    for rel in &dirs {
+        plan.dir(rel);
+    }
+    for (s, rel) in host.submounts.iter().zip(&sub_rel) {
+        plan.submount(rel, s.is_dir);
+    }
+    plan.swap_dev(host.dev_is_mount);
+    Ok(plan.ops)
+}
+
+/// The submounts' paths below `/dev`.
+fn submount_rels(submounts: &[Submount]) -> Result<Vec<PathBuf>, Failure> {
     let mut sub_rel = Vec::with_capacity(submounts.len());
     for s in submounts {
         sub_rel.push(dev_relative(&s.path).map_err(|m| invalid(&s.path, m))?);
     }
+    Ok(sub_rel)
+}
 
+/// The nodes to make, with their paths below `/dev`: none may be a preserved mount
+/// point, be listed twice, or be the parent directory of another node or mount point;
+/// nodes inside a preserved mount are left out.
+fn checked_nodes<'a>(
+    ns: &'a NamespaceSpec,
+    sub_rel: &[PathBuf],
+) -> Result<Vec<(PathBuf, &'a DevNode)>, Failure> {
     let mut nodes: Vec<(PathBuf, &DevNode)> = Vec::new();
     for node in &ns.dev_nodes {
         let rel = dev_relative(&node.path).map_err(|m| invalid(&node.path, m))?;
@@ -160,42 +194,17 @@ pub fn plan_namespace(
             ));
         }
     }
+    Ok(nodes)
+}
 
-    let mut ops = vec![
-        Op::MkdirAll {
-            step: Step::CreateScratch,
-            path: scratch.to_owned(),
-            mode: 0o700,
-            shown: scratch.to_owned(),
-        },
-        Op::MountTmpfs {
-            target: scratch.to_owned(),
-            options: DEV_TMPFS_OPTIONS.to_owned(),
-        },
-    ];
-    let parent_dirs = |ops: &mut Vec<Op>, rel: &Path| {
-        if let Some(parent) = rel.parent().filter(|p| !p.as_os_str().is_empty()) {
-            ops.push(Op::MkdirAll {
-                step: Step::MkdirDevDir,
-                path: scratch.join(parent),
-                mode: 0o755,
-                shown: dev.join(parent),
-            });
-        }
-    };
-    for (rel, node) in &nodes {
-        parent_dirs(&mut ops, rel);
-        ops.push(Op::Mknod {
-            path: scratch.join(rel),
-            shown: dev.join(rel),
-            kind: node.kind,
-            major: node.major,
-            minor: node.minor,
-            mode: node.mode & 0o7777,
-            uid: node.uid,
-            gid: node.gid,
-        });
-    }
+/// The empty directories to make, below `/dev`: none may overlap a node or a mount
+/// point.
+fn checked_dirs(
+    ns: &NamespaceSpec,
+    sub_rel: &[PathBuf],
+    nodes: &[(PathBuf, &DevNode)],
+) -> Result<Vec<PathBuf>, Failure> {
+    let mut dirs = Vec::with_capacity(ns.dirs.len());
     for d in &ns.dirs {
         let rel = dev_relative(d).map_err(|m| invalid(d, m))?;
         if sub_rel
@@ -210,41 +219,102 @@ pub fn plan_namespace(
                 format!("{} overlaps a device node or a mount point", d.display()),
             ));
         }
-        ops.push(Op::MkdirAll {
+        dirs.push(rel);
+    }
+    Ok(dirs)
+}
+
+/// The operations being listed: paths below `/dev` are made under `scratch` and
+/// named as under `dev` in failures.
+struct OpList<'a> {
+    ops: Vec<Op>,
+    scratch: &'a Path,
+    dev: &'a Path,
+}
+
+impl OpList<'_> {
+    /// The scratch mount point (0700) with the new tmpfs on it.
+    fn mount_scratch(&mut self) {
+        self.ops.push(Op::MkdirAll {
+            step: Step::CreateScratch,
+            path: self.scratch.to_owned(),
+            mode: 0o700,
+            shown: self.scratch.to_owned(),
+        });
+        self.ops.push(Op::MountTmpfs {
+            target: self.scratch.to_owned(),
+            options: DEV_TMPFS_OPTIONS.to_owned(),
+        });
+    }
+
+    /// The parent directories (0755) of `rel`, when it has any.
+    fn parent_dirs(&mut self, rel: &Path) {
+        if let Some(parent) = rel.parent().filter(|p| !p.as_os_str().is_empty()) {
+            self.ops.push(Op::MkdirAll {
+                step: Step::MkdirDevDir,
+                path: self.scratch.join(parent),
+                mode: 0o755,
+                shown: self.dev.join(parent),
+            });
+        }
+    }
+
+    fn node(&mut self, rel: &Path, node: &DevNode) {
+        self.parent_dirs(rel);
+        self.ops.push(Op::Mknod {
+            path: self.scratch.join(rel),
+            shown: self.dev.join(rel),
+            kind: node.kind,
+            major: node.major,
+            minor: node.minor,
+            mode: node.mode & 0o7777,
+            uid: node.uid,
+            gid: node.gid,
+        });
+    }
+
+    fn dir(&mut self, rel: &Path) {
+        self.ops.push(Op::MkdirAll {
             step: Step::MkdirDevDir,
-            path: scratch.join(&rel),
+            path: self.scratch.join(rel),
             mode: 0o755,
-            shown: dev.join(&rel),
+            shown: self.dev.join(rel),
         });
     }
-    for (s, rel) in submounts.iter().zip(&sub_rel) {
-        parent_dirs(&mut ops, rel);
-        ops.push(Op::Placeholder {
-            path: scratch.join(rel),
-            dir: s.is_dir,
+
+    /// A placeholder in the new `/dev`, and the host's mount moved onto it.
+    fn submount(&mut self, rel: &Path, is_dir: bool) {
+        self.parent_dirs(rel);
+        self.ops.push(Op::Placeholder {
+            path: self.scratch.join(rel),
+            dir: is_dir,
         });
-        ops.push(Op::MoveMount {
+        self.ops.push(Op::MoveMount {
             step: Step::MoveSubmount,
-            from: dev.join(rel),
-            to: scratch.join(rel),
+            from: self.dev.join(rel),
+            to: self.scratch.join(rel),
         });
     }
-    if host.dev_is_mount {
-        ops.push(Op::DetachMount {
-            step: Step::UnmountOldDev,
-            path: dev.to_owned(),
+
+    /// Old `/dev` detached (when it is a mount), the new one moved onto `/dev`, the
+    /// scratch mount point removed.
+    fn swap_dev(&mut self, dev_is_mount: bool) {
+        if dev_is_mount {
+            self.ops.push(Op::DetachMount {
+                step: Step::UnmountOldDev,
+                path: self.dev.to_owned(),
+            });
+        }
+        self.ops.push(Op::MoveMount {
+            step: Step::MoveNewDev,
+            from: self.scratch.to_owned(),
+            to: self.dev.to_owned(),
+        });
+        self.ops.push(Op::RemoveDir {
+            step: Step::CleanupScratch,
+            path: self.scratch.to_owned(),
         });
     }
-    ops.push(Op::MoveMount {
-        step: Step::MoveNewDev,
-        from: scratch.to_owned(),
-        to: dev.to_owned(),
-    });
-    ops.push(Op::RemoveDir {
-        step: Step::CleanupScratch,
-        path: scratch.to_owned(),
-    });
-    Ok(ops)
 }
 
 #[cfg(test)]
