@@ -83,7 +83,11 @@ impl<O: HostOps> DacDriver<O> {
             Err(e) => return Err(step_err(what, path, "cannot stat", e)),
         };
         let xattrs = item.remember && self.remember_owner;
-        if shared {
+        // Users outside this daemon (another rvirtd or a libvirtd on the host) are
+        // known only by the xattrs' reference count.
+        let others_outside =
+            xattrs && hostops::peek_count(&self.ops, DRIVER, path).is_ok_and(|n| n > 1);
+        if shared || others_outside {
             if xattrs {
                 // This domain's reference only; the label stays for the others.
                 let _ = hostops::recall_label(&self.ops, DRIVER, path);
@@ -330,6 +334,24 @@ mod tests {
         assert!(b.release(&d, &|_| false).is_empty());
         assert_eq!(d.ops.owner(IMG), Some(USER));
         assert!(no_xattrs(&d));
+    }
+
+    #[test]
+    fn a_user_outside_this_daemon_keeps_the_file() {
+        // Another daemon (or libvirtd) chowned the image first and holds it.
+        let d = driver();
+        hostops::remember_label(&d.ops, DRIVER, Path::new(IMG), "+4242:+4242").unwrap();
+        d.ops.chown(Path::new(IMG), QEMU.0, QEMU.1).unwrap();
+        let t = planned(&d, true);
+        // The original owner comes from the xattrs, not from QEMU's current one.
+        assert_eq!(t.items[0].orig, Some(USER));
+        t.commit(&d, &|_| false).unwrap();
+        assert!(t.release(&d, &|_| false).is_empty());
+        assert_eq!(d.ops.owner(IMG), Some(QEMU));
+        assert_eq!(
+            d.ops.xattr(IMG, "trusted.libvirt.security.ref_dac").as_deref(),
+            Some("1")
+        );
     }
 
     #[test]

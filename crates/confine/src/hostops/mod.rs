@@ -27,8 +27,8 @@ pub use fake::{FakeFile, HostCall, HostOp, RecordingHostOps};
 pub use ops::{FileKind, FileStat, HostOps, is_xattr_unsupported};
 pub use real::{RealHostOps, boot_time_from_uptime, parse_utmp_boot_time};
 pub use remember::{
-    Recalled, RememberError, Remembered, forget_label, label_attr, peek_label, recall_label,
-    ref_attr, remember_label, timestamp_attr,
+    Recalled, RememberError, Remembered, forget_label, label_attr, peek_count, peek_label,
+    recall_label, ref_attr, remember_label, timestamp_attr,
 };
 
 #[cfg(test)]

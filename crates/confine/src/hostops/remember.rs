@@ -224,6 +224,20 @@ pub fn peek_label(
     driver: &str,
     path: &Path,
 ) -> Result<Option<String>, RememberError> {
+    Ok(peek(ops, driver, path)?.map(|(label, _)| label))
+}
+
+/// How many users the remembered label of `path` has (0: nothing valid
+/// remembered), read without changing anything.
+pub fn peek_count(ops: &dyn HostOps, driver: &str, path: &Path) -> Result<u32, RememberError> {
+    Ok(peek(ops, driver, path)?.map_or(0, |(_, n)| n))
+}
+
+fn peek(
+    ops: &dyn HostOps,
+    driver: &str,
+    path: &Path,
+) -> Result<Option<(String, u32)>, RememberError> {
     let text = |name: &str| match get_text(ops, path, name) {
         Ok(v) => Ok(v),
         Err(None) => Ok(None),
@@ -233,7 +247,8 @@ pub fn peek_label(
     let Some(count) = text(&ref_name)? else {
         return Ok(None);
     };
-    if parse_count(&ref_name, &count, path)? == 0 {
+    let count = parse_count(&ref_name, &count, path)?;
+    if count == 0 {
         return Ok(None);
     }
     let now = ops
@@ -243,5 +258,5 @@ pub fn peek_label(
     if text(&timestamp_attr(driver))?.as_deref() != Some(now.as_str()) {
         return Ok(None);
     }
-    text(&label_attr(driver))
+    Ok(text(&label_attr(driver))?.map(|l| (l, count)))
 }

@@ -12,7 +12,7 @@ use domain_xml::Domain;
 use domain_xml::model::SecLabelType;
 use host_config::HostConfig;
 use host_config::settings::SecurityDrivers;
-use qemu_plan::{Access, HostFacts, LaunchPlan, Provision, ResourceClass, ResourceKind};
+use qemu_plan::{Access, HostFacts, LaunchPlan, Provision, ResourceKind};
 
 use super::{Host, StartError, vm_machine_name};
 use crate::paths::short_name;
@@ -256,9 +256,16 @@ fn owner_changes(host: &Host, plan: &LaunchPlan, who: &Identity) -> Result<Trans
                 .map_err(|e| format!("{}: label '{l}': {e}", r.origin))?,
             None => (who.uid, who.gid),
         };
-        let remember = host.config.remember_owner
-            && (r.access == Access::ReadWrite || r.class == ResourceClass::Grant);
-        owners.add(r.origin.clone(), PathBuf::from(&r.path), uid, gid, remember);
+        // Read-only files are remembered too (libvirt leaves them out): another
+        // daemon sharing the file then learns its real owner from the xattrs, and
+        // their reference count keeps it QEMU's while anyone still uses it.
+        owners.add(
+            r.origin.clone(),
+            PathBuf::from(&r.path),
+            uid,
+            gid,
+            host.config.remember_owner,
+        );
     }
     Ok(owners)
 }
