@@ -141,98 +141,122 @@ pub fn diagnose(log: &str, plan: &LaunchPlan, ctx: &Context) -> Option<Denial> {
 }
 
 fn classify(path: &str, errno: &str, plan: &LaunchPlan, ctx: &Context) -> Option<Denial> {
-    let mk = |layer, fix: String| {
-        Some(Denial {
-            layer,
-            path: path.to_owned(),
-            identity: String::new(),
-            fix,
-        })
-    };
     let md = std::fs::metadata(path).ok();
     let node = md
         .as_ref()
         .filter(|m| m.file_type().is_char_device() || m.file_type().is_block_device());
-    // A host node missing from the private /dev: QEMU's open may fail with ENOENT,
-    // or with EACCES when it tries to create the file there (O_CREAT): either way
-    // the namespace is the cause.
-    // EPERM on a node is the device cgroup's answer, not the namespace's.
-    if plan.mount_namespace && path.starts_with("/dev/") && node.is_some() && errno != "EPERM" {
-        let in_ns = plan
-            .resources
-            .iter()
-            .any(|r| r.path == path && r.dev_node(&crate::hostfacts::RealHostFacts).is_some());
-        let submount = ["/dev/pts/", "/dev/shm/", "/dev/mqueue/", "/dev/hugepages"]
-            .iter()
-            .any(|p| path.starts_with(p));
-        if !in_ns && !submount {
-            return mk(
-                Layer::NamespaceDev,
-                format!(
-                    "QEMU's private /dev has only the planned nodes: grant it with {}, or add '{path}' to qemu.conf cgroup_device_acl (it also fills the private /dev), or set namespaces = []",
-                    grant_hint(path)
-                ),
-            );
-        }
+    let (layer, fix) = namespace_denial(path, errno, plan, node.is_some())
+        .or_else(|| node.and_then(|m| cgroup_denial(path, errno, plan, ctx, m)))
+        .or_else(|| dac_denial(path, errno, ctx))
+        .or_else(|| landlock_denial(path, errno, plan))?;
+    Some(Denial {
+        layer,
+        path: path.to_owned(),
+        identity: String::new(),
+        fix,
+    })
+}
+
+/// A host node missing from the private /dev: QEMU's open may fail with ENOENT, or
+/// with EACCES when it tries to create the file there (O_CREAT): either way the
+/// namespace is the cause. EPERM on a node is the device cgroup's answer, not the
+/// namespace's.
+fn namespace_denial(
+    path: &str,
+    errno: &str,
+    plan: &LaunchPlan,
+    is_node: bool,
+) -> Option<(Layer, String)> {
+    if !(plan.mount_namespace && path.starts_with("/dev/") && is_node && errno != "EPERM") {
+        return None;
     }
-    if let Some(m) = node
-        && ctx.device_acl
-        && errno == "EPERM"
-    {
-        let (major, minor) = (rustix::fs::major(m.rdev()), rustix::fs::minor(m.rdev()));
-        let block = m.file_type().is_block_device();
-        let allowed = plan.cgroup_acl().iter().any(|r| {
-            r.major.is_none_or(|x| x == major)
-                && r.minor.is_none_or(|x| x == minor)
-                && (r.kind == qemu_plan::DeviceKind::Block) == block
-        });
-        if !allowed {
-            return mk(
-                Layer::CgroupAcl,
-                format!(
-                    "the VM's cgroup allows only its planned devices: grant it with {}, or add '{path}' to qemu.conf cgroup_device_acl, or leave 'devices' out of cgroup_controllers",
-                    grant_hint(path)
-                ),
-            );
-        }
+    let in_ns = plan
+        .resources
+        .iter()
+        .any(|r| r.path == path && r.dev_node(&crate::hostfacts::RealHostFacts).is_some());
+    let submount = ["/dev/pts/", "/dev/shm/", "/dev/mqueue/", "/dev/hugepages"]
+        .iter()
+        .any(|p| path.starts_with(p));
+    (!in_ns && !submount).then(|| {
+        (
+            Layer::NamespaceDev,
+            format!(
+                "QEMU's private /dev has only the planned nodes: grant it with {}, or add '{path}' to qemu.conf cgroup_device_acl (it also fills the private /dev), or set namespaces = []",
+                grant_hint(path)
+            ),
+        )
+    })
+}
+
+fn cgroup_denial(
+    path: &str,
+    errno: &str,
+    plan: &LaunchPlan,
+    ctx: &Context,
+    m: &std::fs::Metadata,
+) -> Option<(Layer, String)> {
+    if !(ctx.device_acl && errno == "EPERM") {
+        return None;
     }
-    // The kernel checks file permissions before Landlock's open hook.
-    if errno == "EACCES" || errno == "EPERM" {
-        let dac = confine::dac::check_access(
-            &confine::hostops::RealHostOps,
-            Path::new(path),
-            ctx.uid,
-            ctx.gid,
-            &ctx.groups,
-            false,
-        );
-        if let Err(denial) = dac {
-            return mk(
-                Layer::Dac,
-                format!(
-                    "{}; or grant it with {} (granted paths are relabelled for the run)",
-                    denial.fix(),
-                    grant_hint(path)
-                ),
-            );
-        }
+    let (major, minor) = (rustix::fs::major(m.rdev()), rustix::fs::minor(m.rdev()));
+    let block = m.file_type().is_block_device();
+    let allowed = plan.cgroup_acl().iter().any(|r| {
+        r.major.is_none_or(|x| x == major)
+            && r.minor.is_none_or(|x| x == minor)
+            && (r.kind == qemu_plan::DeviceKind::Block) == block
+    });
+    (!allowed).then(|| {
+        (
+            Layer::CgroupAcl,
+            format!(
+                "the VM's cgroup allows only its planned devices: grant it with {}, or add '{path}' to qemu.conf cgroup_device_acl, or leave 'devices' out of cgroup_controllers",
+                grant_hint(path)
+            ),
+        )
+    })
+}
+
+/// The kernel checks file permissions before Landlock's open hook.
+fn dac_denial(path: &str, errno: &str, ctx: &Context) -> Option<(Layer, String)> {
+    if errno != "EACCES" && errno != "EPERM" {
+        return None;
     }
-    if plan.landlock && errno == "EACCES" {
-        let covered = plan.landlock_rules().iter().any(|r| beneath(path, &r.path));
-        let system = ["/usr/", "/lib/", "/lib64/", "/etc/"]
-            .iter()
-            .any(|p| path.starts_with(p));
-        if !covered && !system {
-            return mk(
-                Layer::Landlock,
-                format!(
-                    "Landlock lets QEMU reach only the paths in its plan: '{path}' is not one; grant it with {}, or set landlock = 0 in qemu.conf",
-                    grant_hint(path)
-                ),
-            );
-        }
+    let denial = confine::dac::check_access(
+        &confine::hostops::RealHostOps,
+        Path::new(path),
+        ctx.uid,
+        ctx.gid,
+        &ctx.groups,
+        false,
+    )
+    .err()?;
+    Some((
+        Layer::Dac,
+        format!(
+            "{}; or grant it with {} (granted paths are relabelled for the run)",
+            denial.fix(),
+            grant_hint(path)
+        ),
+    ))
+}
+
+fn landlock_denial(path: &str, errno: &str, plan: &LaunchPlan) -> Option<(Layer, String)> {
+    if !(plan.landlock && errno == "EACCES") {
+        return None;
     }
-    None
+    let covered = plan.landlock_rules().iter().any(|r| beneath(path, &r.path));
+    let system = ["/usr/", "/lib/", "/lib64/", "/etc/"]
+        .iter()
+        .any(|p| path.starts_with(p));
+    (!covered && !system).then(|| {
+        (
+            Layer::Landlock,
+            format!(
+                "Landlock lets QEMU reach only the paths in its plan: '{path}' is not one; grant it with {}, or set landlock = 0 in qemu.conf",
+                grant_hint(path)
+            ),
+        )
+    })
 }
 
 /// QEMU's seccomp sandbox kills the process with SIGSYS ("Bad system call") when a

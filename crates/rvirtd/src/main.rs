@@ -41,6 +41,35 @@ fn main() -> anyhow::Result<()> {
             .exec();
         eprintln!("rvirtd: cannot re-exec with MALLOC_ARENA_MAX=2 ({e}); continuing");
     }
+    let Some(opts) = parse_args()? else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RVIRTD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_ansi(false)
+        .init();
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get().min(4))
+        .unwrap_or(2);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .max_blocking_threads(64)
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    rt.block_on(rvirtd::daemon::run(opts))?;
+    // Do not wait for blocking tasks: running guests are left alone.
+    rt.shutdown_background();
+    Ok(())
+}
+
+/// The daemon's options from the command line; `None` for `--help`.
+fn parse_args() -> anyhow::Result<Option<rvirtd::daemon::Options>> {
     let mut root: Option<PathBuf> = None;
     let mut socket_mode = 0o700;
     let mut socket_group = None;
@@ -66,38 +95,14 @@ fn main() -> anyhow::Result<()> {
                 let g = args.next().context("--socket-group needs a group")?;
                 socket_group = Some(g.to_string_lossy().into_owned());
             }
-            Some("-h" | "--help") => {
-                println!("{USAGE}");
-                return Ok(());
-            }
+            Some("-h" | "--help") => return Ok(None),
             _ => bail!("unknown argument {a:?}\n{USAGE}"),
         }
     }
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RVIRTD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_ansi(false)
-        .init();
-    let opts = rvirtd::daemon::Options {
+    Ok(Some(rvirtd::daemon::Options {
         root,
         launcher: std::env::current_exe().context("cannot find the rvirtd executable")?,
         socket_mode,
         socket_group,
-    };
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get().min(4))
-        .unwrap_or(2);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .max_blocking_threads(64)
-        .enable_all()
-        .build()
-        .context("cannot start the runtime")?;
-    rt.block_on(rvirtd::daemon::run(opts))?;
-    // Do not wait for blocking tasks: running guests are left alone.
-    rt.shutdown_background();
-    Ok(())
+    }))
 }

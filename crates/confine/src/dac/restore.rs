@@ -349,7 +349,9 @@ mod tests {
         assert!(t.release(&d, &|_| false).is_empty());
         assert_eq!(d.ops.owner(IMG), Some(QEMU));
         assert_eq!(
-            d.ops.xattr(IMG, "trusted.libvirt.security.ref_dac").as_deref(),
+            d.ops
+                .xattr(IMG, "trusted.libvirt.security.ref_dac")
+                .as_deref(),
             Some("1")
         );
     }

@@ -93,7 +93,8 @@ fn get_text(
 fn remove_if_present(ops: &dyn HostOps, path: &Path, name: &str) -> Result<(), RememberError> {
     match ops.remove_xattr(path, name) {
         Ok(()) => Ok(()),
-        Err(e) if is_errno(&e, libc::ENODATA) => Ok(()),
+        // Absent, or a file system without xattrs (hugetlbfs): nothing to remove.
+        Err(e) if is_errno(&e, libc::ENODATA) || is_xattr_unsupported(&e) => Ok(()),
         Err(e) => Err(xerr("remove", name, path, e)),
     }
 }

@@ -30,34 +30,11 @@ use remote_protocol::rvirt::impact;
 use super::Daemon;
 use super::ops;
 use super::procfs;
-use super::status::Status;
+use super::status::{HotGrant, Status};
 use super::vm::Vm;
 use crate::hostfacts::RealHostFacts;
 
 use crate::registry::{DomainObj, Snapshot};
-
-/// What a grant added to a running domain changed; each part is cleared once
-/// undone, so a revoke that failed half-way can be retried without undoing twice.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct HotGrant {
-    pub path: String,
-    pub read_write: bool,
-    /// The node made in QEMU's hot-plug directory (with a symlink at `path`).
-    pub node: Option<PathBuf>,
-    /// The cgroup rule added (the access the ACL did not give already).
-    pub cgroup_rule: Option<DeviceRule>,
-    /// The file's owner was changed (one item of the domain's DAC cleanup).
-    pub owner: bool,
-    /// The path the grant resolved to when it was made (whose owner changed).
-    #[serde(default)]
-    pub real: Option<PathBuf>,
-}
-
-impl HotGrant {
-    fn is_undone(&self) -> bool {
-        self.node.is_none() && self.cgroup_rule.is_none() && !self.owner
-    }
-}
 
 /// Which of the running domain and its definition a call changes (libvirt's
 /// `VIR_DOMAIN_AFFECT_*` rules).
@@ -367,22 +344,37 @@ fn dac_driver(d: &Daemon) -> DacDriver<RealHostOps> {
     driver
 }
 
-/// Makes the grant real for the running QEMU; on a failure everything done so far
-/// is undone and the error names the layer.
-fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, RemoteError> {
-    let name = &vm.name;
-    let fail = |m: String| {
-        RemoteError::operation_failed(&format!("domain '{name}': grant '{}': {m}", g.path))
-    };
-    let start_time = st.record.start_time;
-    if !procfs::is_same_process(vm.pid, start_time) {
-        return Err(ops::not_running());
+/// A grant's error, naming the domain and the path.
+fn grant_failed(name: &str, g: &Grant, m: &str) -> RemoteError {
+    RemoteError::operation_failed(&format!("domain '{name}': grant '{}': {m}", g.path))
+}
+
+/// The file a live grant is about, resolved once: the checks and every change see
+/// the same file, through its descriptor, so a path component swapped meanwhile
+/// cannot redirect them.
+struct Target {
+    /// Keeps `via` valid.
+    _pinned: std::os::fd::OwnedFd,
+    via: PathBuf,
+    real: PathBuf,
+    res: Resource,
+    /// A device node that goes into QEMU's private `/dev`.
+    in_private_dev: bool,
+    /// The path as QEMU's mount namespace shows it.
+    seen: PathBuf,
+}
+
+impl Target {
+    fn pinned(&self) -> Pinned<'_> {
+        Pinned {
+            via: &self.via,
+            real: &self.real,
+        }
     }
-    let relabel = vm
-        .with_cleanup(|c| c.dac_active)
-        .ok_or_else(ops::not_running)?;
-    // Resolved once: the checks and every change below see the same file, through
-    // its descriptor, so a path component swapped meanwhile cannot redirect them.
+}
+
+fn resolve(vm: &Vm, st: &Status, g: &Grant, relabel: bool) -> Result<Target, RemoteError> {
+    let fail = |m: String| grant_failed(&vm.name, g, &m);
     let pinned = rustix::fs::open(
         g.path.as_str(),
         rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
@@ -405,9 +397,20 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
         res.kind,
         ResourceKind::CharDev { .. } | ResourceKind::BlockDev { .. }
     );
-    let in_private_dev = is_dev && st.mount_namespace && g.path.starts_with("/dev/");
-    let seen = PathBuf::from(format!("/proc/{}/root{}", vm.pid, g.path));
-    if in_private_dev && fs::symlink_metadata(&seen).is_ok() {
+    Ok(Target {
+        _pinned: pinned,
+        via,
+        real,
+        in_private_dev: is_dev && st.mount_namespace && g.path.starts_with("/dev/"),
+        seen: PathBuf::from(format!("/proc/{}/root{}", vm.pid, g.path)),
+        res,
+    })
+}
+
+/// Refuses what a running QEMU cannot be given: a node its private `/dev` copied at
+/// start, or a path its Landlock rules (fixed at start) do not cover.
+fn check_grantable(name: &str, st: &Status, g: &Grant, t: &Target) -> Result<(), RemoteError> {
+    if t.in_private_dev && fs::symlink_metadata(&t.seen).is_ok() {
         // Its node in QEMU's /dev is a copy made at start: changing the host node's
         // owner would not change it.
         return Err(RemoteError::operation_invalid(&format!(
@@ -415,28 +418,46 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
             g.path
         )));
     }
-    if st.record.landlock_abi.is_some_and(|a| a > 0) {
-        let rules = st.record.landlock_rules.clone().unwrap_or_default();
-        // A new node goes into the hot-plug directory of its access, allowed at start.
-        let covered = if in_private_dev {
-            let dir = PathBuf::from(qemu_plan::hotplug_dir(res.access));
-            rules.read_write.contains(&dir)
-                || (res.access == Access::ReadOnly && rules.read.contains(&dir))
-        } else {
-            landlock_covers(&rules, &real, res.access)
-        };
-        if !covered {
-            return Err(RemoteError::operation_invalid(&format!(
-                "domain '{name}': cannot grant '{}' while it runs: QEMU's Landlock rules were fixed when it started (the kernel cannot widen them) and do not cover it; fix: add the grant to the definition (rvirt grant {name} {} --access {} --config) and restart the domain, or set landlock = 0 in qemu.conf",
-                g.path, g.path, g.access
-            )));
-        }
+    if st.record.landlock_abi.is_none_or(|a| a == 0) {
+        return Ok(());
     }
+    let rules = st.record.landlock_rules.clone().unwrap_or_default();
+    // A new node goes into the hot-plug directory of its access, allowed at start.
+    let covered = if t.in_private_dev {
+        let dir = PathBuf::from(qemu_plan::hotplug_dir(t.res.access));
+        rules.read_write.contains(&dir)
+            || (t.res.access == Access::ReadOnly && rules.read.contains(&dir))
+    } else {
+        landlock_covers(&rules, &t.real, t.res.access)
+    };
+    if covered {
+        return Ok(());
+    }
+    Err(RemoteError::operation_invalid(&format!(
+        "domain '{name}': cannot grant '{}' while it runs: QEMU's Landlock rules were fixed when it started (the kernel cannot widen them) and do not cover it; fix: add the grant to the definition (rvirt grant {name} {} --access {} --config) and restart the domain, or set landlock = 0 in qemu.conf",
+        g.path, g.path, g.access
+    )))
+}
+
+/// Makes the grant real for the running QEMU; on a failure everything done so far
+/// is undone and the error names the layer.
+fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, RemoteError> {
+    let name = &vm.name;
+    let fail = |m: String| grant_failed(name, g, &m);
+    let start_time = st.record.start_time;
+    if !procfs::is_same_process(vm.pid, start_time) {
+        return Err(ops::not_running());
+    }
+    let relabel = vm
+        .with_cleanup(|c| c.dac_active)
+        .ok_or_else(ops::not_running)?;
+    let t = resolve(vm, st, g, relabel)?;
+    check_grantable(name, st, g, &t)?;
     let (uid, gid, groups) = procfs::identity(vm.pid)
         .ok_or_else(|| fail(format!("cannot read /proc/{}/status", vm.pid)))?;
     let mut hot = HotGrant {
         path: g.path.clone(),
-        read_write: res.access == Access::ReadWrite,
+        read_write: t.res.access == Access::ReadWrite,
         node: None,
         cgroup_rule: None,
         owner: false,
@@ -448,78 +469,19 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
         }
         e
     };
-
-    // DAC: QEMU's own account becomes the owner (as for a disk); the old owner is
-    // remembered and given back at revoke or stop. The change is in the status file
-    // before it is made, with its original owner, so a daemon killed in between
-    // still gives the file back (a restore never guesses an owner).
-    if res.dac_relabel {
-        let remember = d.host.config.remember_owner;
-        let driver = dac_driver(d);
-        let mut held = d.host.owners.lock();
-        let orig = match held.origin_elsewhere(name, &real) {
-            Some(o) => o,
-            None => Some(
-                driver
-                    .original_owner(&res.origin, &via)
-                    .map_err(|e| fail(format!("DAC: {e}")))?,
-            ),
-        };
-        let item = DacItem {
-            what: res.origin.clone(),
-            path: real.clone(),
-            uid,
-            gid,
-            remember,
-            orig,
-        };
-        persist_owner_item(d, vm, Some(item.clone())).ok_or_else(ops::not_running)?;
-        hot.real = Some(real.clone());
-        match driver.set_owner_for(&res.origin, &via, uid, gid, remember) {
-            Err(e) => {
-                let _ = persist_owner_item(d, vm, None);
-                return Err(fail(format!("DAC: {e}")));
-            }
-            // Only a change (or a remembered reference) is given back later: a file
-            // QEMU's account owned already stays its owner's.
-            Ok(o) if remember || matches!(o, DacOutcome::Chowned { .. }) => {
-                hot.owner = true;
-                held.hold(name, &[item]);
-            }
-            Ok(_) => {
-                let _ = persist_owner_item(d, vm, None);
-            }
-        }
+    if t.res.dac_relabel {
+        change_owner(d, vm, &t, (uid, gid), &mut hot).map_err(|m| fail(format!("DAC: {m}")))?;
     }
-    if uid != 0 && res.kind != ResourceKind::Dir {
-        let denial =
-            dac_driver(d).check_access(&real, uid, gid, &groups, res.access == Access::ReadWrite);
-        if let Err(denial) = denial {
+    if uid != 0 && t.res.kind != ResourceKind::Dir {
+        let write = t.res.access == Access::ReadWrite;
+        if let Err(denial) = dac_driver(d).check_access(&t.real, uid, gid, &groups, write) {
             return Err(undo_then(&mut hot, fail(denial.to_string())));
         }
     }
-
     // cgroup device ACL: only what it does not allow already, so a revoke never
     // takes away what the domain had before.
-    if let Some(want) = device_rule(&res) {
-        let added = vm.with_cleanup(|c| {
-            let Some(cg) = c.cgroup.as_mut() else {
-                return Ok(None);
-            };
-            match cg.reconnect_device_acl() {
-                Ok(true) => {}
-                Ok(false) | Err(confine::cgroup::CgroupError::NoDevicesController) => {
-                    return Ok(None);
-                }
-                Err(e) => return Err(e),
-            }
-            let Some(add) = missing_access(&cg.device_rules()?, &want) else {
-                return Ok(None);
-            };
-            cg.allow_device(&add)?;
-            Ok(Some(add))
-        });
-        match added {
+    if let Some(want) = device_rule(&t.res) {
+        match allow_missing(vm, &want) {
             Some(Ok(rule)) => hot.cgroup_rule = rule,
             Some(Err(e)) => {
                 return Err(undo_then(&mut hot, fail(format!("cgroup device ACL: {e}"))));
@@ -527,42 +489,11 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
             None => return Err(undo_then(&mut hot, ops::not_running())),
         }
     }
-
-    // Namespace: a node in the hot-plug directory and a symlink at the path;
-    // anything else must be visible in QEMU's mount namespace as it is.
-    if in_private_dev {
-        let Some(node_path) = qemu_plan::hotplug_node_path(&g.path, res.access) else {
-            return Err(undo_then(
-                &mut hot,
-                fail("not a path for the private /dev".into()),
-            ));
-        };
-        let Some(mut node) = res.dev_node(&Pinned {
-            via: &via,
-            real: &real,
-        }) else {
-            return Err(undo_then(&mut hot, fail("the device node vanished".into())));
-        };
-        node.path = PathBuf::from(&node_path);
-        let ops = [
-            NsOp::Mknod(node),
-            NsOp::Symlink {
-                path: PathBuf::from(&g.path),
-                target: PathBuf::from(&node_path),
-            },
-        ];
-        // Recorded first: a symlink made before a failure is removed by the undo.
-        hot.node = Some(PathBuf::from(&node_path));
-        if !procfs::is_same_process(vm.pid, start_time) {
-            return Err(undo_then(&mut hot, ops::not_running()));
+    if t.in_private_dev {
+        if let Err(e) = add_node(d, vm, g, &t, start_time, &mut hot) {
+            return Err(undo_then(&mut hot, e));
         }
-        if let Err(e) = d.host.launcher.nsexec(vm.pid, &ops) {
-            return Err(undo_then(
-                &mut hot,
-                fail(format!("QEMU's private /dev: {e}")),
-            ));
-        }
-    } else if fs::metadata(&seen).is_err() {
+    } else if fs::metadata(&t.seen).is_err() {
         return Err(undo_then(
             &mut hot,
             fail(format!(
@@ -572,6 +503,118 @@ fn apply(d: &Daemon, vm: &Vm, st: &Status, g: &Grant) -> Result<HotGrant, Remote
         ));
     }
     Ok(hot)
+}
+
+/// DAC: QEMU's own account becomes the owner (as for a disk); the old owner is
+/// remembered and given back at revoke or stop. The change is in the status file
+/// before it is made, with its original owner, so a daemon killed in between still
+/// gives the file back (a restore never guesses an owner).
+fn change_owner(
+    d: &Daemon,
+    vm: &Vm,
+    t: &Target,
+    (uid, gid): (u32, u32),
+    hot: &mut HotGrant,
+) -> Result<(), String> {
+    let remember = d.host.config.remember_owner;
+    let driver = dac_driver(d);
+    let mut held = d.host.owners.lock();
+    let orig = match held.origin_elsewhere(&vm.name, &t.real) {
+        Some(o) => o,
+        None => Some(
+            driver
+                .original_owner(&t.res.origin, &t.via)
+                .map_err(|e| e.to_string())?,
+        ),
+    };
+    let item = DacItem {
+        what: t.res.origin.clone(),
+        path: t.real.clone(),
+        uid,
+        gid,
+        remember,
+        orig,
+    };
+    persist_owner_item(d, vm, Some(item.clone())).ok_or("domain is not running")?;
+    hot.real = Some(t.real.clone());
+    match driver.set_owner_for(&t.res.origin, &t.via, uid, gid, remember) {
+        Err(e) => {
+            let _ = persist_owner_item(d, vm, None);
+            Err(e.to_string())
+        }
+        // Only a change (or a remembered reference) is given back later: a file
+        // QEMU's account owned already stays its owner's.
+        Ok(o) if remember || matches!(o, DacOutcome::Chowned { .. }) => {
+            hot.owner = true;
+            held.hold(&vm.name, &[item]);
+            Ok(())
+        }
+        Ok(_) => {
+            let _ = persist_owner_item(d, vm, None);
+            Ok(())
+        }
+    }
+}
+
+/// Adds to the running domain's device ACL what `want` asks and it does not allow
+/// yet; `Some(Ok(None))`: nothing was missing (or no devices controller), `None`:
+/// the domain is gone.
+fn allow_missing(
+    vm: &Vm,
+    want: &DeviceRule,
+) -> Option<Result<Option<DeviceRule>, confine::cgroup::CgroupError>> {
+    vm.with_cleanup(|c| {
+        let Some(cg) = c.cgroup.as_mut() else {
+            return Ok(None);
+        };
+        match cg.reconnect_device_acl() {
+            Ok(true) => {}
+            Ok(false) | Err(confine::cgroup::CgroupError::NoDevicesController) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        }
+        let Some(add) = missing_access(&cg.device_rules()?, want) else {
+            return Ok(None);
+        };
+        cg.allow_device(&add)?;
+        Ok(Some(add))
+    })
+}
+
+/// Namespace: a node in the hot-plug directory and a symlink at the path.
+fn add_node(
+    d: &Daemon,
+    vm: &Vm,
+    g: &Grant,
+    t: &Target,
+    start_time: u64,
+    hot: &mut HotGrant,
+) -> Result<(), RemoteError> {
+    let fail = |m: &str| grant_failed(&vm.name, g, m);
+    let node_path = qemu_plan::hotplug_node_path(&g.path, t.res.access)
+        .ok_or_else(|| fail("not a path for the private /dev"))?;
+    let mut node = t
+        .res
+        .dev_node(&t.pinned())
+        .ok_or_else(|| fail("the device node vanished"))?;
+    node.path = PathBuf::from(&node_path);
+    let ops = [
+        NsOp::Mknod(node),
+        NsOp::Symlink {
+            path: PathBuf::from(&g.path),
+            target: PathBuf::from(&node_path),
+        },
+    ];
+    // Recorded first: a symlink made before a failure is removed by the undo.
+    hot.node = Some(PathBuf::from(&node_path));
+    if !procfs::is_same_process(vm.pid, start_time) {
+        return Err(ops::not_running());
+    }
+    d.host
+        .launcher
+        .nsexec(vm.pid, &ops)
+        .map_err(|e| fail(&format!("QEMU's private /dev: {e}")))
 }
 
 /// Adds the owner item of a grant being made to the cleanup (`Some`), or takes the
@@ -611,6 +654,48 @@ impl qemu_plan::HostFacts for Pinned<'_> {
     fn owner(&self, _path: &str) -> Option<qemu_plan::PathOwner> {
         RealHostFacts.owner(&self.via.to_string_lossy())
     }
+}
+
+/// Gives a live grant's file back to its owner (the restore is idempotent: a
+/// daemon killed before the record goes gives it back again harmlessly), then
+/// takes it out of the records.
+fn give_back(d: &Daemon, vm: &Vm, hot: &mut HotGrant) -> Vec<String> {
+    let mut problems = Vec::new();
+    // Given back first (the restore is idempotent: a daemon killed before the
+    // record goes gives it back again harmlessly), then out of the records.
+    let owner_path = hot.real.clone().unwrap_or_else(|| PathBuf::from(&hot.path));
+    let found = vm
+        .with_cleanup(|c| {
+            let same: Vec<&DacItem> = c
+                .owners
+                .items
+                .iter()
+                .filter(|i| i.path == owner_path)
+                .collect();
+            same.last().map(|i| ((*i).clone(), same.len() > 1))
+        })
+        .flatten();
+    if let Some((item, also_used_here)) = found {
+        let mut held = d.host.owners.lock();
+        held.release_one(&vm.name, &item.path);
+        let shared = also_used_here || held.shared(&vm.name, &item.path);
+        if let Err(e) = dac_driver(d).restore_item(&item, shared) {
+            problems.push(format!("DAC: {e}"));
+        }
+        vm.with_cleanup(|c| {
+            if let Some(i) = c.owners.items.iter().rposition(|i| i.path == owner_path) {
+                c.owners.items.remove(i);
+            }
+        });
+    }
+    hot.owner = false;
+    let kept = hot.clone();
+    let _ = persist(d, vm, |s| {
+        if let Some(h) = s.record.hotplug.iter_mut().find(|h| h.path == kept.path) {
+            *h = kept;
+        }
+    });
+    problems
 }
 
 /// Undoes what `hot` records, clearing each part once undone; returns the problems.
@@ -661,40 +746,7 @@ fn undo(d: &Daemon, vm: &Vm, start_time: u64, hot: &mut HotGrant) -> Vec<String>
         }
     }
     if hot.owner {
-        // Given back first (the restore is idempotent: a daemon killed before the
-        // record goes gives it back again harmlessly), then out of the records.
-        let owner_path = hot.real.clone().unwrap_or_else(|| PathBuf::from(&hot.path));
-        let found = vm
-            .with_cleanup(|c| {
-                let same: Vec<&DacItem> = c
-                    .owners
-                    .items
-                    .iter()
-                    .filter(|i| i.path == owner_path)
-                    .collect();
-                same.last().map(|i| ((*i).clone(), same.len() > 1))
-            })
-            .flatten();
-        if let Some((item, also_used_here)) = found {
-            let mut held = d.host.owners.lock();
-            held.release_one(&vm.name, &item.path);
-            let shared = also_used_here || held.shared(&vm.name, &item.path);
-            if let Err(e) = dac_driver(d).restore_item(&item, shared) {
-                problems.push(format!("DAC: {e}"));
-            }
-            vm.with_cleanup(|c| {
-                if let Some(i) = c.owners.items.iter().rposition(|i| i.path == owner_path) {
-                    c.owners.items.remove(i);
-                }
-            });
-        }
-        hot.owner = false;
-        let kept = hot.clone();
-        let _ = persist(d, vm, |s| {
-            if let Some(h) = s.record.hotplug.iter_mut().find(|h| h.path == kept.path) {
-                *h = kept;
-            }
-        });
+        problems.extend(give_back(d, vm, hot));
     }
     problems
 }

@@ -187,38 +187,34 @@ pub async fn create_xml(
     r.map(|()| obj)
 }
 
-/// Start with the job held: plan → confined launch → QMP → `cont`. Every failure
-/// undoes everything (launch::start does until QMP; after that the actor does).
-async fn start_locked(
-    d: &Arc<Daemon>,
-    obj: &Arc<DomainObj>,
-    mut def: domain_xml::Domain,
-    flags: u32,
-) -> Result<(), RemoteError> {
-    let t = Instant::now();
-    let caps = d
-        .caps
-        .clone()
-        .map_err(|m| RemoteError::operation_failed(&m))?;
-    let id = d.registry.allocate_id(obj, None);
-    def.id = Some(id);
-    let journal: launch::Journal = {
-        let (uuid, name, state_dir) = (
-            def.uuid.to_string(),
-            def.name.clone(),
-            d.paths.state_dir.clone(),
-        );
-        Arc::new(move |cleanup: &launch::CleanupRecord| {
-            let j = StartJournal {
-                uuid: uuid.clone(),
-                name: name.clone(),
-                id,
-                cleanup: cleanup.clone(),
-            };
-            j.write(&state_dir)
-                .map_err(|e| format!("start journal: {e}"))
-        })
-    };
+/// Undoes a start whose QEMU is gone before the actor took it over.
+fn abandon_start(d: &Daemon, cleanup: launch::Cleanup, journal_file: &std::path::Path, id: i32) {
+    for p in cleanup.run(&d.host.owners) {
+        tracing::warn!("{p}");
+    }
+    let _ = store::remove_if_exists(journal_file);
+    d.registry.release_id(id);
+}
+
+/// The start journal of domain `def` with id `id`: written at once with what a
+/// crash before the chowns leaves (directories, the cgroup by name), and again,
+/// durably, by the start with the planned owner changes.
+fn start_journal(d: &Daemon, def: &domain_xml::Domain, id: i32) -> launch::Journal {
+    let (uuid, name, state_dir) = (
+        def.uuid.to_string(),
+        def.name.clone(),
+        d.paths.state_dir.clone(),
+    );
+    let journal: launch::Journal = Arc::new(move |cleanup: &launch::CleanupRecord| {
+        let j = StartJournal {
+            uuid: uuid.clone(),
+            name: name.clone(),
+            id,
+            cleanup: cleanup.clone(),
+        };
+        j.write(&state_dir)
+            .map_err(|e| format!("start journal: {e}"))
+    });
     let first = journal(&launch::CleanupRecord {
         domain: def.name.clone(),
         lib_dir: Some(d.paths.domain_dir(id, &def.name)),
@@ -238,6 +234,88 @@ async fn start_locked(
     if let Err(e) = first {
         tracing::error!("domain '{}': {e}", def.name);
     }
+    journal
+}
+
+/// The status file of a domain whose QEMU just started (taints logged).
+#[allow(clippy::too_many_arguments)] // the pieces a start produced, named
+fn started_status(
+    d: &Daemon,
+    def: &domain_xml::Domain,
+    id: i32,
+    pid: u32,
+    state: DomainState,
+    plan: &qemu_plan::LaunchPlan,
+    cleanup: &launch::Cleanup,
+    landlock_abi: Option<u32>,
+) -> Status {
+    let taints: Vec<String> = plan.taints.iter().map(|t| t.as_str().to_owned()).collect();
+    for t in &taints {
+        tracing::warn!(
+            "Domain id={id} name='{}' uuid={} is tainted: {t}",
+            def.name,
+            def.uuid
+        );
+    }
+    Status {
+        state,
+        pid,
+        taints,
+        monitor_path: d.paths.domain_dir(id, &def.name).join("monitor.sock"),
+        mount_namespace: plan.mount_namespace,
+        lib_dir: cleanup.lib_dir.clone(),
+        record: Record {
+            id,
+            start_time: procfs::stat(pid).map(|s| s.start_time).unwrap_or(0),
+            cleanup: cleanup.record(),
+            landlock_abi,
+            reboot_is_shutdown: plan.reboot_is_shutdown,
+            shutdown_seen: false,
+            landlock_rules: (plan.landlock && landlock_abi.is_some_and(|a| a > 0))
+                .then(|| launch::landlock_rules(plan)),
+            hotplug: Vec::new(),
+        },
+        domain: def.clone(),
+    }
+}
+
+/// What the monitor is told before the guest runs: the reboot action, the balloon
+/// target, then `cont` (unless started paused).
+async fn settle(
+    qmp: &qemu::QmpClient,
+    plan: &qemu_plan::LaunchPlan,
+    run: bool,
+) -> Result<(), qemu::QmpError> {
+    if plan.reboot_is_shutdown {
+        qmp.execute("set-action", Some(json!({"reboot": "shutdown"})))
+            .await?;
+    }
+    if let Some(kib) = plan.balloon_target_kib {
+        qmp.execute("balloon", Some(json!({"value": kib * 1024})))
+            .await?;
+    }
+    if run {
+        qmp.execute("cont", None).await?;
+    }
+    Ok(())
+}
+
+/// Start with the job held: plan → confined launch → QMP → `cont`. Every failure
+/// undoes everything (launch::start does until QMP; after that the actor does).
+async fn start_locked(
+    d: &Arc<Daemon>,
+    obj: &Arc<DomainObj>,
+    mut def: domain_xml::Domain,
+    flags: u32,
+) -> Result<(), RemoteError> {
+    let t = Instant::now();
+    let caps = d
+        .caps
+        .clone()
+        .map_err(|m| RemoteError::operation_failed(&m))?;
+    let id = d.registry.allocate_id(obj, None);
+    def.id = Some(id);
+    let journal = start_journal(d, &def, id);
     let journal_file = journal_path(&d.paths.state_dir, &def.name);
     let started = launch::start_journaled(&d.host, &caps, &def, id, journal).await;
     let running = match started {
@@ -265,23 +343,10 @@ async fn start_locked(
                 let _ = c.kill();
                 let _ = c.wait();
             }
-            for p in cleanup.run(&d.host.owners) {
-                tracing::warn!("{p}");
-            }
-            let _ = store::remove_if_exists(&journal_file);
-            d.registry.release_id(id);
+            abandon_start(d, cleanup, &journal_file, id);
             return Err(RemoteError::operation_failed(&format!("pidfd_open: {e}")));
         }
     };
-    let taints: Vec<String> = plan.taints.iter().map(|t| t.as_str().to_owned()).collect();
-    for t in &taints {
-        tracing::warn!(
-            "Domain id={id} name='{}' uuid={} is tainted: {t}",
-            def.name,
-            def.uuid
-        );
-    }
-    let monitor_path = d.paths.domain_dir(id, &def.name).join("monitor.sock");
     // Written once, with the state the domain has after `cont`: a daemon killed
     // before `cont` finds QEMU in prelaunch and says so at reconnect.
     let final_state = if flags & START_PAUSED == 0 {
@@ -289,26 +354,7 @@ async fn start_locked(
     } else {
         DomainState::Paused(PausedReason::User)
     };
-    let status = Status {
-        state: final_state,
-        pid,
-        taints,
-        monitor_path,
-        mount_namespace: plan.mount_namespace,
-        lib_dir: cleanup.lib_dir.clone(),
-        record: Record {
-            id,
-            start_time: procfs::stat(pid).map(|s| s.start_time).unwrap_or(0),
-            cleanup: cleanup.record(),
-            landlock_abi,
-            reboot_is_shutdown: plan.reboot_is_shutdown,
-            shutdown_seen: false,
-            landlock_rules: (plan.landlock && landlock_abi.is_some_and(|a| a > 0))
-                .then(|| launch::landlock_rules(&plan)),
-            hotplug: Vec::new(),
-        },
-        domain: def.clone(),
-    };
+    let status = started_status(d, &def, id, pid, final_state, &plan, &cleanup, landlock_abi);
     let (vm, parts) = Vm::new(status, pidfd, Some((qmp.clone(), events)), child, cleanup);
     vm.update_status(d, |_| {});
     let _ = store::remove_if_exists(&journal_file);
@@ -321,22 +367,7 @@ async fn start_locked(
         s.note = None;
     });
     vm::spawn_actor(d.clone(), obj.clone(), vm.clone(), parts);
-
-    let prepare = async {
-        if plan.reboot_is_shutdown {
-            qmp.execute("set-action", Some(json!({"reboot": "shutdown"})))
-                .await?;
-        }
-        if let Some(kib) = plan.balloon_target_kib {
-            qmp.execute("balloon", Some(json!({"value": kib * 1024})))
-                .await?;
-        }
-        if flags & START_PAUSED == 0 {
-            qmp.execute("cont", None).await?;
-        }
-        Ok::<_, qemu::QmpError>(())
-    };
-    if let Err(e) = prepare.await {
+    if let Err(e) = settle(&qmp, &plan, flags & START_PAUSED == 0).await {
         vm.set_intent(Intent::Destroy);
         let _ = vm.pidfd.kill(Signal::KILL);
         vm.wait_done(Duration::from_secs(30)).await;

@@ -375,22 +375,7 @@ async fn reconnect_one(d: &Arc<Daemon>, path: &Path) {
         bind_missing_hugetlbfs(d, st.pid, &name).await;
     }
     let before = st.state;
-    let monitor = connect(&st.monitor_path, FIRST_TIMEOUT).await;
-    let (qmp, state, note) = match monitor {
-        Ok((q, e, s)) => (Some((q, e)), map_status(&s, before), None),
-        Err(why) => {
-            let note = format!(
-                "monitor not reconnected ({why}); QEMU pid {} keeps running, retrying",
-                st.pid
-            );
-            tracing::warn!("domain '{name}': {note}");
-            let state = match before {
-                DomainState::Shutoff(_) => DomainState::Running(RunningReason::Unknown),
-                s => s,
-            };
-            (None, state, Some(note))
-        }
-    };
+    let (qmp, state, note) = first_connect(&st).await;
     let connected = qmp.is_some();
     let pid = st.pid;
     let live = Arc::new(st.domain.clone());
@@ -415,23 +400,50 @@ async fn reconnect_one(d: &Arc<Daemon>, path: &Path) {
     if connected {
         after_connect(&vm, state);
     } else {
-        let d = d.clone();
-        tokio::spawn(async move {
-            while !vm.is_done() {
-                tokio::time::sleep(RETRY_EVERY).await;
-                if vm.is_done() {
-                    break;
-                }
-                if let Ok((q, e, s)) = connect(&monitor_path, RETRY_TIMEOUT).await {
-                    let state = map_status(&s, obj.snapshot().state);
-                    vm.set_monitor(q, e);
-                    vm.set_state(&d, &obj, state);
-                    after_connect(&vm, state);
-                    break;
-                }
-            }
-        });
+        retry_monitor(d.clone(), obj, vm, monitor_path);
     }
+}
+
+/// The monitor of a QEMU found alive, with the state it reports; a monitor that
+/// does not answer leaves the domain listed with a note (QEMU is never killed).
+async fn first_connect(
+    st: &Status,
+) -> (Option<(QmpClient, QmpEvents)>, DomainState, Option<String>) {
+    let before = st.state;
+    match connect(&st.monitor_path, FIRST_TIMEOUT).await {
+        Ok((q, e, s)) => (Some((q, e)), map_status(&s, before), None),
+        Err(why) => {
+            let note = format!(
+                "monitor not reconnected ({why}); QEMU pid {} keeps running, retrying",
+                st.pid
+            );
+            tracing::warn!("domain '{}': {note}", st.domain.name);
+            let state = match before {
+                DomainState::Shutoff(_) => DomainState::Running(RunningReason::Unknown),
+                s => s,
+            };
+            (None, state, Some(note))
+        }
+    }
+}
+
+/// Keeps trying a wedged monitor in the background until it answers or QEMU ends.
+fn retry_monitor(d: Arc<Daemon>, obj: Arc<DomainObj>, vm: Arc<Vm>, monitor_path: PathBuf) {
+    tokio::spawn(async move {
+        while !vm.is_done() {
+            tokio::time::sleep(RETRY_EVERY).await;
+            if vm.is_done() {
+                break;
+            }
+            if let Ok((q, e, s)) = connect(&monitor_path, RETRY_TIMEOUT).await {
+                let state = map_status(&s, obj.snapshot().state);
+                vm.set_monitor(q, e);
+                vm.set_state(&d, &obj, state);
+                after_connect(&vm, state);
+                break;
+            }
+        }
+    });
 }
 
 /// The guest powered off while the daemon was away (-no-shutdown kept QEMU): end it.

@@ -9,6 +9,8 @@ use domain_xml::Domain;
 use domain_xml::status::DomainStatus;
 use domain_xml::xml::{Pos, RawElement, RawNode};
 
+use confine::cgroup::DeviceRule;
+
 use crate::launch::CleanupRecord;
 use crate::states::DomainState;
 use crate::store::{self, StoreError};
@@ -34,7 +36,7 @@ pub struct Record {
     pub landlock_rules: Option<confine::spec::LandlockRules>,
     /// Grants added while QEMU runs, with what each changed.
     #[serde(default)]
-    pub hotplug: Vec<super::grants::HotGrant>,
+    pub hotplug: Vec<HotGrant>,
 }
 
 /// Everything a status file says.
@@ -169,6 +171,29 @@ pub fn salvage_pid(text: &str) -> Option<u32> {
     rest[..end].parse().ok()
 }
 
+/// What a grant added to a running domain changed; each part is cleared once
+/// undone, so a revoke that failed half-way can be retried without undoing twice.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HotGrant {
+    pub path: String,
+    pub read_write: bool,
+    /// The node made in QEMU's hot-plug directory (with a symlink at `path`).
+    pub node: Option<PathBuf>,
+    /// The cgroup rule added (the access the ACL did not give already).
+    pub cgroup_rule: Option<DeviceRule>,
+    /// The file's owner was changed (one item of the domain's DAC cleanup).
+    pub owner: bool,
+    /// The path the grant resolved to when it was made (whose owner changed).
+    #[serde(default)]
+    pub real: Option<PathBuf>,
+}
+
+impl HotGrant {
+    pub(crate) fn is_undone(&self) -> bool {
+        self.node.is_none() && self.cgroup_rule.is_none() && !self.owner
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,7 +236,7 @@ mod tests {
                     read: vec!["/usr".into()],
                     read_write: vec!["/dev/.rvirt-hotplug/rw".into()],
                 }),
-                hotplug: vec![super::super::grants::HotGrant {
+                hotplug: vec![HotGrant {
                     path: "/dev/sdb".into(),
                     read_write: true,
                     node: Some("/dev/.rvirt-hotplug/rw/sdb".into()),

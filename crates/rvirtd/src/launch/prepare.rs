@@ -177,30 +177,7 @@ pub fn prepare(
         cgroup: cgroup_plan(host, d, id, plan),
         log_path: paths.log_file(name),
         log_header: log_header(plan, id),
-        launch: LaunchSpec {
-            name: name.to_owned(),
-            emulator: PathBuf::from(&plan.emulator),
-            args: plan.argv.clone(),
-            env: plan.env.clone(),
-            cwd: lib_dir,
-            identity: identity.clone(),
-            namespace: plan.mount_namespace.then(|| NamespaceSpec {
-                dev_nodes: plan.dev_nodes(facts),
-                dirs: plan
-                    .hotplug_dirs()
-                    .into_iter()
-                    .map(|(d, _)| PathBuf::from(d))
-                    .collect(),
-                scratch_dir: paths
-                    .state_dir
-                    .join(format!("{}.dev", short_name(id, name))),
-            }),
-            cgroup_procs: Vec::new(),
-            selinux_exec_label: None,
-            landlock: plan.landlock.then(|| landlock_rules_with(plan, &exists)),
-            log_path: paths.log_file(name),
-            keep_fds: plan.fds.iter().map(|f| f.fd).collect(),
-        },
+        launch: launch_spec(host, name, id, plan, facts, identity.clone()),
         owners: if dac.relabel {
             owner_changes(host, plan, who).map_err(step(name, "DAC"))?
         } else {
@@ -211,6 +188,52 @@ pub fn prepare(
             .map(|_| access_checks(plan, &exists))
             .unwrap_or_default(),
     })
+}
+
+/// What the launcher does: QEMU's argv and environment, its identity, private
+/// `/dev`, Landlock rules and descriptors.
+fn launch_spec(
+    host: &Host,
+    name: &str,
+    id: i32,
+    plan: &LaunchPlan,
+    facts: &dyn HostFacts,
+    identity: Option<Identity>,
+) -> LaunchSpec {
+    let paths = &host.paths;
+    // The directories the start makes exist by the time Landlock's rules are made.
+    let made = |p: &Path| {
+        plan.resources.iter().any(|r| {
+            r.provision == Provision::DaemonCreates
+                && matches!(r.kind, ResourceKind::Dir)
+                && Path::new(&r.path) == p
+        })
+    };
+    let exists = |p: &Path| made(p) || facts.stat(&p.to_string_lossy()).is_some();
+    LaunchSpec {
+        name: name.to_owned(),
+        emulator: PathBuf::from(&plan.emulator),
+        args: plan.argv.clone(),
+        env: plan.env.clone(),
+        cwd: paths.domain_dir(id, name),
+        identity,
+        namespace: plan.mount_namespace.then(|| NamespaceSpec {
+            dev_nodes: plan.dev_nodes(facts),
+            dirs: plan
+                .hotplug_dirs()
+                .into_iter()
+                .map(|(d, _)| PathBuf::from(d))
+                .collect(),
+            scratch_dir: paths
+                .state_dir
+                .join(format!("{}.dev", short_name(id, name))),
+        }),
+        cgroup_procs: Vec::new(),
+        selinux_exec_label: None,
+        landlock: plan.landlock.then(|| landlock_rules_with(plan, &exists)),
+        log_path: paths.log_file(name),
+        keep_fds: plan.fds.iter().map(|f| f.fd).collect(),
+    }
 }
 
 /// The per-VM cgroup, when the host has a hierarchy and qemu.conf names controllers.
