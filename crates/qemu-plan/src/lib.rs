@@ -78,7 +78,7 @@ pub mod runtime;
 
 use domain_xml::Domain;
 use host_config::HostConfig;
-use qemu::Capabilities;
+use qemu_caps::Capabilities;
 
 pub use build::SANDBOX_ON;
 pub use error::{PlanError, Problem};

@@ -15,7 +15,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use host_config::{HostConfig, HugetlbfsMount};
-use qemu::Capabilities;
+use qemu_caps::Capabilities;
 use qemu_plan::{
     HostFacts, HugetlbfsMountInfo, ImageBacking, LaunchPlan, PathKind, PlanInput, Runtime, plan,
 };

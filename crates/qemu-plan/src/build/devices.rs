@@ -464,7 +464,7 @@ impl Planner<'_> {
             if self.problem_count() > before {
                 continue;
             }
-            let netdev_arg = if self.caps.has_flag(qemu::caps::flags::NETDEV_JSON) {
+            let netdev_arg = if self.caps.has_flag(qemu_caps::flags::NETDEV_JSON) {
                 netdev.to_json()
             } else {
                 netdev.to_opts("type")

@@ -167,7 +167,7 @@ impl Planner<'_> {
                 .loader
                 .as_ref()
                 .is_some_and(|l| l.attrs.get("type") == Some("pflash"));
-        if uses_blockdev && !self.caps.has_flag(qemu::caps::flags::BLOCKDEV) {
+        if uses_blockdev && !self.caps.has_flag(qemu_caps::flags::BLOCKDEV) {
             self.problem(
                 "",
                 format!(

@@ -4,7 +4,7 @@
 
 use domain_xml::VirtType;
 use domain_xml::model::CpuMode;
-use qemu::caps::flags;
+use qemu_caps::flags;
 
 use super::{Expect, Family, Planner};
 use crate::json::Obj;

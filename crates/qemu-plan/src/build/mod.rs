@@ -12,8 +12,8 @@ use domain_xml::Domain;
 use domain_xml::model::devices::DiskDevice;
 use domain_xml::model::{CpuMode, SecLabel, SecLabelType};
 use host_config::{HostConfig, IdSpec, Namespace};
-use qemu::Capabilities;
-use qemu::caps::flags;
+use qemu_caps::Capabilities;
+use qemu_caps::flags;
 
 use crate::error::{PlanError, Problem};
 use crate::json::{Json, Obj};
