@@ -5,7 +5,7 @@ use domain_xml::model::SecLabel;
 use domain_xml::model::devices::{ControllerType, Disk, DiskBus, DiskDevice, DiskSource, DiskType};
 
 use super::pci::PciDev;
-use super::{Expect, Family, Planner};
+use super::state::{Expect, Family, Planner};
 use crate::json::Obj;
 use crate::resources::{Access, ResourceClass, SelinuxRole};
 use crate::runtime::{HostFacts, PathKind};

@@ -6,12 +6,46 @@ use domain_xml::VirtType;
 use domain_xml::model::CpuMode;
 use qemu_caps::flags;
 
-use super::{Expect, Family, Planner};
+use super::state::{Expect, Family, Planner};
 use crate::json::Obj;
 use crate::resources::{Access, Provision, Resource, ResourceClass, ResourceKind, SelinuxRole};
 use crate::runtime::{PathKind, Runtime};
 
 impl Planner<'_> {
+    /// Resolves the machine type; sets the family.
+    pub(super) fn machine(&mut self) -> String {
+        let asked = self.dom.os.machine.clone();
+        let resolved = match &asked {
+            Some(m) => self.caps.resolve_machine_alias(m).map(str::to_owned),
+            None => self.caps.default_machine().map(|m| m.name.clone()),
+        };
+        let Some(name) = resolved else {
+            match asked {
+                Some(m) => self.problem(
+                    "",
+                    format!(
+                        "machine type '{m}' is not supported by {}",
+                        self.rt.emulator
+                    ),
+                ),
+                None => self.problem(
+                    "",
+                    format!("{} has no default machine type", self.rt.emulator),
+                ),
+            }
+            return "pc".to_owned();
+        };
+        if name.starts_with("pc-q35") {
+            self.family = Family::Q35;
+        } else if !name.starts_with("pc-i440fx") && name != "pc" {
+            self.problem(
+                "",
+                format!("machine type '{name}' is not supported yet (use pc or q35)"),
+            );
+        }
+        name
+    }
+
     /// `-rtc` with the timers libvirt turns into arguments: rtc
     /// `tickpolicy='catchup'` (driftfix), pit `delay`/`discard`; hpet
     /// `present` is a `-machine` property ([`Self::machine_arg`]).
