@@ -1,6 +1,8 @@
 //! Addresses decided before the command line is built: PCI slots for the
 //! devices that need one, and per-device boot indexes.
 
+use domain_xml::Domain;
+use domain_xml::model::Address;
 use domain_xml::model::devices::DiskDevice;
 
 use super::controllers;
@@ -21,91 +23,7 @@ impl Planner<'_> {
             .filter(|c| controllers::provides_bus(c))
             .filter_map(|c| c.index)
             .collect();
-        let mut wants: Vec<(PciDev, Option<&domain_xml::model::Address>, String)> = Vec::new();
-        let videos: Vec<usize> = dom
-            .devices
-            .videos
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| v.model_type() != Some("none"))
-            .map(|(i, _)| i)
-            .collect();
-        for (n, i) in videos.iter().enumerate() {
-            let dev = if n == 0 {
-                PciDev::PrimaryVideo
-            } else {
-                PciDev::Video(*i)
-            };
-            wants.push((
-                dev,
-                dom.devices.videos[*i].info.address.as_ref(),
-                format!("video{n}"),
-            ));
-        }
-        for (i, c) in dom.devices.controllers.iter().enumerate() {
-            if controllers::controller_needs_pci(self.family, c) {
-                wants.push((
-                    PciDev::Controller(i),
-                    c.info.address.as_ref(),
-                    format!("controller '{}'", c.ctype),
-                ));
-            }
-        }
-        for (i, n) in dom.devices.interfaces.iter().enumerate() {
-            wants.push((
-                PciDev::Net(i),
-                n.info.address.as_ref(),
-                format!("interface 'net{i}'"),
-            ));
-        }
-        for (i, snd) in dom.devices.sounds.iter().enumerate() {
-            if devices::sound_driver(&snd.model).is_some_and(|(_, pci)| pci) {
-                wants.push((
-                    PciDev::Sound(i),
-                    snd.info.address.as_ref(),
-                    format!("sound{i}"),
-                ));
-            }
-        }
-        for (i, d) in dom.devices.disks.iter().enumerate() {
-            if disks::bus_of(d) == Some(domain_xml::model::devices::DiskBus::Virtio) {
-                wants.push((
-                    PciDev::Disk(i),
-                    d.info.address.as_ref(),
-                    format!("disk '{}'", d.target.dev),
-                ));
-            }
-        }
-        if let Some(b) = &dom.devices.memballoon
-            && b.model != "none"
-        {
-            wants.push((
-                PciDev::Balloon,
-                b.info.address.as_ref(),
-                "memballoon".to_owned(),
-            ));
-        }
-        for (i, r) in dom.devices.rngs.iter().enumerate() {
-            wants.push((PciDev::Rng(i), r.info.address.as_ref(), format!("rng{i}")));
-        }
-        for (i, w) in dom.devices.watchdogs.iter().enumerate() {
-            if w.model == "i6300esb" {
-                wants.push((
-                    PciDev::Watchdog(i),
-                    w.info.address.as_ref(),
-                    format!("watchdog{i}"),
-                ));
-            }
-        }
-        for (i, inp) in dom.devices.inputs.iter().enumerate() {
-            if inp.bus == Some(domain_xml::model::devices::InputBus::Virtio) {
-                wants.push((
-                    PciDev::Input(i),
-                    inp.info.address.as_ref(),
-                    format!("input{i}"),
-                ));
-            }
-        }
+        let wants = pci_wants(dom, self.family);
         for (dev, addr, subject) in &wants {
             if let Some(a) = addr {
                 match pci::explicit(a, &buses) {
@@ -193,4 +111,105 @@ impl Planner<'_> {
             }
         }
     }
+}
+
+/// A device that needs a PCI slot: which, where the XML puts it (if it
+/// does), and how problems name it.
+type PciWant<'d> = (PciDev, Option<&'d Address>, String);
+
+/// Every device that needs a PCI slot, in libvirt's assignment order.
+fn pci_wants(dom: &Domain, family: Family) -> Vec<PciWant<'_>> {
+    let mut wants = video_pci_wants(dom);
+    for (i, c) in dom.devices.controllers.iter().enumerate() {
+        if controllers::controller_needs_pci(family, c) {
+            wants.push((
+                PciDev::Controller(i),
+                c.info.address.as_ref(),
+                format!("controller '{}'", c.ctype),
+            ));
+        }
+    }
+    for (i, n) in dom.devices.interfaces.iter().enumerate() {
+        wants.push((
+            PciDev::Net(i),
+            n.info.address.as_ref(),
+            format!("interface 'net{i}'"),
+        ));
+    }
+    for (i, snd) in dom.devices.sounds.iter().enumerate() {
+        if devices::sound_driver(&snd.model).is_some_and(|(_, pci)| pci) {
+            wants.push((
+                PciDev::Sound(i),
+                snd.info.address.as_ref(),
+                format!("sound{i}"),
+            ));
+        }
+    }
+    for (i, d) in dom.devices.disks.iter().enumerate() {
+        if disks::bus_of(d) == Some(domain_xml::model::devices::DiskBus::Virtio) {
+            wants.push((
+                PciDev::Disk(i),
+                d.info.address.as_ref(),
+                format!("disk '{}'", d.target.dev),
+            ));
+        }
+    }
+    if let Some(b) = &dom.devices.memballoon
+        && b.model != "none"
+    {
+        wants.push((
+            PciDev::Balloon,
+            b.info.address.as_ref(),
+            "memballoon".to_owned(),
+        ));
+    }
+    for (i, r) in dom.devices.rngs.iter().enumerate() {
+        wants.push((PciDev::Rng(i), r.info.address.as_ref(), format!("rng{i}")));
+    }
+    for (i, w) in dom.devices.watchdogs.iter().enumerate() {
+        if w.model == "i6300esb" {
+            wants.push((
+                PciDev::Watchdog(i),
+                w.info.address.as_ref(),
+                format!("watchdog{i}"),
+            ));
+        }
+    }
+    for (i, inp) in dom.devices.inputs.iter().enumerate() {
+        if inp.bus == Some(domain_xml::model::devices::InputBus::Virtio) {
+            wants.push((
+                PciDev::Input(i),
+                inp.info.address.as_ref(),
+                format!("input{i}"),
+            ));
+        }
+    }
+    wants
+}
+
+/// Videos other than `none`; the first is the primary one, which gets the
+/// slot libvirt gives it.
+fn video_pci_wants(dom: &Domain) -> Vec<PciWant<'_>> {
+    let mut wants: Vec<PciWant<'_>> = Vec::new();
+    let videos: Vec<usize> = dom
+        .devices
+        .videos
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.model_type() != Some("none"))
+        .map(|(i, _)| i)
+        .collect();
+    for (n, i) in videos.iter().enumerate() {
+        let dev = if n == 0 {
+            PciDev::PrimaryVideo
+        } else {
+            PciDev::Video(*i)
+        };
+        wants.push((
+            dev,
+            dom.devices.videos[*i].info.address.as_ref(),
+            format!("video{n}"),
+        ));
+    }
+    wants
 }

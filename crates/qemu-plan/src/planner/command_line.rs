@@ -12,6 +12,64 @@ impl Planner<'_> {
     /// The command line, in libvirt 9.0's order.
     pub(super) fn build(&mut self, machine: &str) {
         let dom = self.dom;
+        self.daemon_resources();
+        self.arg2(
+            "-name",
+            format!("guest={},debug-threads=on", dom.name.replace(',', ",,")),
+        );
+        self.compat();
+        self.arg("-S");
+        self.master_key();
+        self.pflash();
+        self.machine_arg(machine);
+        self.accel();
+        self.cpu();
+        self.loader();
+        self.memory();
+        self.smp();
+        self.iothreads();
+        self.arg2("-uuid", dom.uuid.hyphenated().to_string());
+        if dom.devices.graphics.is_empty() {
+            self.arg2("-display", "none");
+        }
+        self.arg("-no-user-config");
+        self.arg("-nodefaults");
+        self.monitor();
+        let base = match dom.clock.offset {
+            domain_xml::model::ClockOffset::Localtime => "localtime",
+            _ => "utc",
+        };
+        self.clock(base);
+        self.arg("-no-shutdown");
+        self.power_management();
+        self.boot();
+        self.controllers();
+        self.disks();
+        self.nets();
+        self.serials();
+        self.channels();
+        self.consoles();
+        self.inputs();
+        self.audio();
+        self.graphics();
+        self.videos();
+        self.sounds();
+        self.watchdogs();
+        self.balloon();
+        self.rngs();
+        for a in &dom.qemu.args {
+            self.arg(a.clone());
+        }
+        self.grants();
+        self.sandbox_arg();
+        if self.host.log_timestamp && self.caps.has_option("msg", Some("timestamp")) {
+            self.arg2("-msg", "timestamp=on");
+        }
+    }
+
+    /// What the daemon makes or opens for every domain: the private
+    /// directory, the monitor socket and the log.
+    fn daemon_resources(&mut self) {
         let rt = self.rt;
         let priv_dir = rt.lib_dir.clone();
         self.push_resource(Resource {
@@ -47,13 +105,11 @@ impl Planner<'_> {
             dac_label: None,
             selinux: SelinuxRole::Untouched,
         });
+    }
 
-        self.arg2(
-            "-name",
-            format!("guest={},debug-threads=on", dom.name.replace(',', ",,")),
-        );
-        self.compat();
-        self.arg("-S");
+    /// The master key secret QEMU decrypts other secrets with.
+    fn master_key(&mut self) {
+        let rt = self.rt;
         if let Some(key) = &rt.master_key {
             self.push_resource(Resource {
                 path: key.clone(),
@@ -74,10 +130,11 @@ impl Planner<'_> {
                     .with("file", key.as_str()),
             );
         }
-        self.pflash();
-        self.machine_arg(machine);
-        self.accel();
-        self.cpu();
+    }
+
+    /// A ROM loader (`-bios`); a pflash loader is a `-blockdev` (`pflash`).
+    fn loader(&mut self) {
+        let dom = self.dom;
         if let Some(l) = &dom.os.loader
             && let Some(path) = &l.path
         {
@@ -100,8 +157,10 @@ impl Planner<'_> {
                 self.arg2("-bios", path.clone());
             }
         }
-        self.memory();
-        self.smp();
+    }
+
+    fn iothreads(&mut self) {
+        let dom = self.dom;
         if let Some(n) = dom.iothreads {
             for i in 1..=n {
                 self.object(
@@ -111,12 +170,11 @@ impl Planner<'_> {
                 );
             }
         }
-        self.arg2("-uuid", dom.uuid.hyphenated().to_string());
-        if dom.devices.graphics.is_empty() {
-            self.arg2("-display", "none");
-        }
-        self.arg("-no-user-config");
-        self.arg("-nodefaults");
+    }
+
+    /// The QMP monitor on a listening socket the daemon passes in.
+    fn monitor(&mut self) {
+        let rt = self.rt;
         self.arg2(
             "-chardev",
             format!(
@@ -132,36 +190,6 @@ impl Planner<'_> {
             },
         });
         self.arg2("-mon", "chardev=charmonitor,id=monitor,mode=control");
-        let base = match dom.clock.offset {
-            domain_xml::model::ClockOffset::Localtime => "localtime",
-            _ => "utc",
-        };
-        self.clock(base);
-        self.arg("-no-shutdown");
-        self.power_management();
-        self.boot();
-        self.controllers();
-        self.disks();
-        self.nets();
-        self.serials();
-        self.channels();
-        self.consoles();
-        self.inputs();
-        self.audio();
-        self.graphics();
-        self.videos();
-        self.sounds();
-        self.watchdogs();
-        self.balloon();
-        self.rngs();
-        for a in &dom.qemu.args {
-            self.arg(a.clone());
-        }
-        self.grants();
-        self.sandbox_arg();
-        if self.host.log_timestamp && self.caps.has_option("msg", Some("timestamp")) {
-            self.arg2("-msg", "timestamp=on");
-        }
     }
 
     /// `<rvirt:grant>`s: each path enters the one resource list, so the private
