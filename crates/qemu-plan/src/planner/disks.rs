@@ -104,17 +104,24 @@ fn chain<'d>(d: &'d Disk, host: &dyn HostFacts) -> Result<Vec<Layer<'d>>, String
         next = b.backing.as_deref();
     }
     // The XML left the chain open: follow the qcow2 headers.
+    follow_image_headers(&mut out, host)?;
+    Ok(out)
+}
+
+/// Extends a chain the XML left open with what the qcow2 headers say, up
+/// to [`MAX_CHAIN`] layers.
+fn follow_image_headers(layers: &mut Vec<Layer<'_>>, host: &dyn HostFacts) -> Result<(), String> {
     loop {
-        let Some(last) = out.last_mut() else {
-            return Ok(out);
+        let Some(last) = layers.last_mut() else {
+            return Ok(());
         };
         if last.format != "qcow2" {
             last.terminated = true;
-            return Ok(out);
+            return Ok(());
         }
         let Some(b) = host.backing_file(&last.path) else {
             last.terminated = true;
-            return Ok(out);
+            return Ok(());
         };
         let Some(format) = b.format else {
             return Err(format!(
@@ -123,10 +130,10 @@ fn chain<'d>(d: &'d Disk, host: &dyn HostFacts) -> Result<Vec<Layer<'d>>, String
                 b.path, last.path
             ));
         };
-        if out.iter().any(|l| l.path == b.path) {
+        if layers.iter().any(|l| l.path == b.path) {
             return Err(format!("the backing chain loops at '{}'", b.path));
         }
-        if out.len() >= MAX_CHAIN {
+        if layers.len() >= MAX_CHAIN {
             return Err(format!(
                 "the backing chain is longer than {MAX_CHAIN} images"
             ));
@@ -135,7 +142,7 @@ fn chain<'d>(d: &'d Disk, host: &dyn HostFacts) -> Result<Vec<Layer<'d>>, String
             Some(PathKind::BlockDev { .. }) => DiskType::Block,
             _ => DiskType::File,
         };
-        out.push(Layer {
+        layers.push(Layer {
             disk_type,
             path: b.path,
             format,
@@ -195,67 +202,7 @@ impl Planner<'_> {
     fn disk(&mut self, i: usize, d: &Disk, nodes: &[u32]) {
         let subject = format!("disk '{}'", d.target.dev);
         let before = self.problem_count();
-        if !matches!(d.disk_type, DiskType::File | DiskType::Block) {
-            self.problem(
-                &subject,
-                format!("type '{}' is not supported yet", d.disk_type),
-            );
-        }
-        if !matches!(d.device, DiskDevice::Disk | DiskDevice::Cdrom) {
-            self.problem(
-                &subject,
-                format!("device '{}' is not supported yet", d.device),
-            );
-        }
-        for (k, _) in &d.attrs.attrs {
-            self.problem(&subject, format!("attribute '{k}' is not supported yet"));
-        }
-        let driver = |k: &str| d.driver.as_ref().and_then(|a| a.get(k));
-        if let Some(a) = &d.driver {
-            for (k, v) in &a.attrs {
-                match k.as_str() {
-                    "name" if v != "qemu" => {
-                        self.problem(&subject, format!("driver name '{v}' is not supported"));
-                    }
-                    "type" if !FORMATS.contains(&v.as_str()) => {
-                        self.problem(&subject, format!("format '{v}' is not supported yet"));
-                    }
-                    "cache" if cache_flags(v).is_none() => {
-                        self.problem(&subject, format!("cache mode '{v}' is not supported"));
-                    }
-                    "io" if v != "native" && v != "threads" => {
-                        self.problem(&subject, format!("io mode '{v}' is not supported"));
-                    }
-                    "discard" if v != "unmap" && v != "ignore" => {
-                        self.problem(&subject, format!("discard mode '{v}' is not supported"));
-                    }
-                    "name" | "type" | "cache" | "io" | "discard" => {}
-                    other => {
-                        self.problem(
-                            &subject,
-                            format!("driver attribute '{other}' is not supported yet"),
-                        );
-                    }
-                }
-            }
-        }
-        for (k, _) in &d.target.attrs.attrs {
-            if !(k == "tray" && d.device == DiskDevice::Cdrom) {
-                self.problem(
-                    &subject,
-                    format!("target attribute '{k}' is not supported yet"),
-                );
-            }
-        }
-        if d.source
-            .as_ref()
-            .is_some_and(|s| s.startup_policy.is_some())
-        {
-            self.problem(&subject, "startupPolicy is not supported yet");
-        }
-        if d.device == DiskDevice::Disk && d.source_path().is_none() {
-            self.problem(&subject, "a disk needs a source");
-        }
+        self.check_disk_settings(d, &subject);
         let Some(bus) = bus_of(d) else {
             self.problem(
                 &subject,
@@ -272,108 +219,17 @@ impl Planner<'_> {
 
         // The frontend, before the nodes, so bus problems are found even for
         // disks whose images are missing.
-        let drive_addr = |k: &str| {
-            d.info
-                .address
-                .as_ref()
-                .filter(|a| a.addr_type == "drive")
-                .and_then(|a| a.get(k))
-                .and_then(|v| v.parse::<u32>().ok())
-        };
-        if let Some(a) = &d.info.address {
-            let ok = match bus {
-                DiskBus::Virtio => a.addr_type == "pci",
-                _ => a.addr_type == "drive",
-            };
-            if !ok {
-                self.problem(
-                    &subject,
-                    format!("address type '{}' does not fit bus '{bus}'", a.addr_type),
-                );
-            }
-        }
-        let mut props;
-        let alias;
-        match bus {
-            DiskBus::Virtio => {
-                if cdrom {
-                    self.problem(&subject, "a cdrom on bus 'virtio' is not supported");
-                }
-                alias = format!("virtio-disk{idx}");
-                props =
-                    self.pci_props(PciDev::Disk(i), Obj::new().with("driver", "virtio-blk-pci"));
-            }
-            DiskBus::Sata => {
-                if self.family != Family::Q35 {
-                    self.problem(
-                        &subject,
-                        "bus 'sata' needs a q35 machine (its built-in AHCI controller)",
-                    );
-                }
-                let ctrl = drive_addr("controller").unwrap_or(idx / 6);
-                let unit = drive_addr("unit").unwrap_or(idx % 6);
-                if ctrl != 0 || unit > 5 {
-                    self.problem(
-                        &subject,
-                        format!("SATA controller {ctrl} unit {unit} is not available (only controller 0, units 0-5)"),
-                    );
-                }
-                alias = format!("sata{ctrl}-0-{unit}");
-                props = Obj::new()
-                    .with("driver", if cdrom { "ide-cd" } else { "ide-hd" })
-                    .with("bus", format!("ide.{unit}"));
-            }
-            DiskBus::Ide => {
-                if self.family != Family::I440fx {
-                    self.problem(&subject, "bus 'ide' needs a pc (i440fx) machine");
-                }
-                let ctrl = drive_addr("controller").unwrap_or(idx / 4);
-                let ide_bus = drive_addr("bus").unwrap_or(idx / 2 % 2);
-                let unit = drive_addr("unit").unwrap_or(idx % 2);
-                if ctrl != 0 || ide_bus > 1 || unit > 1 {
-                    self.problem(
-                        &subject,
-                        format!("IDE position {ctrl}:{ide_bus}:{unit} is not available"),
-                    );
-                }
-                alias = format!("ide{ctrl}-{ide_bus}-{unit}");
-                props = Obj::new()
-                    .with("driver", if cdrom { "ide-cd" } else { "ide-hd" })
-                    .with("bus", format!("ide.{ide_bus}"))
-                    .with("unit", unit);
-            }
-            DiskBus::Scsi => {
-                let ctrl = drive_addr("controller").unwrap_or(idx / 7);
-                let target = drive_addr("target").unwrap_or(0);
-                let unit = drive_addr("unit").unwrap_or(idx % 7);
-                let has_ctrl = self.dom.devices.controllers.iter().any(|c| {
-                    c.ctype == ControllerType::Scsi
-                        && c.index.unwrap_or(0) == ctrl
-                        && c.model.as_deref() == Some("virtio-scsi")
-                });
-                if !has_ctrl {
-                    self.problem(
-                        &subject,
-                        format!("bus 'scsi' needs <controller type='scsi' index='{ctrl}' model='virtio-scsi'/>"),
-                    );
-                }
-                alias = format!("scsi{ctrl}-0-{target}-{unit}");
-                props = Obj::new()
-                    .with("driver", if cdrom { "scsi-cd" } else { "scsi-hd" })
-                    .with("bus", format!("scsi{ctrl}.0"))
-                    .with("channel", 0u32)
-                    .with("scsi-id", target)
-                    .with("lun", unit);
-                if !cdrom {
-                    let id = d.serial.clone().unwrap_or_else(|| format!("drive-{alias}"));
-                    props.set("device_id", id);
-                }
-            }
+        self.check_disk_address(d, bus, &subject);
+        let (mut props, alias) = match bus {
+            DiskBus::Virtio => self.virtio_frontend(i, idx, cdrom, &subject),
+            DiskBus::Sata => self.sata_frontend(d, idx, cdrom, &subject),
+            DiskBus::Ide => self.ide_frontend(d, idx, cdrom, &subject),
+            DiskBus::Scsi => self.scsi_frontend(d, idx, cdrom, &subject),
             other => {
                 self.problem(&subject, format!("bus '{other}' is not supported"));
                 return;
             }
-        }
+        };
         let alias = d.info.alias.clone().unwrap_or(alias);
 
         // Nodes and resources, bottom of the chain first.
@@ -384,101 +240,13 @@ impl Planner<'_> {
                 return;
             }
         };
-        let cache = driver("cache").and_then(cache_flags);
+        let cache = driver_attr(d, "cache").and_then(cache_flags);
         let mut blockdevs = Vec::new();
         for (n, layer) in layers.iter().enumerate().rev() {
-            let top = n == 0;
             let node = nodes.get(n).copied().unwrap_or_default();
-            let access = if top && !readonly {
-                Access::ReadWrite
-            } else {
-                Access::ReadOnly
-            };
-            let role = if !top || readonly {
-                SelinuxRole::ReadOnly
-            } else if d.shareable {
-                SelinuxRole::Shared
-            } else {
-                SelinuxRole::Exclusive
-            };
-            let origin = if top {
-                format!("disk {}", d.target.dev)
-            } else {
-                format!("disk {} backing layer {n}", d.target.dev)
-            };
-            let expect = match layer.disk_type {
-                DiskType::Block => Expect::Block,
-                _ => Expect::File,
-            };
-            let dac = self.dac_for(layer.labels);
-            let se = self.selinux_for(layer.labels, role);
-            self.existing(
-                &subject,
-                &origin,
-                &layer.path,
-                expect,
-                access,
-                ResourceClass::Disk,
-                dac,
-                se,
-            );
-            let label = layer
-                .labels
-                .iter()
-                .find(|l| l.is_model("dac") && l.relabel != Some(false))
-                .and_then(|l| l.label.clone());
-            if let Some(r) = self
-                .resources
-                .last_mut()
-                .filter(|r| r.path == layer.path && label.is_some())
-            {
-                r.dac_label = label;
-            }
-            if !FORMATS.contains(&layer.format.as_str()) {
-                self.problem(
-                    &subject,
-                    format!("format '{}' is not supported yet", layer.format),
-                );
-            }
-            let cache_obj = cache.map(|(direct, no_flush, _)| {
-                Obj::new().with("direct", direct).with("no-flush", no_flush)
-            });
-            let mut storage = Obj::new()
-                .with(
-                    "driver",
-                    if layer.disk_type == DiskType::Block {
-                        "host_device"
-                    } else {
-                        "file"
-                    },
-                )
-                .with("filename", layer.path.as_str());
-            // libvirt carries io, cache and discard to every layer.
-            if let Some(io) = driver("io") {
-                storage.set("aio", io);
-            }
-            storage.set("node-name", format!("libvirt-{node}-storage"));
-            if let Some(c) = &cache_obj {
-                storage.set("cache", c.clone());
-            }
-            storage.set("auto-read-only", true);
-            storage.set("discard", "unmap");
-            let mut format = Obj::new()
-                .with("node-name", format!("libvirt-{node}-format"))
-                .with("read-only", access == Access::ReadOnly);
-            if driver("discard") == Some("unmap") {
-                format.set("discard", "unmap");
-            }
-            if let Some(c) = cache_obj {
-                format.set("cache", c);
-            }
-            format.set("driver", layer.format.as_str());
-            format.set("file", format!("libvirt-{node}-storage"));
-            if let Some(b) = nodes.get(n + 1).filter(|_| n + 1 < layers.len()) {
-                format.set("backing", format!("libvirt-{b}-format"));
-            } else if layer.terminated && layer.format == "qcow2" {
-                format.set("backing", crate::json::Json::Null);
-            }
+            let access = self.disk_layer_resource(d, n, layer, readonly, &subject);
+            let backing = nodes.get(n + 1).filter(|_| n + 1 < layers.len()).copied();
+            let (storage, format) = layer_blockdevs(d, layer, node, access, cache, backing);
             blockdevs.push(storage);
             blockdevs.push(format);
         }
@@ -506,6 +274,301 @@ impl Planner<'_> {
         }
         self.device(props);
     }
+
+    /// Disk settings refused before anything is planned for the disk.
+    fn check_disk_settings(&mut self, d: &Disk, subject: &str) {
+        if !matches!(d.disk_type, DiskType::File | DiskType::Block) {
+            self.problem(
+                subject,
+                format!("type '{}' is not supported yet", d.disk_type),
+            );
+        }
+        if !matches!(d.device, DiskDevice::Disk | DiskDevice::Cdrom) {
+            self.problem(
+                subject,
+                format!("device '{}' is not supported yet", d.device),
+            );
+        }
+        for (k, _) in &d.attrs.attrs {
+            self.problem(subject, format!("attribute '{k}' is not supported yet"));
+        }
+        if let Some(a) = &d.driver {
+            for (k, v) in &a.attrs {
+                match k.as_str() {
+                    "name" if v != "qemu" => {
+                        self.problem(subject, format!("driver name '{v}' is not supported"));
+                    }
+                    "type" if !FORMATS.contains(&v.as_str()) => {
+                        self.problem(subject, format!("format '{v}' is not supported yet"));
+                    }
+                    "cache" if cache_flags(v).is_none() => {
+                        self.problem(subject, format!("cache mode '{v}' is not supported"));
+                    }
+                    "io" if v != "native" && v != "threads" => {
+                        self.problem(subject, format!("io mode '{v}' is not supported"));
+                    }
+                    "discard" if v != "unmap" && v != "ignore" => {
+                        self.problem(subject, format!("discard mode '{v}' is not supported"));
+                    }
+                    "name" | "type" | "cache" | "io" | "discard" => {}
+                    other => {
+                        self.problem(
+                            subject,
+                            format!("driver attribute '{other}' is not supported yet"),
+                        );
+                    }
+                }
+            }
+        }
+        for (k, _) in &d.target.attrs.attrs {
+            if !(k == "tray" && d.device == DiskDevice::Cdrom) {
+                self.problem(
+                    subject,
+                    format!("target attribute '{k}' is not supported yet"),
+                );
+            }
+        }
+        if d.source
+            .as_ref()
+            .is_some_and(|s| s.startup_policy.is_some())
+        {
+            self.problem(subject, "startupPolicy is not supported yet");
+        }
+        if d.device == DiskDevice::Disk && d.source_path().is_none() {
+            self.problem(subject, "a disk needs a source");
+        }
+    }
+
+    fn check_disk_address(&mut self, d: &Disk, bus: DiskBus, subject: &str) {
+        if let Some(a) = &d.info.address {
+            let ok = match bus {
+                DiskBus::Virtio => a.addr_type == "pci",
+                _ => a.addr_type == "drive",
+            };
+            if !ok {
+                self.problem(
+                    subject,
+                    format!("address type '{}' does not fit bus '{bus}'", a.addr_type),
+                );
+            }
+        }
+    }
+
+    /// The virtio-blk frontend, a PCI device of its own: `(props, alias)`.
+    fn virtio_frontend(&mut self, i: usize, idx: u32, cdrom: bool, subject: &str) -> (Obj, String) {
+        if cdrom {
+            self.problem(subject, "a cdrom on bus 'virtio' is not supported");
+        }
+        let props = self.pci_props(PciDev::Disk(i), Obj::new().with("driver", "virtio-blk-pci"));
+        (props, format!("virtio-disk{idx}"))
+    }
+
+    /// The SATA frontend on q35's built-in AHCI controller.
+    fn sata_frontend(&mut self, d: &Disk, idx: u32, cdrom: bool, subject: &str) -> (Obj, String) {
+        if self.family != Family::Q35 {
+            self.problem(
+                subject,
+                "bus 'sata' needs a q35 machine (its built-in AHCI controller)",
+            );
+        }
+        let ctrl = drive_addr(d, "controller").unwrap_or(idx / 6);
+        let unit = drive_addr(d, "unit").unwrap_or(idx % 6);
+        if ctrl != 0 || unit > 5 {
+            self.problem(
+                subject,
+                format!("SATA controller {ctrl} unit {unit} is not available (only controller 0, units 0-5)"),
+            );
+        }
+        let alias = format!("sata{ctrl}-0-{unit}");
+        let props = Obj::new()
+            .with("driver", if cdrom { "ide-cd" } else { "ide-hd" })
+            .with("bus", format!("ide.{unit}"));
+        (props, alias)
+    }
+
+    /// The IDE frontend on the pc machine's built-in controller.
+    fn ide_frontend(&mut self, d: &Disk, idx: u32, cdrom: bool, subject: &str) -> (Obj, String) {
+        if self.family != Family::I440fx {
+            self.problem(subject, "bus 'ide' needs a pc (i440fx) machine");
+        }
+        let ctrl = drive_addr(d, "controller").unwrap_or(idx / 4);
+        let ide_bus = drive_addr(d, "bus").unwrap_or(idx / 2 % 2);
+        let unit = drive_addr(d, "unit").unwrap_or(idx % 2);
+        if ctrl != 0 || ide_bus > 1 || unit > 1 {
+            self.problem(
+                subject,
+                format!("IDE position {ctrl}:{ide_bus}:{unit} is not available"),
+            );
+        }
+        let alias = format!("ide{ctrl}-{ide_bus}-{unit}");
+        let props = Obj::new()
+            .with("driver", if cdrom { "ide-cd" } else { "ide-hd" })
+            .with("bus", format!("ide.{ide_bus}"))
+            .with("unit", unit);
+        (props, alias)
+    }
+
+    /// The SCSI frontend on a virtio-scsi controller from the XML.
+    fn scsi_frontend(&mut self, d: &Disk, idx: u32, cdrom: bool, subject: &str) -> (Obj, String) {
+        let ctrl = drive_addr(d, "controller").unwrap_or(idx / 7);
+        let target = drive_addr(d, "target").unwrap_or(0);
+        let unit = drive_addr(d, "unit").unwrap_or(idx % 7);
+        let has_ctrl = self.dom.devices.controllers.iter().any(|c| {
+            c.ctype == ControllerType::Scsi
+                && c.index.unwrap_or(0) == ctrl
+                && c.model.as_deref() == Some("virtio-scsi")
+        });
+        if !has_ctrl {
+            self.problem(
+                subject,
+                format!(
+                    "bus 'scsi' needs <controller type='scsi' index='{ctrl}' model='virtio-scsi'/>"
+                ),
+            );
+        }
+        let alias = format!("scsi{ctrl}-0-{target}-{unit}");
+        let mut props = Obj::new()
+            .with("driver", if cdrom { "scsi-cd" } else { "scsi-hd" })
+            .with("bus", format!("scsi{ctrl}.0"))
+            .with("channel", 0u32)
+            .with("scsi-id", target)
+            .with("lun", unit);
+        if !cdrom {
+            let id = d.serial.clone().unwrap_or_else(|| format!("drive-{alias}"));
+            props.set("device_id", id);
+        }
+        (props, alias)
+    }
+
+    /// Records layer `n`'s image as a resource; returns how QEMU opens it.
+    fn disk_layer_resource(
+        &mut self,
+        d: &Disk,
+        n: usize,
+        layer: &Layer<'_>,
+        readonly: bool,
+        subject: &str,
+    ) -> Access {
+        let top = n == 0;
+        let access = if top && !readonly {
+            Access::ReadWrite
+        } else {
+            Access::ReadOnly
+        };
+        let role = if !top || readonly {
+            SelinuxRole::ReadOnly
+        } else if d.shareable {
+            SelinuxRole::Shared
+        } else {
+            SelinuxRole::Exclusive
+        };
+        let origin = if top {
+            format!("disk {}", d.target.dev)
+        } else {
+            format!("disk {} backing layer {n}", d.target.dev)
+        };
+        let expect = match layer.disk_type {
+            DiskType::Block => Expect::Block,
+            _ => Expect::File,
+        };
+        let dac = self.dac_for(layer.labels);
+        let se = self.selinux_for(layer.labels, role);
+        self.existing(
+            subject,
+            &origin,
+            &layer.path,
+            expect,
+            access,
+            ResourceClass::Disk,
+            dac,
+            se,
+        );
+        let label = layer
+            .labels
+            .iter()
+            .find(|l| l.is_model("dac") && l.relabel != Some(false))
+            .and_then(|l| l.label.clone());
+        if let Some(r) = self
+            .resources
+            .last_mut()
+            .filter(|r| r.path == layer.path && label.is_some())
+        {
+            r.dac_label = label;
+        }
+        if !FORMATS.contains(&layer.format.as_str()) {
+            self.problem(
+                subject,
+                format!("format '{}' is not supported yet", layer.format),
+            );
+        }
+        access
+    }
+}
+
+/// The `-blockdev` storage and format nodes of one layer; `backing` is the
+/// node number of the layer below, if the chain goes on.
+fn layer_blockdevs(
+    d: &Disk,
+    layer: &Layer<'_>,
+    node: u32,
+    access: Access,
+    cache: Option<(bool, bool, bool)>,
+    backing: Option<u32>,
+) -> (Obj, Obj) {
+    let cache_obj = cache
+        .map(|(direct, no_flush, _)| Obj::new().with("direct", direct).with("no-flush", no_flush));
+    let mut storage = Obj::new()
+        .with(
+            "driver",
+            if layer.disk_type == DiskType::Block {
+                "host_device"
+            } else {
+                "file"
+            },
+        )
+        .with("filename", layer.path.as_str());
+    // libvirt carries io, cache and discard to every layer.
+    if let Some(io) = driver_attr(d, "io") {
+        storage.set("aio", io);
+    }
+    storage.set("node-name", format!("libvirt-{node}-storage"));
+    if let Some(c) = &cache_obj {
+        storage.set("cache", c.clone());
+    }
+    storage.set("auto-read-only", true);
+    storage.set("discard", "unmap");
+    let mut format = Obj::new()
+        .with("node-name", format!("libvirt-{node}-format"))
+        .with("read-only", access == Access::ReadOnly);
+    if driver_attr(d, "discard") == Some("unmap") {
+        format.set("discard", "unmap");
+    }
+    if let Some(c) = cache_obj {
+        format.set("cache", c);
+    }
+    format.set("driver", layer.format.as_str());
+    format.set("file", format!("libvirt-{node}-storage"));
+    if let Some(b) = backing {
+        format.set("backing", format!("libvirt-{b}-format"));
+    } else if layer.terminated && layer.format == "qcow2" {
+        format.set("backing", crate::json::Json::Null);
+    }
+    (storage, format)
+}
+
+/// A `<driver>` attribute of the disk.
+fn driver_attr<'d>(d: &'d Disk, k: &str) -> Option<&'d str> {
+    d.driver.as_ref().and_then(|a| a.get(k))
+}
+
+/// A numeric field of the disk's `drive` address, if it has one.
+fn drive_addr(d: &Disk, k: &str) -> Option<u32> {
+    d.info
+        .address
+        .as_ref()
+        .filter(|a| a.addr_type == "drive")
+        .and_then(|a| a.get(k))
+        .and_then(|v| v.parse::<u32>().ok())
 }
 
 #[cfg(test)]

@@ -206,38 +206,7 @@ impl Planner<'_> {
         if let Some(n) = &dom.os.nvram
             && let Some(path) = &n.path
         {
-            let template = n.attrs.get("template");
-            let exists = self.rt.host.stat(path).is_some();
-            if exists || template.is_none() {
-                let (dac, se) = (self.dac, self.selinux_for(&[], SelinuxRole::Exclusive));
-                self.existing(
-                    "nvram",
-                    "nvram",
-                    path,
-                    Expect::File,
-                    Access::ReadWrite,
-                    ResourceClass::Device,
-                    dac,
-                    se,
-                );
-            } else if let Some(t) = template {
-                // The daemon reads the template; QEMU never sees it.
-                if self.rt.host.stat(t) != Some(PathKind::File) {
-                    self.problem("nvram", format!("template '{t}' is not a regular file"));
-                }
-                self.nvram_from_template = Some((t.to_owned(), path.clone()));
-                self.push_resource(Resource {
-                    path: path.clone(),
-                    kind: ResourceKind::File,
-                    access: Access::ReadWrite,
-                    origin: "nvram".into(),
-                    class: ResourceClass::Device,
-                    provision: Provision::DaemonCreates,
-                    dac_relabel: self.dac,
-                    dac_label: None,
-                    selinux: self.selinux_for(&[], SelinuxRole::Exclusive),
-                });
-            }
+            self.nvram_resource(path, n.attrs.get("template"));
             units.push((1, path.clone(), false));
         }
         for (unit, path, ro) in units {
@@ -260,6 +229,42 @@ impl Planner<'_> {
                     .with("file", format!("libvirt-pflash{unit}-storage"))
                     .to_json(),
             );
+        }
+    }
+
+    /// The variable store: an existing file, or one the daemon copies from
+    /// its template before start.
+    fn nvram_resource(&mut self, path: &str, template: Option<&str>) {
+        let exists = self.rt.host.stat(path).is_some();
+        if exists || template.is_none() {
+            let (dac, se) = (self.dac, self.selinux_for(&[], SelinuxRole::Exclusive));
+            self.existing(
+                "nvram",
+                "nvram",
+                path,
+                Expect::File,
+                Access::ReadWrite,
+                ResourceClass::Device,
+                dac,
+                se,
+            );
+        } else if let Some(t) = template {
+            // The daemon reads the template; QEMU never sees it.
+            if self.rt.host.stat(t) != Some(PathKind::File) {
+                self.problem("nvram", format!("template '{t}' is not a regular file"));
+            }
+            self.nvram_from_template = Some((t.to_owned(), path.to_owned()));
+            self.push_resource(Resource {
+                path: path.to_owned(),
+                kind: ResourceKind::File,
+                access: Access::ReadWrite,
+                origin: "nvram".into(),
+                class: ResourceClass::Device,
+                provision: Provision::DaemonCreates,
+                dac_relabel: self.dac,
+                dac_label: None,
+                selinux: self.selinux_for(&[], SelinuxRole::Exclusive),
+            });
         }
     }
 
