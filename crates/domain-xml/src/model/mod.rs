@@ -277,6 +277,22 @@ fn read_current_memory(el: &El<'_, '_>, memory_kib: u64) -> Result<u64, ParseErr
     })
 }
 
+fn read_vcpu(el: &El<'_, '_>) -> Result<Vcpu, ParseError> {
+    Ok(el
+        .child("vcpu")
+        .map(Vcpu::read)
+        .transpose()?
+        .unwrap_or_default())
+}
+
+fn read_clock(el: &El<'_, '_>) -> Result<Clock, ParseError> {
+    Ok(el
+        .child("clock")
+        .map(Clock::read)
+        .transpose()?
+        .unwrap_or_default())
+}
+
 fn read_iothreads(el: &El<'_, '_>) -> Result<Option<u32>, ParseError> {
     Ok(match el.child("iothreads") {
         Some(i) => {
@@ -359,21 +375,13 @@ impl Domain {
             .child("memoryBacking")
             .map(MemoryBacking::read)
             .transpose()?;
-        let vcpu = el
-            .child("vcpu")
-            .map(Vcpu::read)
-            .transpose()?
-            .unwrap_or_default();
+        let vcpu = read_vcpu(&el)?;
         let iothreads = read_iothreads(&el)?;
         let resource_partition = read_resource_partition(&el)?;
         let mut os = read_os(&el)?;
         let features = el.child("features").map(Features::read).transpose()?;
         let cpu = el.child("cpu").map(Cpu::read).transpose()?;
-        let clock = el
-            .child("clock")
-            .map(Clock::read)
-            .transpose()?
-            .unwrap_or_default();
+        let clock = read_clock(&el)?;
         let on_poweroff = read_lifecycle(&el, "on_poweroff", LifecycleAction::Destroy)?;
         let on_reboot = read_lifecycle(&el, "on_reboot", LifecycleAction::Restart)?;
         let on_crash = read_lifecycle(&el, "on_crash", LifecycleAction::Destroy)?;
