@@ -14,7 +14,7 @@ use crate::model::devices::chardev::CharTarget;
 use crate::model::devices::misc::{
     Audio, Controller, ControllerType, Input, InputBus, InputType, Memballoon,
 };
-use crate::model::devices::{CharKind, CharType, Chardev};
+use crate::model::devices::{CharKind, CharType, Chardev, Devices};
 use crate::model::general::{Cpu, CpuCheck, CpuMatch, CpuMode, CpuModel};
 
 /// Host facts the defaults depend on.
@@ -70,6 +70,31 @@ pub fn apply(d: &mut Domain, ctx: &DefaultsContext<'_>) {
     if d.devices.emulator.is_none() {
         d.devices.emulator = Some(ctx.emulator.to_owned());
     }
+    add_default_cpu(d);
+    add_default_controllers(&mut d.devices, &machine);
+    pair_serials_and_consoles(&mut d.devices);
+    add_ps2_inputs(d);
+    let devs = &mut d.devices;
+    if devs.audios.is_empty() {
+        devs.audios.push(Audio {
+            id: 1,
+            audio_type: "none".into(),
+            attrs: AttrSet::default(),
+        });
+    }
+    if devs.memballoon.is_none() {
+        devs.memballoon = Some(Memballoon {
+            model: "virtio".into(),
+            attrs: AttrSet::default(),
+            stats_period: None,
+            driver: None,
+            info: DeviceInfo::default(),
+        });
+    }
+}
+
+/// A `qemu64` custom CPU when the domain names none.
+fn add_default_cpu(d: &mut Domain) {
     if d.cpu.is_none() {
         d.cpu = Some(Cpu {
             mode: Some(CpuMode::Custom),
@@ -83,8 +108,10 @@ pub fn apply(d: &mut Domain, ctx: &DefaultsContext<'_>) {
             ..Cpu::default()
         });
     }
+}
 
-    let devs = &mut d.devices;
+/// The USB controller and the PCI root of the machine family.
+fn add_default_controllers(devs: &mut Devices, machine: &str) {
     let controller = |ctype, model: &str| Controller {
         ctype,
         index: Some(0),
@@ -100,7 +127,7 @@ pub fn apply(d: &mut Domain, ctx: &DefaultsContext<'_>) {
         .iter()
         .any(|c| c.ctype == ControllerType::Usb)
     {
-        let model = if is_q35(&machine) {
+        let model = if is_q35(machine) {
             "qemu-xhci"
         } else {
             "piix3-uhci"
@@ -113,7 +140,7 @@ pub fn apply(d: &mut Domain, ctx: &DefaultsContext<'_>) {
         .iter()
         .any(|c| c.ctype == ControllerType::Pci && c.index == Some(0))
     {
-        let model = if is_q35(&machine) {
+        let model = if is_q35(machine) {
             "pcie-root"
         } else {
             "pci-root"
@@ -121,8 +148,11 @@ pub fn apply(d: &mut Domain, ctx: &DefaultsContext<'_>) {
         devs.controllers
             .push(controller(ControllerType::Pci, model));
     }
+}
 
-    // Serial ports get their target type and model; the first one also backs a console.
+/// Serial ports get their target type and model; the first one also backs a
+/// console, and a console without a serial port gets one.
+fn pair_serials_and_consoles(devs: &mut Devices) {
     for (i, s) in devs.serials.iter_mut().enumerate() {
         let target = s.target.get_or_insert_with(|| CharTarget {
             attrs: AttrSet::default(),
@@ -178,8 +208,10 @@ pub fn apply(d: &mut Domain, ctx: &DefaultsContext<'_>) {
         );
         devs.serials.push(serial);
     }
+}
 
-    // No PS/2 devices where the machine's i8042 controller is switched off.
+/// PS/2 mouse and keyboard, unless the machine's i8042 controller is off.
+fn add_ps2_inputs(d: &mut Domain) {
     let ps2_off = d
         .features
         .as_ref()
@@ -208,21 +240,5 @@ pub fn apply(d: &mut Domain, ctx: &DefaultsContext<'_>) {
                 info: DeviceInfo::default(),
             });
         }
-    }
-    if devs.audios.is_empty() {
-        devs.audios.push(Audio {
-            id: 1,
-            audio_type: "none".into(),
-            attrs: AttrSet::default(),
-        });
-    }
-    if devs.memballoon.is_none() {
-        devs.memballoon = Some(Memballoon {
-            model: "virtio".into(),
-            attrs: AttrSet::default(),
-            stats_period: None,
-            driver: None,
-            info: DeviceInfo::default(),
-        });
     }
 }

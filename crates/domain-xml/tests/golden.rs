@@ -1,7 +1,8 @@
-//! Golden files: every `data/ok/NAME.xml` has its canonical form in `NAME.out.xml`
-//! (and its warnings in `NAME.warnings` when there are any); every `data/err/NAME.xml`
-//! has its error message in `NAME.err`. `UPDATE_GOLDEN=1 cargo test` rewrites them;
-//! review the diff before committing.
+//! Golden files: every `data/ok/NAME.xml` has its canonical form in `NAME.out.xml.snap`
+//! (and its warnings in `NAME.warnings.snap` when there are any); every
+//! `data/err/NAME.xml` has its error message in `NAME.err.snap`. They are insta
+//! snapshots whose body is the expected text; `cargo insta test -p domain-xml --test
+//! golden --review` (or `INSTA_UPDATE=always`) changes them.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -28,53 +29,58 @@ fn fixed_uuid() -> uuid::Uuid {
     uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef)
 }
 
-/// Compares `actual` with the golden file, or rewrites it in update mode. Returns a
-/// description of the mismatch so all files are checked before failing.
-fn check_golden(path: &Path, actual: Option<&str>) -> Option<String> {
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        match actual {
-            Some(a) => fs::write(path, a).unwrap(),
-            None => {
-                let _ = fs::remove_file(path);
-            }
-        }
-        return None;
-    }
-    let expected = fs::read_to_string(path).ok();
-    if expected.as_deref() == actual {
-        None
-    } else {
-        Some(format!(
-            "{}:\n--- expected\n{}\n+++ actual\n{}",
-            path.display(),
-            expected.unwrap_or_else(|| "(no file)".into()),
-            actual.unwrap_or("(nothing)")
-        ))
-    }
+/// Checks `actual` against the insta snapshot `PATH.snap` made from `input`, or,
+/// when there is no output, that no such snapshot is left over; `cargo insta
+/// review` (or `INSTA_UPDATE`) changes it.
+fn check_golden(path: &Path, input: &Path, actual: Option<&str>) {
+    let dir = path.parent().expect("golden directory");
+    let name = path.file_name().expect("golden name").to_string_lossy();
+    let Some(actual) = actual else {
+        let stale = dir.join(format!("{name}.snap"));
+        assert!(
+            !stale.exists(),
+            "{}: the document no longer produces this output; delete the stale snapshot",
+            stale.display()
+        );
+        return;
+    };
+    // insta compares with trailing whitespace trimmed. Every golden ends in exactly
+    // one newline, so demanding that of the output keeps the comparison byte-exact.
+    assert!(
+        actual.ends_with('\n') && actual.trim_end().len() + 1 == actual.len(),
+        "{name}: output must end in exactly one newline:\n{actual}"
+    );
+    assert!(
+        !actual.contains('\r'),
+        "{name}: output has a carriage return"
+    );
+    insta::with_settings!({
+        snapshot_path => dir,
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+        input_file => input,
+    }, {
+        insta::assert_snapshot!(name.as_ref(), actual);
+    });
 }
 
 #[test]
 fn canonical_output_matches_golden_files() {
     let files = data("ok");
     assert!(files.len() >= 30, "expected at least 30 golden documents");
-    let mut failures = Vec::new();
     for input in &files {
         let text = fs::read_to_string(input).unwrap();
-        let parsed = match parse_domain_with(&text, &mut fixed_uuid) {
-            Ok(p) => p,
-            Err(e) => {
-                failures.push(format!("{}: unexpected error: {e}", input.display()));
-                continue;
-            }
-        };
+        let parsed = parse_domain_with(&text, &mut fixed_uuid)
+            .unwrap_or_else(|e| panic!("{}: unexpected error: {e}", input.display()));
         let out = parsed.value.to_xml();
-        failures.extend(check_golden(&input.with_extension("out.xml"), Some(&out)));
+        check_golden(&input.with_extension("out.xml"), input, Some(&out));
         let warnings: String = parsed.warnings.iter().map(|w| format!("{w}\n")).collect();
         let warnings = (!warnings.is_empty()).then_some(warnings);
-        failures.extend(check_golden(
+        check_golden(
             &input.with_extension("warnings"),
+            input,
             warnings.as_deref(),
-        ));
+        );
 
         // The canonical form is a fixed point and means the same domain.
         let again = parse_domain_with(&out, &mut fixed_uuid).unwrap();
@@ -91,31 +97,25 @@ fn canonical_output_matches_golden_files() {
             input.display()
         );
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
 #[test]
 fn errors_match_golden_files() {
     let files = data("err");
-    let mut failures = Vec::new();
     for input in &files {
         let text = fs::read_to_string(input).unwrap();
         match parse_domain_with(&text, &mut fixed_uuid) {
-            Ok(_) => failures.push(format!("{}: parsed but should fail", input.display())),
+            Ok(_) => panic!("{}: parsed but should fail", input.display()),
             Err(e) => {
                 assert!(
                     e.pos.is_some(),
                     "{}: error without position: {e}",
                     input.display()
                 );
-                failures.extend(check_golden(
-                    &input.with_extension("err"),
-                    Some(&format!("{e}\n")),
-                ));
+                check_golden(&input.with_extension("err"), input, Some(&format!("{e}\n")));
             }
         }
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
 #[test]

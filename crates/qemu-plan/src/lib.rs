@@ -68,22 +68,22 @@
 //! * Lifecycle actions: only the defaults, plus `<on_reboot>destroy`, which
 //!   the daemon applies through QMP (see [`LaunchPlan::reboot_is_shutdown`]).
 
-mod build;
 pub mod error;
 pub mod grants;
 pub mod json;
 pub mod launch;
+mod planner;
 pub mod resources;
 pub mod runtime;
 
 use domain_xml::Domain;
 use host_config::HostConfig;
-use qemu::Capabilities;
+use qemu_caps::Capabilities;
 
-pub use build::SANDBOX_ON;
 pub use error::{PlanError, Problem};
 pub use grants::{HOTPLUG_DIR, grant_access, grant_resource, hotplug_dir, hotplug_node_path};
 pub use launch::{FdSource, LaunchPlan, PassFd, Taint, shell_quote};
+pub use planner::SANDBOX_ON;
 pub use resources::{
     Access, DevNode, DeviceKind, DeviceRule, LandlockRule, NodeKind, Provision, Resource,
     ResourceClass, ResourceKind, ResourceViews, SelinuxRole,
@@ -105,5 +105,5 @@ pub struct PlanInput<'a> {
 
 /// Plans the start of a domain. Pure and deterministic.
 pub fn plan(input: &PlanInput<'_>) -> Result<LaunchPlan, PlanError> {
-    build::run(input.domain, input.host, input.caps, input.runtime)
+    planner::run(input.domain, input.host, input.caps, input.runtime)
 }

@@ -8,14 +8,16 @@
 //!   ACL, chown list, Landlock rules);
 //! * failure: `NAME.err` (the error, then one problem per line).
 //!
-//! `UPDATE_GOLDEN=1 cargo test -p qemu-plan --test golden` rewrites them.
+//! Each is an insta snapshot, `tests/data/SET/NAME.EXT.snap`, whose body is
+//! the expected output; `cargo insta test -p qemu-plan --test golden
+//! --review` (or `INSTA_UPDATE=always`) changes them.
 
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use host_config::{HostConfig, HugetlbfsMount};
-use qemu::Capabilities;
+use qemu_caps::Capabilities;
 use qemu_plan::{
     HostFacts, HugetlbfsMountInfo, ImageBacking, LaunchPlan, PathKind, PlanInput, Runtime, plan,
 };
@@ -235,9 +237,43 @@ fn run_case(xml_path: &Path, caps: &Capabilities) -> Vec<(&'static str, String)>
     }
 }
 
+/// Checks `actual` against the insta snapshot `dir/NAME.snap` made from
+/// `input`; `cargo insta review` (or `INSTA_UPDATE`) changes it.
+fn assert_golden(dir: &Path, input: &Path, name: &str, actual: &str) {
+    // insta compares with trailing whitespace trimmed. Every golden ends in
+    // exactly one newline, so demanding that of the output keeps the
+    // comparison byte-exact.
+    assert!(
+        actual.ends_with('\n') && actual.trim_end().len() + 1 == actual.len(),
+        "{name}: output must end in exactly one newline:\n{actual}"
+    );
+    assert!(
+        !actual.contains('\r'),
+        "{name}: output has a carriage return"
+    );
+    insta::with_settings!({
+        snapshot_path => dir,
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+        input_file => input,
+    }, {
+        insta::assert_snapshot!(name, actual);
+    });
+}
+
+/// A case that no longer produces `NAME` must not leave its old snapshot
+/// behind as if it were still expected.
+fn assert_no_golden(dir: &Path, name: &str) {
+    let path = dir.join(format!("{name}.snap"));
+    assert!(
+        !path.exists(),
+        "{}: the case no longer produces this output; delete the stale snapshot",
+        path.display()
+    );
+}
+
 #[test]
 fn golden() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut cases: Vec<PathBuf> = fs::read_dir(data_dir())
         .expect("tests/data")
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -249,51 +285,21 @@ fn golden() {
         "expected at least 25 cases, found {}",
         cases.len()
     );
-    let mut failures = Vec::new();
     for set in CAPS_SETS {
         let caps = caps(set);
-        let out_dir = data_dir().join(set);
-        if update {
-            fs::create_dir_all(&out_dir).expect("golden dir");
-        }
+        let snapshot_dir = data_dir().join(set);
         for case in &cases {
             let outputs = run_case(case, &caps);
-            let stem = case.file_stem().expect("case name");
+            let stem = case.file_stem().expect("case name").to_string_lossy();
             for ext in ["args", "resources", "confine", "err"] {
-                let path = out_dir.join(stem).with_extension(ext);
-                let actual = outputs.iter().find(|(e, _)| *e == ext).map(|(_, c)| c);
-                if update {
-                    match actual {
-                        Some(c) => fs::write(&path, c).expect("write golden"),
-                        None => {
-                            let _ = fs::remove_file(&path);
-                        }
-                    }
-                    continue;
-                }
-                let expected = fs::read_to_string(&path).ok();
-                if expected.as_ref() != actual {
-                    failures.push(format!(
-                        "{}: {}\n--- expected\n{}\n--- actual\n{}",
-                        path.display(),
-                        if expected.is_none() {
-                            "missing golden file"
-                        } else {
-                            "differs"
-                        },
-                        expected.unwrap_or_default(),
-                        actual.cloned().unwrap_or_else(|| "(not produced)".into())
-                    ));
+                let name = format!("{stem}.{ext}");
+                match outputs.iter().find(|(e, _)| *e == ext) {
+                    Some((_, content)) => assert_golden(&snapshot_dir, case, &name, content),
+                    None => assert_no_golden(&snapshot_dir, &name),
                 }
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} golden mismatches (UPDATE_GOLDEN=1 rewrites):\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
 }
 
 /// The two kbase passthrough spellings (namespace on `<domain>` and at the

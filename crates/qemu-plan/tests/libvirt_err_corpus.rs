@@ -22,7 +22,7 @@ use std::process::Command;
 use domain_xml::Domain;
 use domain_xml::defaults::{DefaultsContext, apply};
 use host_config::HostConfig;
-use qemu::Capabilities;
+use qemu_caps::Capabilities;
 use qemu_plan::{HostFacts, ImageBacking, PathKind, PlanInput, Runtime, plan};
 
 const NOT_YET: &str = include_str!("libvirt_err_corpus.not-yet");

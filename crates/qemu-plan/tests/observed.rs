@@ -145,7 +145,7 @@ fn anchor_domain_matches_libvirt_9_0() {
 }
 
 /// QEMU 7.2 as probed on this machine: the golden tests' capability set.
-fn golden_caps() -> qemu::Capabilities {
+fn golden_caps() -> qemu_caps::Capabilities {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/caps/qemu-7.2.json"

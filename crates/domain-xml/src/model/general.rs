@@ -248,33 +248,70 @@ pub struct Os {
     pub extras: Extras,
 }
 
+/// `<os firmware=...>`: auto-selection asks for `efi` or `bios`.
+fn read_firmware(el: &El<'_, '_>) -> Result<Option<String>, ParseError> {
+    let firmware = el.attr_string("firmware");
+    if let Some(f) = &firmware
+        && f != "efi"
+        && f != "bios"
+    {
+        return Err(el.attr_err(
+            "firmware",
+            format!("unknown firmware '{f}': expected 'efi' or 'bios'"),
+        ));
+    }
+    Ok(firmware)
+}
+
+/// `<type arch= machine=>hvm</type>`.
+fn read_os_type(el: &El<'_, '_>) -> Result<(OsType, Option<String>, Option<String>), ParseError> {
+    let ty = el
+        .child("type")
+        .ok_or_else(|| el.err("<os> needs a <type> (for QEMU: <type>hvm</type>)"))?;
+    let arch = ty.attr_string("arch");
+    let machine = ty.attr_string("machine");
+    let ty_text = ty.text();
+    let os_type = match ty_text.trim() {
+        "hvm" => OsType::Hvm,
+        other => {
+            return Err(ty.err(format!(
+                "unsupported OS type '{other}': the QEMU driver runs 'hvm' guests"
+            )));
+        }
+    };
+    ty.done()?;
+    Ok((os_type, arch, machine))
+}
+
+fn read_bootmenu(el: &El<'_, '_>) -> Result<Option<BootMenu>, ParseError> {
+    Ok(match el.child("bootmenu") {
+        Some(b) => {
+            let m = BootMenu {
+                enable: b.attr_yes_no("enable")?,
+                timeout: b.attr_parse("timeout", "milliseconds")?,
+            };
+            b.done()?;
+            Some(m)
+        }
+        None => None,
+    })
+}
+
+fn read_smbios_mode(el: &El<'_, '_>) -> Result<Option<String>, ParseError> {
+    Ok(match el.child("smbios") {
+        Some(s) => {
+            let m = s.req_attr("mode")?.to_owned();
+            s.done()?;
+            Some(m)
+        }
+        None => None,
+    })
+}
+
 impl Os {
     pub fn read(el: El<'_, '_>) -> Result<Os, ParseError> {
-        let firmware = el.attr_string("firmware");
-        if let Some(f) = &firmware
-            && f != "efi"
-            && f != "bios"
-        {
-            return Err(el.attr_err(
-                "firmware",
-                format!("unknown firmware '{f}': expected 'efi' or 'bios'"),
-            ));
-        }
-        let ty = el
-            .child("type")
-            .ok_or_else(|| el.err("<os> needs a <type> (for QEMU: <type>hvm</type>)"))?;
-        let arch = ty.attr_string("arch");
-        let machine = ty.attr_string("machine");
-        let ty_text = ty.text();
-        let os_type = match ty_text.trim() {
-            "hvm" => OsType::Hvm,
-            other => {
-                return Err(ty.err(format!(
-                    "unsupported OS type '{other}': the QEMU driver runs 'hvm' guests"
-                )));
-            }
-        };
-        ty.done()?;
+        let firmware = read_firmware(&el)?;
+        let (os_type, arch, machine) = read_os_type(&el)?;
         let loader = match el.child("loader") {
             Some(l) => {
                 let path = Some(l.text().trim().to_owned()).filter(|p| !p.is_empty());
@@ -304,25 +341,8 @@ impl Os {
             boot.push(b.req_enum::<BootDev>("dev")?);
             b.done()?;
         }
-        let bootmenu = match el.child("bootmenu") {
-            Some(b) => {
-                let m = BootMenu {
-                    enable: b.attr_yes_no("enable")?,
-                    timeout: b.attr_parse("timeout", "milliseconds")?,
-                };
-                b.done()?;
-                Some(m)
-            }
-            None => None,
-        };
-        let smbios_mode = match el.child("smbios") {
-            Some(s) => {
-                let m = s.req_attr("mode")?.to_owned();
-                s.done()?;
-                Some(m)
-            }
-            None => None,
-        };
+        let bootmenu = read_bootmenu(&el)?;
+        let smbios_mode = read_smbios_mode(&el)?;
         let bios = el
             .child("bios")
             .map(|b| AttrSet::read(b, &["useserial", "rebootTimeout"]));

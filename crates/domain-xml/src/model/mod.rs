@@ -140,6 +140,218 @@ fn read_lifecycle(
     }
 }
 
+fn check_root(el: &El<'_, '_>) -> Result<(), ParseError> {
+    if el.name() != "domain" || el.ns().is_some() {
+        return Err(el.err(format!(
+            "expected a <domain> document, found <{}>",
+            el.name()
+        )));
+    }
+    Ok(())
+}
+
+fn read_title(el: &El<'_, '_>) -> Result<Option<String>, ParseError> {
+    let title = el.child_text_raw("title")?;
+    if let Some(t) = &title
+        && t.contains('\n')
+    {
+        return Err(el.err("<title> must be a single line"));
+    }
+    Ok(title)
+}
+
+fn read_os(el: &El<'_, '_>) -> Result<Os, ParseError> {
+    let os_el = el
+        .child("os")
+        .ok_or_else(|| el.err("<domain> needs an <os> with <type>hvm</type>"))?;
+    Os::read(os_el)
+}
+
+fn read_virt_type(el: &El<'_, '_>) -> Result<VirtType, ParseError> {
+    let vt = el.req_attr("type")?;
+    <VirtType as crate::xml::reader::XmlEnum>::from_xml(vt).ok_or_else(|| {
+        el.attr_err(
+            "type",
+            format!(
+                "domain type '{vt}' is not supported by rvirt's QEMU driver: use 'kvm' or 'qemu'"
+            ),
+        )
+    })
+}
+
+fn read_name(el: &El<'_, '_>) -> Result<String, ParseError> {
+    let name_el = el.child("name").ok_or_else(|| {
+        el.err("<domain> needs a <name>")
+            .of_kind(crate::xml::ParseErrorKind::MissingName)
+    })?;
+    let name = name_el.text().trim().to_owned();
+    check_name(&name).map_err(|m| name_el.err(m))?;
+    name_el.done()?;
+    Ok(name)
+}
+
+fn read_uuid(
+    el: &El<'_, '_>,
+    new_uuid: &mut dyn FnMut() -> uuid::Uuid,
+) -> Result<uuid::Uuid, ParseError> {
+    Ok(match el.child("uuid") {
+        Some(u) => {
+            let t = u.text();
+            let v = parse_uuid(&t).ok_or_else(|| {
+                u.err(format!(
+                    "invalid uuid '{}': expected 32 hex digits, dashes allowed",
+                    t.trim()
+                ))
+            })?;
+            u.done()?;
+            v
+        }
+        None => new_uuid(),
+    })
+}
+
+fn read_genid(el: &El<'_, '_>) -> Result<Option<Genid>, ParseError> {
+    Ok(match el.child("genid") {
+        Some(g) => {
+            let t = g.text();
+            let v = if t.trim().is_empty() {
+                Genid::Auto
+            } else {
+                Genid::Value(
+                    parse_uuid(&t).ok_or_else(|| g.err(format!("invalid genid '{}'", t.trim())))?,
+                )
+            };
+            g.done()?;
+            Some(v)
+        }
+        None => None,
+    })
+}
+
+fn read_metadata(el: &El<'_, '_>) -> Result<Option<Vec<RawElement>>, ParseError> {
+    Ok(match el.child("metadata") {
+        Some(m) => {
+            let children = m.take_raw_children();
+            m.done()?;
+            Some(children)
+        }
+        None => None,
+    })
+}
+
+fn read_max_memory(el: &El<'_, '_>) -> Result<Option<MaxMemory>, ParseError> {
+    Ok(match el.child("maxMemory") {
+        Some(m) => {
+            let slots = m.attr_parse::<u32>("slots", "a number")?;
+            let kib = general::read_size_kib(&m)?;
+            m.done()?;
+            Some(MaxMemory { slots, kib })
+        }
+        None => None,
+    })
+}
+
+/// `<memory>`: the size in KiB and `dumpCore`.
+fn read_memory(el: &El<'_, '_>) -> Result<(u64, Option<bool>), ParseError> {
+    let mem = el
+        .child("memory")
+        .ok_or_else(|| el.err("<domain> needs a <memory> size"))?;
+    let memory_kib = general::read_size_kib(&mem)?;
+    if memory_kib == 0 {
+        return Err(mem.err("<memory> must be larger than 0"));
+    }
+    let memory_dump_core = mem.attr_on_off("dumpCore")?;
+    mem.done()?;
+    Ok((memory_kib, memory_dump_core))
+}
+
+fn read_current_memory(el: &El<'_, '_>, memory_kib: u64) -> Result<u64, ParseError> {
+    Ok(match el.child("currentMemory") {
+        Some(c) => {
+            let v = general::read_size_kib(&c)?;
+            c.done()?;
+            // libvirt clamps a balloon target above the maximum.
+            v.min(memory_kib)
+        }
+        None => memory_kib,
+    })
+}
+
+fn read_vcpu(el: &El<'_, '_>) -> Result<Vcpu, ParseError> {
+    Ok(el
+        .child("vcpu")
+        .map(Vcpu::read)
+        .transpose()?
+        .unwrap_or_default())
+}
+
+fn read_clock(el: &El<'_, '_>) -> Result<Clock, ParseError> {
+    Ok(el
+        .child("clock")
+        .map(Clock::read)
+        .transpose()?
+        .unwrap_or_default())
+}
+
+fn read_iothreads(el: &El<'_, '_>) -> Result<Option<u32>, ParseError> {
+    Ok(match el.child("iothreads") {
+        Some(i) => {
+            let t = i.text();
+            let n = t
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| i.err(format!("invalid iothreads count '{}'", t.trim())))?;
+            i.done()?;
+            Some(n)
+        }
+        None => None,
+    })
+}
+
+fn read_resource_partition(el: &El<'_, '_>) -> Result<Option<String>, ParseError> {
+    Ok(match el.child("resource") {
+        Some(r) => {
+            let p = r.child_text("partition")?;
+            if let Some(p) = &p
+                && !p.starts_with('/')
+            {
+                return Err(r.err(format!("resource partition '{p}' must start with '/'")));
+            }
+            r.done()?;
+            p
+        }
+        None => None,
+    })
+}
+
+fn read_seclabels(el: &El<'_, '_>) -> Result<Vec<SecLabel>, ParseError> {
+    let mut seclabels = Vec::new();
+    for s in el.children("seclabel") {
+        seclabels.push(SecLabel::read(s, true)?);
+    }
+    for (i, a) in seclabels.iter().enumerate() {
+        if a.model.is_some() && seclabels[..i].iter().any(|b| b.model == a.model) {
+            return Err(el.err(format!(
+                "more than one <seclabel> for the model '{}'",
+                a.model.as_deref().unwrap_or_default()
+            )));
+        }
+    }
+    Ok(seclabels)
+}
+
+/// libvirt boots from the first disk when nothing else says where to boot.
+fn add_default_boot(os: &mut Os, devices: &Devices) {
+    let any_device_boot = devices.disks.iter().any(|d| d.info.boot_order.is_some())
+        || devices
+            .interfaces
+            .iter()
+            .any(|i| i.info.boot_order.is_some());
+    if os.boot.is_empty() && os.kernel.is_none() && !any_device_boot && os.loader.is_none() {
+        os.boot.push(BootDev::Hd);
+    }
+}
+
 impl Domain {
     /// Reads a `<domain>` element. `new_uuid` supplies the uuid when the document has
     /// none (libvirt generates a random one at define time).
@@ -147,146 +359,29 @@ impl Domain {
         el: El<'_, '_>,
         new_uuid: &mut dyn FnMut() -> uuid::Uuid,
     ) -> Result<Domain, ParseError> {
-        if el.name() != "domain" || el.ns().is_some() {
-            return Err(el.err(format!(
-                "expected a <domain> document, found <{}>",
-                el.name()
-            )));
-        }
-        let vt = el.req_attr("type")?;
-        let virt_type = <VirtType as crate::xml::reader::XmlEnum>::from_xml(vt).ok_or_else(|| {
-            el.attr_err(
-                "type",
-                format!("domain type '{vt}' is not supported by rvirt's QEMU driver: use 'kvm' or 'qemu'"),
-            )
-        })?;
+        check_root(&el)?;
+        let virt_type = read_virt_type(&el)?;
         let id = el.attr_parse::<i32>("id", "a number")?;
-
-        let name_el = el.child("name").ok_or_else(|| {
-            el.err("<domain> needs a <name>")
-                .of_kind(crate::xml::ParseErrorKind::MissingName)
-        })?;
-        let name = name_el.text().trim().to_owned();
-        check_name(&name).map_err(|m| name_el.err(m))?;
-        name_el.done()?;
-
-        let uuid = match el.child("uuid") {
-            Some(u) => {
-                let t = u.text();
-                let v = parse_uuid(&t).ok_or_else(|| {
-                    u.err(format!(
-                        "invalid uuid '{}': expected 32 hex digits, dashes allowed",
-                        t.trim()
-                    ))
-                })?;
-                u.done()?;
-                v
-            }
-            None => new_uuid(),
-        };
-        let genid = match el.child("genid") {
-            Some(g) => {
-                let t = g.text();
-                let v = if t.trim().is_empty() {
-                    Genid::Auto
-                } else {
-                    Genid::Value(
-                        parse_uuid(&t)
-                            .ok_or_else(|| g.err(format!("invalid genid '{}'", t.trim())))?,
-                    )
-                };
-                g.done()?;
-                Some(v)
-            }
-            None => None,
-        };
-        let title = el.child_text_raw("title")?;
-        if let Some(t) = &title
-            && t.contains('\n')
-        {
-            return Err(el.err("<title> must be a single line"));
-        }
+        let name = read_name(&el)?;
+        let uuid = read_uuid(&el, new_uuid)?;
+        let genid = read_genid(&el)?;
+        let title = read_title(&el)?;
         let description = el.child_text_raw("description")?;
-        let metadata = match el.child("metadata") {
-            Some(m) => {
-                let children = m.take_raw_children();
-                m.done()?;
-                Some(children)
-            }
-            None => None,
-        };
-        let max_memory = match el.child("maxMemory") {
-            Some(m) => {
-                let slots = m.attr_parse::<u32>("slots", "a number")?;
-                let kib = general::read_size_kib(&m)?;
-                m.done()?;
-                Some(MaxMemory { slots, kib })
-            }
-            None => None,
-        };
-        let mem = el
-            .child("memory")
-            .ok_or_else(|| el.err("<domain> needs a <memory> size"))?;
-        let memory_kib = general::read_size_kib(&mem)?;
-        if memory_kib == 0 {
-            return Err(mem.err("<memory> must be larger than 0"));
-        }
-        let memory_dump_core = mem.attr_on_off("dumpCore")?;
-        mem.done()?;
-        let current_memory_kib = match el.child("currentMemory") {
-            Some(c) => {
-                let v = general::read_size_kib(&c)?;
-                c.done()?;
-                // libvirt clamps a balloon target above the maximum.
-                v.min(memory_kib)
-            }
-            None => memory_kib,
-        };
+        let metadata = read_metadata(&el)?;
+        let max_memory = read_max_memory(&el)?;
+        let (memory_kib, memory_dump_core) = read_memory(&el)?;
+        let current_memory_kib = read_current_memory(&el, memory_kib)?;
         let memory_backing = el
             .child("memoryBacking")
             .map(MemoryBacking::read)
             .transpose()?;
-        let vcpu = el
-            .child("vcpu")
-            .map(Vcpu::read)
-            .transpose()?
-            .unwrap_or_default();
-        let iothreads = match el.child("iothreads") {
-            Some(i) => {
-                let t = i.text();
-                let n = t
-                    .trim()
-                    .parse::<u32>()
-                    .map_err(|_| i.err(format!("invalid iothreads count '{}'", t.trim())))?;
-                i.done()?;
-                Some(n)
-            }
-            None => None,
-        };
-        let resource_partition = match el.child("resource") {
-            Some(r) => {
-                let p = r.child_text("partition")?;
-                if let Some(p) = &p
-                    && !p.starts_with('/')
-                {
-                    return Err(r.err(format!("resource partition '{p}' must start with '/'")));
-                }
-                r.done()?;
-                p
-            }
-            None => None,
-        };
-        let os_el = el
-            .child("os")
-            .ok_or_else(|| el.err("<domain> needs an <os> with <type>hvm</type>"))?;
-        let mut os = Os::read(os_el)?;
+        let vcpu = read_vcpu(&el)?;
+        let iothreads = read_iothreads(&el)?;
+        let resource_partition = read_resource_partition(&el)?;
+        let mut os = read_os(&el)?;
         let features = el.child("features").map(Features::read).transpose()?;
         let cpu = el.child("cpu").map(Cpu::read).transpose()?;
-        let clock = el
-            .child("clock")
-            .map(Clock::read)
-            .transpose()?
-            .unwrap_or_default();
+        let clock = read_clock(&el)?;
         let on_poweroff = read_lifecycle(&el, "on_poweroff", LifecycleAction::Destroy)?;
         let on_reboot = read_lifecycle(&el, "on_reboot", LifecycleAction::Restart)?;
         let on_crash = read_lifecycle(&el, "on_crash", LifecycleAction::Destroy)?;
@@ -296,31 +391,12 @@ impl Domain {
             .map(Devices::read)
             .transpose()?
             .unwrap_or_default();
-        let mut seclabels = Vec::new();
-        for s in el.children("seclabel") {
-            seclabels.push(SecLabel::read(s, true)?);
-        }
-        for (i, a) in seclabels.iter().enumerate() {
-            if a.model.is_some() && seclabels[..i].iter().any(|b| b.model == a.model) {
-                return Err(el.err(format!(
-                    "more than one <seclabel> for the model '{}'",
-                    a.model.as_deref().unwrap_or_default()
-                )));
-            }
-        }
+        let seclabels = read_seclabels(&el)?;
         let qemu = QemuNs::read(&el)?;
         let grants = rvirt_ns::read_grants(&el)?;
         let extras = el.finish();
 
-        // libvirt boots from the first disk when nothing else says where to boot.
-        let any_device_boot = devices.disks.iter().any(|d| d.info.boot_order.is_some())
-            || devices
-                .interfaces
-                .iter()
-                .any(|i| i.info.boot_order.is_some());
-        if os.boot.is_empty() && os.kernel.is_none() && !any_device_boot && os.loader.is_none() {
-            os.boot.push(BootDev::Hd);
-        }
+        add_default_boot(&mut os, &devices);
 
         Ok(Domain {
             virt_type,

@@ -86,67 +86,18 @@ impl QemuNs {
     /// Reads every qemu-namespace child of `<domain>`.
     pub fn read(domain: &El<'_, '_>) -> Result<QemuNs, ParseError> {
         let mut ns = QemuNs::default();
-        let no_text = |c: &El<'_, '_>| -> Result<(), ParseError> {
-            if c.text().trim().is_empty() {
-                Ok(())
-            } else {
-                Err(c.err(format!("unexpected text inside <qemu:{}>", c.name())))
-            }
-        };
-        let mut note_empty = |c: &El<'_, '_>, name: &'static str| {
-            if c.node().children().all(|n| !n.is_element()) && !ns.empty.contains(&name) {
-                ns.empty.push(name);
-            }
-        };
         for cl in domain.children_ns(QEMU_NS, "commandline") {
-            no_text(&cl)?;
-            note_empty(&cl, "commandline");
+            ns.open_container(&cl, "commandline")?;
             for c in cl.children_in_ns(QEMU_NS) {
-                match c.name() {
-                    "arg" => {
-                        let v = c.attr("value").ok_or_else(|| {
-                            c.err("<qemu:arg> needs a 'value' (the command-line argument)")
-                        })?;
-                        ns.args.push(v.to_owned());
-                    }
-                    "env" => {
-                        let name = c
-                            .attr("name")
-                            .ok_or_else(|| c.err("<qemu:env> needs a 'name'"))?;
-                        check_env_name(name)
-                            .map_err(|m| c.attr_err("name", format!("{m}: '{name}'")))?;
-                        ns.env.push(QemuEnv {
-                            name: name.to_owned(),
-                            value: c.attr_string("value"),
-                        });
-                    }
-                    other => {
-                        return Err(c.err(format!(
-                            "unknown element <qemu:{other}> in <qemu:commandline>"
-                        )));
-                    }
-                }
+                ns.read_commandline_item(&c)?;
                 c.done()?;
             }
             cl.done()?;
         }
         for caps in domain.children_ns(QEMU_NS, "capabilities") {
-            no_text(&caps)?;
-            note_empty(&caps, "capabilities");
+            ns.open_container(&caps, "capabilities")?;
             for c in caps.children_in_ns(QEMU_NS) {
-                let cap = c
-                    .attr("capability")
-                    .ok_or_else(|| c.err(format!("<qemu:{}> needs a 'capability'", c.name())))?
-                    .to_owned();
-                match c.name() {
-                    "add" => ns.caps_add.push(cap),
-                    "del" => ns.caps_del.push(cap),
-                    other => {
-                        return Err(c.err(format!(
-                            "unknown element <qemu:{other}> in <qemu:capabilities>"
-                        )));
-                    }
-                }
+                ns.read_capability(&c)?;
                 c.done()?;
             }
             caps.done()?;
@@ -156,52 +107,9 @@ impl QemuNs {
             d.done()?;
         }
         for ov in domain.children_ns(QEMU_NS, "override") {
-            no_text(&ov)?;
-            note_empty(&ov, "override");
+            ns.open_container(&ov, "override")?;
             for dev in ov.children_ns(QEMU_NS, "device") {
-                let alias = dev.req_attr("alias")?.to_owned();
-                let mut frontend = Vec::new();
-                for fe in dev.children_ns(QEMU_NS, "frontend") {
-                    for p in fe.children_ns(QEMU_NS, "property") {
-                        let name = p.req_attr("name")?.to_owned();
-                        let ptype = p.req_enum::<PropertyType>("type")?;
-                        let value = p.attr_string("value");
-                        match (ptype, &value) {
-                            (PropertyType::Remove, Some(_)) => {
-                                return Err(p.attr_err(
-                                    "value",
-                                    "a property of type 'remove' takes no value",
-                                ));
-                            }
-                            (PropertyType::Remove, None) => {}
-                            (_, None) => {
-                                return Err(p.err(format!("property '{name}' needs a 'value'")));
-                            }
-                            (PropertyType::Signed, Some(v)) if v.parse::<i64>().is_err() => {
-                                return Err(
-                                    p.attr_err("value", format!("'{v}' is not a signed integer"))
-                                );
-                            }
-                            (PropertyType::Unsigned, Some(v)) if v.parse::<u64>().is_err() => {
-                                return Err(p.attr_err(
-                                    "value",
-                                    format!("'{v}' is not an unsigned integer"),
-                                ));
-                            }
-                            (PropertyType::Bool, Some(v)) if v != "true" && v != "false" => {
-                                return Err(
-                                    p.attr_err("value", format!("'{v}' is not 'true' or 'false'"))
-                                );
-                            }
-                            _ => {}
-                        }
-                        p.done()?;
-                        frontend.push(OverrideProperty { name, ptype, value });
-                    }
-                    fe.done()?;
-                }
-                dev.done()?;
-                ns.overrides.push(OverrideDevice { alias, frontend });
+                ns.overrides.push(read_override_device(dev)?);
             }
             ov.done()?;
         }
@@ -219,6 +127,108 @@ impl QemuNs {
         Ok(ns)
     }
 
+    /// Refuses text in a container and notes one without elements, which
+    /// is written back as it was.
+    fn open_container(&mut self, c: &El<'_, '_>, name: &'static str) -> Result<(), ParseError> {
+        if !c.text().trim().is_empty() {
+            return Err(c.err(format!("unexpected text inside <qemu:{}>", c.name())));
+        }
+        if c.node().children().all(|n| !n.is_element()) && !self.empty.contains(&name) {
+            self.empty.push(name);
+        }
+        Ok(())
+    }
+
+    /// `<qemu:arg>` or `<qemu:env>` inside `<qemu:commandline>`.
+    fn read_commandline_item(&mut self, c: &El<'_, '_>) -> Result<(), ParseError> {
+        match c.name() {
+            "arg" => {
+                let v = c.attr("value").ok_or_else(|| {
+                    c.err("<qemu:arg> needs a 'value' (the command-line argument)")
+                })?;
+                self.args.push(v.to_owned());
+            }
+            "env" => {
+                let name = c
+                    .attr("name")
+                    .ok_or_else(|| c.err("<qemu:env> needs a 'name'"))?;
+                check_env_name(name).map_err(|m| c.attr_err("name", format!("{m}: '{name}'")))?;
+                self.env.push(QemuEnv {
+                    name: name.to_owned(),
+                    value: c.attr_string("value"),
+                });
+            }
+            other => {
+                return Err(c.err(format!(
+                    "unknown element <qemu:{other}> in <qemu:commandline>"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// `<qemu:add>` or `<qemu:del>` inside `<qemu:capabilities>`.
+    fn read_capability(&mut self, c: &El<'_, '_>) -> Result<(), ParseError> {
+        let cap = c
+            .attr("capability")
+            .ok_or_else(|| c.err(format!("<qemu:{}> needs a 'capability'", c.name())))?
+            .to_owned();
+        match c.name() {
+            "add" => self.caps_add.push(cap),
+            "del" => self.caps_del.push(cap),
+            other => {
+                return Err(c.err(format!(
+                    "unknown element <qemu:{other}> in <qemu:capabilities>"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One `<qemu:device>` of `<qemu:override>` with its frontend properties.
+fn read_override_device(dev: El<'_, '_>) -> Result<OverrideDevice, ParseError> {
+    let alias = dev.req_attr("alias")?.to_owned();
+    let mut frontend = Vec::new();
+    for fe in dev.children_ns(QEMU_NS, "frontend") {
+        for p in fe.children_ns(QEMU_NS, "property") {
+            frontend.push(read_override_property(p)?);
+        }
+        fe.done()?;
+    }
+    dev.done()?;
+    Ok(OverrideDevice { alias, frontend })
+}
+
+/// One `<qemu:property>`, its value checked against its type.
+fn read_override_property(p: El<'_, '_>) -> Result<OverrideProperty, ParseError> {
+    let name = p.req_attr("name")?.to_owned();
+    let ptype = p.req_enum::<PropertyType>("type")?;
+    let value = p.attr_string("value");
+    match (ptype, &value) {
+        (PropertyType::Remove, Some(_)) => {
+            return Err(p.attr_err("value", "a property of type 'remove' takes no value"));
+        }
+        (PropertyType::Remove, None) => {}
+        (_, None) => {
+            return Err(p.err(format!("property '{name}' needs a 'value'")));
+        }
+        (PropertyType::Signed, Some(v)) if v.parse::<i64>().is_err() => {
+            return Err(p.attr_err("value", format!("'{v}' is not a signed integer")));
+        }
+        (PropertyType::Unsigned, Some(v)) if v.parse::<u64>().is_err() => {
+            return Err(p.attr_err("value", format!("'{v}' is not an unsigned integer")));
+        }
+        (PropertyType::Bool, Some(v)) if v != "true" && v != "false" => {
+            return Err(p.attr_err("value", format!("'{v}' is not 'true' or 'false'")));
+        }
+        _ => {}
+    }
+    p.done()?;
+    Ok(OverrideProperty { name, ptype, value })
+}
+
+impl QemuNs {
     pub fn write(&self, w: &mut XmlWriter<'_>) {
         if !self.args.is_empty() || !self.env.is_empty() || self.empty.contains(&"commandline") {
             w.start("qemu:commandline");

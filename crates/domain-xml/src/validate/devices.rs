@@ -4,7 +4,7 @@
 use super::{ErrorKind, Named, Report, xml_num};
 use crate::model::Domain;
 use crate::model::common::Address;
-use crate::model::devices::{ControllerType, DiskBus, DiskDevice, DiskType, InputBus};
+use crate::model::devices::{ControllerType, Disk, DiskBus, DiskDevice, DiskType, InputBus};
 use crate::xml::RawNode;
 
 pub(super) fn check(dom: &Domain, r: &mut Report) {
@@ -141,6 +141,18 @@ fn usb_sites(dom: &Domain) -> (Vec<UsbSite>, usize) {
 }
 
 fn usb(dom: &Domain, r: &mut Report) {
+    usb_devices_without_usb(dom, r);
+    let (sites, unaddressed_hubs) = usb_sites(dom);
+    let paths = usb_port_paths(dom, &sites, r);
+    // A path through hubs needs a hub at each step; hubs placed automatically could be
+    // anywhere, so the rule is only checked when every hub says where it is.
+    if unaddressed_hubs == 0 {
+        hubs_along_paths(&paths, r);
+    }
+}
+
+/// USB devices in a domain whose USB controller is `model='none'`.
+fn usb_devices_without_usb(dom: &Domain, r: &mut Report) {
     let d = &dom.devices;
     let usb_off = d
         .controllers
@@ -163,10 +175,18 @@ fn usb(dom: &Domain, r: &mut Report) {
             r.unsupported("<hub type='usb'> cannot be added: USB is disabled (<controller type='usb' model='none'>)");
         }
     }
+}
 
-    let (sites, unaddressed_hubs) = usb_sites(dom);
+/// The port path of every USB address, each checked on its own and against the
+/// others: `(bus, ports, site)`.
+fn usb_port_paths<'s>(
+    dom: &Domain,
+    sites: &'s [UsbSite],
+    r: &mut Report,
+) -> Vec<(u64, Vec<u64>, &'s UsbSite)> {
+    let d = &dom.devices;
     let mut paths: Vec<(u64, Vec<u64>, &UsbSite)> = Vec::new();
-    for s in &sites {
+    for s in sites {
         let bus = s.bus.unwrap_or(0);
         if !d
             .controllers
@@ -207,25 +227,25 @@ fn usb(dom: &Domain, r: &mut Report) {
         }
         paths.push((bus, parts, s));
     }
-    // A path through hubs needs a hub at each step; hubs placed automatically could be
-    // anywhere, so the rule is only checked when every hub says where it is.
-    if unaddressed_hubs == 0 {
-        for (bus, parts, s) in &paths {
-            for depth in 1..parts.len() {
-                let upstream = &parts[..depth];
-                let is_hub = paths
-                    .iter()
-                    .any(|(b, p, h)| b == bus && p.as_slice() == upstream && h.hub);
-                if !is_hub {
-                    let at: Vec<String> = upstream.iter().map(u64::to_string).collect();
-                    r.xml(format!(
-                        "{}: <address type='usb' bus='{bus}' port='{}'>: there is no <hub> at port {}",
-                        s.who,
-                        s.port.as_deref().unwrap_or_default(),
-                        at.join(".")
-                    ));
-                    break;
-                }
+    paths
+}
+
+fn hubs_along_paths(paths: &[(u64, Vec<u64>, &UsbSite)], r: &mut Report) {
+    for (bus, parts, s) in paths {
+        for depth in 1..parts.len() {
+            let upstream = &parts[..depth];
+            let is_hub = paths
+                .iter()
+                .any(|(b, p, h)| b == bus && p.as_slice() == upstream && h.hub);
+            if !is_hub {
+                let at: Vec<String> = upstream.iter().map(u64::to_string).collect();
+                r.xml(format!(
+                    "{}: <address type='usb' bus='{bus}' port='{}'>: there is no <hub> at port {}",
+                    s.who,
+                    s.port.as_deref().unwrap_or_default(),
+                    at.join(".")
+                ));
+                break;
             }
         }
     }
@@ -251,45 +271,7 @@ fn disks(dom: &Domain, r: &mut Report) {
             ));
         }
         let bus = disk.target.bus;
-        if let Some(a) = &disk.info.address {
-            let fits = match bus {
-                Some(DiskBus::Ide | DiskBus::Sata | DiskBus::Scsi | DiskBus::Fdc) => {
-                    a.addr_type == "drive"
-                }
-                Some(DiskBus::Usb) => a.addr_type == "usb",
-                Some(DiskBus::Virtio) => {
-                    matches!(a.addr_type.as_str(), "pci" | "ccw" | "virtio-mmio")
-                }
-                _ => true,
-            };
-            if !fits {
-                r.unsupported(format!(
-                    "disk '{dev}': <address type='{}'> does not fit <target bus='{}'>",
-                    a.addr_type,
-                    bus.map(|b| b.to_string()).unwrap_or_default()
-                ));
-            }
-            if a.addr_type == "drive" {
-                let n = |k: &str| a.get(k).and_then(xml_num).unwrap_or(0);
-                let key = [n("controller"), n("bus"), n("target"), n("unit")];
-                let kind = match bus {
-                    Some(DiskBus::Ide) => "ide",
-                    Some(DiskBus::Sata) => "sata",
-                    Some(DiskBus::Scsi) => "scsi",
-                    Some(DiskBus::Fdc) => "fdc",
-                    _ => "",
-                };
-                if let Some((_, _, first)) =
-                    drive_addrs.iter().find(|(k, a, _)| *k == kind && *a == key)
-                {
-                    r.unsupported(format!(
-                        "disk '{dev}': <address type='drive' controller='{}' bus='{}' target='{}' unit='{}'> is also used by disk '{first}'",
-                        key[0], key[1], key[2], key[3]
-                    ));
-                }
-                drive_addrs.push((kind, key, dev));
-            }
-        }
+        disk_address(disk, &mut drive_addrs, r);
         let empty = disk
             .source
             .as_ref()
@@ -323,6 +305,55 @@ fn disks(dom: &Domain, r: &mut Report) {
                 "disk '{dev}': <disk device='lun'> needs type='block' or type='network', not type='{}'",
                 disk.disk_type
             ));
+        }
+    }
+}
+
+/// The address must fit the bus, and no two disks share a drive address.
+fn disk_address<'d>(
+    disk: &'d Disk,
+    drive_addrs: &mut Vec<(&'static str, [u64; 4], &'d str)>,
+    r: &mut Report,
+) {
+    let dev = disk.target.dev.as_str();
+    let bus = disk.target.bus;
+    if let Some(a) = &disk.info.address {
+        let fits = match bus {
+            Some(DiskBus::Ide | DiskBus::Sata | DiskBus::Scsi | DiskBus::Fdc) => {
+                a.addr_type == "drive"
+            }
+            Some(DiskBus::Usb) => a.addr_type == "usb",
+            Some(DiskBus::Virtio) => {
+                matches!(a.addr_type.as_str(), "pci" | "ccw" | "virtio-mmio")
+            }
+            _ => true,
+        };
+        if !fits {
+            r.unsupported(format!(
+                "disk '{dev}': <address type='{}'> does not fit <target bus='{}'>",
+                a.addr_type,
+                bus.map(|b| b.to_string()).unwrap_or_default()
+            ));
+        }
+        if a.addr_type == "drive" {
+            let n = |k: &str| a.get(k).and_then(xml_num).unwrap_or(0);
+            let key = [n("controller"), n("bus"), n("target"), n("unit")];
+            let kind = match bus {
+                Some(DiskBus::Ide) => "ide",
+                Some(DiskBus::Sata) => "sata",
+                Some(DiskBus::Scsi) => "scsi",
+                Some(DiskBus::Fdc) => "fdc",
+                _ => "",
+            };
+            if let Some((_, _, first)) =
+                drive_addrs.iter().find(|(k, a, _)| *k == kind && *a == key)
+            {
+                r.unsupported(format!(
+                    "disk '{dev}': <address type='drive' controller='{}' bus='{}' target='{}' unit='{}'> is also used by disk '{first}'",
+                    key[0], key[1], key[2], key[3]
+                ));
+            }
+            drive_addrs.push((kind, key, dev));
         }
     }
 }

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 
 use super::{Capabilities, CapsError, CpuModel, KvmState, MachineType, flags};
-use crate::qmp::{self, QemuVersion, QmpClient, QmpConfig, QmpError};
+use crate::qmp::{self, Greeting, QemuVersion, QmpClient, QmpConfig, QmpError};
 
 /// How much of the emulator's stderr is kept for error messages.
 const STDERR_LIMIT: usize = 16 * 1024;
@@ -237,16 +237,18 @@ async fn collect_stderr(mut stderr: tokio::process::ChildStderr) -> String {
     String::from_utf8_lossy(&kept).into_owned()
 }
 
-async fn run_probe(
-    prober: QemuProber,
-    emulator: std::path::PathBuf,
-) -> Result<Capabilities, CapsError> {
+/// Starts the emulator with a QMP monitor on one end of a socketpair;
+/// returns the child and our end.
+fn spawn_probe_qemu(
+    prober: &QemuProber,
+    emulator: &Path,
+) -> Result<(tokio::process::Child, tokio::net::UnixStream), CapsError> {
     let spawn_err = |source| CapsError::Spawn {
-        path: emulator.clone(),
+        path: emulator.to_owned(),
         source,
     };
     let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(spawn_err)?;
-    let mut cmd = std::process::Command::new(&emulator);
+    let mut cmd = std::process::Command::new(emulator);
     cmd.env_clear()
         .env("LC_ALL", "C")
         .args([
@@ -271,32 +273,44 @@ async fn run_probe(
         .args(["-mon", "chardev=mon,mode=control"]);
     let mut cmd = tokio::process::Command::from(cmd);
     cmd.kill_on_drop(true);
-    let mut child = cmd.spawn().map_err(spawn_err)?;
+    let child = cmd.spawn().map_err(spawn_err)?;
     drop(theirs);
-    let stderr = child.stderr.take().map(|s| tokio::spawn(collect_stderr(s)));
     ours.set_nonblocking(true).map_err(spawn_err)?;
     let stream = tokio::net::UnixStream::from_std(ours).map_err(spawn_err)?;
+    Ok((child, stream))
+}
 
+/// The QMP session of a probe: the handshake, every query, then `quit`.
+async fn ask_and_quit(
+    stream: tokio::net::UnixStream,
+    config: QmpConfig,
+) -> Result<(RawAnswers, Greeting), ProbeFailure> {
+    let (client, _events) = QmpClient::from_stream(stream, config)
+        .await
+        .map_err(|source| ProbeFailure {
+            query: "<greeting>".into(),
+            source,
+        })?;
+    let raw = ask(&client).await?;
+    let greeting = client.greeting().clone();
+    // Best effort: QEMU exits on `quit`; a kill below covers the rest.
+    let _ = client
+        .execute_timeout("quit", None, Duration::from_secs(5))
+        .await;
+    Ok((raw, greeting))
+}
+
+async fn run_probe(
+    prober: QemuProber,
+    emulator: std::path::PathBuf,
+) -> Result<Capabilities, CapsError> {
+    let (mut child, stream) = spawn_probe_qemu(&prober, &emulator)?;
+    let stderr = child.stderr.take().map(|s| tokio::spawn(collect_stderr(s)));
     let config = QmpConfig {
         command_timeout: prober.timeout,
         ..QmpConfig::default()
     };
-    let session = async {
-        let (client, _events) = QmpClient::from_stream(stream, config)
-            .await
-            .map_err(|source| ProbeFailure {
-                query: "<greeting>".into(),
-                source,
-            })?;
-        let raw = ask(&client).await?;
-        let greeting = client.greeting().clone();
-        // Best effort: QEMU exits on `quit`; a kill below covers the rest.
-        let _ = client
-            .execute_timeout("quit", None, Duration::from_secs(5))
-            .await;
-        Ok::<_, ProbeFailure>((raw, greeting))
-    };
-    let outcome = tokio::time::timeout(prober.timeout, session).await;
+    let outcome = tokio::time::timeout(prober.timeout, ask_and_quit(stream, config)).await;
 
     let exited = matches!(outcome, Ok(Ok(_)))
         && tokio::time::timeout(Duration::from_secs(5), child.wait())
@@ -361,72 +375,168 @@ fn names(query: &str, v: Value) -> Result<BTreeSet<String>, (String, serde_json:
     Ok(list.into_iter().map(|n| n.name).collect())
 }
 
+/// `query-version`.
+#[derive(Deserialize)]
+struct Version {
+    qemu: QemuVersion,
+    #[serde(default)]
+    package: String,
+}
+
+/// `query-target`.
+#[derive(Deserialize)]
+struct Target {
+    arch: String,
+}
+
+/// One entry of `query-machines`.
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct Machine {
+    name: String,
+    alias: Option<String>,
+    #[serde(default)]
+    is_default: bool,
+    #[serde(default)]
+    cpu_max: u32,
+    #[serde(default)]
+    deprecated: bool,
+    #[serde(default)]
+    hotpluggable_cpus: bool,
+    #[serde(default)]
+    numa_mem_supported: bool,
+    default_cpu_type: Option<String>,
+    default_ram_id: Option<String>,
+    acpi: Option<bool>,
+}
+
+impl Machine {
+    fn into_machine_type(self, properties: BTreeSet<String>) -> MachineType {
+        MachineType {
+            properties,
+            name: self.name,
+            alias: self.alias,
+            is_default: self.is_default,
+            cpu_max: self.cpu_max,
+            deprecated: self.deprecated,
+            hotpluggable_cpus: self.hotpluggable_cpus,
+            numa_mem_supported: self.numa_mem_supported,
+            default_cpu_type: self.default_cpu_type,
+            default_ram_id: self.default_ram_id,
+            acpi: self.acpi,
+        }
+    }
+}
+
+/// One entry of `qom-list-types` with parents.
+#[derive(Deserialize)]
+struct QomType {
+    name: String,
+    parent: Option<String>,
+}
+
+/// One entry of `query-cpu-definitions`.
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct CpuDef {
+    name: String,
+    typename: Option<String>,
+    alias_of: Option<String>,
+    #[serde(default)]
+    unavailable_features: Vec<String>,
+    #[serde(default, rename = "static")]
+    static_: bool,
+    #[serde(default)]
+    migration_safe: bool,
+    #[serde(default)]
+    deprecated: bool,
+}
+
+impl From<CpuDef> for CpuModel {
+    fn from(c: CpuDef) -> Self {
+        CpuModel {
+            name: c.name,
+            typename: c.typename,
+            alias_of: c.alias_of,
+            unavailable_features: c.unavailable_features,
+            static_: c.static_,
+            migration_safe: c.migration_safe,
+            deprecated: c.deprecated,
+        }
+    }
+}
+
+/// One parameter of a `query-command-line-options` option.
+#[derive(Deserialize)]
+struct Param {
+    name: String,
+    #[serde(rename = "type", default)]
+    ty: String,
+}
+
+/// One option of `query-command-line-options`.
+#[derive(Deserialize)]
+struct CmdlineOption {
+    option: String,
+    parameters: Vec<Param>,
+}
+
+/// The machine QOM types with their parents, and the class properties of
+/// the abstract ones the probe asked about.
+struct MachineClasses {
+    parents: BTreeMap<String, String>,
+    class_props: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl MachineClasses {
+    fn decode(
+        machine_types: Value,
+        machine_class_props: BTreeMap<String, Value>,
+    ) -> Result<Self, (String, serde_json::Error)> {
+        // An emulator without machine classes (or a cache of an older probe)
+        // answers nothing here; its machines then have no known properties.
+        let machine_types: Vec<QomType> = if machine_types.is_null() {
+            Vec::new()
+        } else {
+            decode("qom-list-types", machine_types)?
+        };
+        let mut class_props = BTreeMap::new();
+        for (class, props) in machine_class_props {
+            class_props.insert(class, names("qom-list-properties", props)?);
+        }
+        let parents = machine_types
+            .into_iter()
+            .filter_map(|t| Some((t.name, t.parent?)))
+            .collect();
+        Ok(MachineClasses {
+            parents,
+            class_props,
+        })
+    }
+
+    /// The `-machine` properties of a machine type. The nearest abstract
+    /// ancestor's class properties include everything inherited; the walk
+    /// is bounded in case of a malformed answer.
+    fn properties(&self, machine: &str) -> BTreeSet<String> {
+        let mut ty = format!("{machine}-machine");
+        for _ in 0..16 {
+            let Some(parent) = self.parents.get(ty.as_str()) else {
+                break;
+            };
+            if let Some(props) = self.class_props.get(parent) {
+                return props.clone();
+            }
+            ty = parent.clone();
+        }
+        BTreeSet::new()
+    }
+}
+
 /// Turns raw answers into [`Capabilities`], deriving the flags.
 pub(crate) fn assemble(
     emulator: &Path,
     raw: RawAnswers,
 ) -> Result<Capabilities, (String, serde_json::Error)> {
-    #[derive(Deserialize)]
-    struct Version {
-        qemu: QemuVersion,
-        #[serde(default)]
-        package: String,
-    }
-    #[derive(Deserialize)]
-    struct Target {
-        arch: String,
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "kebab-case")]
-    struct Machine {
-        name: String,
-        alias: Option<String>,
-        #[serde(default)]
-        is_default: bool,
-        #[serde(default)]
-        cpu_max: u32,
-        #[serde(default)]
-        deprecated: bool,
-        #[serde(default)]
-        hotpluggable_cpus: bool,
-        #[serde(default)]
-        numa_mem_supported: bool,
-        default_cpu_type: Option<String>,
-        default_ram_id: Option<String>,
-        acpi: Option<bool>,
-    }
-    #[derive(Deserialize)]
-    struct QomType {
-        name: String,
-        parent: Option<String>,
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "kebab-case")]
-    struct CpuDef {
-        name: String,
-        typename: Option<String>,
-        alias_of: Option<String>,
-        #[serde(default)]
-        unavailable_features: Vec<String>,
-        #[serde(default, rename = "static")]
-        static_: bool,
-        #[serde(default)]
-        migration_safe: bool,
-        #[serde(default)]
-        deprecated: bool,
-    }
-    #[derive(Deserialize)]
-    struct Param {
-        name: String,
-        #[serde(rename = "type", default)]
-        ty: String,
-    }
-    #[derive(Deserialize)]
-    struct CmdlineOption {
-        option: String,
-        parameters: Vec<Param>,
-    }
-
     let version: Version = decode("query-version", raw.version)?;
     let target: Target = decode("query-target", raw.target)?;
     let kvm: KvmState = decode("query-kvm", raw.kvm)?;
@@ -442,36 +552,7 @@ pub(crate) fn assemble(
     let commands = names("query-commands", raw.commands)?;
     let cpus: Vec<CpuDef> = decode("query-cpu-definitions", raw.cpu_definitions)?;
     let schema: Vec<Value> = decode("query-qmp-schema", raw.schema)?;
-    // An emulator without machine classes (or a cache of an older probe)
-    // answers nothing here; its machines then have no known properties.
-    let machine_types: Vec<QomType> = if raw.machine_types.is_null() {
-        Vec::new()
-    } else {
-        decode("qom-list-types", raw.machine_types)?
-    };
-    let mut class_props: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (class, props) in raw.machine_class_props {
-        class_props.insert(class, names("qom-list-properties", props)?);
-    }
-    let parents: BTreeMap<&str, &str> = machine_types
-        .iter()
-        .filter_map(|t| Some((t.name.as_str(), t.parent.as_deref()?)))
-        .collect();
-    // The nearest abstract ancestor's class properties include everything
-    // inherited; the walk is bounded in case of a malformed answer.
-    let machine_props = |machine: &str| -> BTreeSet<String> {
-        let mut ty = format!("{machine}-machine");
-        for _ in 0..16 {
-            let Some(&parent) = parents.get(ty.as_str()) else {
-                break;
-            };
-            if let Some(props) = class_props.get(parent) {
-                return props.clone();
-            }
-            ty = parent.to_owned();
-        }
-        BTreeSet::new()
-    };
+    let classes = MachineClasses::decode(raw.machine_types, raw.machine_class_props)?;
 
     let mut caps = Capabilities {
         emulator: emulator.to_owned(),
@@ -483,18 +564,9 @@ pub(crate) fn assemble(
         accelerators,
         machines: machines
             .into_iter()
-            .map(|m| MachineType {
-                properties: machine_props(&m.name),
-                name: m.name,
-                alias: m.alias,
-                is_default: m.is_default,
-                cpu_max: m.cpu_max,
-                deprecated: m.deprecated,
-                hotpluggable_cpus: m.hotpluggable_cpus,
-                numa_mem_supported: m.numa_mem_supported,
-                default_cpu_type: m.default_cpu_type,
-                default_ram_id: m.default_ram_id,
-                acpi: m.acpi,
+            .map(|m| {
+                let properties = classes.properties(&m.name);
+                m.into_machine_type(properties)
             })
             .collect(),
         devices,
@@ -508,18 +580,7 @@ pub(crate) fn assemble(
                 (o.option, params)
             })
             .collect(),
-        cpu_models: cpus
-            .into_iter()
-            .map(|c| CpuModel {
-                name: c.name,
-                typename: c.typename,
-                alias_of: c.alias_of,
-                unavailable_features: c.unavailable_features,
-                static_: c.static_,
-                migration_safe: c.migration_safe,
-                deprecated: c.deprecated,
-            })
-            .collect(),
+        cpu_models: cpus.into_iter().map(CpuModel::from).collect(),
         flags: BTreeSet::new(),
     };
     caps.machines.sort_by(|a, b| a.name.cmp(&b.name));

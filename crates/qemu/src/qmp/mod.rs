@@ -48,6 +48,7 @@ use tokio::task::AbortHandle;
 
 pub use framing::FrameError;
 use framing::Framer;
+pub use qemu_caps::QemuVersion;
 
 /// The kernel's limit on descriptors in one `SCM_RIGHTS` message.
 pub const MAX_FDS_PER_MESSAGE: usize = 253;
@@ -75,23 +76,6 @@ impl Default for QmpConfig {
             max_message_size: 16 * 1024 * 1024,
             max_queued_events: 65_536,
         }
-    }
-}
-
-/// QEMU version triple as reported by the greeting and `query-version`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct QemuVersion {
-    /// Major version.
-    pub major: u32,
-    /// Minor version.
-    pub minor: u32,
-    /// Micro version.
-    pub micro: u32,
-}
-
-impl fmt::Display for QemuVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.major, self.minor, self.micro)
     }
 }
 

@@ -37,50 +37,91 @@ pub fn valid_mac(mac: &str) -> bool {
         && u8::from_str_radix(parts[0], 16).is_ok_and(|b| b & 1 == 0)
 }
 
+fn read_mac(el: &El<'_, '_>) -> Result<Option<String>, ParseError> {
+    Ok(match el.child("mac") {
+        Some(m) => {
+            let a = m.req_attr("address")?;
+            if !valid_mac(a) {
+                return Err(m.attr_err(
+                    "address",
+                    format!("invalid MAC address '{a}': expected six hex pairs like 52:54:00:12:34:56, not multicast"),
+                ));
+            }
+            let a = a.to_ascii_lowercase();
+            m.done()?;
+            Some(a)
+        }
+        None => None,
+    })
+}
+
+/// `<source>`, which the network and bridge types cannot do without.
+fn read_source(el: &El<'_, '_>, if_type: InterfaceType) -> Result<Option<AttrSet>, ParseError> {
+    let source = el.child("source").map(|s| {
+        AttrSet::read(
+            s,
+            &[
+                "network",
+                "portgroup",
+                "portid",
+                "bridge",
+                "dev",
+                "mode",
+                "type",
+                "path",
+                "address",
+                "port",
+            ],
+        )
+    });
+    match (if_type, source.as_ref()) {
+        (InterfaceType::Network, s) if s.and_then(|s| s.get("network")).is_none() => {
+            return Err(el.err("<interface type='network'> needs <source network='...'/>"));
+        }
+        (InterfaceType::Bridge, s) if s.and_then(|s| s.get("bridge")).is_none() => {
+            return Err(el.err("<interface type='bridge'> needs <source bridge='...'/>"));
+        }
+        _ => {}
+    }
+    Ok(source)
+}
+
+fn read_link_state(el: &El<'_, '_>) -> Result<Option<String>, ParseError> {
+    Ok(match el.child("link") {
+        Some(l) => {
+            let s = l.req_attr("state")?;
+            if s != "up" && s != "down" {
+                return Err(l.attr_err(
+                    "state",
+                    format!("unknown link state '{s}': expected 'up' or 'down'"),
+                ));
+            }
+            let s = s.to_owned();
+            l.done()?;
+            Some(s)
+        }
+        None => None,
+    })
+}
+
+fn read_mtu(el: &El<'_, '_>) -> Result<Option<u32>, ParseError> {
+    Ok(match el.child("mtu") {
+        Some(m) => {
+            let v = m
+                .attr_parse::<u32>("size", "a number")?
+                .ok_or_else(|| m.err("<mtu> needs 'size'"))?;
+            m.done()?;
+            Some(v)
+        }
+        None => None,
+    })
+}
+
 impl Interface {
     pub fn read(el: El<'_, '_>) -> Result<Interface, ParseError> {
         let if_type = el.req_enum::<InterfaceType>("type")?;
-        let mac = match el.child("mac") {
-            Some(m) => {
-                let a = m.req_attr("address")?;
-                if !valid_mac(a) {
-                    return Err(m.attr_err(
-                        "address",
-                        format!("invalid MAC address '{a}': expected six hex pairs like 52:54:00:12:34:56, not multicast"),
-                    ));
-                }
-                let a = a.to_ascii_lowercase();
-                m.done()?;
-                Some(a)
-            }
-            None => None,
-        };
-        let source = el.child("source").map(|s| {
-            AttrSet::read(
-                s,
-                &[
-                    "network",
-                    "portgroup",
-                    "portid",
-                    "bridge",
-                    "dev",
-                    "mode",
-                    "type",
-                    "path",
-                    "address",
-                    "port",
-                ],
-            )
-        });
-        match (if_type, source.as_ref()) {
-            (InterfaceType::Network, s) if s.and_then(|s| s.get("network")).is_none() => {
-                return Err(el.err("<interface type='network'> needs <source network='...'/>"));
-            }
-            (InterfaceType::Bridge, s) if s.and_then(|s| s.get("bridge")).is_none() => {
-                return Err(el.err("<interface type='bridge'> needs <source bridge='...'/>"));
-            }
-            _ => {}
-        }
+        let mac = read_mac(&el)?;
+        let source = read_source(&el, if_type)?;
         let target = el
             .child("target")
             .map(|t| AttrSet::read(t, &["dev", "managed"]));
@@ -106,31 +147,8 @@ impl Interface {
                 ],
             )
         });
-        let link_state = match el.child("link") {
-            Some(l) => {
-                let s = l.req_attr("state")?;
-                if s != "up" && s != "down" {
-                    return Err(l.attr_err(
-                        "state",
-                        format!("unknown link state '{s}': expected 'up' or 'down'"),
-                    ));
-                }
-                let s = s.to_owned();
-                l.done()?;
-                Some(s)
-            }
-            None => None,
-        };
-        let mtu = match el.child("mtu") {
-            Some(m) => {
-                let v = m
-                    .attr_parse::<u32>("size", "a number")?
-                    .ok_or_else(|| m.err("<mtu> needs 'size'"))?;
-                m.done()?;
-                Some(v)
-            }
-            None => None,
-        };
+        let link_state = read_link_state(&el)?;
+        let mtu = read_mtu(&el)?;
         let info = DeviceInfo::read(&el)?;
         let attrs = AttrSet::read(el, &["trustGuestRxFilters"]);
         Ok(Interface {
