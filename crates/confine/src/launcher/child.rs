@@ -15,11 +15,11 @@ use rustix::fs::{CWD, FileType};
 use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
 use rustix::process::{Gid, Uid};
 
-use crate::spec::{Identity, LandlockRules, LaunchSpec, NamespaceSpec};
+use crate::spec::{DevNode, Identity, LandlockRules, LaunchSpec, NamespaceSpec};
 
 use super::fsops::{
-    NodeSpec, make_node_at, mkdir_all, mkdir_at, open_parent, placeholder_at, remove_at,
-    symlink_at, unmount_at, walk_dev_parent,
+    make_node_at, mkdir_all, mkdir_at, open_parent, placeholder_at, remove_at, symlink_at,
+    unmount_at, walk_dev_parent,
 };
 use super::mountinfo::{dev_submounts, parse_mountinfo};
 use super::plan::{DEV, HostDev, Op, Submount, dev_relative, plan_namespace, scratch_mount_point};
@@ -327,7 +327,8 @@ fn run_ops(ops: &[Op]) -> Result<(), Failure> {
                 gid,
             } => {
                 let (dir, name) = open_parent(path, Step::MknodDevNode, shown)?;
-                let node = NodeSpec {
+                let node = DevNode {
+                    path: path.clone(),
                     kind: *kind,
                     major: *major,
                     minor: *minor,
@@ -335,7 +336,7 @@ fn run_ops(ops: &[Op]) -> Result<(), Failure> {
                     uid: *uid,
                     gid: *gid,
                 };
-                make_node_at(dir.as_fd(), &name, shown, node, false)?;
+                make_node_at(dir.as_fd(), &name, shown, &node, false)?;
             }
             Op::Placeholder { path, dir } => {
                 let (parent, name) = open_parent(path, Step::CreatePlaceholder, path)?;
@@ -625,15 +626,7 @@ fn run_ns_op(op: &NsOp, tree: Option<(OwnedFd, bool)>) -> Result<(), Failure> {
     match op {
         NsOp::Mknod(n) => {
             let (dir, name) = walk_dev_parent(&dev_rel(&n.path)?, true)?;
-            let node = NodeSpec {
-                kind: n.kind,
-                major: n.major,
-                minor: n.minor,
-                mode: n.mode,
-                uid: n.uid,
-                gid: n.gid,
-            };
-            make_node_at(dir.as_fd(), &name, &n.path, node, true)?;
+            make_node_at(dir.as_fd(), &name, &n.path, n, true)?;
         }
         NsOp::Mkdir {
             path,

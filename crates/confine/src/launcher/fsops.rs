@@ -11,21 +11,9 @@ use std::path::{Component, Path, PathBuf};
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags};
 use rustix::process::{Gid, Uid};
 
-use crate::spec::NodeKind;
+use crate::spec::{DevNode, NodeKind};
 
 use super::protocol::{Failure, Step};
-
-/// What a device node should look like.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct NodeSpec {
-    pub kind: NodeKind,
-    pub major: u32,
-    pub minor: u32,
-    /// Permission bits.
-    pub mode: u32,
-    pub uid: u32,
-    pub gid: u32,
-}
 
 const DIR_PATH: OFlags = OFlags::PATH
     .union(OFlags::DIRECTORY)
@@ -132,7 +120,7 @@ pub(super) fn make_node_at(
     dir: BorrowedFd<'_>,
     name: &OsStr,
     shown: &Path,
-    n: NodeSpec,
+    n: &DevNode,
     keep_existing: bool,
 ) -> Result<(), Failure> {
     let ft = match n.kind {
