@@ -19,8 +19,9 @@
 //! * [`rvirt`]: rvirt's own program (grants on a running domain) on the same
 //!   socket.
 //! * [`uri`]: libvirt URIs ([`ConnectUri`]) → socket path + CONNECT_OPEN name.
-//! * [`fake`]: a small in-memory backend for tests and demos
-//!   (`cargo run -p remote-protocol --example fake_daemon -- /tmp/sock`).
+//! * `fake`: a small in-memory backend for tests and demos, built only with
+//!   the `testing` feature (or in this crate's unit tests)
+//!   (`cargo run -p remote-protocol --features testing --example fake_daemon -- /tmp/sock`).
 //!
 //! The live tests (`tests/rpc_live.rs`, names `rpc_live_*`) drive the real
 //! Debian `virsh` 9.0 and python3-libvirt against the fake backend and fail
@@ -28,6 +29,7 @@
 
 pub mod client;
 pub mod error;
+#[cfg(any(test, feature = "testing"))]
 pub mod fake;
 pub mod frame;
 pub mod procs;
