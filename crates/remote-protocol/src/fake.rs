@@ -7,6 +7,10 @@ use std::sync::Mutex;
 use tokio::sync::broadcast;
 
 use crate::error::{ErrorCode, ErrorDomain, RemoteError};
+use crate::event::{
+    DefinedDetail, DomainEvent, ResumedDetail, StartedDetail, StoppedDetail, SuspendedDetail,
+    UndefinedDetail,
+};
 use crate::procs::{
     ControlInfo, Domain, DomainInfo, JobInfo, NodeInfo, Request, Response, StateRet, list_flags,
     state,
@@ -169,13 +173,9 @@ impl FakeBackend {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn emit(&self, dom: &FakeDomain, event: i32, detail: i32) {
+    fn emit(&self, dom: &FakeDomain, event: DomainEvent) {
         if let Some(tx) = &self.events {
-            let _ = tx.send(LifecycleEvent {
-                dom: dom.wire(),
-                event,
-                detail,
-            });
+            let _ = tx.send(LifecycleEvent::new(dom.wire(), event));
         }
     }
 
@@ -196,7 +196,7 @@ impl FakeBackend {
             d.persistent |= persistent;
             let d = d.clone();
             drop(st);
-            self.emit(&d, 0, 1);
+            self.emit(&d, DomainEvent::Defined(DefinedDetail::Updated));
             return Ok(d.wire());
         }
         let uuid = uuid.unwrap_or_else(|| *uuid::Uuid::new_v4().as_bytes());
@@ -221,7 +221,7 @@ impl FakeBackend {
         };
         st.domains.push(d.clone());
         drop(st);
-        self.emit(&d, 0, 0);
+        self.emit(&d, DomainEvent::Defined(DefinedDetail::Added));
         Ok(d.wire())
     }
 
@@ -261,11 +261,11 @@ impl FakeBackend {
         let d = d.clone();
         st.next_id += 1;
         drop(st);
-        self.emit(&d, 2, 0);
+        self.emit(&d, DomainEvent::Started(StartedDetail::Booted));
         Ok(d.wire())
     }
 
-    fn stop(&self, dom: &Domain, reason: i32, detail: i32) -> Result<(), RemoteError> {
+    fn stop(&self, dom: &Domain, reason: i32, detail: StoppedDetail) -> Result<(), RemoteError> {
         let mut st = self.lock();
         let i = st
             .domains
@@ -284,7 +284,7 @@ impl FakeBackend {
             st.domains.remove(i);
         }
         drop(st);
-        self.emit(&d, 5, detail);
+        self.emit(&d, DomainEvent::Stopped(detail));
         Ok(())
     }
 
@@ -376,11 +376,11 @@ impl FakeBackend {
             }
             R::DomainCreate { dom, flags } => Response::Domain(self.start(&dom, flags)?),
             R::DomainDestroy { dom, .. } => {
-                self.stop(&dom, 2, 1)?;
+                self.stop(&dom, 2, StoppedDetail::Destroyed)?;
                 Response::Void
             }
             R::DomainShutdown { dom, .. } => {
-                self.stop(&dom, 1, 0)?;
+                self.stop(&dom, 1, StoppedDetail::Shutdown)?;
                 Response::Void
             }
             R::DomainReboot { dom, .. } | R::DomainReset { dom, .. } => {
@@ -402,7 +402,7 @@ impl FakeBackend {
                     d.reason = 1;
                     Ok(d.clone())
                 })?;
-                self.emit(&d, 3, 0);
+                self.emit(&d, DomainEvent::Suspended(SuspendedDetail::Paused));
                 Response::Void
             }
             R::DomainResume { dom } => {
@@ -414,7 +414,7 @@ impl FakeBackend {
                     d.reason = 5;
                     Ok(d.clone())
                 })?;
-                self.emit(&d, 4, 0);
+                self.emit(&d, DomainEvent::Resumed(ResumedDetail::Unpaused));
                 Response::Void
             }
             R::DomainUndefine { dom, .. } => {
@@ -436,7 +436,7 @@ impl FakeBackend {
                     st.domains.remove(i)
                 };
                 drop(st);
-                self.emit(&d, 1, 0);
+                self.emit(&d, DomainEvent::Undefined(UndefinedDetail::Removed));
                 Response::Void
             }
             R::DomainGetXmlDesc { dom, .. } => {
@@ -678,9 +678,9 @@ mod tests {
         let started = b.start(&d, 0).unwrap();
         assert_eq!(started.id, 1);
         assert!(b.start(&d, 0).is_err());
-        b.stop(&d, 2, 1).unwrap();
+        b.stop(&d, 2, StoppedDetail::Destroyed).unwrap();
         assert_eq!(b.domains()[0].state, state::SHUTOFF);
-        let e = b.stop(&d, 2, 1).unwrap_err();
+        let e = b.stop(&d, 2, StoppedDetail::Destroyed).unwrap_err();
         assert_eq!(e.code, ErrorCode::OPERATION_INVALID);
         assert!(list_matches(&b.domains()[0], list_flags::INACTIVE));
         assert!(!list_matches(&b.domains()[0], list_flags::ACTIVE));

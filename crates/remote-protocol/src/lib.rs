@@ -9,6 +9,7 @@
 //!   numbers, libvirt 9.0 size limits.
 //! * [`error`]: `remote_error` ([`RemoteError`]) and libvirt's error numbers
 //!   ([`ErrorCode`]) and domains ([`ErrorDomain`]).
+//! * [`event`]: lifecycle event types and details ([`DomainEvent`]).
 //! * [`procs`]: procedure numbers ([`Procedure`]), wire structs, and the typed
 //!   [`Request`] / [`Response`] enums handed to a backend.
 //! * [`server`]: [`serve`] on a `tokio::net::UnixListener` with an
@@ -29,6 +30,7 @@
 
 pub mod client;
 pub mod error;
+pub mod event;
 #[cfg(any(test, feature = "testing"))]
 pub mod fake;
 pub mod frame;
@@ -47,6 +49,7 @@ pub const LIBVIRT_VERSION_NUMBER: u64 = 11_003_000;
 
 pub use client::{Client, ClientError};
 pub use error::{ErrorCode, ErrorDomain, ErrorLevel, RemoteError};
+pub use event::DomainEvent;
 pub use procs::{Domain, Procedure, Request, Response};
 pub use server::{Backend, BoxFuture, ByteStream, CallContext, ServeOptions, serve};
 pub use uri::ConnectUri;

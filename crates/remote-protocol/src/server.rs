@@ -47,6 +47,7 @@ use tokio::sync::{Notify, Semaphore, broadcast, mpsc};
 use tokio::task::JoinSet;
 
 use crate::error::{ErrorCode, ErrorDomain, RemoteError};
+use crate::event::DomainEvent;
 use crate::frame::{
     self, FrameError, Header, KEEPALIVE_PING, KEEPALIVE_PONG, MESSAGE_MAX, MessageStatus,
     MessageType, PROGRAM_KEEPALIVE, PROGRAM_REMOTE, PROTOCOL_VERSION,
@@ -215,6 +216,17 @@ pub struct LifecycleEvent {
     pub event: i32,
     /// Event-specific detail.
     pub detail: i32,
+}
+
+impl LifecycleEvent {
+    /// `event` of `dom`, with its wire numbers.
+    pub fn new(dom: Domain, event: DomainEvent) -> Self {
+        Self {
+            dom,
+            event: event.event_code(),
+            detail: event.detail_code(),
+        }
+    }
 }
 
 /// Options for [`serve`].
