@@ -298,7 +298,6 @@ impl Session<'_> {
     /// Run one command: each is one method of the files beside this one
     /// (`host`, `lifecycle`, `info`, and `own` for rvirt's own commands).
     pub async fn run(&mut self, cmd: &Cmd) -> R {
-        use lifecycle::{DESTROY, REBOOT, RESUME, SHUTDOWN, SUSPEND};
         match cmd {
             Cmd::Grant {
                 domain,
@@ -333,11 +332,11 @@ impl Session<'_> {
             Cmd::Create { file } => self.create(file).await,
             Cmd::Undefine { domain } => self.undefine(domain).await,
             Cmd::Start { domain } => self.start(domain).await,
-            Cmd::Shutdown { domain } => self.simple(domain, &SHUTDOWN).await,
-            Cmd::Destroy { domain } => self.simple(domain, &DESTROY).await,
-            Cmd::Reboot { domain } => self.simple(domain, &REBOOT).await,
-            Cmd::Suspend { domain } => self.simple(domain, &SUSPEND).await,
-            Cmd::Resume { domain } => self.simple(domain, &RESUME).await,
+            Cmd::Shutdown { domain } => self.shutdown(domain).await,
+            Cmd::Destroy { domain } => self.destroy(domain).await,
+            Cmd::Reboot { domain } => self.reboot(domain).await,
+            Cmd::Suspend { domain } => self.suspend(domain).await,
+            Cmd::Resume { domain } => self.resume(domain).await,
             Cmd::Autostart { disable, domain } => self.autostart(domain, *disable).await,
             Cmd::Dumpxml { inactive, domain } => self.dumpxml(domain, *inactive).await,
             Cmd::Domstate { reason, domain } => self.domstate(domain, *reason).await,

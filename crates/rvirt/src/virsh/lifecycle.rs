@@ -7,7 +7,7 @@ use super::{BY_ALL, R, Session, d, df, is_no_support};
 
 /// A command that is one call on a domain, with virsh's messages (`{}`: the
 /// domain as given).
-pub(super) struct Simple {
+struct Simple {
     proc_: Procedure,
     /// `Some`: the call takes flags (these).
     flags: Option<u32>,
@@ -15,31 +15,31 @@ pub(super) struct Simple {
     failed: &'static str,
 }
 
-pub(super) const SHUTDOWN: Simple = Simple {
+const SHUTDOWN: Simple = Simple {
     proc_: Procedure::DomainShutdown,
     flags: None,
     done: "Domain '{}' is being shutdown\n",
     failed: "Failed to shutdown domain '{}'",
 };
-pub(super) const DESTROY: Simple = Simple {
+const DESTROY: Simple = Simple {
     proc_: Procedure::DomainDestroy,
     flags: None,
     done: "Domain '{}' destroyed\n",
     failed: "Failed to destroy domain '{}'",
 };
-pub(super) const REBOOT: Simple = Simple {
+const REBOOT: Simple = Simple {
     proc_: Procedure::DomainReboot,
     flags: Some(0),
     done: "Domain '{}' is being rebooted\n",
     failed: "Failed to reboot domain '{}'",
 };
-pub(super) const SUSPEND: Simple = Simple {
+const SUSPEND: Simple = Simple {
     proc_: Procedure::DomainSuspend,
     flags: None,
     done: "Domain '{}' suspended\n",
     failed: "Failed to suspend domain '{}'",
 };
-pub(super) const RESUME: Simple = Simple {
+const RESUME: Simple = Simple {
     proc_: Procedure::DomainResume,
     flags: None,
     done: "Domain '{}' resumed\n",
@@ -47,7 +47,27 @@ pub(super) const RESUME: Simple = Simple {
 };
 
 impl Session<'_> {
-    pub(super) async fn simple(&mut self, arg: &str, cmd: &Simple) -> R {
+    pub(super) async fn shutdown(&mut self, domain: &str) -> R {
+        self.simple(domain, &SHUTDOWN).await
+    }
+
+    pub(super) async fn destroy(&mut self, domain: &str) -> R {
+        self.simple(domain, &DESTROY).await
+    }
+
+    pub(super) async fn reboot(&mut self, domain: &str) -> R {
+        self.simple(domain, &REBOOT).await
+    }
+
+    pub(super) async fn suspend(&mut self, domain: &str) -> R {
+        self.simple(domain, &SUSPEND).await
+    }
+
+    pub(super) async fn resume(&mut self, domain: &str) -> R {
+        self.simple(domain, &RESUME).await
+    }
+
+    async fn simple(&mut self, arg: &str, cmd: &Simple) -> R {
         let dom = self.lookup(arg, BY_ALL).await?;
         let r: Result<(), ClientError> = match cmd.flags {
             Some(f) => self.c.call(cmd.proc_, &df(&dom, f)).await,
