@@ -2,7 +2,7 @@
 //! poking at with the real clients:
 //!
 //! ```text
-//! cargo run -p remote-protocol --example fake_daemon -- /tmp/rvirt-fake.sock
+//! cargo run -p remote-protocol --features testing --example fake_daemon -- /tmp/rvirt-fake.sock
 //! virsh -c 'qemu+unix:///system?socket=/tmp/rvirt-fake.sock' list --all
 //! ```
 

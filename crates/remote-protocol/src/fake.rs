@@ -7,9 +7,13 @@ use std::sync::Mutex;
 use tokio::sync::broadcast;
 
 use crate::error::{ErrorCode, ErrorDomain, RemoteError};
+use crate::event::{
+    DefinedDetail, DomainEvent, ResumedDetail, StartedDetail, StoppedDetail, SuspendedDetail,
+    UndefinedDetail,
+};
 use crate::procs::{
-    ControlInfo, Domain, DomainInfo, JobInfo, NodeInfo, Request, Response, StateRet, list_flags,
-    state,
+    ControlInfo, Domain, DomainInfo, Family, JobInfo, NodeInfo, Request, Response, StateRet,
+    list_flags, state,
 };
 use crate::server::{Backend, BoxFuture, ByteStream, CallContext, LifecycleEvent};
 use crate::xdr::FixedChars;
@@ -169,13 +173,9 @@ impl FakeBackend {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn emit(&self, dom: &FakeDomain, event: i32, detail: i32) {
+    fn emit(&self, dom: &FakeDomain, event: DomainEvent) {
         if let Some(tx) = &self.events {
-            let _ = tx.send(LifecycleEvent {
-                dom: dom.wire(),
-                event,
-                detail,
-            });
+            let _ = tx.send(LifecycleEvent::new(dom.wire(), event));
         }
     }
 
@@ -196,7 +196,7 @@ impl FakeBackend {
             d.persistent |= persistent;
             let d = d.clone();
             drop(st);
-            self.emit(&d, 0, 1);
+            self.emit(&d, DomainEvent::Defined(DefinedDetail::Updated));
             return Ok(d.wire());
         }
         let uuid = uuid.unwrap_or_else(|| *uuid::Uuid::new_v4().as_bytes());
@@ -221,7 +221,7 @@ impl FakeBackend {
         };
         st.domains.push(d.clone());
         drop(st);
-        self.emit(&d, 0, 0);
+        self.emit(&d, DomainEvent::Defined(DefinedDetail::Added));
         Ok(d.wire())
     }
 
@@ -261,11 +261,11 @@ impl FakeBackend {
         let d = d.clone();
         st.next_id += 1;
         drop(st);
-        self.emit(&d, 2, 0);
+        self.emit(&d, DomainEvent::Started(StartedDetail::Booted));
         Ok(d.wire())
     }
 
-    fn stop(&self, dom: &Domain, reason: i32, detail: i32) -> Result<(), RemoteError> {
+    fn stop(&self, dom: &Domain, reason: i32, detail: StoppedDetail) -> Result<(), RemoteError> {
         let mut st = self.lock();
         let i = st
             .domains
@@ -284,11 +284,21 @@ impl FakeBackend {
             st.domains.remove(i);
         }
         drop(st);
-        self.emit(&d, 5, detail);
+        self.emit(&d, DomainEvent::Stopped(detail));
         Ok(())
     }
 
     fn handle(&self, req: Request) -> Result<Response, RemoteError> {
+        match req.family() {
+            Family::Connect => self.connect(req),
+            Family::Lookup => self.find(req),
+            Family::Lifecycle => self.lifecycle(req),
+            Family::Info | Family::Server => self.info(req),
+        }
+    }
+
+    /// The connection and the host.
+    fn connect(&self, req: Request) -> Result<Response, RemoteError> {
         use Request as R;
         Ok(match req {
             R::ConnectOpen { name, .. } => {
@@ -325,188 +335,7 @@ impl FakeBackend {
                 model: String::new(),
                 doi: String::new(),
             },
-            R::ConnectListAllDomains { flags } => Response::Domains(
-                self.lock()
-                    .domains
-                    .iter()
-                    .filter(|d| list_matches(d, flags))
-                    .map(FakeDomain::wire)
-                    .collect(),
-            ),
-            R::DomainLookupByName { name } => self
-                .lock()
-                .domains
-                .iter()
-                .find(|d| d.name == name)
-                .map(|d| Response::Domain(d.wire()))
-                .ok_or_else(|| RemoteError::no_domain_name(&name))?,
-            R::DomainLookupByUuid { uuid } => self
-                .lock()
-                .domains
-                .iter()
-                .find(|d| d.uuid == uuid)
-                .map(|d| Response::Domain(d.wire()))
-                .ok_or_else(|| {
-                    RemoteError::new(
-                        ErrorCode::NO_DOMAIN,
-                        ErrorDomain::QEMU,
-                        format!(
-                            "Domain not found: no domain with matching uuid '{}'",
-                            uuid::Uuid::from_bytes(uuid)
-                        ),
-                    )
-                })?,
-            R::DomainLookupById { id } => self
-                .lock()
-                .domains
-                .iter()
-                .find(|d| d.id == id && id >= 0)
-                .map(|d| Response::Domain(d.wire()))
-                .ok_or_else(|| RemoteError::no_domain_id(id))?,
-            R::DomainDefineXml { xml, .. } => Response::Domain(self.define(&xml, true)?),
-            R::DomainCreateXml { xml, flags } => {
-                let (name, ..) = parse_domain_xml(&xml)?;
-                if self.lock().domains.iter().any(|d| d.name == name) {
-                    return Err(RemoteError::operation_failed(&format!(
-                        "domain '{name}' already exists"
-                    )));
-                }
-                let d = self.define(&xml, false)?;
-                Response::Domain(self.start(&d, flags)?)
-            }
-            R::DomainCreate { dom, flags } => Response::Domain(self.start(&dom, flags)?),
-            R::DomainDestroy { dom, .. } => {
-                self.stop(&dom, 2, 1)?;
-                Response::Void
-            }
-            R::DomainShutdown { dom, .. } => {
-                self.stop(&dom, 1, 0)?;
-                Response::Void
-            }
-            R::DomainReboot { dom, .. } | R::DomainReset { dom, .. } => {
-                self.with_dom(&dom, |d| {
-                    if d.active() {
-                        Ok(())
-                    } else {
-                        Err(RemoteError::operation_invalid("domain is not running"))
-                    }
-                })?;
-                Response::Void
-            }
-            R::DomainSuspend { dom } => {
-                let d = self.with_dom(&dom, |d| {
-                    if !d.active() {
-                        return Err(RemoteError::operation_invalid("domain is not running"));
-                    }
-                    d.state = state::PAUSED;
-                    d.reason = 1;
-                    Ok(d.clone())
-                })?;
-                self.emit(&d, 3, 0);
-                Response::Void
-            }
-            R::DomainResume { dom } => {
-                let d = self.with_dom(&dom, |d| {
-                    if !d.active() {
-                        return Err(RemoteError::operation_invalid("domain is not running"));
-                    }
-                    d.state = state::RUNNING;
-                    d.reason = 5;
-                    Ok(d.clone())
-                })?;
-                self.emit(&d, 4, 0);
-                Response::Void
-            }
-            R::DomainUndefine { dom, .. } => {
-                let mut st = self.lock();
-                let i = st
-                    .domains
-                    .iter()
-                    .position(|d| d.uuid == dom.uuid)
-                    .ok_or_else(|| RemoteError::no_domain_uuid(&dom.uuid, &dom.name))?;
-                if !st.domains[i].persistent {
-                    return Err(RemoteError::operation_invalid(
-                        "cannot undefine transient domain",
-                    ));
-                }
-                let d = if st.domains[i].active() {
-                    st.domains[i].persistent = false;
-                    st.domains[i].clone()
-                } else {
-                    st.domains.remove(i)
-                };
-                drop(st);
-                self.emit(&d, 1, 0);
-                Response::Void
-            }
-            R::DomainGetXmlDesc { dom, .. } => {
-                Response::String(self.with_dom(&dom, |d| Ok(d.xml.clone()))?)
-            }
-            R::DomainGetState { dom, .. } => Response::State(self.with_dom(&dom, |d| {
-                Ok(StateRet {
-                    state: d.state,
-                    reason: d.reason,
-                })
-            })?),
-            R::DomainGetInfo { dom } => Response::DomainInfo(self.with_dom(&dom, |d| {
-                Ok(DomainInfo {
-                    state: d.state as u8,
-                    max_mem: d.memory_kib,
-                    memory: d.memory_kib,
-                    nr_virt_cpu: d.vcpus,
-                    cpu_time: 0,
-                })
-            })?),
-            R::DomainGetOsType { dom } => {
-                self.with_dom(&dom, |_| Ok(()))?;
-                Response::String("hvm".into())
-            }
-            R::DomainGetMaxMemory { dom } => {
-                Response::UHyper(self.with_dom(&dom, |d| Ok(d.memory_kib))?)
-            }
-            R::DomainGetMaxVcpus { dom } | R::DomainGetVcpusFlags { dom, .. } => {
-                Response::Int(self.with_dom(&dom, |d| Ok(i32::from(d.vcpus)))?)
-            }
-            R::DomainIsActive { dom } => Response::bool(self.with_dom(&dom, |d| Ok(d.active()))?),
-            R::DomainIsPersistent { dom } => {
-                Response::bool(self.with_dom(&dom, |d| Ok(d.persistent))?)
-            }
-            R::DomainIsUpdated { dom } => {
-                self.with_dom(&dom, |_| Ok(()))?;
-                Response::bool(false)
-            }
-            R::DomainGetAutostart { dom } => {
-                Response::bool(self.with_dom(&dom, |d| Ok(d.autostart))?)
-            }
-            R::DomainSetAutostart { dom, autostart } => {
-                self.with_dom(&dom, |d| {
-                    if !d.persistent {
-                        return Err(RemoteError::operation_invalid(
-                            "cannot set autostart for transient domain",
-                        ));
-                    }
-                    d.autostart = autostart;
-                    Ok(())
-                })?;
-                Response::Void
-            }
-            R::DomainHasManagedSaveImage { dom, .. } | R::DomainSnapshotNum { dom, .. } => {
-                self.with_dom(&dom, |_| Ok(()))?;
-                Response::Int(0)
-            }
-            R::DomainGetMessages { dom, .. } => {
-                self.with_dom(&dom, |_| Ok(()))?;
-                Response::Strings(Vec::new())
-            }
             R::NodeGetFreeMemory => Response::UHyper(4 << 30),
-            R::DomainGetJobInfo { dom } => {
-                self.with_dom(&dom, |_| Ok(()))?;
-                Response::JobInfo(JobInfo::default())
-            }
-            R::DomainGetControlInfo { dom, .. } => {
-                self.with_dom(&dom, |_| Ok(()))?;
-                Response::ControlInfo(ControlInfo::default())
-            }
             // Passed through as "unknown procedure": clients fall back.
             R::ConnectGetDomainCapabilities { .. } => {
                 return Err(RemoteError::unknown_procedure(
@@ -526,8 +355,213 @@ impl FakeBackend {
                 let (name, ..) = parse_domain_xml(&domain_xml)?;
                 Response::String(format!("/usr/bin/qemu-system-x86_64 -name guest={name}\n"))
             }
+            other => return Err(not_mine(&other)),
         })
     }
+
+    /// Listing and lookups.
+    fn find(&self, req: Request) -> Result<Response, RemoteError> {
+        use Request as R;
+        let st = self.lock();
+        let found = |f: &dyn Fn(&FakeDomain) -> bool| {
+            st.domains
+                .iter()
+                .find(|d| f(d))
+                .map(|d| Response::Domain(d.wire()))
+        };
+        Ok(match req {
+            R::ConnectListAllDomains { flags } => Response::Domains(
+                st.domains
+                    .iter()
+                    .filter(|d| list_matches(d, flags))
+                    .map(FakeDomain::wire)
+                    .collect(),
+            ),
+            R::DomainLookupByName { name } => {
+                found(&|d| d.name == name).ok_or_else(|| RemoteError::no_domain_name(&name))?
+            }
+            R::DomainLookupByUuid { uuid } => found(&|d| d.uuid == uuid).ok_or_else(|| {
+                RemoteError::new(
+                    ErrorCode::NO_DOMAIN,
+                    ErrorDomain::QEMU,
+                    format!(
+                        "Domain not found: no domain with matching uuid '{}'",
+                        uuid::Uuid::from_bytes(uuid)
+                    ),
+                )
+            })?,
+            R::DomainLookupById { id } => {
+                found(&|d| d.id == id && id >= 0).ok_or_else(|| RemoteError::no_domain_id(id))?
+            }
+            other => return Err(not_mine(&other)),
+        })
+    }
+
+    /// Define, start, stop, pause, undefine.
+    fn lifecycle(&self, req: Request) -> Result<Response, RemoteError> {
+        use Request as R;
+        match req {
+            R::DomainDefineXml { xml, .. } => {
+                return Ok(Response::Domain(self.define(&xml, true)?));
+            }
+            R::DomainCreateXml { xml, flags } => return self.create_xml(&xml, flags),
+            R::DomainCreate { dom, flags } => {
+                return Ok(Response::Domain(self.start(&dom, flags)?));
+            }
+            R::DomainDestroy { dom, .. } => self.stop(&dom, 2, StoppedDetail::Destroyed)?,
+            R::DomainShutdown { dom, .. } => self.stop(&dom, 1, StoppedDetail::Shutdown)?,
+            R::DomainReboot { dom, .. } | R::DomainReset { dom, .. } => {
+                self.with_dom(&dom, |d| {
+                    if d.active() {
+                        Ok(())
+                    } else {
+                        Err(RemoteError::operation_invalid("domain is not running"))
+                    }
+                })?;
+            }
+            R::DomainSuspend { dom } => self.pause(&dom, true)?,
+            R::DomainResume { dom } => self.pause(&dom, false)?,
+            R::DomainUndefine { dom, .. } => self.undefine(&dom)?,
+            R::DomainSetAutostart { dom, autostart } => {
+                self.with_dom(&dom, |d| {
+                    if !d.persistent {
+                        return Err(RemoteError::operation_invalid(
+                            "cannot set autostart for transient domain",
+                        ));
+                    }
+                    d.autostart = autostart;
+                    Ok(())
+                })?;
+            }
+            other => return Err(not_mine(&other)),
+        }
+        Ok(Response::Void)
+    }
+
+    fn create_xml(&self, xml: &str, flags: u32) -> Result<Response, RemoteError> {
+        let (name, ..) = parse_domain_xml(xml)?;
+        if self.lock().domains.iter().any(|d| d.name == name) {
+            return Err(RemoteError::operation_failed(&format!(
+                "domain '{name}' already exists"
+            )));
+        }
+        let d = self.define(xml, false)?;
+        Ok(Response::Domain(self.start(&d, flags)?))
+    }
+
+    /// SUSPEND (`pause`) or RESUME.
+    fn pause(&self, dom: &Domain, pause: bool) -> Result<(), RemoteError> {
+        let d = self.with_dom(dom, |d| {
+            if !d.active() {
+                return Err(RemoteError::operation_invalid("domain is not running"));
+            }
+            (d.state, d.reason) = if pause {
+                (state::PAUSED, 1)
+            } else {
+                (state::RUNNING, 5)
+            };
+            Ok(d.clone())
+        })?;
+        self.emit(
+            &d,
+            if pause {
+                DomainEvent::Suspended(SuspendedDetail::Paused)
+            } else {
+                DomainEvent::Resumed(ResumedDetail::Unpaused)
+            },
+        );
+        Ok(())
+    }
+
+    fn undefine(&self, dom: &Domain) -> Result<(), RemoteError> {
+        let mut st = self.lock();
+        let i = st
+            .domains
+            .iter()
+            .position(|d| d.uuid == dom.uuid)
+            .ok_or_else(|| RemoteError::no_domain_uuid(&dom.uuid, &dom.name))?;
+        if !st.domains[i].persistent {
+            return Err(RemoteError::operation_invalid(
+                "cannot undefine transient domain",
+            ));
+        }
+        let d = if st.domains[i].active() {
+            st.domains[i].persistent = false;
+            st.domains[i].clone()
+        } else {
+            st.domains.remove(i)
+        };
+        drop(st);
+        self.emit(&d, DomainEvent::Undefined(UndefinedDetail::Removed));
+        Ok(())
+    }
+
+    /// One domain's facts.
+    fn info(&self, req: Request) -> Result<Response, RemoteError> {
+        use Request as R;
+        Ok(match req {
+            R::DomainGetXmlDesc { dom, .. } => {
+                Response::String(self.with_dom(&dom, |d| Ok(d.xml.clone()))?)
+            }
+            R::DomainGetState { dom, .. } => Response::State(self.with_dom(&dom, |d| {
+                Ok(StateRet {
+                    state: d.state,
+                    reason: d.reason,
+                })
+            })?),
+            R::DomainGetInfo { dom } => Response::DomainInfo(self.with_dom(&dom, |d| {
+                Ok(DomainInfo {
+                    state: d.state as u8,
+                    max_mem: d.memory_kib,
+                    memory: d.memory_kib,
+                    nr_virt_cpu: d.vcpus,
+                    cpu_time: 0,
+                })
+            })?),
+            R::DomainGetMaxMemory { dom } => {
+                Response::UHyper(self.with_dom(&dom, |d| Ok(d.memory_kib))?)
+            }
+            R::DomainGetMaxVcpus { dom } | R::DomainGetVcpusFlags { dom, .. } => {
+                Response::Int(self.with_dom(&dom, |d| Ok(i32::from(d.vcpus)))?)
+            }
+            R::DomainIsActive { dom } => Response::bool(self.with_dom(&dom, |d| Ok(d.active()))?),
+            R::DomainIsPersistent { dom } => {
+                Response::bool(self.with_dom(&dom, |d| Ok(d.persistent))?)
+            }
+            R::DomainGetAutostart { dom } => {
+                Response::bool(self.with_dom(&dom, |d| Ok(d.autostart))?)
+            }
+            other => return self.constant_info(other),
+        })
+    }
+
+    /// The facts every existing domain has alike here.
+    fn constant_info(&self, req: Request) -> Result<Response, RemoteError> {
+        use Request as R;
+        let (dom, answer) = match req {
+            R::DomainGetOsType { dom } => (dom, Response::String("hvm".into())),
+            R::DomainIsUpdated { dom } => (dom, Response::bool(false)),
+            R::DomainHasManagedSaveImage { dom, .. } | R::DomainSnapshotNum { dom, .. } => {
+                (dom, Response::Int(0))
+            }
+            R::DomainGetMessages { dom, .. } => (dom, Response::Strings(Vec::new())),
+            R::DomainGetJobInfo { dom } => (dom, Response::JobInfo(JobInfo::default())),
+            R::DomainGetControlInfo { dom, .. } => {
+                (dom, Response::ControlInfo(ControlInfo::default()))
+            }
+            other => return Err(not_mine(&other)),
+        };
+        self.with_dom(&dom, |_| Ok(()))?;
+        Ok(answer)
+    }
+}
+
+/// A request handed to the wrong family's function (a bug).
+fn not_mine(req: &Request) -> RemoteError {
+    RemoteError::internal(&format!(
+        "the fake backend has no answer for a {:?} request",
+        req.family()
+    ))
 }
 
 fn list_matches(d: &FakeDomain, flags: u32) -> bool {
@@ -678,9 +712,9 @@ mod tests {
         let started = b.start(&d, 0).unwrap();
         assert_eq!(started.id, 1);
         assert!(b.start(&d, 0).is_err());
-        b.stop(&d, 2, 1).unwrap();
+        b.stop(&d, 2, StoppedDetail::Destroyed).unwrap();
         assert_eq!(b.domains()[0].state, state::SHUTOFF);
-        let e = b.stop(&d, 2, 1).unwrap_err();
+        let e = b.stop(&d, 2, StoppedDetail::Destroyed).unwrap_err();
         assert_eq!(e.code, ErrorCode::OPERATION_INVALID);
         assert!(list_matches(&b.domains()[0], list_flags::INACTIVE));
         assert!(!list_matches(&b.domains()[0], list_flags::ACTIVE));

@@ -9,6 +9,7 @@
 //!   numbers, libvirt 9.0 size limits.
 //! * [`error`]: `remote_error` ([`RemoteError`]) and libvirt's error numbers
 //!   ([`ErrorCode`]) and domains ([`ErrorDomain`]).
+//! * [`event`]: lifecycle event types and details ([`DomainEvent`]).
 //! * [`procs`]: procedure numbers ([`Procedure`]), wire structs, and the typed
 //!   [`Request`] / [`Response`] enums handed to a backend.
 //! * [`server`]: [`serve`] on a `tokio::net::UnixListener` with an
@@ -19,8 +20,9 @@
 //! * [`rvirt`]: rvirt's own program (grants on a running domain) on the same
 //!   socket.
 //! * [`uri`]: libvirt URIs ([`ConnectUri`]) → socket path + CONNECT_OPEN name.
-//! * [`fake`]: a small in-memory backend for tests and demos
-//!   (`cargo run -p remote-protocol --example fake_daemon -- /tmp/sock`).
+//! * `fake`: a small in-memory backend for tests and demos, built only with
+//!   the `testing` feature (or in this crate's unit tests)
+//!   (`cargo run -p remote-protocol --features testing --example fake_daemon -- /tmp/sock`).
 //!
 //! The live tests (`tests/rpc_live.rs`, names `rpc_live_*`) drive the real
 //! Debian `virsh` 9.0 and python3-libvirt against the fake backend and fail
@@ -28,6 +30,8 @@
 
 pub mod client;
 pub mod error;
+pub mod event;
+#[cfg(any(test, feature = "testing"))]
 pub mod fake;
 pub mod frame;
 pub mod procs;
@@ -45,6 +49,7 @@ pub const LIBVIRT_VERSION_NUMBER: u64 = 11_003_000;
 
 pub use client::{Client, ClientError};
 pub use error::{ErrorCode, ErrorDomain, ErrorLevel, RemoteError};
+pub use event::DomainEvent;
 pub use procs::{Domain, Procedure, Request, Response};
 pub use server::{Backend, BoxFuture, ByteStream, CallContext, ServeOptions, serve};
 pub use uri::ConnectUri;

@@ -367,28 +367,33 @@ fn virsh_usage_error(e: &clap::Error, args: &[String]) -> Option<String> {
     }
 }
 
+/// Parse the command line like virsh; `Err` is the exit code of a usage
+/// error, `--help` or `--version` (already printed).
+fn parse_cli(args: &[String]) -> Result<Cli, ExitCode> {
+    Cli::try_parse_from(args).map_err(|e| {
+        if let Some(m) = virsh_usage_error(&e, args) {
+            if m.starts_with("need either") && !args.iter().any(|a| a == "-q" || a == "--quiet") {
+                // virsh finds this one while running the command.
+                println!();
+            }
+            eprintln!("error: {m}");
+            return ExitCode::FAILURE;
+        }
+        let _ = e.print();
+        // virsh exits 1 on every usage error; help and --version are not errors.
+        if e.use_stderr() {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
+}
+
 fn main() -> ExitCode {
     let args = virsh_named_options(std::env::args().collect());
-    let cli = match Cli::try_parse_from(&args) {
+    let cli = match parse_cli(&args) {
         Ok(c) => c,
-        Err(e) => {
-            if let Some(m) = virsh_usage_error(&e, &args) {
-                if m.starts_with("need either") && !args.iter().any(|a| a == "-q" || a == "--quiet")
-                {
-                    // virsh finds this one while running the command.
-                    println!();
-                }
-                eprintln!("error: {m}");
-                return ExitCode::FAILURE;
-            }
-            let _ = e.print();
-            // virsh exits 1 on every usage error; help and --version are not errors.
-            return if e.use_stderr() {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(code) => return code,
     };
     if let Command::Validate { canonical, files } = &cli.command {
         return match validate::run(files, *canonical) {
@@ -417,38 +422,40 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let quiet = cli.quiet;
-    let read_only = cli.readonly;
+    let (quiet, read_only) = (cli.quiet, cli.readonly);
     let cmd = to_cmd(cli.command);
-    rt.block_on(async move {
-        if let Cmd::XmlToNative { format, file } = &cmd {
-            let (out, ok) = native::run(&target, read_only, format, file).await;
-            if ok && !quiet {
-                // rvirt's addition: what a passthrough opens that no grant covers.
-                for p in native::ungranted(file) {
-                    eprintln!(
-                        "warning: passthrough argument path '{p}' is not covered by any <rvirt:grant>; \
-                         a confinement layer will likely refuse it (add <rvirt:grant path='{p}' access='rw'/>)"
-                    );
-                }
+    rt.block_on(run(&target, read_only, quiet, &cmd))
+}
+
+/// Run a daemon command (domxml-to-native may run offline) and print like virsh.
+async fn run(target: &target::Target, read_only: bool, quiet: bool, cmd: &Cmd) -> ExitCode {
+    if let Cmd::XmlToNative { format, file } = cmd {
+        let (out, ok) = native::run(target, read_only, format, file).await;
+        if ok && !quiet {
+            // rvirt's addition: what a passthrough opens that no grant covers.
+            for p in native::ungranted(file) {
+                eprintln!(
+                    "warning: passthrough argument path '{p}' is not covered by any <rvirt:grant>; \
+                     a confinement layer will likely refuse it (add <rvirt:grant path='{p}' access='rw'/>)"
+                );
             }
-            return out.emit(ok, quiet);
         }
-        let client = match virsh::connect(&target, read_only).await {
-            Ok(c) => c,
-            Err(m) => return connect_failed(&m),
-        };
-        let mut s = virsh::Session {
-            c: &client,
-            target: &target,
-            quiet,
-            out: Output::default(),
-        };
-        let ok = s.run(&cmd).await.is_ok();
-        let out = std::mem::take(&mut s.out);
-        let _ = client.close().await;
-        out.emit(ok, quiet)
-    })
+        return out.emit(ok, quiet);
+    }
+    let client = match virsh::connect(target, read_only).await {
+        Ok(c) => c,
+        Err(m) => return connect_failed(&m),
+    };
+    let mut s = virsh::Session {
+        c: &client,
+        target,
+        quiet,
+        out: Output::default(),
+    };
+    let ok = s.run(cmd).await.is_ok();
+    let out = std::mem::take(&mut s.out);
+    let _ = client.close().await;
+    out.emit(ok, quiet)
 }
 
 #[cfg(test)]

@@ -5,14 +5,16 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use remote_protocol::procs::{
-    DomainArgs, DomainFlagsArgs, MessagesRet, SecurityModelRet, list_flags,
-};
-use remote_protocol::xdr::{CharVec, DecodeLimited, Reader, to_bytes};
-use remote_protocol::{Client, ClientError, Domain, ErrorCode, Procedure};
+use remote_protocol::procs::{DomainArgs, DomainFlagsArgs};
+use remote_protocol::{Client, ClientError, Domain, ErrorCode};
 
-use crate::format::{list_order, parse_id, parse_uuid, reason_str, state_str, table, uuid_string};
+use crate::format::{parse_id, parse_uuid};
 use crate::target::Target;
+
+mod host;
+mod info;
+mod lifecycle;
+mod own;
 
 /// Version of the libvirt client API whose output rvirt reproduces.
 pub const API_VERSION: &str = remote_protocol::LIBVIRT_VERSION;
@@ -293,53 +295,8 @@ impl Session<'_> {
         read_file(file).map_err(|m| self.out.err(m))
     }
 
-    async fn simple(
-        &mut self,
-        arg: &str,
-        proc_: Procedure,
-        flags: Option<u32>,
-        done: &str,
-        failed: &str,
-    ) -> R {
-        let dom = self.lookup(arg, BY_ALL).await?;
-        let r: Result<(), ClientError> = match flags {
-            Some(f) => self.c.call(proc_, &df(&dom, f)).await,
-            None => self.c.call(proc_, &d(&dom)).await,
-        };
-        match r {
-            Ok(()) => {
-                self.extra(&done.replace("{}", arg));
-                Ok(())
-            }
-            Err(e) => self.fail2(failed.replace("{}", arg), &e),
-        }
-    }
-
-    /// virsh's `qemu-monitor-command`: text that is not a JSON object (and not HMP)
-    /// is sent as the name of a QMP command.
-    async fn monitor_command(&mut self, domain: &str, hmp: bool, pretty: bool, cmd: &str) -> R {
-        let dom = self.lookup(domain, BY_ALL).await?;
-        let text = if hmp || cmd.trim_start().starts_with('{') {
-            cmd.to_owned()
-        } else {
-            serde_json::json!({ "execute": cmd }).to_string()
-        };
-        let flags = u32::from(hmp);
-        match self.c.qemu_monitor_command(&dom, &text, flags).await {
-            Ok(reply) => {
-                let shown = if pretty && !hmp {
-                    crate::pretty::pretty(&reply)
-                } else {
-                    None
-                }
-                .unwrap_or_else(|| format!("{reply}\n"));
-                self.print(&shown);
-                Ok(())
-            }
-            Err(e) => self.fail1(&e),
-        }
-    }
-
+    /// Run one command: each is one method of the files beside this one
+    /// (`host`, `lifecycle`, `info`, and `own` for rvirt's own commands).
     pub async fn run(&mut self, cmd: &Cmd) -> R {
         match cmd {
             Cmd::Grant {
@@ -347,18 +304,7 @@ impl Session<'_> {
                 path,
                 read_write,
                 flags,
-            } => {
-                let dom = self.lookup(domain, BY_ALL).await?;
-                match self.c.domain_grant(&dom, path, *read_write, *flags).await {
-                    Ok(()) => {
-                        self.extra("Grant added successfully\n");
-                        Ok(())
-                    }
-                    Err(e) => {
-                        self.fail2(format!("Failed to grant '{path}' to domain '{domain}'"), &e)
-                    }
-                }
-            }
+            } => self.grant(domain, path, *read_write, *flags).await,
             Cmd::MonitorCommand {
                 domain,
                 hmp,
@@ -369,439 +315,35 @@ impl Session<'_> {
                 domain,
                 path,
                 flags,
-            } => {
-                let dom = self.lookup(domain, BY_ALL).await?;
-                match self.c.domain_revoke(&dom, path, *flags).await {
-                    Ok(()) => {
-                        self.extra("Grant revoked successfully\n");
-                        Ok(())
-                    }
-                    Err(e) => self.fail2(
-                        format!("Failed to revoke '{path}' from domain '{domain}'"),
-                        &e,
-                    ),
-                }
-            }
+            } => self.revoke(domain, path, *flags).await,
             Cmd::Version { daemon } => self.version(*daemon).await,
-            Cmd::Uri => match &self.target.uri {
-                Some(u) => {
-                    let u = u.clone();
-                    self.print(&format!("{u}\n"));
-                    Ok(())
-                }
-                None => match self.c.get_uri().await {
-                    Ok(u) => {
-                        self.print(&format!("{u}\n"));
-                        Ok(())
-                    }
-                    Err(e) => self.fail2("failed to get URI".into(), &e),
-                },
-            },
-            Cmd::Hostname => match self.c.get_hostname().await {
-                Ok(h) => {
-                    self.print(&format!("{h}\n"));
-                    Ok(())
-                }
-                Err(e) => self.fail2("failed to get hostname".into(), &e),
-            },
-            Cmd::Capabilities => match self.c.get_capabilities().await {
-                Ok(x) => {
-                    // virsh 11.3 prints the document as the daemon sent it.
-                    self.print(&x);
-                    Ok(())
-                }
-                Err(e) => self.fail2("failed to get capabilities".into(), &e),
-            },
-            Cmd::Nodeinfo => match self.c.node_get_info().await {
-                Ok(n) => {
-                    let mut s = String::new();
-                    s += &format!("{:<20} {}\n", "CPU model:", n.model.to_string_lossy());
-                    s += &format!("{:<20} {}\n", "CPU(s):", n.cpus);
-                    if n.mhz != 0 {
-                        s += &format!("{:<20} {} MHz\n", "CPU frequency:", n.mhz);
-                    }
-                    s += &format!("{:<20} {}\n", "CPU socket(s):", n.sockets);
-                    s += &format!("{:<20} {}\n", "Core(s) per socket:", n.cores);
-                    s += &format!("{:<20} {}\n", "Thread(s) per core:", n.threads);
-                    s += &format!("{:<20} {}\n", "NUMA cell(s):", n.nodes);
-                    s += &format!("{:<20} {} KiB\n", "Memory size:", n.memory);
-                    self.print(&s);
-                    Ok(())
-                }
-                Err(e) => self.fail2("failed to get node information".into(), &e),
-            },
+            Cmd::Uri => self.uri().await,
+            Cmd::Hostname => self.hostname().await,
+            Cmd::Capabilities => self.capabilities().await,
+            Cmd::Nodeinfo => self.nodeinfo().await,
             Cmd::List {
                 all,
                 inactive,
                 name,
                 uuid,
             } => self.list(*all, *inactive, *name, *uuid).await,
-            Cmd::Define { file } => {
-                let xml = self.read(file)?;
-                match self.c.define_xml(&xml, 0).await {
-                    Ok(dom) => {
-                        self.extra(&format!("Domain '{}' defined from {file}\n", dom.name));
-                        Ok(())
-                    }
-                    Err(e) => self.fail2(format!("Failed to define domain from {file}"), &e),
-                }
-            }
-            Cmd::Create { file } => {
-                let xml = self.read(file)?;
-                match self.c.create_xml(&xml, 0).await {
-                    Ok(dom) => {
-                        self.extra(&format!("Domain '{}' created from {file}\n", dom.name));
-                        Ok(())
-                    }
-                    Err(e) => self.fail2(format!("Failed to create domain from {file}"), &e),
-                }
-            }
-            Cmd::Undefine { domain } => {
-                let dom = self.lookup(domain, BY_ALL).await?;
-                let mut r: Result<(), ClientError> = self
-                    .c
-                    .call(Procedure::DomainUndefineFlags, &df(&dom, 0))
-                    .await;
-                if let Err(e) = &r
-                    && is_no_support(e)
-                {
-                    r = self.c.call(Procedure::DomainUndefine, &d(&dom)).await;
-                }
-                match r {
-                    Ok(()) => {
-                        self.extra(&format!("Domain '{domain}' has been undefined\n"));
-                        Ok(())
-                    }
-                    Err(e) => self.fail2(format!("Failed to undefine domain '{domain}'"), &e),
-                }
-            }
-            Cmd::Start { domain } => {
-                let dom = self.lookup(domain, BY_ALL).await?;
-                if dom.id >= 0 {
-                    self.out.err("Domain is already active");
-                    return Err(());
-                }
-                let r: Result<(), ClientError> =
-                    self.c.call(Procedure::DomainCreate, &d(&dom)).await;
-                match r {
-                    Ok(()) => {
-                        // The library re-reads the id (CREATE returns void).
-                        let _ = self.c.lookup_by_uuid(dom.uuid).await;
-                        self.extra(&format!("Domain '{}' started\n", dom.name));
-                        Ok(())
-                    }
-                    Err(e) => self.fail2(format!("Failed to start domain '{}'", dom.name), &e),
-                }
-            }
-            Cmd::Shutdown { domain } => {
-                self.simple(
-                    domain,
-                    Procedure::DomainShutdown,
-                    None,
-                    "Domain '{}' is being shutdown\n",
-                    "Failed to shutdown domain '{}'",
-                )
-                .await
-            }
-            Cmd::Destroy { domain } => {
-                self.simple(
-                    domain,
-                    Procedure::DomainDestroy,
-                    None,
-                    "Domain '{}' destroyed\n",
-                    "Failed to destroy domain '{}'",
-                )
-                .await
-            }
-            Cmd::Reboot { domain } => {
-                self.simple(
-                    domain,
-                    Procedure::DomainReboot,
-                    Some(0),
-                    "Domain '{}' is being rebooted\n",
-                    "Failed to reboot domain '{}'",
-                )
-                .await
-            }
-            Cmd::Suspend { domain } => {
-                self.simple(
-                    domain,
-                    Procedure::DomainSuspend,
-                    None,
-                    "Domain '{}' suspended\n",
-                    "Failed to suspend domain '{}'",
-                )
-                .await
-            }
-            Cmd::Resume { domain } => {
-                self.simple(
-                    domain,
-                    Procedure::DomainResume,
-                    None,
-                    "Domain '{}' resumed\n",
-                    "Failed to resume domain '{}'",
-                )
-                .await
-            }
-            Cmd::Dumpxml { inactive, domain } => {
-                let dom = self.lookup(domain, BY_ALL).await?;
-                let flags = if *inactive { 2 } else { 0 };
-                match self.c.get_xml_desc(&dom, flags).await {
-                    Ok(x) => {
-                        self.print(&x);
-                        Ok(())
-                    }
-                    Err(e) => self.fail1(&e),
-                }
-            }
-            Cmd::Domstate { reason, domain } => {
-                let dom = self.lookup(domain, BY_ALL).await?;
-                match self.c.get_state(&dom).await {
-                    Ok(s) => {
-                        let line = if *reason {
-                            format!(
-                                "{} ({})\n",
-                                state_str(s.state),
-                                reason_str(s.state, s.reason)
-                            )
-                        } else {
-                            format!("{}\n", state_str(s.state))
-                        };
-                        self.print(&line);
-                        Ok(())
-                    }
-                    Err(e) => self.fail1(&e),
-                }
-            }
+            Cmd::XmlToNative { format, file } => self.xml_to_native(format, file).await,
+            Cmd::Define { file } => self.define(file).await,
+            Cmd::Create { file } => self.create(file).await,
+            Cmd::Undefine { domain } => self.undefine(domain).await,
+            Cmd::Start { domain } => self.start(domain).await,
+            Cmd::Shutdown { domain } => self.shutdown(domain).await,
+            Cmd::Destroy { domain } => self.destroy(domain).await,
+            Cmd::Reboot { domain } => self.reboot(domain).await,
+            Cmd::Suspend { domain } => self.suspend(domain).await,
+            Cmd::Resume { domain } => self.resume(domain).await,
+            Cmd::Autostart { disable, domain } => self.autostart(domain, *disable).await,
+            Cmd::Dumpxml { inactive, domain } => self.dumpxml(domain, *inactive).await,
+            Cmd::Domstate { reason, domain } => self.domstate(domain, *reason).await,
             Cmd::Dominfo { domain } => self.dominfo(domain).await,
-            Cmd::Domid { domain } => {
-                let dom = self.lookup(domain, BY_NAME | BY_UUID).await?;
-                if dom.id < 0 {
-                    self.print("-\n");
-                } else {
-                    self.print(&format!("{}\n", dom.id));
-                }
-                Ok(())
-            }
-            Cmd::Domuuid { domain } => {
-                let dom = self.lookup(domain, BY_NAME | BY_ID).await?;
-                self.print(&format!("{}\n", uuid_string(&dom.uuid)));
-                Ok(())
-            }
-            Cmd::Domname { domain } => {
-                let dom = self.lookup(domain, BY_ID | BY_UUID).await?;
-                self.print(&format!("{}\n", dom.name));
-                Ok(())
-            }
-            Cmd::Autostart { disable, domain } => {
-                let dom = self.lookup(domain, BY_ALL).await?;
-                match self.c.set_autostart(&dom, !*disable).await {
-                    Ok(()) => {
-                        let m = if *disable {
-                            format!("Domain '{domain}' unmarked as autostarted\n")
-                        } else {
-                            format!("Domain '{domain}' marked as autostarted\n")
-                        };
-                        self.extra(&m);
-                        Ok(())
-                    }
-                    Err(e) => {
-                        let m = if *disable {
-                            format!("Failed to unmark domain '{domain}' as autostarted")
-                        } else {
-                            format!("Failed to mark domain '{domain}' as autostarted")
-                        };
-                        self.fail2(m, &e)
-                    }
-                }
-            }
-            Cmd::XmlToNative { format, file } => {
-                let xml = self.read(file)?;
-                match self.c.domain_xml_to_native(format, &xml, 0).await {
-                    Ok(s) => {
-                        self.print(&s);
-                        Ok(())
-                    }
-                    Err(e) => self.fail1(&e),
-                }
-            }
+            Cmd::Domid { domain } => self.domid(domain).await,
+            Cmd::Domuuid { domain } => self.domuuid(domain).await,
+            Cmd::Domname { domain } => self.domname(domain).await,
         }
-    }
-
-    async fn version(&mut self, daemon: bool) -> R {
-        let v = API_VERSION;
-        self.print(&format!("Compiled against library: libvirt {v}\n"));
-        self.print(&format!("Using library: libvirt {v}\n"));
-        let typ = match self.c.get_type().await {
-            Ok(t) => t,
-            Err(e) => return self.fail2("failed to get hypervisor type".into(), &e),
-        };
-        self.print(&format!("Using API: {typ} {v}\n"));
-        match self.c.get_version().await {
-            Ok(0) => self.print(&format!(
-                "Cannot extract running {typ} hypervisor version\n"
-            )),
-            Ok(hv) => self.print(&format!(
-                "Running hypervisor: {typ} {}.{}.{}\n",
-                hv / 1_000_000,
-                (hv / 1000) % 1000,
-                hv % 1000
-            )),
-            Err(e) => return self.fail2("failed to get the hypervisor version".into(), &e),
-        }
-        if daemon {
-            match self.c.get_lib_version().await {
-                Ok(lv) => self.print(&format!(
-                    "Running against daemon: {}.{}.{}\n",
-                    lv / 1_000_000,
-                    (lv / 1000) % 1000,
-                    lv % 1000
-                )),
-                Err(e) => {
-                    return self.fail2("failed to get the daemon version".into(), &e);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn list(&mut self, all: bool, inactive: bool, name: bool, uuid: bool) -> R {
-        let mut flags = list_flags::ACTIVE;
-        if inactive {
-            flags = list_flags::INACTIVE;
-        }
-        if all {
-            flags = list_flags::ACTIVE | list_flags::INACTIVE;
-        }
-        let mut doms = match self.c.list_all_domains(flags).await {
-            Ok(v) => v,
-            Err(e) => return self.fail2("Failed to list domains".into(), &e),
-        };
-        doms.sort_by(|a, b| list_order((a.id, &a.name), (b.id, &b.name)));
-        if name || uuid {
-            for dom in &doms {
-                let line = match (uuid, name) {
-                    (true, true) => format!("{} {}\n", uuid_string(&dom.uuid), dom.name),
-                    (true, false) => format!("{}\n", uuid_string(&dom.uuid)),
-                    _ => format!("{}\n", dom.name),
-                };
-                self.print(&line);
-            }
-            return Ok(());
-        }
-        let mut rows = Vec::with_capacity(doms.len());
-        for dom in &doms {
-            let state = match self.c.get_state(dom).await {
-                Ok(s) => s.state,
-                Err(_) => -1,
-            };
-            let id = if dom.id < 0 {
-                "-".to_string()
-            } else {
-                dom.id.to_string()
-            };
-            rows.push(vec![id, dom.name.clone(), state_str(state).to_string()]);
-        }
-        let t = table(&["Id", "Name", "State"], &rows, !self.quiet);
-        self.print(&t);
-        Ok(())
-    }
-
-    async fn dominfo(&mut self, arg: &str) -> R {
-        let dom = self.lookup(arg, BY_ALL).await?;
-        let mut ok = true;
-        let kv = |k: &str, v: &str| format!("{k:<15} {v}\n");
-        let id = if dom.id < 0 {
-            "-".to_string()
-        } else {
-            dom.id.to_string()
-        };
-        self.print(&kv("Id:", &id));
-        self.print(&kv("Name:", &dom.name));
-        self.print(&kv("UUID:", &uuid_string(&dom.uuid)));
-        let os: Result<String, ClientError> =
-            self.c.call(Procedure::DomainGetOsType, &d(&dom)).await;
-        if let Ok(os) = os {
-            self.print(&kv("OS Type:", &os));
-        }
-        match self.c.get_info(&dom).await {
-            Ok(info) => {
-                self.print(&kv("State:", state_str(i32::from(info.state))));
-                self.print(&kv("CPU(s):", &info.nr_virt_cpu.to_string()));
-                if info.cpu_time != 0 {
-                    let secs = info.cpu_time as f64 / 1e9;
-                    self.print(&kv("CPU time:", &format!("{secs:.1}s")));
-                }
-                if info.max_mem != u64::from(u32::MAX) {
-                    self.print(&kv("Max memory:", &format!("{} KiB", info.max_mem)));
-                } else {
-                    self.print(&kv("Max memory:", "no limit"));
-                }
-                self.print(&kv("Used memory:", &format!("{} KiB", info.memory)));
-            }
-            Err(e) => {
-                ok = false;
-                self.out.err(message(&e));
-            }
-        }
-        match self.c.is_persistent(&dom).await {
-            Ok(p) => self.print(&kv("Persistent:", if p { "yes" } else { "no" })),
-            Err(_) => self.print(&kv("Persistent:", "unknown")),
-        }
-        if let Ok(a) = self.c.get_autostart(&dom).await {
-            self.print(&kv("Autostart:", if a { "enable" } else { "disable" }));
-        }
-        let ms: Result<i32, ClientError> = self
-            .c
-            .call(Procedure::DomainHasManagedSaveImage, &df(&dom, 0))
-            .await;
-        match ms {
-            Ok(v) => self.print(&kv("Managed save:", if v != 0 { "yes" } else { "no" })),
-            Err(_) => self.print(&kv("Managed save:", "unknown")),
-        }
-        let sm: Result<SecurityModelRet, ClientError> =
-            self.c.call(Procedure::NodeGetSecurityModel, &()).await;
-        match sm {
-            Ok(m) if !m.model.0.is_empty() && m.model.0[0] != 0 => {
-                let text = |v: &[u8]| {
-                    let end = v.iter().position(|b| *b == 0).unwrap_or(v.len());
-                    String::from_utf8_lossy(&v[..end]).into_owned()
-                };
-                self.print(&kv("Security model:", &text(&m.model.0)));
-                self.print(&kv("Security DOI:", &text(&m.doi.0)));
-                // DOMAIN_GET_SECURITY_LABEL (121): char label<4097>; int enforcing.
-                match self.c.call_raw(121, to_bytes(&d(&dom))).await {
-                    Ok(body) => {
-                        let mut r = Reader::new(&body);
-                        if let (Ok(label), Ok(enf)) =
-                            (CharVec::decode_limited(&mut r, 4097), r.get_i32())
-                        {
-                            let l = text(&label.0);
-                            if !l.is_empty() {
-                                let mode = if enf != 0 { "enforcing" } else { "permissive" };
-                                self.print(&kv("Security label:", &format!("{l} ({mode})")));
-                            }
-                        }
-                    }
-                    Err(e) => return self.fail1(&e),
-                }
-            }
-            Ok(_) => {}
-            Err(e) if is_no_support(&e) => {}
-            Err(e) => {
-                self.out.err(message(&e));
-                return Err(());
-            }
-        }
-        let msgs: Result<MessagesRet, ClientError> = self
-            .c
-            .call(Procedure::DomainGetMessages, &df(&dom, 0))
-            .await;
-        if let Ok(m) = msgs {
-            for (i, line) in m.msgs.iter().enumerate() {
-                self.print(&kv(if i == 0 { "Messages:" } else { "" }, line));
-            }
-        }
-        if ok { Ok(()) } else { Err(()) }
     }
 }

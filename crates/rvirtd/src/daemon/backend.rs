@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use remote_protocol::procs::{ControlInfo, DomainInfo, JobInfo, StateRet, list_flags};
+use remote_protocol::procs::{ControlInfo, DomainInfo, Family, JobInfo, StateRet, list_flags};
 use remote_protocol::qemu_program::MonitorCommandArgs;
 use remote_protocol::rvirt::RvirtRequest;
 use remote_protocol::server::{Backend, BoxFuture, CallContext, ConnectionInfo};
@@ -76,20 +76,33 @@ impl DaemonBackend {
     }
 
     async fn handle(&self, ctx: &CallContext, req: Request) -> Result<Response, RemoteError> {
+        let unknown = || RemoteError::unknown_procedure(ctx.procedure.number());
+        match req.family() {
+            Family::Connect => self.connect(req).ok_or_else(unknown)?,
+            Family::Lookup => self.find(req).ok_or_else(unknown)?,
+            Family::Lifecycle => self.lifecycle(req).await.ok_or_else(unknown)?,
+            Family::Info => self.info(req).ok_or_else(unknown)?,
+            Family::Server => Err(unknown()),
+        }
+    }
+
+    /// The connection and the host; `None` for requests of other families
+    /// and for CONNECT_GET_DOMAIN_CAPABILITIES (unsupported: clients fall back).
+    fn connect(&self, req: Request) -> Option<Result<Response, RemoteError>> {
         use Request as R;
         let d = &self.0;
-        Ok(match req {
+        Some(Ok(match req {
             R::ConnectOpen { name, .. } => {
                 let n = name.unwrap_or_default();
                 let base = n.split('?').next().unwrap_or("");
                 if matches!(base, "" | "qemu:///system" | "qemu:///session") {
                     Response::Void
                 } else {
-                    return Err(RemoteError::new(
+                    return Some(Err(RemoteError::new(
                         ErrorCode::NO_CONNECT,
                         ErrorDomain::REMOTE,
                         format!("no connection driver available for {n}"),
-                    ));
+                    )));
                 }
             }
             R::ConnectGetType => Response::String("QEMU".into()),
@@ -116,7 +129,49 @@ impl DaemonBackend {
                 doi: String::new(),
             },
             R::NodeGetFreeMemory => Response::UHyper(hostinfo::free_memory()),
-            R::ConnectListAllDomains { flags } => Response::Domains(
+            R::ConnectDomainXmlToNative {
+                native_format,
+                domain_xml,
+                ..
+            } => return Some(self.xml_to_native(&native_format, &domain_xml)),
+            _ => return None,
+        }))
+    }
+
+    /// CONNECT_DOMAIN_XML_TO_NATIVE: the QEMU command line for a domain XML.
+    fn xml_to_native(
+        &self,
+        native_format: &str,
+        domain_xml: &str,
+    ) -> Result<Response, RemoteError> {
+        let d = &self.0;
+        if native_format != "qemu-argv" {
+            return Err(RemoteError::invalid_arg(&format!(
+                "unsupported config type {native_format}"
+            )));
+        }
+        let caps = d
+            .caps
+            .clone()
+            .map_err(|m| RemoteError::operation_failed(&m))?;
+        let line = crate::native::xml_to_native(domain_xml, &d.host.config, &caps, &d.paths)
+            .map_err(|e| match e {
+                crate::native::NativeError::Parse(p) => RemoteError::xml_error(&p.to_string()),
+                other => RemoteError::new(
+                    ErrorCode::CONFIG_UNSUPPORTED,
+                    ErrorDomain::QEMU,
+                    format!("unsupported configuration: {other}"),
+                ),
+            })?;
+        Ok(Response::String(format!("{line}\n")))
+    }
+
+    /// Listing and lookups.
+    fn find(&self, req: Request) -> Option<Result<Response, RemoteError>> {
+        use Request as R;
+        let d = &self.0;
+        Some(match req {
+            R::ConnectListAllDomains { flags } => Ok(Response::Domains(
                 d.registry
                     .all()
                     .iter()
@@ -124,221 +179,223 @@ impl DaemonBackend {
                     .filter(|s| list_matches(s, flags))
                     .map(|s| wire(&s))
                     .collect(),
-            ),
-            R::DomainLookupByName { name } => Response::Domain(
-                d.registry
-                    .by_name(&name)
-                    .map(|o| wire_obj(&o))
-                    .ok_or_else(|| RemoteError::no_domain_name(&name))?,
-            ),
-            R::DomainLookupByUuid { uuid } => Response::Domain(
-                d.registry
-                    .by_uuid(&Uuid::from_bytes(uuid))
-                    .map(|o| wire_obj(&o))
-                    .ok_or_else(|| {
-                        RemoteError::new(
-                            ErrorCode::NO_DOMAIN,
-                            ErrorDomain::QEMU,
-                            format!(
-                                "Domain not found: no domain with matching uuid '{}'",
-                                Uuid::from_bytes(uuid)
-                            ),
-                        )
-                    })?,
-            ),
-            R::DomainLookupById { id } => Response::Domain(
-                d.registry
-                    .by_id(id)
-                    .map(|o| o.snapshot())
-                    .filter(|s| s.id == Some(id))
-                    .map(|s| wire(&s))
-                    .ok_or_else(|| RemoteError::no_domain_id(id))?,
-            ),
+            )),
+            R::DomainLookupByName { name } => d
+                .registry
+                .by_name(&name)
+                .map(|o| Response::Domain(wire_obj(&o)))
+                .ok_or_else(|| RemoteError::no_domain_name(&name)),
+            R::DomainLookupByUuid { uuid } => d
+                .registry
+                .by_uuid(&Uuid::from_bytes(uuid))
+                .map(|o| Response::Domain(wire_obj(&o)))
+                .ok_or_else(|| {
+                    RemoteError::new(
+                        ErrorCode::NO_DOMAIN,
+                        ErrorDomain::QEMU,
+                        format!(
+                            "Domain not found: no domain with matching uuid '{}'",
+                            Uuid::from_bytes(uuid)
+                        ),
+                    )
+                }),
+            R::DomainLookupById { id } => d
+                .registry
+                .by_id(id)
+                .map(|o| o.snapshot())
+                .filter(|s| s.id == Some(id))
+                .map(|s| Response::Domain(wire(&s)))
+                .ok_or_else(|| RemoteError::no_domain_id(id)),
+            _ => return None,
+        })
+    }
+
+    /// Define, start, stop, pause, undefine, autostart: the jobs of [`ops`].
+    async fn lifecycle(&self, req: Request) -> Option<Result<Response, RemoteError>> {
+        use Request as R;
+        let d = &self.0;
+        let done = |r: Result<(), RemoteError>| Some(r.map(|()| Response::Void));
+        match req {
             R::DomainDefineXml { xml, .. } => {
                 let d2 = d.clone();
-                let obj = tokio::task::spawn_blocking(move || ops::define(&d2, &xml))
+                let r = tokio::task::spawn_blocking(move || ops::define(&d2, &xml))
                     .await
-                    .map_err(|e| RemoteError::internal(&e.to_string()))??;
-                Response::Domain(wire_obj(&obj))
+                    .map_err(|e| RemoteError::internal(&e.to_string()))
+                    .and_then(|r| r);
+                Some(r.map(|obj| Response::Domain(wire_obj(&obj))))
             }
-            R::DomainCreateXml { xml, flags } => {
-                let obj = ops::create_xml(d, &xml, flags).await?;
-                Response::Domain(wire_obj(&obj))
-            }
-            R::DomainCreate { dom, flags } => {
-                let obj = self.lookup(&dom)?;
-                ops::start(d, &obj, flags).await?;
-                Response::Domain(wire_obj(&obj))
-            }
-            R::DomainDestroy { dom, flags } => {
-                ops::destroy(d, &*self.lookup(&dom)?, flags).await?;
-                Response::Void
-            }
-            R::DomainShutdown { dom, flags } => {
-                ops::shutdown(d, &*self.lookup(&dom)?, flags).await?;
-                Response::Void
-            }
-            R::DomainReboot { dom, flags } => {
-                ops::reboot(d, &*self.lookup(&dom)?, flags).await?;
-                Response::Void
-            }
-            R::DomainReset { dom, .. } => {
-                ops::reset(d, &*self.lookup(&dom)?).await?;
-                Response::Void
-            }
-            R::DomainSuspend { dom } => {
-                ops::suspend(d, &*self.lookup(&dom)?).await?;
-                Response::Void
-            }
-            R::DomainResume { dom } => {
-                ops::resume(d, &*self.lookup(&dom)?).await?;
-                Response::Void
-            }
-            R::DomainUndefine { dom, .. } => {
-                ops::undefine(d, &self.lookup(&dom)?).await?;
-                Response::Void
-            }
-            R::DomainGetXmlDesc { dom, flags } => {
-                const INACTIVE: u32 = 2;
-                let s = self.snap(&dom)?;
-                let def = s
-                    .definition(flags & INACTIVE != 0)
-                    .ok_or_else(|| s.not_found())?;
-                let id = if flags & INACTIVE != 0 || !s.is_active() {
-                    None
-                } else {
-                    s.id
-                };
-                Response::String(def.to_xml(id))
-            }
-            R::DomainGetState { dom, .. } => {
-                let s = self.snap(&dom)?;
+            R::DomainCreateXml { xml, flags } => Some(
+                ops::create_xml(d, &xml, flags)
+                    .await
+                    .map(|obj| Response::Domain(wire_obj(&obj))),
+            ),
+            R::DomainCreate { dom, flags } => Some(self.create(&dom, flags).await),
+            R::DomainDestroy { dom, flags } => match self.lookup(&dom) {
+                Ok(o) => done(ops::destroy(d, &o, flags).await),
+                Err(e) => Some(Err(e)),
+            },
+            R::DomainShutdown { dom, flags } => match self.lookup(&dom) {
+                Ok(o) => done(ops::shutdown(d, &o, flags).await),
+                Err(e) => Some(Err(e)),
+            },
+            R::DomainReboot { dom, flags } => match self.lookup(&dom) {
+                Ok(o) => done(ops::reboot(d, &o, flags).await),
+                Err(e) => Some(Err(e)),
+            },
+            R::DomainReset { dom, .. } => match self.lookup(&dom) {
+                Ok(o) => done(ops::reset(d, &o).await),
+                Err(e) => Some(Err(e)),
+            },
+            _ => self.pause_or_undefine(req).await,
+        }
+    }
+
+    async fn create(&self, dom: &Domain, flags: u32) -> Result<Response, RemoteError> {
+        let obj = self.lookup(dom)?;
+        ops::start(&self.0, &obj, flags).await?;
+        Ok(Response::Domain(wire_obj(&obj)))
+    }
+
+    /// SUSPEND, RESUME, UNDEFINE and SET_AUTOSTART.
+    async fn pause_or_undefine(&self, req: Request) -> Option<Result<Response, RemoteError>> {
+        use Request as R;
+        let d = &self.0;
+        let r = match req {
+            R::DomainSuspend { dom } => match self.lookup(&dom) {
+                Ok(o) => ops::suspend(d, &o).await,
+                Err(e) => Err(e),
+            },
+            R::DomainResume { dom } => match self.lookup(&dom) {
+                Ok(o) => ops::resume(d, &o).await,
+                Err(e) => Err(e),
+            },
+            R::DomainUndefine { dom, .. } => match self.lookup(&dom) {
+                Ok(o) => ops::undefine(d, &o).await,
+                Err(e) => Err(e),
+            },
+            R::DomainSetAutostart { dom, autostart } => self
+                .lookup(&dom)
+                .and_then(|o| ops::set_autostart(d, &o, autostart)),
+            _ => return None,
+        };
+        Some(r.map(|()| Response::Void))
+    }
+
+    /// One domain's facts, from its snapshot.
+    fn info(&self, req: Request) -> Option<Result<Response, RemoteError>> {
+        use Request as R;
+        Some(match req {
+            R::DomainGetXmlDesc { dom, flags } => self.xml_desc(&dom, flags),
+            R::DomainGetState { dom, .. } => self.snap(&dom).map(|s| {
                 Response::State(StateRet {
                     state: s.state.code(),
                     reason: s.state.reason_code(),
                 })
-            }
-            R::DomainGetInfo { dom } => {
-                let s = self.snap(&dom)?;
-                let def = s.definition(false);
-                let max_mem = def.map(|d| d.memory_kib()).unwrap_or(0);
-                let mem = def.map(|d| d.current_memory_kib()).unwrap_or(0);
-                let vcpus = def.map(|d| d.vcpus_current()).unwrap_or(1);
-                Response::DomainInfo(DomainInfo {
-                    state: s.state.code() as u8,
-                    max_mem,
-                    memory: mem,
-                    nr_virt_cpu: vcpus as u16,
-                    cpu_time: s.pid.map(procfs::cpu_time_ns).unwrap_or(0),
-                })
-            }
-            R::DomainGetOsType { dom } => {
-                let s = self.snap(&dom)?;
-                let t = s
-                    .definition(false)
-                    .map(|d| d.os_type())
-                    .unwrap_or_else(|| "hvm".into());
-                Response::String(t)
-            }
-            R::DomainGetMaxMemory { dom } => {
-                let s = self.snap(&dom)?;
+            }),
+            R::DomainGetInfo { dom } => self.snap(&dom).map(|s| domain_info(&s)),
+            R::DomainGetOsType { dom } => self.snap(&dom).map(|s| {
+                Response::String(
+                    s.definition(false)
+                        .map(|d| d.os_type())
+                        .unwrap_or_else(|| "hvm".into()),
+                )
+            }),
+            R::DomainGetMaxMemory { dom } => self.snap(&dom).map(|s| {
                 Response::UHyper(s.definition(false).map(|d| d.memory_kib()).unwrap_or(0))
-            }
-            R::DomainGetMaxVcpus { dom } => {
-                let s = self.snap(&dom)?;
+            }),
+            R::DomainGetMaxVcpus { dom } => self.snap(&dom).map(|s| {
                 Response::Int(
                     s.definition(false)
                         .map(|d| d.vcpus_max() as i32)
                         .unwrap_or(1),
                 )
-            }
-            R::DomainGetVcpusFlags { dom, flags } => {
-                const CONFIG: u32 = 2;
-                const MAXIMUM: u32 = 4;
-                let s = self.snap(&dom)?;
-                let def = s.definition(flags & CONFIG != 0);
-                let n = def
-                    .map(|d| {
-                        if flags & MAXIMUM != 0 {
-                            d.vcpus_max()
-                        } else {
-                            d.vcpus_current()
-                        }
-                    })
-                    .unwrap_or(1);
-                Response::Int(n as i32)
-            }
-            R::DomainIsActive { dom } => Response::bool(self.snap(&dom)?.is_active()),
-            R::DomainIsPersistent { dom } => Response::bool(self.snap(&dom)?.persistent),
-            R::DomainIsUpdated { dom } => {
-                self.snap(&dom)?;
-                Response::bool(false)
-            }
-            R::DomainGetAutostart { dom } => Response::bool(self.snap(&dom)?.autostart),
-            R::DomainSetAutostart { dom, autostart } => {
-                ops::set_autostart(d, &*self.lookup(&dom)?, autostart)?;
-                Response::Void
-            }
-            R::DomainHasManagedSaveImage { dom, .. } | R::DomainSnapshotNum { dom, .. } => {
-                self.snap(&dom)?;
-                Response::Int(0)
-            }
-            R::DomainGetMessages { dom, .. } => {
-                let s = self.snap(&dom)?;
-                let mut msgs = Vec::new();
-                if let Some(n) = &s.note {
-                    msgs.push(n.clone());
-                }
-                if let Some(vm) = d.vm(&s.uuid) {
-                    for t in vm.status().taints {
-                        msgs.push(format!("tainted: {t}"));
-                    }
-                }
-                Response::Strings(msgs)
-            }
-            R::DomainGetJobInfo { dom } => {
-                self.snap(&dom)?;
-                Response::JobInfo(JobInfo::default())
-            }
-            R::DomainGetControlInfo { dom, .. } => {
-                self.snap(&dom)?;
-                Response::ControlInfo(ControlInfo::default())
-            }
-            R::ConnectGetDomainCapabilities { .. } => {
-                return Err(RemoteError::unknown_procedure(ctx.procedure.number()));
-            }
-            R::ConnectDomainXmlToNative {
-                native_format,
-                domain_xml,
-                ..
-            } => {
-                if native_format != "qemu-argv" {
-                    return Err(RemoteError::invalid_arg(&format!(
-                        "unsupported config type {native_format}"
-                    )));
-                }
-                let caps = d
-                    .caps
-                    .clone()
-                    .map_err(|m| RemoteError::operation_failed(&m))?;
-                let line =
-                    crate::native::xml_to_native(&domain_xml, &d.host.config, &caps, &d.paths)
-                        .map_err(|e| match e {
-                            crate::native::NativeError::Parse(p) => {
-                                RemoteError::xml_error(&p.to_string())
-                            }
-                            other => RemoteError::new(
-                                ErrorCode::CONFIG_UNSUPPORTED,
-                                ErrorDomain::QEMU,
-                                format!("unsupported configuration: {other}"),
-                            ),
-                        })?;
-                Response::String(format!("{line}\n"))
-            }
-            #[allow(unreachable_patterns)]
-            _ => return Err(RemoteError::unknown_procedure(ctx.procedure.number())),
+            }),
+            R::DomainGetVcpusFlags { dom, flags } => self.snap(&dom).map(|s| vcpus(&s, flags)),
+            R::DomainGetMessages { dom, .. } => self.snap(&dom).map(|s| self.messages(&s)),
+            _ => return self.flag_info(req),
         })
     }
+
+    /// The yes/no facts and those every domain has alike.
+    fn flag_info(&self, req: Request) -> Option<Result<Response, RemoteError>> {
+        use Request as R;
+        let (dom, answer): (Domain, fn(&Snapshot) -> Response) = match req {
+            R::DomainIsActive { dom } => (dom, |s| Response::bool(s.is_active())),
+            R::DomainIsPersistent { dom } => (dom, |s| Response::bool(s.persistent)),
+            R::DomainGetAutostart { dom } => (dom, |s| Response::bool(s.autostart)),
+            R::DomainIsUpdated { dom } => (dom, |_| Response::bool(false)),
+            R::DomainHasManagedSaveImage { dom, .. } | R::DomainSnapshotNum { dom, .. } => {
+                (dom, |_| Response::Int(0))
+            }
+            R::DomainGetJobInfo { dom } => (dom, |_| Response::JobInfo(JobInfo::default())),
+            R::DomainGetControlInfo { dom, .. } => {
+                (dom, |_| Response::ControlInfo(ControlInfo::default()))
+            }
+            _ => return None,
+        };
+        Some(self.snap(&dom).map(|s| answer(&s)))
+    }
+
+    /// DOMAIN_GET_XML_DESC: the live or (INACTIVE) the persistent definition.
+    fn xml_desc(&self, dom: &Domain, flags: u32) -> Result<Response, RemoteError> {
+        const INACTIVE: u32 = 2;
+        let s = self.snap(dom)?;
+        let def = s
+            .definition(flags & INACTIVE != 0)
+            .ok_or_else(|| s.not_found())?;
+        let id = if flags & INACTIVE != 0 || !s.is_active() {
+            None
+        } else {
+            s.id
+        };
+        Ok(Response::String(def.to_xml(id)))
+    }
+
+    /// DOMAIN_GET_MESSAGES: the domain's note and its taints.
+    fn messages(&self, s: &Snapshot) -> Response {
+        let mut msgs = Vec::new();
+        if let Some(n) = &s.note {
+            msgs.push(n.clone());
+        }
+        if let Some(vm) = self.0.vm(&s.uuid) {
+            for t in vm.status().taints {
+                msgs.push(format!("tainted: {t}"));
+            }
+        }
+        Response::Strings(msgs)
+    }
+}
+
+/// DOMAIN_GET_INFO.
+fn domain_info(s: &Snapshot) -> Response {
+    let def = s.definition(false);
+    let max_mem = def.map(|d| d.memory_kib()).unwrap_or(0);
+    let mem = def.map(|d| d.current_memory_kib()).unwrap_or(0);
+    let vcpus = def.map(|d| d.vcpus_current()).unwrap_or(1);
+    Response::DomainInfo(DomainInfo {
+        state: s.state.code() as u8,
+        max_mem,
+        memory: mem,
+        nr_virt_cpu: vcpus as u16,
+        cpu_time: s.pid.map(procfs::cpu_time_ns).unwrap_or(0),
+    })
+}
+
+/// DOMAIN_GET_VCPUS_FLAGS: current or (MAXIMUM) maximum, live or (CONFIG) persistent.
+fn vcpus(s: &Snapshot, flags: u32) -> Response {
+    const CONFIG: u32 = 2;
+    const MAXIMUM: u32 = 4;
+    let def = s.definition(flags & CONFIG != 0);
+    let n = def
+        .map(|d| {
+            if flags & MAXIMUM != 0 {
+                d.vcpus_max()
+            } else {
+                d.vcpus_current()
+            }
+        })
+        .unwrap_or(1);
+    Response::Int(n as i32)
 }
 
 impl Backend for DaemonBackend {

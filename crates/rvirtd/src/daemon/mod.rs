@@ -27,6 +27,7 @@ use confine::dac::PasswdDb;
 use confine::launcher::Launcher;
 use host_config::HostConfig;
 use qemu::{Capabilities, CapsCache};
+use remote_protocol::event::{DomainEvent, StoppedDetail};
 use remote_protocol::server::LifecycleEvent;
 use remote_protocol::{ServeOptions, serve};
 use tokio::net::UnixListener;
@@ -36,6 +37,7 @@ use uuid::Uuid;
 use crate::launch::Host;
 use crate::paths::Paths;
 use crate::registry::{DomainObj, Registry};
+use crate::states::ShutoffReason;
 use crate::store;
 
 pub use vm::Vm;
@@ -269,17 +271,15 @@ impl Daemon {
         }
     }
 
-    pub fn emit(&self, obj: &DomainObj, event: i32, detail: i32) {
+    /// Fans `event` of `obj` out to the clients registered for lifecycle events.
+    pub fn emit(&self, obj: &DomainObj, event: DomainEvent) {
         let s = obj.snapshot();
-        let _ = self.events.send(LifecycleEvent {
-            dom: remote_protocol::Domain {
-                name: s.name.clone(),
-                uuid: *s.uuid.as_bytes(),
-                id: s.id.unwrap_or(-1),
-            },
-            event,
-            detail,
-        });
+        let dom = remote_protocol::Domain {
+            name: s.name.clone(),
+            uuid: *s.uuid.as_bytes(),
+            id: s.id.unwrap_or(-1),
+        };
+        let _ = self.events.send(LifecycleEvent::new(dom, event));
     }
 
     /// Starts every inactive autostart domain (in parallel).
@@ -380,4 +380,15 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let _ = fs::remove_file(&d.paths.socket_ro);
     let _ = result;
     Ok(())
+}
+
+/// The STOPPED event detail libvirt sends for a domain shut off for `reason`.
+pub fn stopped_detail(reason: ShutoffReason) -> StoppedDetail {
+    match reason {
+        ShutoffReason::Shutdown => StoppedDetail::Shutdown,
+        ShutoffReason::Destroyed => StoppedDetail::Destroyed,
+        ShutoffReason::Crashed => StoppedDetail::Crashed,
+        ShutoffReason::Failed => StoppedDetail::Failed,
+        _ => StoppedDetail::Shutdown,
+    }
 }

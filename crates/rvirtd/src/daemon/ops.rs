@@ -6,6 +6,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use remote_protocol::event::{
+    DefinedDetail, DomainEvent, ResumedDetail, StartedDetail, SuspendedDetail, UndefinedDetail,
+};
 use remote_protocol::{ErrorCode, ErrorDomain, RemoteError};
 use rustix::process::Signal;
 use serde_json::json;
@@ -99,7 +102,13 @@ pub fn define(d: &Daemon, xml: &str) -> Result<Arc<DomainObj>, RemoteError> {
         }
         return Err(errors::store(&e));
     }
-    d.emit(&obj, 0, i32::from(how == Defined::Updated));
+    d.emit(
+        &obj,
+        match how {
+            Defined::Updated => DomainEvent::Defined(DefinedDetail::Updated),
+            Defined::New => DomainEvent::Defined(DefinedDetail::Added),
+        },
+    );
     Ok(obj)
 }
 
@@ -127,7 +136,7 @@ pub async fn undefine(d: &Daemon, obj: &Arc<DomainObj>) -> Result<(), RemoteErro
         }
         s.config = None;
     });
-    d.emit(obj, 1, 0);
+    d.emit(obj, DomainEvent::Undefined(UndefinedDetail::Removed));
     if !s.is_active() {
         d.registry.remove(obj);
     }
@@ -378,9 +387,9 @@ async fn start_locked(
         )));
     }
     obj.update(|s| s.state = final_state);
-    d.emit(obj, 2, 0);
+    d.emit(obj, DomainEvent::Started(StartedDetail::Booted));
     if flags & START_PAUSED != 0 {
-        d.emit(obj, 3, 0);
+        d.emit(obj, DomainEvent::Suspended(SuspendedDetail::Paused));
     }
     tracing::info!(
         "domain '{}' started (id {id}, pid {pid}) in {:?}",
@@ -484,7 +493,7 @@ pub async fn suspend(d: &Daemon, obj: &DomainObj) -> Result<(), RemoteError> {
     let vm = running_vm(d, obj)?;
     monitor(&vm)?.execute("stop", None).await.map_err(qmp_err)?;
     vm.set_state(d, obj, DomainState::Paused(PausedReason::User));
-    d.emit(obj, 3, 0);
+    d.emit(obj, DomainEvent::Suspended(SuspendedDetail::Paused));
     Ok(())
 }
 
@@ -496,6 +505,6 @@ pub async fn resume(d: &Daemon, obj: &DomainObj) -> Result<(), RemoteError> {
     }
     monitor(&vm)?.execute("cont", None).await.map_err(qmp_err)?;
     vm.set_state(d, obj, DomainState::Running(RunningReason::Unpaused));
-    d.emit(obj, 4, 0);
+    d.emit(obj, DomainEvent::Resumed(ResumedDetail::Unpaused));
     Ok(())
 }

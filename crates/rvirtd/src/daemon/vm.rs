@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use domain_xml::model::LifecycleAction;
 use qemu::{QmpClient, QmpEvent, QmpEvents};
+use remote_protocol::DomainEvent;
 use rustix::process::Signal;
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
@@ -355,14 +356,7 @@ pub fn finish(d: &Daemon, obj: &Arc<DomainObj>, vm: &Arc<Vm>, reason: ShutoffRea
         }
     });
     d.remove_vm(vm);
-    let detail = match reason {
-        ShutoffReason::Shutdown => 0,
-        ShutoffReason::Destroyed => 1,
-        ShutoffReason::Crashed => 2,
-        ShutoffReason::Failed => 5,
-        _ => 0,
-    };
-    d.emit(obj, 5, detail);
+    d.emit(obj, DomainEvent::Stopped(super::stopped_detail(reason)));
     if !s.persistent {
         d.registry.remove(obj);
     }

@@ -1,0 +1,218 @@
+//! The REMOTE program's procedure numbers ([`Procedure`]): one table giving
+//! each procedure its number, its [`Family`] and, for those refused on
+//! read-only connections, the libvirt API name.
+
+/// Who answers a procedure, and for the backend's ones, what kind of call it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// Answered by the server itself (connection state, event registration,
+    /// server-to-client messages, console streams, and the legacy list
+    /// procedures through a CONNECT_LIST_ALL_DOMAINS request); they decode
+    /// to no [`super::Request`].
+    Server,
+    /// The connection and the host: open, type, versions, hostname,
+    /// capabilities, node facts, XML to native.
+    Connect,
+    /// Finding domains: list and lookups.
+    Lookup,
+    /// Changing a domain: define, create, stop, pause, undefine, autostart.
+    Lifecycle,
+    /// Reading one domain's facts.
+    Info,
+}
+
+/// `Some(api)` for a `mutating "api"` entry of the table, `None` otherwise.
+macro_rules! mutating {
+    () => {
+        None
+    };
+    ($api:literal) => {
+        Some($api)
+    };
+}
+
+macro_rules! procedures {
+    ($( $(#[$m:meta])* $variant:ident = $num:literal => $family:ident $(, mutating $api:literal)? ;)*) => {
+        /// REMOTE program procedures known to this crate.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum Procedure {
+            $( $(#[$m])* $variant = $num, )*
+        }
+
+        impl Procedure {
+            /// All known procedures.
+            pub const ALL: &'static [Procedure] = &[$(Procedure::$variant),*];
+
+            /// Look up a procedure number.
+            pub fn from_number(n: i32) -> Option<Self> {
+                match n {
+                    $( $num => Some(Self::$variant), )*
+                    _ => None,
+                }
+            }
+
+            /// The procedure number on the wire.
+            pub fn number(self) -> i32 {
+                self as i32
+            }
+
+            /// Our variant name (CamelCase form of libvirt's `REMOTE_PROC_*`).
+            pub fn variant_name(self) -> &'static str {
+                match self {
+                    $( Self::$variant => stringify!($variant), )*
+                }
+            }
+
+            /// Who answers this procedure.
+            pub fn family(self) -> Family {
+                match self {
+                    $( Self::$variant => Family::$family, )*
+                }
+            }
+
+            /// For procedures refused on read-only connections: the public
+            /// libvirt API name used in the "read only access prevents" text.
+            pub fn mutating_api(self) -> Option<&'static str> {
+                match self {
+                    $( Self::$variant => mutating!($($api)?), )*
+                }
+            }
+        }
+    };
+}
+
+procedures! {
+    /// `void -> void`; opens the connection.
+    ConnectOpen = 1 => Connect;
+    /// Close the connection.
+    ConnectClose = 2 => Server;
+    /// Driver name ("QEMU").
+    ConnectGetType = 3 => Connect;
+    /// Hypervisor version.
+    ConnectGetVersion = 4 => Connect;
+    /// Max vCPUs for a guest type.
+    ConnectGetMaxVcpus = 5 => Connect;
+    /// Host information.
+    NodeGetInfo = 6 => Connect;
+    /// Capabilities XML.
+    ConnectGetCapabilities = 7 => Connect;
+    /// Start a defined domain (void ret).
+    DomainCreate = 9 => Lifecycle, mutating "virDomainCreate";
+    /// Start a transient domain.
+    DomainCreateXml = 10 => Lifecycle, mutating "virDomainCreateXML";
+    /// Define a persistent domain.
+    DomainDefineXml = 11 => Lifecycle, mutating "virDomainDefineXML";
+    /// Hard stop.
+    DomainDestroy = 12 => Lifecycle, mutating "virDomainDestroy";
+    /// Domain XML.
+    DomainGetXmlDesc = 14 => Info;
+    /// Autostart flag.
+    DomainGetAutostart = 15 => Info;
+    /// Domain info (32-byte struct).
+    DomainGetInfo = 16 => Info;
+    /// Max memory.
+    DomainGetMaxMemory = 17 => Info;
+    /// Max vCPUs.
+    DomainGetMaxVcpus = 18 => Info;
+    /// OS type ("hvm").
+    DomainGetOsType = 19 => Info;
+    /// Legacy: names of inactive domains.
+    ConnectListDefinedDomains = 21 => Server;
+    /// Lookup by running id.
+    DomainLookupById = 22 => Lookup;
+    /// Lookup by name.
+    DomainLookupByName = 23 => Lookup;
+    /// Lookup by UUID.
+    DomainLookupByUuid = 24 => Lookup;
+    /// Legacy: count of inactive domains.
+    ConnectNumOfDefinedDomains = 25 => Server;
+    /// Reboot.
+    DomainReboot = 27 => Lifecycle, mutating "virDomainReboot";
+    /// Resume.
+    DomainResume = 28 => Lifecycle, mutating "virDomainResume";
+    /// Set autostart.
+    DomainSetAutostart = 29 => Lifecycle, mutating "virDomainSetAutostart";
+    /// Graceful shutdown.
+    DomainShutdown = 33 => Lifecycle, mutating "virDomainShutdown";
+    /// Pause.
+    DomainSuspend = 34 => Lifecycle, mutating "virDomainSuspend";
+    /// Undefine.
+    DomainUndefine = 35 => Lifecycle, mutating "virDomainUndefine";
+    /// Legacy: ids of running domains.
+    ConnectListDomains = 37 => Server;
+    /// Legacy: count of running domains.
+    ConnectNumOfDomains = 51 => Server;
+    /// Host name.
+    ConnectGetHostname = 59 => Connect;
+    /// Feature probe.
+    ConnectSupportsFeature = 60 => Server;
+    /// Auth types offered.
+    AuthList = 66 => Server;
+    /// Free host memory, bytes.
+    NodeGetFreeMemory = 102 => Connect;
+    /// Legacy lifecycle event message (server to client).
+    DomainEventLifecycle = 107 => Server;
+    /// Canonical URI.
+    ConnectGetUri = 110 => Connect;
+    /// Host security model.
+    NodeGetSecurityModel = 122 => Connect;
+    /// Domain XML to native config.
+    ConnectDomainXmlToNative = 136 => Connect, mutating "virConnectDomainXMLToNative";
+    /// Whether the connection is secure.
+    ConnectIsSecure = 149 => Server;
+    /// Running?
+    DomainIsActive = 150 => Info;
+    /// Persistent?
+    DomainIsPersistent = 151 => Info;
+    /// Library version.
+    ConnectGetLibVersion = 157 => Connect;
+    /// Job progress (old API).
+    DomainGetJobInfo = 163 => Info;
+    /// Legacy event registration.
+    ConnectDomainEventRegisterAny = 167 => Server;
+    /// Legacy event deregistration.
+    ConnectDomainEventDeregisterAny = 168 => Server;
+    /// Managed save image present?
+    DomainHasManagedSaveImage = 183 => Info;
+    /// Snapshot count.
+    DomainSnapshotNum = 187 => Info;
+    /// Start a defined domain, returns it.
+    DomainCreateWithFlags = 196 => Lifecycle, mutating "virDomainCreateWithFlags";
+    /// vCPU count.
+    DomainGetVcpusFlags = 200 => Info;
+    /// Open the domain's console as a stream.
+    DomainOpenConsole = 201 => Server, mutating "virDomainOpenConsole";
+    /// Config updated since start?
+    DomainIsUpdated = 202 => Info;
+    /// State and reason.
+    DomainGetState = 212 => Info;
+    /// Monitor/control channel state.
+    DomainGetControlInfo = 229 => Info;
+    /// Undefine with flags.
+    DomainUndefineFlags = 231 => Lifecycle, mutating "virDomainUndefineFlags";
+    /// Destroy with flags.
+    DomainDestroyFlags = 234 => Lifecycle, mutating "virDomainDestroyFlags";
+    /// Hard reset.
+    DomainReset = 245 => Lifecycle, mutating "virDomainReset";
+    /// Shutdown with flags.
+    DomainShutdownFlags = 258 => Lifecycle, mutating "virDomainShutdownFlags";
+    /// List domains with filters.
+    ConnectListAllDomains = 273 => Lookup;
+    /// Event registration with callback ids.
+    ConnectDomainEventCallbackRegisterAny = 316 => Server;
+    /// Event deregistration with callback ids.
+    ConnectDomainEventCallbackDeregisterAny = 317 => Server;
+    /// Lifecycle event message with callback id (server to client).
+    DomainEventCallbackLifecycle = 318 => Server;
+    /// Domain capabilities XML.
+    ConnectGetDomainCapabilities = 342 => Connect;
+    /// Define with flags.
+    DomainDefineXmlFlags = 350 => Lifecycle, mutating "virDomainDefineXMLFlags";
+    /// Register the close callback.
+    ConnectRegisterCloseCallback = 360 => Server;
+    /// Unregister the close callback.
+    ConnectUnregisterCloseCallback = 361 => Server;
+    /// Domain messages (tainting, deprecations).
+    DomainGetMessages = 426 => Info;
+}
