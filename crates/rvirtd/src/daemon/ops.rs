@@ -309,6 +309,15 @@ async fn settle(
     Ok(())
 }
 
+/// A QEMU whose monitor failed before the guest ran: killed, the domain failed.
+async fn kill_failed_start(obj: &DomainObj, vm: &Vm, e: &qemu::QmpError) -> RemoteError {
+    vm.set_intent(Intent::Destroy);
+    let _ = vm.pidfd.kill(Signal::KILL);
+    vm.wait_done(Duration::from_secs(30)).await;
+    obj.update(|s| s.state = DomainState::Shutoff(ShutoffReason::Failed));
+    RemoteError::operation_failed(&format!("domain '{}': QEMU monitor: {e}", vm.name))
+}
+
 /// Start with the job held: plan → confined launch → QMP → `cont`. Every failure
 /// undoes everything (launch::start does until QMP; after that the actor does).
 async fn start_locked(
@@ -377,14 +386,7 @@ async fn start_locked(
     });
     vm::spawn_actor(d.clone(), obj.clone(), vm.clone(), parts);
     if let Err(e) = settle(&qmp, &plan, flags & START_PAUSED == 0).await {
-        vm.set_intent(Intent::Destroy);
-        let _ = vm.pidfd.kill(Signal::KILL);
-        vm.wait_done(Duration::from_secs(30)).await;
-        obj.update(|s| s.state = DomainState::Shutoff(ShutoffReason::Failed));
-        return Err(RemoteError::operation_failed(&format!(
-            "domain '{}': QEMU monitor: {e}",
-            vm.name
-        )));
+        return Err(kill_failed_start(obj, &vm, &e).await);
     }
     obj.update(|s| s.state = final_state);
     d.emit(obj, DomainEvent::Started(StartedDetail::Booted));
