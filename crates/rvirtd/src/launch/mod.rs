@@ -142,6 +142,7 @@ pub async fn start_journaled(
         (plan, start)
     };
     tracing::debug!("domain '{name}': start: planned at {:?}", t0.elapsed());
+    let identity = start.launch.identity.clone();
     let exec_host = RealExecHost {
         launcher: host.launcher.clone(),
         layout: host.cgroups.clone(),
@@ -173,7 +174,7 @@ pub async fn start_journaled(
     let cleanup = Cleanup::from_done(&name, remember, started.done);
     let launched = started.running;
     log_landlock(&host.paths.log_file(&name), &launched);
-    match connect_monitor(host, d, id, plan, launched, &cleanup).await {
+    match connect_monitor(host, d, id, plan, launched, identity, &cleanup).await {
         Ok(mut r) => {
             tracing::debug!(
                 "domain '{name}': start: QMP connected at {:?}",
@@ -217,15 +218,12 @@ async fn connect_monitor(
     id: i32,
     plan: LaunchPlan,
     launched: Launched,
+    identity: Option<Identity>,
     cleanup: &Cleanup,
 ) -> Result<Running, StartError> {
     let name = d.name.as_str();
     let monitor = host.paths.domain_dir(id, name).join("monitor.sock");
     let log_path = host.paths.log_file(name);
-    let identity = decide_dac(d, &host.config, &host.passwd)
-        .ok()
-        .map(|dac| dac.identity)
-        .filter(|i| i.uid != 0 || i.gid != 0);
     let pid = launched.child.id();
     let mut child = launched.child;
     let landlock_abi = launched.landlock.as_ref().map(|l| l.abi);
