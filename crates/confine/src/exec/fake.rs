@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use launch_spec::{FdSource, LaunchSpec};
 
-use super::{CgroupPlan, DirPlan, ExecHost, Reach, StartHooks};
+use super::{CgroupPlan, DirPlan, ExecHost, FileLabel, Reach, StartHooks};
 use crate::dac::{DacDriver, Transaction};
 use crate::hostops::{HostOps, RecordingHostOps};
 
@@ -142,11 +142,14 @@ impl ExecHost for RecordingExecHost {
             .collect();
         let fd_numbers: Vec<String> = fds.iter().map(|(_, n)| n.to_string()).collect();
         self.record(format!(
-            "spawn {} as {} fds [{}] dev [{}] cgroup.procs {} landlock {}",
+            "spawn {} as {}{} fds [{}] dev [{}] cgroup.procs {} landlock {}",
             spec.emulator.display(),
             spec.identity
                 .as_ref()
                 .map_or("root".to_owned(), |i| format!("{}:{}", i.uid, i.gid)),
+            spec.selinux_exec_label
+                .as_ref()
+                .map_or(String::new(), |l| format!(" exec {l}")),
             fd_numbers.join(","),
             nodes.join(","),
             spec.cgroup_procs.len(),
@@ -156,6 +159,14 @@ impl ExecHost for RecordingExecHost {
 
     fn go(&self, (): ()) -> Result<(), String> {
         self.record("go".into())
+    }
+
+    fn set_label(&self, l: &FileLabel) -> Result<(), String> {
+        self.record(format!("setfilecon {} {}", l.path.display(), l.label))
+    }
+
+    fn restore_label(&self, l: &FileLabel) -> Result<(), String> {
+        self.record(format!("restorecon {}", l.path.display()))
     }
 
     fn remove_dir_all(&self, path: &Path) -> Result<(), String> {

@@ -10,8 +10,9 @@
 //! 5. the launcher: it enters its namespace, builds the private `/dev` and waits;
 //! 6. DAC: the original owners are journaled by the caller ([`StartHooks`]), then
 //!    the files are chowned;
-//! 7. the access pre-flight as QEMU's identity;
-//! 8. go: cgroup join, identity drop, Landlock, exec.
+//! 7. SELinux: the files get their labels (QEMU's exec label is the launcher's);
+//! 8. the access pre-flight as QEMU's identity;
+//! 9. go: cgroup join, identity drop, SELinux exec label, Landlock, exec.
 //!
 //! A failure at any step undoes, in reverse, everything done before it (through
 //! the same [`ExecHost`]) and names the step. Every host effect goes through the
@@ -30,7 +31,7 @@ use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-pub use plan::{AccessCheck, CgroupPlan, DirPlan, Reach, StartPlan};
+pub use plan::{AccessCheck, CgroupPlan, DirPlan, FileLabel, Reach, StartPlan};
 pub use real::RealExecHost;
 
 use launch_spec::{FdSource, LaunchSpec};
@@ -47,6 +48,7 @@ pub enum Step {
     LogFile,
     Launcher,
     Dac,
+    Selinux,
     AccessCheck,
 }
 
@@ -59,6 +61,7 @@ impl Step {
             Step::LogFile => "log file",
             Step::Launcher => "launcher",
             Step::Dac => "DAC",
+            Step::Selinux => "SELinux",
             Step::AccessCheck => "access check",
         }
     }
@@ -109,11 +112,15 @@ pub trait ExecHost {
     ) -> Result<Self::Prepared, String>;
     /// Lets the prepared launcher exec QEMU and waits for the exec.
     fn go(&self, prepared: Self::Prepared) -> Result<Self::Running, String>;
+    /// Gives a file its SELinux label.
+    fn set_label(&self, label: &FileLabel) -> Result<(), String>;
 
     // Undo.
     fn remove_dir_all(&self, path: &Path) -> Result<(), String>;
     fn remove_file(&self, path: &Path) -> Result<(), String>;
     fn remove_cgroup(&self, cgroup: Self::Cgroup) -> Result<(), String>;
+    /// Gives a file its remembered label back.
+    fn restore_label(&self, label: &FileLabel) -> Result<(), String>;
 }
 
 /// What the caller (the daemon) does around the ownership changes.
@@ -144,6 +151,8 @@ pub struct Done<C> {
     pub scratch_dir: Option<PathBuf>,
     /// The ownership changes made (`None`: none).
     pub owners: Option<Transaction>,
+    /// The SELinux labels set.
+    pub labels: Vec<FileLabel>,
 }
 
 impl<C> Default for Done<C> {
@@ -155,6 +164,7 @@ impl<C> Default for Done<C> {
             cgroup: None,
             scratch_dir: None,
             owners: None,
+            labels: Vec::new(),
         }
     }
 }
@@ -222,6 +232,11 @@ fn run_steps<H: ExecHost>(
     let mapped: Vec<(BorrowedFd<'_>, i32)> = fds.iter().map(|(f, n)| (f.as_fd(), *n)).collect();
     let prepared = at(Step::Launcher, host.spawn(&spec, &mapped))?;
     change_owners(host, plan, hooks, done)?;
+    for l in &plan.labels {
+        host.set_label(l)
+            .map_err(|m| (Step::Selinux, format!("{}: {m}", l.origin)))?;
+        done.labels.push(l.clone());
+    }
     check_access(host, plan)?;
     let running = at(Step::Launcher, host.go(prepared))?;
     drop(mapped);
@@ -316,6 +331,9 @@ pub fn undo<H: ExecHost>(
     hooks: &mut dyn StartHooks<H::Cgroup>,
 ) -> Vec<String> {
     let mut problems = Vec::new();
+    for l in done.labels.iter().rev() {
+        problems.extend(host.restore_label(l).err());
+    }
     if let Some(owners) = done.owners {
         let dac = DacDriver::new(host.ops());
         problems.extend(

@@ -43,6 +43,17 @@ pub struct AccessCheck {
     pub origin: String,
 }
 
+/// An SELinux label a file gets for QEMU (its current label remembered in libvirt's
+/// xattrs when `remember`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileLabel {
+    pub path: PathBuf,
+    pub label: String,
+    pub remember: bool,
+    /// The device it belongs to, for messages.
+    pub origin: String,
+}
+
 /// Everything one start does on the host, in the order [`super::execute`] does it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StartPlan {
@@ -67,6 +78,9 @@ pub struct StartPlan {
     pub launch: LaunchSpec,
     /// DAC ownership changes (empty when nothing is relabelled).
     pub owners: Transaction,
+    /// SELinux file labels (empty without the SELinux driver); QEMU's own exec
+    /// label is `launch.selinux_exec_label`.
+    pub labels: Vec<FileLabel>,
     /// Checked as `launch.identity` once the owners are changed.
     pub access_checks: Vec<AccessCheck>,
 }

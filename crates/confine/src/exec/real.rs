@@ -10,17 +10,28 @@ use std::time::Duration;
 
 use launch_spec::{FdSource, LaunchSpec};
 
-use super::{CgroupPlan, DirPlan, ExecHost, Reach};
+use super::{CgroupPlan, DirPlan, ExecHost, FileLabel, Reach};
 use crate::cgroup::{CgroupLayout, VmCgroup};
 use crate::dac::{AccessProblem, check_identity_access};
 use crate::hostops::{HostOps, RealHostOps};
 use crate::launcher::{LaunchHandle, Launched, Launcher};
+use crate::selinux::SelinuxDriver;
 
-/// The real host: `layout` is `None` where no usable cgroup hierarchy exists.
+/// The real host: `layout` is `None` where no usable cgroup hierarchy exists;
+/// `selinux_enforcing` is `None` where SELinux is not enabled.
 #[derive(Debug, Clone)]
 pub struct RealExecHost {
     pub launcher: Launcher,
     pub layout: Option<CgroupLayout>,
+    pub selinux_enforcing: Option<bool>,
+}
+
+impl RealExecHost {
+    fn selinux(&self) -> Result<SelinuxDriver<RealHostOps>, String> {
+        self.selinux_enforcing
+            .map(|enforcing| SelinuxDriver::new(RealHostOps, enforcing))
+            .ok_or_else(|| "SELinux is not enabled on this host".to_owned())
+    }
 }
 
 impl ExecHost for RealExecHost {
@@ -137,6 +148,20 @@ impl ExecHost for RealExecHost {
             .map_err(|e| e.to_string())?;
         h.wait_prepared().map_err(|e| e.to_string())?;
         Ok(h)
+    }
+
+    fn set_label(&self, l: &FileLabel) -> Result<(), String> {
+        self.selinux()?
+            .set_file_label(&l.path, &l.label, l.remember)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn restore_label(&self, l: &FileLabel) -> Result<(), String> {
+        self.selinux()?
+            .restore_file_label(&l.path, l.remember)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     fn go(&self, mut prepared: LaunchHandle) -> Result<Launched, String> {

@@ -93,6 +93,7 @@ fn default_plan() -> StartPlan {
             keep_fds: vec![4],
         },
         owners,
+        labels: Vec::new(),
         access_checks: vec![AccessCheck {
             path: DISK.into(),
             write: true,
@@ -333,4 +334,140 @@ fn a_shared_file_keeps_its_owner_on_rollback() {
     plan.owners.items[0].orig = Some((4242, 4242));
     execute(&h, &plan, &mut hooks).unwrap_err();
     assert_eq!(h.ops.owner(DISK), Some((999, 994)));
+}
+
+mod selinux {
+    //! The SELinux labels of a start, planned for dynamic, static and none, and the
+    //! `setfilecon` calls the executor makes for them (and undoes on a failure).
+    use super::*;
+    use crate::selinux::{
+        Context, ImageUse, LabelTarget, McsTable, SelinuxDecision, VirtContexts, plan_labels_with,
+    };
+
+    const DOMAIN: &str = "system_u:system_r:svirt_t:s0\nsystem_u:system_r:svirt_tcg_t:s0\n";
+    const IMAGE: &str = "system_u:object_r:svirt_image_t:s0\nsystem_u:object_r:virt_content_t:s0\n";
+
+    fn targets() -> Vec<LabelTarget> {
+        vec![
+            LabelTarget {
+                path: DISK.into(),
+                usage: Some(ImageUse::Exclusive),
+                origin: "disk vda".into(),
+            },
+            LabelTarget {
+                path: "/img/boot.iso".into(),
+                usage: Some(ImageUse::Readonly),
+                origin: "disk hdc".into(),
+            },
+            LabelTarget {
+                path: "/dev/kvm".into(),
+                usage: None,
+                origin: "device ACL".into(),
+            },
+        ]
+    }
+
+    /// The executor's log for a start with `decision`'s labels.
+    fn run(decision: &SelinuxDecision) -> Vec<String> {
+        let contexts = VirtContexts::parse(DOMAIN, IMAGE).unwrap();
+        let own: Context = "system_u:system_r:virtd_t:s0-s0:c0.c1023".parse().unwrap();
+        let mut table = McsTable::new();
+        let mut draws = [5u32, 17].into_iter();
+        let mut rand = |_| draws.next().unwrap_or(0);
+        let sel = plan_labels_with(
+            decision,
+            &contexts,
+            &own,
+            false,
+            &mut table,
+            &targets(),
+            true,
+            &mut rand,
+        )
+        .unwrap();
+        let mut plan = default_plan();
+        plan.labels = sel.files;
+        plan.launch.selinux_exec_label = sel.exec_label;
+        let h = host();
+        execute(&h, &plan, &mut RecordingHooks::default()).unwrap();
+        h.log()
+            .into_iter()
+            .filter(|l| l.starts_with("setfilecon") || l.starts_with("spawn"))
+            .collect()
+    }
+
+    #[test]
+    fn dynamic_labels_each_file_and_qemu_with_a_fresh_level() {
+        assert_eq!(
+            run(&SelinuxDecision::Dynamic { baselabel: None }),
+            [
+                "spawn /usr/bin/qemu-system-x86_64 as 999:994 exec system_u:system_r:svirt_t:s0:c5,c17 fds [4] dev [/dev/kvm] cgroup.procs 1 landlock true",
+                "setfilecon /img/vm.qcow2 system_u:object_r:svirt_image_t:s0:c5,c17",
+                "setfilecon /img/boot.iso system_u:object_r:virt_content_t:s0",
+            ]
+        );
+    }
+
+    #[test]
+    fn static_without_relabel_labels_only_qemu() {
+        let label = "system_u:system_r:svirt_t:s0:c1,c2".to_owned();
+        assert_eq!(
+            run(&SelinuxDecision::Static {
+                label: label.clone(),
+                relabel: false
+            }),
+            [format!(
+                "spawn /usr/bin/qemu-system-x86_64 as 999:994 exec {label} fds [4] dev [/dev/kvm] cgroup.procs 1 landlock true"
+            )]
+        );
+        // relabel='yes': the files get the static level.
+        let log = run(&SelinuxDecision::Static {
+            label,
+            relabel: true,
+        });
+        assert_eq!(
+            log[1],
+            "setfilecon /img/vm.qcow2 system_u:object_r:svirt_image_t:s0:c1,c2"
+        );
+    }
+
+    #[test]
+    fn none_and_inactive_label_nothing() {
+        for d in [SelinuxDecision::Unconfined, SelinuxDecision::Inactive] {
+            assert_eq!(
+                run(&d),
+                [
+                    "spawn /usr/bin/qemu-system-x86_64 as 999:994 fds [4] dev [/dev/kvm] cgroup.procs 1 landlock true"
+                ],
+                "{d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_failure_after_the_labels_restores_them() {
+        let mut plan = default_plan();
+        plan.labels = vec![FileLabel {
+            path: DISK.into(),
+            label: "system_u:object_r:svirt_image_t:s0:c5,c17".into(),
+            remember: true,
+            origin: "disk vda".into(),
+        }];
+        let h = host();
+        h.fail("go");
+        let err = execute(&h, &plan, &mut RecordingHooks::default()).unwrap_err();
+        assert_eq!(err.step, Step::Launcher);
+        let log = h.log();
+        let set = log
+            .iter()
+            .position(|l| l.starts_with("setfilecon"))
+            .unwrap();
+        let restore = log
+            .iter()
+            .position(|l| l.starts_with("restorecon"))
+            .unwrap();
+        assert!(set < restore, "{log:?}");
+        // Labels are undone before the owners and the rest.
+        assert_eq!(log[restore + 1], "rmcgroup /machine/qemu-1-vm", "{log:?}");
+    }
 }

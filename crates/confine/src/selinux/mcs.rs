@@ -75,8 +75,10 @@ pub(super) fn urandom_below(bound: u32) -> u32 {
 }
 
 impl McsTable {
-    pub fn new() -> Self {
-        Self::default()
+    pub const fn new() -> Self {
+        McsTable {
+            reserved: BTreeSet::new(),
+        }
     }
 
     pub fn contains(&self, level: &str) -> bool {

@@ -34,6 +34,7 @@ mod error;
 mod host;
 mod labels;
 mod mcs;
+mod plan;
 
 pub use context::{Context, VirtContexts, current_context};
 pub use decision::{SeclabelSpec, SeclabelType, SelinuxConfig, SelinuxDecision, decide};
@@ -44,6 +45,7 @@ pub use error::SelinuxError;
 pub use host::{SelinuxHost, detect};
 pub use labels::{DiskSeclabel, DomainLabels, ImageUse, build_labels, build_labels_with};
 pub use mcs::{McsRange, McsTable, parse_process_range};
+pub use plan::{LabelTarget, SelinuxPlan, plan_labels, plan_labels_with};
 
 #[cfg(test)]
 mod tests;

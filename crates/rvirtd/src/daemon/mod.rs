@@ -206,6 +206,7 @@ impl Daemon {
                 cgroups,
                 passwd,
                 owners: Default::default(),
+                selinux: crate::launch::selinux::detect().map(Arc::new),
             },
             paths,
             caps,

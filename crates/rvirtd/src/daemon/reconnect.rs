@@ -220,9 +220,14 @@ fn load_owner_ledger(d: &Daemon) {
         let Ok(text) = fs::read_to_string(&path) else {
             continue;
         };
-        if let Ok(st) = Status::parse(&path, &text)
-            && st.record.cleanup.dac_active
-        {
+        let Ok(st) = Status::parse(&path, &text) else {
+            continue;
+        };
+        // A level a running domain holds is never handed out again.
+        if let Some(level) = &st.record.cleanup.selinux_mcs {
+            crate::launch::selinux::reserve(level);
+        }
+        if st.record.cleanup.dac_active {
             let t = crate::launch::owner_transaction(&st.record.cleanup.owners);
             held.hold(&st.record.cleanup.domain, &t.items);
         }

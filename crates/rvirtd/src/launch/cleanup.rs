@@ -11,6 +11,7 @@ use confine::cgroup::{GROUP_SUFFIX, VmCgroup, machine_name};
 use confine::dac::{DacDriver, Transaction};
 use confine::exec::Done;
 use confine::hostops::RealHostOps;
+use confine::selinux::SelinuxDriver;
 
 use crate::owners::OwnerLedger;
 use crate::paths::Paths;
@@ -36,6 +37,13 @@ pub struct Cleanup {
     /// Directories the daemon created for the domain outside its private directory
     /// (the per-domain hugetlbfs directory): removed with their content.
     pub created_dirs: Vec<PathBuf>,
+    /// Files given SELinux labels (restored from their remembered labels), with
+    /// whether the label was remembered; `selinux_enforcing` is set when SELinux was
+    /// in use.
+    pub selinux_labels: Vec<(PathBuf, bool)>,
+    pub selinux_enforcing: Option<bool>,
+    /// The domain's dynamic MCS level, given back to the daemon's table.
+    pub selinux_mcs: Option<String>,
 }
 
 /// One remembered ownership change, as kept in the status file.
@@ -98,6 +106,12 @@ pub struct CleanupRecord {
     pub remember_owner: bool,
     #[serde(default)]
     pub created_dirs: Vec<PathBuf>,
+    #[serde(default)]
+    pub selinux_labels: Vec<(PathBuf, bool)>,
+    #[serde(default)]
+    pub selinux_enforcing: Option<bool>,
+    #[serde(default)]
+    pub selinux_mcs: Option<String>,
 }
 
 impl Cleanup {
@@ -119,6 +133,9 @@ impl Cleanup {
             dac_active: self.dac_active,
             remember_owner: self.remember_owner,
             created_dirs: self.created_dirs.clone(),
+            selinux_labels: self.selinux_labels.clone(),
+            selinux_enforcing: self.selinux_enforcing,
+            selinux_mcs: self.selinux_mcs.clone(),
         }
     }
 
@@ -141,6 +158,9 @@ impl Cleanup {
             dac_active: r.dac_active,
             remember_owner: r.remember_owner,
             created_dirs: r.created_dirs.clone(),
+            selinux_labels: r.selinux_labels.clone(),
+            selinux_enforcing: r.selinux_enforcing,
+            selinux_mcs: r.selinux_mcs.clone(),
         }
     }
 
@@ -149,6 +169,17 @@ impl Cleanup {
     /// crash in the middle of it (the restore of an owner is idempotent).
     pub fn run(mut self, ledger: &OwnerLedger) -> Vec<String> {
         let mut errors = Vec::new();
+        if let Some(enforcing) = self.selinux_enforcing {
+            let driver = SelinuxDriver::new(RealHostOps, enforcing);
+            for (path, remember) in self.selinux_labels.iter().rev() {
+                if let Err(e) = driver.restore_file_label(path, *remember) {
+                    errors.push(format!("domain '{}': SELinux label: {e}", self.domain));
+                }
+            }
+        }
+        if let Some(level) = self.selinux_mcs.take() {
+            super::selinux::release(&level);
+        }
         if self.dac_active {
             let mut dac = DacDriver::new(RealHostOps);
             dac.remember_owner = self.remember_owner;
@@ -250,6 +281,13 @@ impl Cleanup {
             remember_owner,
             cgroup_dirs: Vec::new(),
             created_dirs: done.created_dirs,
+            selinux_labels: done
+                .labels
+                .into_iter()
+                .map(|l| (l.path, l.remember))
+                .collect(),
+            selinux_enforcing: None,
+            selinux_mcs: None,
         }
     }
 }

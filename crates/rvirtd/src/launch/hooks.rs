@@ -59,6 +59,7 @@ fn record(
         dac_active: true,
         remember_owner,
         created_dirs: done.created_dirs.clone(),
+        ..CleanupRecord::default()
     }
 }
 

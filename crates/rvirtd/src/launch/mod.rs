@@ -11,6 +11,7 @@
 mod cleanup;
 mod hooks;
 mod prepare;
+pub mod selinux;
 
 use std::fs;
 use std::io::Write;
@@ -84,6 +85,8 @@ pub struct Host {
     pub passwd: PasswdDb,
     /// Which running domains hold which chowned files (see [`crate::owners`]).
     pub owners: std::sync::Arc<OwnerLedger>,
+    /// `None` where SELinux is not enabled (or its virt contexts are unusable).
+    pub selinux: Option<std::sync::Arc<selinux::SelinuxState>>,
 }
 
 /// A started QEMU and everything needed to stop it cleanly later.
@@ -141,11 +144,13 @@ pub async fn start_journaled(
         let start = prepare(host, d, id, &plan, &facts)?;
         (plan, start)
     };
+    let (start, mcs) = start;
     tracing::debug!("domain '{name}': start: planned at {:?}", t0.elapsed());
     let identity = start.launch.identity.clone();
     let exec_host = RealExecHost {
         launcher: host.launcher.clone(),
         layout: host.cgroups.clone(),
+        selinux_enforcing: host.selinux.as_ref().map(|s| s.enforcing),
     };
     let ledger = host.owners.clone();
     let remember = host.config.remember_owner;
@@ -161,6 +166,9 @@ pub async fn start_journaled(
         message: e.to_string(),
     })?;
     let started = executed.map_err(|e| {
+        if let Some(level) = &mcs {
+            selinux::release(level);
+        }
         for p in &e.rollback {
             tracing::warn!("domain '{name}': undoing the start: {p}");
         }
@@ -171,7 +179,9 @@ pub async fn start_journaled(
         }
     })?;
     tracing::debug!("domain '{name}': start: exec at {:?}", t0.elapsed());
-    let cleanup = Cleanup::from_done(&name, remember, started.done);
+    let mut cleanup = Cleanup::from_done(&name, remember, started.done);
+    cleanup.selinux_enforcing = host.selinux.as_ref().map(|s| s.enforcing);
+    cleanup.selinux_mcs = mcs;
     let launched = started.running;
     log_landlock(&host.paths.log_file(&name), &launched);
     match connect_monitor(host, d, id, plan, launched, identity, &cleanup).await {

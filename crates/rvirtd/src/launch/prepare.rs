@@ -109,9 +109,10 @@ fn step<'a>(domain: &'a str, step: &'static str) -> impl Fn(String) -> StartErro
 /// Refusals that come before any planning of the host side.
 fn check_confinement(host: &Host, d: &Domain) -> Result<(), StartError> {
     let name = d.name.as_str();
-    if d.seclabels
-        .iter()
-        .any(|s| s.is_model("selinux") && s.label_type != Some(SecLabelType::None))
+    if host.selinux.is_none()
+        && d.seclabels
+            .iter()
+            .any(|s| s.is_model("selinux") && s.label_type != Some(SecLabelType::None))
     {
         return Err(step(name, "SELinux")(
             "the domain asks for an SELinux label but SELinux is not enabled on this host; remove the <seclabel model='selinux'> or use type='none'".into(),
@@ -130,8 +131,27 @@ fn check_confinement(host: &Host, d: &Domain) -> Result<(), StartError> {
     Ok(())
 }
 
-/// Everything a start of `d` (planned as `plan`, id `id`) does on the host.
+/// Everything a start of `d` (planned as `plan`, id `id`) does on the host, and the
+/// SELinux MCS level it took (to give back if the start does not happen).
 pub fn prepare(
+    host: &Host,
+    d: &Domain,
+    id: i32,
+    plan: &LaunchPlan,
+    facts: &dyn HostFacts,
+) -> Result<(StartPlan, Option<String>), StartError> {
+    let mut start = prepare_without_selinux(host, d, id, plan, facts)?;
+    let Some(sel) = &host.selinux else {
+        return Ok((start, None));
+    };
+    let labels = super::selinux::plan(sel, &host.config, d, plan)
+        .map_err(step(d.name.as_str(), "SELinux"))?;
+    start.launch.selinux_exec_label = labels.exec_label;
+    start.labels = labels.files;
+    Ok((start, labels.allocated_mcs))
+}
+
+fn prepare_without_selinux(
     host: &Host,
     d: &Domain,
     id: i32,
@@ -183,6 +203,7 @@ pub fn prepare(
         } else {
             Transaction::new()
         },
+        labels: Vec::new(),
         access_checks: identity
             .as_ref()
             .map(|_| access_checks(plan, &exists))

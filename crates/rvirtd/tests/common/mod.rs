@@ -50,6 +50,7 @@ pub fn host(root: &Path, qemu_conf: &str) -> Host {
         cgroups: CgroupLayout::detect_host().ok(),
         passwd: PasswdDb::load().unwrap(),
         owners: Default::default(),
+        selinux: None,
     }
 }
 
