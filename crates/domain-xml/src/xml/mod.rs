@@ -2,12 +2,14 @@
 //! (so nothing unmodelled is ever dropped), a writer in libvirt's canonical style, and a
 //! verbatim element tree for content we keep but do not model.
 
+pub mod pos;
 pub mod raw;
 pub mod reader;
 pub mod writer;
 
+pub use pos::Pos;
 pub use raw::{ExtraChild, Extras, RawAttr, RawElement, RawNode};
-pub use reader::{Diagnostic, El, ParseError, ParseErrorKind, Pos, Severity};
+pub use reader::{Diagnostic, El, ParseError, ParseErrorKind, Severity};
 pub use writer::XmlWriter;
 
 /// Escapes text for an attribute value or element content the way libvirt's formatter

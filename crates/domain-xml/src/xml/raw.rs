@@ -1,7 +1,7 @@
 //! Verbatim XML kept for what the typed model does not cover (`<metadata>` children,
 //! unknown elements and attributes). Positions are kept for diagnostics only.
 
-use super::reader::Pos;
+use super::pos::Pos;
 
 /// An attribute kept verbatim. `ns` is the namespace URI; `prefix` the prefix the
 /// input used for it, so it can be declared again on output. Prefixes are cosmetic:

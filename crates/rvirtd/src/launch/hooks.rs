@@ -8,7 +8,8 @@ use confine::dac::{DacDriver, Transaction};
 use confine::exec::{Done, StartHooks};
 use confine::hostops::HostOps;
 
-use super::{CleanupRecord, Journal, owner_records};
+use super::cleanup::{CleanupRecord, owner_records};
+use super::host::Journal;
 use crate::owners::{Held, OwnerLedger};
 
 /// See the module documentation. The ledger stays locked from the moment the

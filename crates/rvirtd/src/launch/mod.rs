@@ -10,6 +10,7 @@
 
 mod cleanup;
 mod hooks;
+mod host;
 mod prepare;
 pub mod selinux;
 
@@ -19,75 +20,21 @@ use std::process::Child;
 use std::sync::Arc;
 use std::time::Duration;
 
-use confine::cgroup::CgroupLayout;
-use confine::dac::PasswdDb;
 use confine::exec::RealExecHost;
-use confine::launcher::{LandlockEnforcement, Launched, Launcher};
+use confine::launcher::{LandlockEnforcement, Launched};
 use confine::spec::Identity;
 use domain_xml::Domain;
-use host_config::HostConfig;
 use qemu::{Capabilities, QmpClient, QmpConfig, QmpEvents};
 use qemu_plan::{LaunchPlan, PlanInput};
 
-pub(crate) use cleanup::owner_records;
 pub use cleanup::{
     Cleanup, CleanupRecord, OWNER_NOT_RESTORED, OwnerRecord, owner_transaction, vm_group_dir_name,
     vm_machine_name,
 };
+pub use host::{Host, Journal, StartError};
 pub use prepare::{DacDecision, decide_dac, landlock_rules, landlock_rules_with, prepare};
 
 use crate::hostfacts::RealHostFacts;
-use crate::owners::OwnerLedger;
-use crate::paths::Paths;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("{0}")]
-    Plan(#[from] qemu_plan::PlanError),
-    #[error("domain '{domain}': {step}: {message}")]
-    Step {
-        domain: String,
-        step: &'static str,
-        message: String,
-    },
-    #[error(
-        "domain '{domain}': QEMU failed to start: {message}{}{}",
-        denial.as_ref().map(|d| format!("\n{d}")).unwrap_or_default(),
-        log_tail(.log)
-    )]
-    Qemu {
-        domain: String,
-        message: String,
-        log: String,
-        /// Which confinement layer refused, when the log shows an access failure.
-        denial: Option<Box<crate::diagnose::Denial>>,
-    },
-}
-
-fn log_tail(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
-    let tail = &lines[lines.len().saturating_sub(8)..];
-    if tail.is_empty() {
-        String::new()
-    } else {
-        format!("\nlast lines of the domain log:\n{}", tail.join("\n"))
-    }
-}
-
-/// Host-wide things a start needs, prepared once by the daemon.
-#[derive(Debug)]
-pub struct Host {
-    pub paths: Paths,
-    pub config: HostConfig,
-    pub launcher: Launcher,
-    /// `None` when no usable cgroup hierarchy exists.
-    pub cgroups: Option<CgroupLayout>,
-    pub passwd: PasswdDb,
-    /// Which running domains hold which chowned files (see [`crate::owners`]).
-    pub owners: std::sync::Arc<OwnerLedger>,
-    /// `None` where SELinux is not enabled (or its virt contexts are unusable).
-    pub selinux: Option<std::sync::Arc<selinux::SelinuxState>>,
-}
 
 /// A started QEMU and everything needed to stop it cleanly later.
 #[derive(Debug)]
@@ -112,12 +59,6 @@ pub async fn start(
 ) -> Result<Running, StartError> {
     start_journaled(host, caps, d, id, Arc::new(|_| Ok(()))).await
 }
-
-/// Called with what a crash at this point would leave to undo: once everything but
-/// the ownership changes exists, with the planned ownership changes and the
-/// owners they had, right before they are made (QEMU is not running yet). It must
-/// be durable when it returns.
-pub type Journal = Arc<dyn Fn(&CleanupRecord) -> Result<(), String> + Send + Sync>;
 
 /// [`start`], telling `journal` what to undo before changing file owners, so a
 /// daemon killed during a start can be cleaned up after (see [`Journal`]).

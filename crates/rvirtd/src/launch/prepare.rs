@@ -14,7 +14,8 @@ use host_config::HostConfig;
 use host_config::settings::SecurityDrivers;
 use qemu_plan::{Access, HostFacts, LaunchPlan, Provision, ResourceKind};
 
-use super::{Host, StartError, vm_machine_name};
+use super::cleanup::vm_machine_name;
+use super::host::{Host, StartError};
 use crate::paths::short_name;
 
 /// Who QEMU runs as and whether files are relabelled, from qemu.conf and the
