@@ -147,15 +147,22 @@ pub fn journal_path(state_dir: &Path, name: &str) -> PathBuf {
 }
 
 impl StartJournal {
-    /// Durable (fsync'd) once it names owners: they are about to be changed, and the
-    /// original owners must outlive anything that happens next.
+    /// Durable (fsync'd) once it names an owner about to change: that original
+    /// owner must outlive anything that happens next. Files QEMU's account owns
+    /// already (its private directory, made for it by this start) lose nothing, and
+    /// a start with only those skips the two fsyncs.
     pub fn write(&self, state_dir: &Path) -> Result<(), StoreError> {
         let json = serde_json::to_vec(self).unwrap_or_default();
         let path = journal_path(state_dir, &self.name);
-        if self.cleanup.owners.is_empty() {
-            store::replace_file(&path, &json)
-        } else {
+        let changes_an_owner = self
+            .cleanup
+            .owners
+            .iter()
+            .any(|o| o.orig != Some((o.uid, o.gid)));
+        if changes_an_owner {
             store::atomic_write(&path, &json)
+        } else {
+            store::replace_file(&path, &json)
         }
     }
 }
