@@ -138,8 +138,10 @@ impl<O: HostOps> DacDriver<O> {
         match self.chown_internal(what, path, uid, gid) {
             Ok(o) => Ok(o),
             Err(e) => {
-                // Leave the xattrs as they were before this call.
-                if let Err(r) = self.restore_owner_for(what, path, remember) {
+                // The chown failed, so the owner is as it was: only this call's
+                // reference is dropped again (a restore here would chown, and with
+                // nothing remembered it would give the file to root).
+                if remember && let Err(r) = hostops::recall_label(&self.ops, DRIVER, path) {
                     return Err(DacError::Rollback {
                         first: Box::new(e),
                         failures: vec![r.to_string()],

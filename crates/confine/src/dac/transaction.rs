@@ -116,14 +116,3 @@ impl Transaction {
             .collect()
     }
 }
-
-impl<O: HostOps> DacDriver<O> {
-    /// Restore many files, best effort (every item is attempted, like libvirt's
-    /// restore-all). Returns the errors.
-    pub fn restore_all(&self, items: &[DacItem]) -> Vec<DacError> {
-        items
-            .iter()
-            .filter_map(|i| self.restore_owner_for(&i.what, &i.path, i.remember).err())
-            .collect()
-    }
-}
