@@ -34,5 +34,5 @@ pub use layout::{CgroupLayout, Controller, Hierarchy, V1Mount, V2Mount};
 pub use rule::{DeviceKind, DeviceRule};
 pub use vm::{
     DEFAULT_PARTITION, DeviceAcl, GROUP_SUFFIX, VmCgroup, group_dir_name, machine_name,
-    parse_proc_cgroup,
+    parse_proc_cgroup, remove_group_dirs,
 };

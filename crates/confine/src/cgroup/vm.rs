@@ -520,6 +520,34 @@ fn write_v1_rules(path: &Path, rules: &[DeviceRule]) -> Result<()> {
 
 /// rmdir of `dir` after its sub-directories; a missing `dir` is fine. Regular files
 /// are never removed (cgroupfs control files go with the directory).
+/// Removes group directories known by path, deepest first. A group whose last
+/// process is still leaving is retried briefly (`rmdir` is `EBUSY` until the kernel
+/// has released it); missing ones are fine. Returns the directories it could not
+/// remove, with why.
+pub fn remove_group_dirs(dirs: &[PathBuf]) -> Vec<(PathBuf, io::Error)> {
+    let mut sorted = dirs.to_vec();
+    sorted.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    let mut failed = Vec::new();
+    for d in sorted {
+        let mut tries = 0;
+        loop {
+            match fs::remove_dir(&d) {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                Err(e) if tries < 50 && e.raw_os_error() == Some(libc::EBUSY) => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                Err(e) => {
+                    failed.push((d, e));
+                    break;
+                }
+            }
+        }
+    }
+    failed
+}
+
 fn rmdir_tree(dir: &Path) -> Result<()> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,

@@ -6,12 +6,11 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use launch_spec::{FdSource, LaunchSpec};
 
 use super::{CgroupPlan, DirPlan, ExecHost, FileLabel, Reach};
-use crate::cgroup::{CgroupLayout, VmCgroup};
+use crate::cgroup::{CgroupLayout, VmCgroup, remove_group_dirs};
 use crate::dac::{AccessProblem, check_identity_access};
 use crate::hostops::{HostOps, RealHostOps};
 use crate::launcher::{LaunchHandle, Launched, Launcher};
@@ -190,17 +189,12 @@ impl ExecHost for RealExecHost {
     fn remove_cgroup(&self, cgroup: VmCgroup) -> Result<(), String> {
         // The launcher was killed and reaped; its group may take a moment to empty.
         let paths = cgroup.paths();
-        let mut last = cgroup.remove().map_err(|e| e.to_string());
-        for _ in 0..50 {
-            if last.is_ok() || paths.iter().all(|p| !p.exists()) {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(2));
-            last = paths
-                .iter()
-                .filter(|p| p.exists())
-                .try_for_each(|p| fs::remove_dir(p).map_err(|e| e.to_string()));
+        if cgroup.remove().is_ok() {
+            return Ok(());
         }
-        last.map_err(|e| format!("cgroup: {e}"))
+        match remove_group_dirs(&paths).first() {
+            None => Ok(()),
+            Some((d, e)) => Err(format!("cgroup: cannot remove {}: {e}", d.display())),
+        }
     }
 }

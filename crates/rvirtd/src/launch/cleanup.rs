@@ -5,9 +5,8 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use confine::cgroup::{GROUP_SUFFIX, VmCgroup, machine_name};
+use confine::cgroup::{GROUP_SUFFIX, VmCgroup, machine_name, remove_group_dirs};
 use confine::dac::{DacDriver, Transaction};
 use confine::exec::Done;
 use confine::hostops::RealHostOps;
@@ -198,30 +197,12 @@ impl Cleanup {
         {
             errors.push(format!("domain '{}': cgroup: {e}", self.domain));
         }
-        // Deepest first; a group whose last process is still leaving is retried
-        // briefly (rmdir is EBUSY until the kernel has released it).
-        let mut dirs = std::mem::take(&mut self.cgroup_dirs);
-        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
-        for d in dirs {
-            let mut tries = 0;
-            loop {
-                match fs::remove_dir(&d) {
-                    Ok(()) => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-                    Err(e) if tries < 50 && e.raw_os_error() == Some(libc_ebusy()) => {
-                        tries += 1;
-                        std::thread::sleep(Duration::from_millis(2));
-                    }
-                    Err(e) => {
-                        errors.push(format!(
-                            "domain '{}': cannot remove cgroup {}: {e}",
-                            self.domain,
-                            d.display()
-                        ));
-                        break;
-                    }
-                }
-            }
+        for (d, e) in remove_group_dirs(&std::mem::take(&mut self.cgroup_dirs)) {
+            errors.push(format!(
+                "domain '{}': cannot remove cgroup {}: {e}",
+                self.domain,
+                d.display()
+            ));
         }
         for s in &self.sockets {
             let _ = fs::remove_file(s);
@@ -261,10 +242,6 @@ pub fn vm_machine_name(paths: &Paths, id: i32, name: &str) -> String {
 /// The cgroup directory name of a domain (`<machine>.rvirt-qemu`).
 pub fn vm_group_dir_name(paths: &Paths, id: i32, name: &str) -> String {
     format!("{}{GROUP_SUFFIX}", vm_machine_name(paths, id, name))
-}
-
-fn libc_ebusy() -> i32 {
-    rustix::io::Errno::BUSY.raw_os_error()
 }
 
 impl Cleanup {
