@@ -22,7 +22,7 @@ export DEBIAN_FRONTEND=noninteractive
 QEMU_PKGS=(qemu-system-x86 qemu-system-common qemu-utils)
 CLIENT_PKGS=(libvirt-clients python3-libvirt virtinst)
 OTHER_PKGS=(busybox-static xz-utils cpio python3 iproute2 strace hyperfine util-linux procps
-            golang-go golang-github-digitalocean-go-libvirt-dev)
+            golang-go golang-github-digitalocean-go-libvirt-dev ovmf swtpm swtpm-tools)
 SOURCES_FILE=/etc/apt/sources.list.d/rvirt-backports.sources
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
