@@ -9,6 +9,7 @@
 //!   paths and descriptor numbers;
 //! * [`native`]: `domxml-to-native qemu-argv` on that runtime.
 
+pub mod domcaps;
 pub mod host;
 pub mod hostfacts;
 pub mod native;
