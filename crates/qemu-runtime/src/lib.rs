@@ -7,8 +7,10 @@
 //!   backing chains, hugetlbfs mounts);
 //! * [`runtime`]: the one [`qemu_plan::Runtime`] of a start — ids, per-domain
 //!   paths and descriptor numbers;
+//! * [`firmware`]: QEMU firmware descriptors and autoselection;
 //! * [`native`]: `domxml-to-native qemu-argv` on that runtime.
 
+pub mod firmware;
 pub mod host;
 pub mod hostfacts;
 pub mod native;
