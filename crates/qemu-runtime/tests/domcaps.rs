@@ -1,16 +1,16 @@
 //! Golden tests of the domain capabilities builder against the captured
 //! capability sets of QEMU 10.0 and 7.2 (`qemu-plan/tests/caps/`), with a
-//! fixed host: three firmware descriptors (`tests/domcaps/firmware.json`:
-//! Secure Boot UEFI for q35, plain UEFI for both, a BIOS ROM for i440fx),
+//! fixed host: four firmware descriptors (`tests/domcaps/firmware/`:
+//! Secure Boot UEFI for q35, plain UEFI for both, a BIOS ROM for i440fx, one
+//! whose image is missing),
 //! swtpm present, VFIO absent, an AMD host CPU. Snapshots are insta files in
 //! `tests/domcaps/` (`INSTA_UPDATE=always` to accept, then read them).
 
 use std::path::{Path, PathBuf};
 
 use qemu::Capabilities;
-use qemu_runtime::domcaps::{
-    DomCapsError, DomCapsQuery, FirmwareDesc, HostCpu, HostView, domain_capabilities,
-};
+use qemu_runtime::domcaps::{DomCapsError, DomCapsQuery, HostCpu, HostView, domain_capabilities};
+use qemu_runtime::firmware;
 
 fn caps(version: &str) -> Capabilities {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -24,19 +24,12 @@ fn dir() -> PathBuf {
 }
 
 fn host() -> HostView {
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir().join("firmware.json")).unwrap())
-            .unwrap();
-    let firmware = json
-        .as_array()
-        .unwrap()
-        .iter()
-        .enumerate()
-        .map(|(i, v)| FirmwareDesc::from_json(PathBuf::from(format!("{i}.json")), v).unwrap())
-        .collect();
+    let (firmware, errors) = firmware::load(&[dir().join("firmware")]).unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
     HostView {
         arch: "x86_64".into(),
         firmware,
+        absent_images: vec![PathBuf::from("/test/fw/missing.fd")],
         swtpm: true,
         swtpm_versions: vec!["1.2".into(), "2.0".into()],
         vfio: false,

@@ -16,7 +16,7 @@ use qemu::Capabilities;
 use thiserror::Error;
 
 pub use cpu::HostCpu;
-pub use firmware::{FirmwareDesc, FirmwareInterface, FirmwareMapping};
+pub use firmware::images as firmware_images;
 
 /// What the caller asked for; `None` means "the default" as in libvirt.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,7 +38,10 @@ pub struct HostView {
     pub arch: String,
     /// Firmware descriptors (`/usr/share/qemu/firmware/*.json` and the
     /// `/etc` overrides), in the order libvirt reads them.
-    pub firmware: Vec<FirmwareDesc>,
+    pub firmware: Vec<crate::firmware::Descriptor>,
+    /// Loader images of those descriptors that do not exist on this host
+    /// (libvirt lists only existing ones).
+    pub absent_images: Vec<std::path::PathBuf>,
     /// `swtpm` and `swtpm_setup` are installed (TPM emulator backend).
     pub swtpm: bool,
     /// TPM versions `swtpm_setup --print-capabilities` offers (`1.2`, `2.0`).

@@ -118,7 +118,7 @@ pub(super) fn write(caps: &Capabilities, host: &HostView, r: &Resolved) -> Strin
 }
 
 fn os(o: &mut Out, host: &HostView, r: &Resolved) {
-    let fw = offer(&host.firmware, &r.machine, &r.arch);
+    let fw = offer(&host.firmware, &host.absent_images, &r.machine, &r.arch);
     o.open("<os supported='yes'>");
     o.enumeration("firmware", &pick(&[("bios", fw.bios), ("efi", fw.efi)]));
     o.open("<loader supported='yes'>");
