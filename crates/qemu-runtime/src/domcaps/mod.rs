@@ -282,3 +282,15 @@ fn has_builtin_ide(machine: &str) -> bool {
         || machine.starts_with("pc-0")
         || machine.starts_with("pc-1")
 }
+
+/// The model host-model stands for on this host (also the host CPU model of
+/// the capabilities XML); `None` when unknown.
+pub fn host_model_name(caps: &Capabilities, virttype: &str, host: &HostCpu) -> Option<String> {
+    cpu::host_model(caps, virttype, host).map(|(m, _)| m)
+}
+
+/// Whether the emulator can run CPU model `name` for `virttype` here; `None`
+/// when the probe does not tell (another accelerator, unknown model).
+pub fn model_usable(caps: &Capabilities, virttype: &str, name: &str) -> Option<bool> {
+    cpu::usable(caps, virttype, caps.cpu_model(name)?)
+}
