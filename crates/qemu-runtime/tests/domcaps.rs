@@ -151,3 +151,34 @@ fn bad_queries_get_libvirts_errors() {
     let xml = domain_capabilities(&tcg_only, &h, &q(None, None)).unwrap();
     assert!(xml.contains("<domain>qemu</domain>"));
 }
+
+#[test]
+fn hyperv_from_the_probe_in_libvirts_names_and_order() {
+    let mut c = caps("10.0");
+    let none = domain_capabilities(&c, &host(), &q(None, None)).unwrap();
+    assert!(
+        !none.contains("<hyperv"),
+        "not probed: left out, as libvirt does"
+    );
+    c.hyperv = Some(
+        [
+            "vendor-id",
+            "relaxed",
+            "spinlocks",
+            "version-id-build",
+            "xmm-input",
+        ]
+        .map(str::to_owned)
+        .into(),
+    );
+    let xml = domain_capabilities(&c, &host(), &q(None, None)).unwrap();
+    assert!(
+        xml.contains(
+            "<hyperv supported='yes'>\n      <enum name='features'>\n        \
+             <value>relaxed</value>\n        <value>spinlocks</value>\n        \
+             <value>vendor_id</value>\n        <value>xmm_input</value>\n      \
+             </enum>\n    </hyperv>\n    <launchSecurity"
+        ),
+        "{xml}"
+    );
+}

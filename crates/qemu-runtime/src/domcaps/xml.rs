@@ -470,6 +470,45 @@ fn features(o: &mut Out, caps: &Capabilities, r: &Resolved) {
     // not do: reported unsupported, as libvirt does when those fail.
     o.line("<sev supported='no'/>");
     o.line("<sgx supported='no'/>");
+    let hv = hyperv(caps);
+    if !hv.is_empty() {
+        o.block("hyperv", true, &[("features", hv)]);
+    }
     o.line("<launchSecurity supported='no'/>");
     o.close("</features>");
+}
+
+/// libvirt's Hyper-V enlightenments (`virDomainHyperv`), in its order.
+const HYPERV: &[&str] = &[
+    "relaxed",
+    "vapic",
+    "spinlocks",
+    "vpindex",
+    "runtime",
+    "synic",
+    "stimer",
+    "reset",
+    "vendor_id",
+    "frequencies",
+    "reenlightenment",
+    "tlbflush",
+    "ipi",
+    "evmcs",
+    "avic",
+    "emsr_bitmap",
+    "xmm_input",
+];
+
+/// The enlightenments the probe found KVM offering, by libvirt's names
+/// (QEMU's `vendor-id` is libvirt's `vendor_id`); none when not probed.
+fn hyperv(caps: &Capabilities) -> Vec<&'static str> {
+    let Some(on) = &caps.hyperv else {
+        return Vec::new();
+    };
+    let on: Vec<String> = on.iter().map(|n| n.replace('-', "_")).collect();
+    HYPERV
+        .iter()
+        .copied()
+        .filter(|h| on.iter().any(|n| n == h))
+        .collect()
 }
