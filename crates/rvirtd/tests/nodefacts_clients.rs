@@ -84,6 +84,8 @@ fn qemu_live_nodefacts_virsh() {
         "<cells num=",
         "<cpus num=",
         "<secmodel>",
+        "<model>dac</model>",
+        "<baselabel type='kvm'>+",
     ] {
         assert!(caps.contains(want), "{want} missing:\n{caps}");
     }

@@ -115,6 +115,7 @@ impl DaemonBackend {
             R::ConnectGetUri => Response::String("qemu:///system".into()),
             R::ConnectGetCapabilities => Response::String(hostinfo::capabilities_xml(
                 d.caps.as_ref().ok().map(|c| &**c),
+                hostinfo::dac_base_label(&d.host),
             )),
             R::ConnectGetMaxVcpus { .. } => Response::Int(
                 d.caps

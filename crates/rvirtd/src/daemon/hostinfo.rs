@@ -82,6 +82,9 @@ pub struct HostFacts {
     pub page_sizes: Vec<u64>,
     /// NUMA cells.
     pub cells: Vec<Cell>,
+    /// The DAC base label (`+UID:+GID` of qemu.conf's user and group) when
+    /// the DAC driver is on.
+    pub dac_label: Option<String>,
 }
 
 /// The `<host>` element of the capabilities XML.
@@ -159,17 +162,28 @@ pub fn host_xml(h: &HostFacts) -> String {
         }
         x.push_str("      </cells>\n    </topology>\n");
     }
-    x.push_str("    <secmodel>\n      <model>none</model>\n      <doi>0</doi>\n    </secmodel>\n  </host>\n\n");
+    x.push_str("    <secmodel>\n      <model>none</model>\n      <doi>0</doi>\n    </secmodel>\n");
+    if let Some(l) = &h.dac_label {
+        let _ = write!(
+            x,
+            "    <secmodel>\n      <model>dac</model>\n      <doi>0</doi>\n      \
+             <baselabel type='kvm'>{l}</baselabel>\n      <baselabel type='qemu'>{l}</baselabel>\n    \
+             </secmodel>\n"
+        );
+    }
+    x.push_str("  </host>\n\n");
     x
 }
 
 /// A libvirt-shaped `<capabilities>`: the host (CPU, topology, migration,
 /// security model), and one hvm guest for the emulator's arch with its
 /// machines and the `qemu`/`kvm` domain types.
-pub fn capabilities_xml(caps: Option<&Capabilities>) -> String {
+pub fn capabilities_xml(caps: Option<&Capabilities>, dac_label: Option<String>) -> String {
     let arch = std::env::consts::ARCH;
     let mut x = String::from("<capabilities>\n\n");
-    x.push_str(&host_xml(&gather_host(caps)));
+    let mut host = gather_host(caps);
+    host.dac_label = dac_label;
+    x.push_str(&host_xml(&host));
     if let Some(c) = caps {
         let garch = if c.arch.is_empty() { arch } else { &c.arch };
         let _ = write!(
@@ -277,6 +291,7 @@ pub fn gather_host(caps: Option<&Capabilities>) -> HostFacts {
         features: cpu.flags,
         cells: gather_cells(&page_sizes),
         page_sizes,
+        dac_label: None,
     }
 }
 
@@ -496,6 +511,23 @@ pub fn free_memory() -> u64 {
         * 1024
 }
 
+/// The DAC base label libvirt shows in capabilities: qemu.conf's user and
+/// group as `+UID:+GID`, when a security driver (DAC) is on.
+pub fn dac_base_label(host: &crate::launch::Host) -> Option<String> {
+    use host_config::SecurityDrivers;
+    if matches!(host.config.security_driver, SecurityDrivers::None) {
+        return None;
+    }
+    let id = host
+        .passwd
+        .resolve_account(
+            &host.config.user.to_string(),
+            Some(&host.config.group.to_string()),
+        )
+        .ok()?;
+    Some(confine::dac::base_label(id.uid, id.gid))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -544,6 +576,7 @@ mod tests {
                     siblings: "0".into(),
                 }],
             }],
+            dac_label: Some("+64055:+994".into()),
         };
         let x = host_xml(&h);
         for want in [
@@ -556,6 +589,7 @@ mod tests {
             "<sibling id='0' value='10'/>",
             "<cpus num='1'>\n            <cpu id='0' socket_id='0' die_id='0' cluster_id='65535' core_id='0' siblings='0'/>",
             "<secmodel>\n      <model>none</model>",
+            "<model>dac</model>\n      <doi>0</doi>\n      <baselabel type='kvm'>+64055:+994</baselabel>",
         ] {
             assert!(x.contains(want), "{want}\n{x}");
         }
@@ -564,7 +598,7 @@ mod tests {
 
     #[test]
     fn capabilities_without_emulator_is_well_formed() {
-        let x = capabilities_xml(None);
+        let x = capabilities_xml(None, None);
         assert!(x.starts_with("<capabilities>"));
         assert!(x.contains("<arch>"));
     }
