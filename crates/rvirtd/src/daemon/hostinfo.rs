@@ -48,8 +48,9 @@ pub struct Cell {
     pub id: u32,
     /// `MemTotal`, KiB.
     pub memory_kib: u64,
-    /// `(page size KiB, free pages)`: base pages from `MemFree`, huge pages
-    /// from the node's `hugepages-*` counters.
+    /// `(page size KiB, pages)`: as libvirt counts them, the base pages the
+    /// node's memory makes (`MemTotal`) and the huge pages reserved
+    /// (`nr_hugepages`) — totals, so the document is stable between calls.
     pub pages: Vec<(u64, u64)>,
     /// Distances to every node, in node order.
     pub distances: Vec<(u32, u32)>,
@@ -353,10 +354,10 @@ fn gather_cells(page_sizes: &[u64]) -> Vec<Cell> {
         let mut v = Vec::new();
         for (i, size) in page_sizes.iter().enumerate() {
             if i == 0 {
-                let free = meminfo_kib(meminfo, "MemFree:").unwrap_or(0);
-                v.push((*size, free / size.max(&1)));
+                let total = meminfo_kib(meminfo, "MemTotal:").unwrap_or(0);
+                v.push((*size, total / size.max(&1)));
             } else {
-                let n = read_trim(format!("{dir}/hugepages/hugepages-{size}kB/free_hugepages"))
+                let n = read_trim(format!("{dir}/hugepages/hugepages-{size}kB/nr_hugepages"))
                     .and_then(|x| x.parse().ok())
                     .unwrap_or(0);
                 v.push((*size, n));
