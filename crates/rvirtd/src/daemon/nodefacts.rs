@@ -294,7 +294,13 @@ fn node_stats(
         }));
     }
     if nparams != n {
-        return Err(invalid(&format!("nparams in {func} must be {n}")));
+        // libvirt words the two checks differently.
+        let rule = if func.contains("CPU") {
+            "must be equal to"
+        } else {
+            "must be"
+        };
+        return Err(invalid(&format!("nparams in {func} {rule} {n}")));
     }
     Ok(Response::NodeStats(NodeStatsRet {
         params: all
@@ -369,7 +375,7 @@ fn cells_free_memory(start: i32, max_cells: i32) -> Result<Response, RemoteError
     let nodes = numa_nodes();
     let last = nodes.iter().max().copied().unwrap_or(0) as i32;
     if start < 0 || start > last {
-        return Err(invalid(&format!(
+        return Err(RemoteError::internal(&format!(
             "start cell {start} out of range (0-{last})"
         )));
     }
