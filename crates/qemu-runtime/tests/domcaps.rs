@@ -193,7 +193,10 @@ fn tcg_usability_from_the_second_probe() {
         .iter()
         .map(|m| (m.name.clone(), Vec::new()))
         .collect();
-    tcg.insert("EPYC-Genoa-v1".into(), vec!["la57".into(), "avx512f".into()]);
+    tcg.insert(
+        "EPYC-Genoa-v1".into(),
+        vec!["la57".into(), "avx512f".into()],
+    );
     c.tcg_unavailable = Some(tcg);
     let xml = domain_capabilities(&c, &host(), &q(Some("qemu"), None)).unwrap();
     assert!(!xml.contains("usable='unknown'"), "{xml}");
@@ -203,7 +206,10 @@ fn tcg_usability_from_the_second_probe() {
          <feature name='avx512f'/>\n        <feature name='la57'/>\n      </blockers>"
     ));
     // TCG usability known: host-model has a stand-in under TCG too.
-    assert!(xml.contains("<mode name='host-model' supported='yes'>"), "{xml}");
+    assert!(
+        xml.contains("<mode name='host-model' supported='yes'>"),
+        "{xml}"
+    );
     // KVM's answer is untouched.
     let kvm = domain_capabilities(&c, &host(), &q(Some("kvm"), None)).unwrap();
     assert!(kvm.contains("<model usable='no'>EPYC-Genoa-v1</model>"));
