@@ -12,6 +12,7 @@ mod command_line;
 mod controllers;
 mod devices;
 mod disks;
+mod firmware;
 mod launch_plan;
 mod machine;
 mod nets;
