@@ -74,9 +74,7 @@ pub fn start(e: &StartError) -> RemoteError {
 pub fn firmware(e: &qemu_runtime::firmware_fill::FillError) -> RemoteError {
     use qemu_runtime::firmware_fill::FillError;
     match e {
-        FillError::NoMatch(_) => {
-            RemoteError::operation_failed(&e.to_string())
-        }
+        FillError::NoMatch(_) => RemoteError::operation_failed(&e.to_string()),
         FillError::UnsupportedFormat { .. } => RemoteError::new(
             ErrorCode::CONFIG_UNSUPPORTED,
             ErrorDomain::QEMU,
