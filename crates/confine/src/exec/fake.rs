@@ -104,6 +104,7 @@ impl ExecHost for RecordingExecHost {
         let line = match source {
             FdSource::UnixListener { path } => format!("listen {path}"),
             FdSource::File { path, append } => format!("open {path} append={append}"),
+            FdSource::Device { path } => format!("open {path} read-write"),
             FdSource::Tap { ifname, bridge } => format!("tap {ifname:?} {bridge:?}"),
         };
         self.record(line)?;

@@ -121,6 +121,12 @@ impl ExecHost for RealExecHost {
                 .open(path)
                 .map_err(|e| format!("cannot open {path}: {e}"))?
                 .into()),
+            FdSource::Device { path } => Ok(fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .map_err(|e| format!("cannot open {path}: {e}"))?
+                .into()),
             FdSource::Tap { .. } => Err("tap devices are not supported yet".into()),
         }
     }

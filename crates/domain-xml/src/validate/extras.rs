@@ -169,13 +169,9 @@ fn iommus(dom: &Domain, r: &mut Report) {
 }
 
 fn tpms(dom: &Domain, r: &mut Report) {
-    for t in kept(&dom.devices.extras, "tpm") {
-        if child(t, "backend").is_none() {
-            r.xml(format!(
-                "<tpm model='{}'> needs a <backend>",
-                attr(t, "model").unwrap_or_default()
-            ));
-        }
+    // A <tpm> without a <backend> is refused when it is read.
+    if dom.devices.tpms.len() > 2 {
+        r.unsupported("a domain can have at most two <tpm> devices (one of them spapr-tpm-proxy)");
     }
 }
 
