@@ -199,7 +199,7 @@ fn prepare_without_selinux(
         files: files.clone(),
         fds: plan.fds.clone(),
         cgroup: cgroup_plan(host, d, id, plan),
-        helpers: Vec::new(),
+        helpers: super::swtpm::helpers(paths, d, &plan.tpm_emulators, identity.as_ref()),
         log_path: paths.log_file(name),
         log_header: log_header(plan, id),
         launch: launch_spec(host, name, id, plan, facts, identity.clone()),
