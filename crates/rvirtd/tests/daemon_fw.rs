@@ -291,3 +291,37 @@ fn guest_tpm_crb_emulator_boots_with_swtpm_as_qemus_account() {
     d.ok(&["undefine", &g]);
     assert!(!state.exists(), "undefine removes the TPM state");
 }
+
+#[test]
+fn guest_tpm_transient_domain_takes_its_state_along() {
+    require_all();
+    let d = Daemon::start();
+    let _guard = SwtpmGuard(d.root().to_path_buf());
+    let g = name("tpmtr");
+    let g2 = testkit::guest();
+    let xml = format!(
+        "<domain type='qemu'><name>{g}</name><uuid>6c5a2c4e-0d43-4a57-9d5e-6f1f6a000001</uuid>\
+         <memory unit='MiB'>128</memory>\
+         <os><type arch='x86_64' machine='q35'>hvm</type><kernel>{}</kernel><initrd>{}</initrd></os>\
+         <features><acpi/></features>\
+         <devices><tpm model='tpm-tis'><backend type='emulator' version='2.0'/></tpm></devices></domain>",
+        g2.vmlinux.display(),
+        g2.initramfs.display(),
+    );
+    let f = d.write("tpmtr.xml", &xml);
+    d.ok(&["create", f.to_str().unwrap()]);
+    let state = d
+        .root()
+        .join("var/lib/rvirt/swtpm/6c5a2c4e-0d43-4a57-9d5e-6f1f6a000001");
+    assert!(state.join("tpm2/tpm2-00.permall").exists());
+    assert_eq!(swtpm_pids(d.root()).len(), 1);
+    d.ok(&["destroy", &g]);
+    assert!(
+        !state.exists(),
+        "a transient domain's TPM state goes when it stops"
+    );
+    let gone = wait_until(Duration::from_secs(10), || {
+        swtpm_pids(d.root()).is_empty().then_some(())
+    });
+    assert!(gone.is_some());
+}

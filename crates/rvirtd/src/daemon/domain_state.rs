@@ -113,6 +113,18 @@ pub fn remove_tpm_state(domain: &str, r: &Removal) {
     }
 }
 
+/// A transient domain (never defined, or undefined while it ran) ends: like
+/// libvirt, its TPM state goes with it.
+pub fn remove_transient_state(paths: &Paths, def: &Domain) {
+    if def.devices.tpms.iter().any(|t| t.is_emulator()) {
+        let r = Removal {
+            nvram: None,
+            tpm_state: Some(tpm_state_dir(paths, def)),
+        };
+        remove_tpm_state(&def.name, &r);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
