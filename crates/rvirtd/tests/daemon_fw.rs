@@ -202,7 +202,17 @@ fn guest_uefi_undefine_keep_nvram_keeps_it() {
         .join(format!("var/lib/rvirt/qemu/nvram/{g}_VARS.fd"));
     assert!(nvram.exists());
     d.ok(&["destroy", &g]);
-    d.ok(&["undefine", "--keep-nvram", &g]);
+    // rvirt's own CLI takes the same flags.
+    let out = d.rvirt(&["undefine", &g]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot undefine domain with nvram"), "{err}");
+    let out = d.rvirt(&["undefine", "--keep-nvram", &g]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(nvram.exists());
 }
 
