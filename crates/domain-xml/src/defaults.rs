@@ -74,6 +74,7 @@ pub fn apply(d: &mut Domain, ctx: &DefaultsContext<'_>) {
     add_default_controllers(&mut d.devices, &machine);
     pair_serials_and_consoles(&mut d.devices);
     add_ps2_inputs(d);
+    d.devices.tpms.iter_mut().for_each(|t| t.apply_defaults());
     let devs = &mut d.devices;
     if devs.audios.is_empty() {
         devs.audios.push(Audio {

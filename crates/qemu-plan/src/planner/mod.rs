@@ -12,12 +12,14 @@ mod command_line;
 mod controllers;
 mod devices;
 mod disks;
+mod firmware;
 mod launch_plan;
 mod machine;
 mod nets;
 mod pci;
 mod sandbox;
 mod state;
+mod tpm;
 mod unsupported;
 
 use std::collections::BTreeMap;
@@ -64,6 +66,7 @@ pub(crate) fn run(
         disk_boot: BTreeMap::new(),
         net_boot: BTreeMap::new(),
         nvram_from_template: None,
+        tpm_emulators: Vec::new(),
     };
     p.check_kept_unknowns();
     p.check_domain_level();

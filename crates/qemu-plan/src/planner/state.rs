@@ -60,6 +60,7 @@ pub(crate) struct Planner<'a> {
     pub disk_boot: BTreeMap<usize, u32>,
     pub net_boot: BTreeMap<usize, u32>,
     pub(super) nvram_from_template: Option<(String, String)>,
+    pub(super) tpm_emulators: Vec<crate::launch::TpmEmulator>,
 }
 
 /// Whether per-source labels turn relabelling off for `model`.

@@ -4,6 +4,7 @@ pub mod chardev;
 pub mod disk;
 pub mod misc;
 pub mod net;
+pub mod tpm;
 
 pub use chardev::{CharKind, CharType, Chardev};
 pub use disk::{BackingStore, Disk, DiskBus, DiskDevice, DiskSource, DiskType};
@@ -12,6 +13,7 @@ pub use misc::{
     Memballoon, Rng, Sound, Video, Watchdog,
 };
 pub use net::{Interface, InterfaceType};
+pub use tpm::Tpm;
 
 use crate::xml::{El, Extras, ParseError, XmlWriter};
 
@@ -26,6 +28,7 @@ pub struct Devices {
     pub consoles: Vec<Chardev>,
     pub channels: Vec<Chardev>,
     pub inputs: Vec<Input>,
+    pub tpms: Vec<Tpm>,
     pub graphics: Vec<Graphics>,
     pub sounds: Vec<Sound>,
     pub audios: Vec<Audio>,
@@ -69,6 +72,9 @@ impl Devices {
         }
         for c in el.children("input") {
             d.inputs.push(Input::read(c)?);
+        }
+        for c in el.children("tpm") {
+            d.tpms.push(Tpm::read(c)?);
         }
         for c in el.children("graphics") {
             d.graphics.push(Graphics::read(c)?);
@@ -121,6 +127,7 @@ impl Devices {
         self.consoles.iter().for_each(|x| x.write(w));
         self.channels.iter().for_each(|x| x.write(w));
         self.inputs.iter().for_each(|x| x.write(w));
+        self.tpms.iter().for_each(|x| x.write(w));
         self.graphics.iter().for_each(|x| x.write(w));
         self.sounds.iter().for_each(|x| x.write(w));
         self.audios.iter().for_each(|x| x.write(w));
