@@ -294,6 +294,11 @@ impl FakeBackend {
             Family::Lookup => self.find(req),
             Family::Lifecycle => self.lifecycle(req),
             Family::Info | Family::Server => self.info(req),
+            Family::DomainOps => Err(RemoteError::new(
+                ErrorCode::NO_SUPPORT,
+                ErrorDomain::QEMU,
+                "this function is not supported by the connection driver",
+            )),
         }
     }
 

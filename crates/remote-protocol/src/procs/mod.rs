@@ -7,6 +7,7 @@
 
 mod consts;
 mod decode;
+pub mod domain_ops;
 mod procedure;
 mod request;
 mod wire;
@@ -15,6 +16,7 @@ mod wire;
 mod tests;
 
 pub use consts::*;
+pub use domain_ops::{DomainOp, DomainOpReply, OpShape};
 pub use procedure::{Family, Procedure};
 pub use request::{Request, Response, Shape};
 pub use wire::*;

@@ -1,5 +1,6 @@
 //! The typed [`Request`] a backend answers and the [`Response`] it gives.
 
+use super::domain_ops::{DomainOp, DomainOpReply, OpShape};
 use super::procedure::Family;
 use super::wire::{ControlInfo, Domain, DomainInfo, JobInfo, NodeInfo, StateRet};
 
@@ -255,6 +256,8 @@ pub enum Request {
         /// Flags.
         flags: u32,
     },
+    /// One of the domain commands of [`super::domain_ops`].
+    DomainOp(DomainOp),
 }
 
 /// What a backend answers; the shape must match the request (see
@@ -294,6 +297,8 @@ pub enum Response {
     JobInfo(JobInfo),
     /// DOMAIN_GET_CONTROL_INFO.
     ControlInfo(ControlInfo),
+    /// The answers only the domain commands have.
+    DomainOp(DomainOpReply),
 }
 
 /// The kind of [`Response`] a request expects.
@@ -313,6 +318,7 @@ pub enum Shape {
     Strings,
     JobInfo,
     ControlInfo,
+    DomainOp(OpShape),
 }
 
 impl Response {
@@ -337,6 +343,7 @@ impl Response {
             Self::Strings(_) => Shape::Strings,
             Self::JobInfo(_) => Shape::JobInfo,
             Self::ControlInfo(_) => Shape::ControlInfo,
+            Self::DomainOp(r) => Shape::DomainOp(r.shape()),
         }
     }
 }
@@ -389,6 +396,7 @@ impl Request {
             Self::DomainGetMessages { .. } => Shape::Strings,
             Self::DomainGetJobInfo { .. } => Shape::JobInfo,
             Self::DomainGetControlInfo { .. } => Shape::ControlInfo,
+            Self::DomainOp(op) => op.expected_shape(),
         }
     }
 
@@ -440,6 +448,7 @@ impl Request {
             | Self::DomainGetMessages { .. }
             | Self::DomainGetJobInfo { .. }
             | Self::DomainGetControlInfo { .. } => Family::Info,
+            Self::DomainOp(_) => Family::DomainOps,
         }
     }
 }

@@ -99,6 +99,23 @@ pub trait Backend: Send + Sync + 'static {
         })
     }
 
+    /// DOMAIN_SCREENSHOT: the image's MIME type and a stream of its bytes, which
+    /// the server sends to the client until EOF (wrap a reader in
+    /// [`ReadOnlyStream`]). Default: unsupported.
+    fn screenshot<'a>(
+        &'a self,
+        _ctx: &'a CallContext,
+        _dom: Domain,
+        _screen: u32,
+        _flags: u32,
+    ) -> BoxFuture<'a, Result<(String, ByteStream), RemoteError>> {
+        Box::pin(async {
+            Err(RemoteError::unknown_procedure(
+                Procedure::DomainScreenshot.number(),
+            ))
+        })
+    }
+
     /// A call of rvirt's own program ([`crate::rvirt`]), on an open, writable
     /// connection. Default: unsupported.
     fn rvirt_call<'a>(
@@ -136,8 +153,50 @@ pub trait Backend: Send + Sync + 'static {
 pub trait AsyncDuplex: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> AsyncDuplex for T {}
 
-/// A byte stream handed out by the backend (console).
+/// A byte stream handed out by the backend (console, screenshot).
 pub type ByteStream = Box<dyn AsyncDuplex>;
+
+/// A stream the client may only read (a screenshot): bytes the client sends
+/// fail the stream, as writing to libvirt's read-only file stream does.
+#[derive(Debug)]
+pub struct ReadOnlyStream<R>(pub R);
+
+impl<R: AsyncRead + Unpin> AsyncRead for ReadOnlyStream<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl<R: Unpin> AsyncWrite for ReadOnlyStream<R> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        _buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::task::Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "this stream can only be read",
+        )))
+    }
+
+    fn poll_flush(
+        self: Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
 
 /// Server-initiated keepalive (libvirtd's `keepalive_interval`/`count`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

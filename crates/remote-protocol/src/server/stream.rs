@@ -1,5 +1,15 @@
-//! Console streams: STREAM packets pumped both ways between the client and a
-//! backend [`ByteStream`].
+//! Streams (console, screenshot): STREAM packets pumped both ways between the
+//! client and a backend [`ByteStream`], as libvirtd does:
+//!
+//! - the opening call's REPLY goes first, then data as STREAM/CONTINUE packets
+//!   of raw bytes (at most 64 KiB each, under libvirt's 256 KiB);
+//! - EOF of the backend is an empty STREAM/OK; the client then finishes;
+//! - the client's finish (STREAM/OK) and abort (STREAM/ERROR) are confirmed
+//!   with an empty STREAM/OK, also when the stream already ended here;
+//! - a failure on either side is a STREAM/ERROR carrying a `remote_error`,
+//!   after which the stream is gone (the client's further data is dropped);
+//! - holes (STREAM_HOLE) belong to sparse volume streams, which this server
+//!   has none of: one ends the connection (see `on_packet`).
 
 use std::sync::Arc;
 
@@ -12,6 +22,9 @@ use crate::error::{ErrorCode, ErrorDomain, RemoteError};
 use crate::frame::{Header, MessageStatus, MessageType};
 use crate::xdr::to_bytes;
 
+/// `VIR_FROM_STREAMS`: errors of a stream's own I/O.
+const FROM_STREAMS: ErrorDomain = ErrorDomain(38);
+
 pub(super) fn stream_header(call: &Header, status: MessageStatus) -> Header {
     Header {
         message_type: MessageType::Stream,
@@ -20,13 +33,18 @@ pub(super) fn stream_header(call: &Header, status: MessageStatus) -> Header {
     }
 }
 
-/// Reply OK to the opening call, then pump `stream` both ways as STREAM
-/// packets on the call's serial.
-pub(super) async fn start_stream(conn: Arc<Conn>, call: Header, stream: ByteStream) {
+/// Reply OK (with `reply`, the procedure's return) to the opening call, then
+/// pump `stream` both ways as STREAM packets on the call's serial.
+pub(super) async fn start_stream(
+    conn: Arc<Conn>,
+    call: Header,
+    reply: Vec<u8>,
+    stream: ByteStream,
+) {
     let (in_tx, mut in_rx) = mpsc::channel::<StreamIn>(16);
     conn.lock().streams.insert(call.serial, in_tx);
     // The reply goes into the writer queue before any stream packet.
-    conn.reply(&call, Ok(Vec::new())).await;
+    conn.reply(&call, Ok(reply)).await;
     let (mut rd, mut wr) = tokio::io::split(stream);
 
     let out_conn = conn.clone();
@@ -51,8 +69,8 @@ pub(super) async fn start_stream(conn: Arc<Conn>, call: Header, stream: ByteStre
                     out_conn.lock().streams.remove(&call.serial);
                     let err = RemoteError::new(
                         ErrorCode::SYSTEM_ERROR,
-                        ErrorDomain::QEMU,
-                        format!("cannot read from console: {e}"),
+                        FROM_STREAMS,
+                        format!("cannot read from stream: {e}"),
                     );
                     out_conn
                         .send_packet(&stream_header(&call, MessageStatus::Error), &to_bytes(&err))
@@ -65,11 +83,28 @@ pub(super) async fn start_stream(conn: Arc<Conn>, call: Header, stream: ByteStre
 
     // The input side runs in its own task so the console does not hold one
     // of the connection's call slots for its whole lifetime.
+    let in_conn = conn.clone();
     tokio::spawn(async move {
         while let Some(msg) = in_rx.recv().await {
             match msg {
                 StreamIn::Data(d) => {
-                    if wr.write_all(&d).await.is_err() {
+                    if let Err(e) = wr.write_all(&d).await {
+                        // The stream is over: say why, once, and drop the
+                        // client's further data (libvirtd does the same).
+                        let gone = in_conn.lock().streams.remove(&call.serial).is_some();
+                        if gone {
+                            let err = RemoteError::new(
+                                ErrorCode::SYSTEM_ERROR,
+                                FROM_STREAMS,
+                                format!("cannot write to stream: {e}"),
+                            );
+                            in_conn
+                                .send_packet(
+                                    &stream_header(&call, MessageStatus::Error),
+                                    &to_bytes(&err),
+                                )
+                                .await;
+                        }
                         break;
                     }
                 }
