@@ -4,10 +4,14 @@
 //! until SIGTERM/SIGINT. Stopping the daemon never stops a guest: QEMU runs in its
 //! own session and is found again from its status file at the next start.
 
+pub mod agent;
 pub mod backend;
+pub mod console;
+pub mod domain_ops;
 pub mod errors;
 pub mod grants;
 pub mod hostinfo;
+pub mod keys;
 pub mod memtrim;
 pub mod monitor;
 pub mod ops;
