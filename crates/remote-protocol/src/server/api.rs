@@ -144,6 +144,20 @@ pub trait Backend: Send + Sync + 'static {
         })
     }
 
+    /// `virDomainQemuAgentCommand` (libvirt's QEMU program), on an open, writable
+    /// connection: the agent's reply text. Default: unsupported.
+    fn qemu_agent_command<'a>(
+        &'a self,
+        _conn: &'a ConnectionInfo,
+        _args: crate::qemu_program::AgentCommandArgs,
+    ) -> BoxFuture<'a, Result<Option<String>, RemoteError>> {
+        Box::pin(async {
+            Err(RemoteError::unknown_procedure(
+                crate::qemu_program::PROC_DOMAIN_AGENT_COMMAND,
+            ))
+        })
+    }
+
     /// Called once when a connection ends.
     fn disconnected(&self, _conn: &ConnectionInfo) {}
 }

@@ -445,6 +445,19 @@ impl Backend for DaemonBackend {
         })
     }
 
+    fn qemu_agent_command<'a>(
+        &'a self,
+        _conn: &'a ConnectionInfo,
+        args: remote_protocol::qemu_program::AgentCommandArgs,
+    ) -> BoxFuture<'a, Result<Option<String>, RemoteError>> {
+        Box::pin(async move {
+            let obj = self.lookup(&args.dom)?;
+            domain_ops::agent_command(&self.0, &obj, &args.cmd, args.timeout, args.flags)
+                .await
+                .map(Some)
+        })
+    }
+
     fn rvirt_call<'a>(
         &'a self,
         _conn: &'a ConnectionInfo,

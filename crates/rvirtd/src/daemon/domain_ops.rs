@@ -437,6 +437,35 @@ async fn agent_op(
     }
 }
 
+/// QEMU_PROC_DOMAIN_AGENT_COMMAND (`virsh qemu-agent-command`): the command
+/// passed to the agent as written, its reply as text. `timeout` in seconds, with
+/// libvirt's special values: -2 default, -1 block (bounded here by the default),
+/// 0 do not wait (refused: the reply would be lost).
+pub async fn agent_command(
+    d: &Arc<Daemon>,
+    obj: &Arc<DomainObj>,
+    cmd: &str,
+    timeout: i32,
+    flags: u32,
+) -> Result<String, RemoteError> {
+    if flags != 0 {
+        return Err(unsupported_flags(flags));
+    }
+    let t = match timeout {
+        -2 | -1 => agent::DEFAULT_TIMEOUT,
+        n if n > 0 => std::time::Duration::from_secs(n as u64),
+        0 => {
+            return Err(RemoteError::invalid_arg(
+                "timeout 0 (no wait) is not supported: the reply would be lost",
+            ));
+        }
+        n => return Err(RemoteError::invalid_arg(&format!("invalid timeout {n}"))),
+    };
+    let vm = running(d, obj)?;
+    let agent = agent::available(&vm, obj.snapshot().state).await?;
+    agent.passthrough(cmd, t).await
+}
+
 /// `guest-get-fsinfo` → libvirt's filesystem list (disks named by their serial
 /// or bus address are not matched to targets here; the guest's names are kept).
 fn fsinfo(v: &serde_json::Value) -> Vec<FsInfo> {
