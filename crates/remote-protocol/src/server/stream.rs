@@ -3,7 +3,8 @@
 //!
 //! - the opening call's REPLY goes first, then data as STREAM/CONTINUE packets
 //!   of raw bytes (at most 64 KiB each, under libvirt's 256 KiB);
-//! - EOF of the backend is an empty STREAM/OK; the client then finishes;
+//! - EOF of the backend is an empty STREAM/CONTINUE (as libvirtd sends it);
+//!   the client then finishes (or aborts);
 //! - the client's finish (STREAM/OK) and abort (STREAM/ERROR) are confirmed
 //!   with an empty STREAM/OK, also when the stream already ended here;
 //! - a failure on either side is a STREAM/ERROR carrying a `remote_error`,
@@ -48,15 +49,18 @@ pub(super) async fn start_stream(
     let (mut rd, mut wr) = tokio::io::split(stream);
 
     let out_conn = conn.clone();
-    let output = tokio::spawn(async move {
+    let mut output = tokio::spawn(async move {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             match rd.read(&mut buf).await {
                 Ok(0) => {
-                    // EOF: tell the client the stream is finished.
-                    out_conn.lock().streams.remove(&call.serial);
+                    // EOF is an empty data packet (STREAM/CONTINUE, no bytes):
+                    // STREAM/OK only ever confirms the client's finish or abort,
+                    // and a client that gets one unasked drops the connection.
+                    // The stream stays registered so the client's finish is
+                    // confirmed through the usual path.
                     out_conn
-                        .send_packet(&stream_header(&call, MessageStatus::Ok), &[])
+                        .send_packet(&stream_header(&call, MessageStatus::Continue), &[])
                         .await;
                     return;
                 }
@@ -109,13 +113,19 @@ pub(super) async fn start_stream(
                     }
                 }
                 StreamIn::Finish | StreamIn::Abort => {
+                    // Nothing of ours may follow the confirmation: stop the
+                    // output side first, then confirm, then close the backend.
+                    output.abort();
+                    let _ = (&mut output).await;
+                    in_conn
+                        .send_packet(&stream_header(&call, MessageStatus::Ok), &[])
+                        .await;
                     let _ = wr.shutdown().await;
-                    break;
+                    return;
                 }
             }
         }
-        // Either the client ended the stream (already confirmed) or the
-        // connection went away: stop reading the console too.
+        // A write failed or the connection went away: stop reading too.
         output.abort();
     });
 }
@@ -136,18 +146,22 @@ pub(super) async fn handle_stream_packet(conn: &Arc<Conn>, h: Header, body: Vec<
             }
         }
         status => {
-            if let Some(tx) = sender {
-                let msg = if status == MessageStatus::Ok {
-                    StreamIn::Finish
-                } else {
-                    StreamIn::Abort
-                };
-                let _ = tx.send(msg).await;
+            let msg = if status == MessageStatus::Ok {
+                StreamIn::Finish
+            } else {
+                StreamIn::Abort
+            };
+            // The stream's input task confirms once its output has stopped;
+            // a stream already gone here is confirmed at once, so a client
+            // waiting for the confirmation never hangs.
+            let handed = match sender {
+                Some(tx) => tx.send(msg).await.is_ok(),
+                None => false,
+            };
+            if !handed {
+                conn.send_packet(&stream_header(&h, MessageStatus::Ok), &[])
+                    .await;
             }
-            // Confirm finish/abort even if the stream already ended on our
-            // side, so a client waiting for the confirmation never hangs.
-            conn.send_packet(&stream_header(&h, MessageStatus::Ok), &[])
-                .await;
         }
     }
 }

@@ -34,8 +34,13 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(5);
 /// The largest reply line accepted.
 const MAX_REPLY: usize = 16 * 1024 * 1024;
 
+/// `VIR_ERR_AGENT_UNRESPONSIVE`, with libvirt's prefix.
 fn unresponsive(what: &str) -> RemoteError {
-    RemoteError::new(ERR_AGENT_UNRESPONSIVE, ErrorDomain::QEMU, what.to_owned())
+    RemoteError::new(
+        ERR_AGENT_UNRESPONSIVE,
+        ErrorDomain::QEMU,
+        format!("Guest agent is not responding: {what}"),
+    )
 }
 
 fn agent_channel(def: &domain_xml::Domain) -> Option<(usize, &Chardev)> {
@@ -104,10 +109,7 @@ impl Agent {
     /// value; the agent's own error comes back as libvirt words it.
     pub async fn run(&self, cmd: &Value, timeout: Duration) -> Result<Value, RemoteError> {
         let stream = UnixStream::connect(&self.socket).await.map_err(|e| {
-            unresponsive(&format!(
-                "Guest agent is not responding: cannot connect to {}: {e}",
-                self.socket.display()
-            ))
+            unresponsive(&format!("cannot connect to {}: {e}", self.socket.display()))
         })?;
         let (rd, mut wr) = stream.into_split();
         let mut rd = BufReader::new(rd);
@@ -131,9 +133,7 @@ impl Agent {
         match synced {
             Ok(r) => r?,
             Err(_) => {
-                return Err(unresponsive(
-                    "Guest agent is not responding: Guest agent not available for now",
-                ));
+                return Err(unresponsive("Guest agent not available for now"));
             }
         }
         wr.write_all(format!("{cmd}\n").as_bytes())
@@ -143,17 +143,21 @@ impl Agent {
             .await
             .map_err(|_| {
                 RemoteError::new(
-                    ErrorCode(87), // VIR_ERR_AGENT_COMMAND_TIMEOUT
+                    ErrorCode(112), // VIR_ERR_AGENT_COMMAND_TIMEOUT
                     ErrorDomain::QEMU,
-                    "Guest agent is not responding: Guest agent not available for now",
+                    "guest agent command timed out: the agent did not answer in time",
                 )
             })??;
         if let Some(e) = v.get("error") {
-            return Err(RemoteError::internal(&format!(
-                "unable to execute QEMU agent command '{}': {}",
-                cmd["execute"].as_str().unwrap_or("?"),
-                e["desc"].as_str().unwrap_or("unknown error")
-            )));
+            return Err(RemoteError::new(
+                ErrorCode(113), // VIR_ERR_AGENT_COMMAND_FAILED
+                ErrorDomain::QEMU,
+                format!(
+                    "guest agent command failed: unable to execute QEMU agent command '{}': {}",
+                    cmd["execute"].as_str().unwrap_or("?"),
+                    e["desc"].as_str().unwrap_or("unknown error")
+                ),
+            ));
         }
         Ok(v.get("return").cloned().unwrap_or(Value::Null))
     }
@@ -176,9 +180,7 @@ async fn read_reply(
         line.clear();
         let n = rd.read_until(b'\n', &mut line).await.map_err(io_err)?;
         if n == 0 {
-            return Err(unresponsive(
-                "Guest agent is not responding: the agent closed the connection",
-            ));
+            return Err(unresponsive("the agent closed the connection"));
         }
         if line.len() > MAX_REPLY {
             return Err(RemoteError::internal("guest agent reply too large"));
@@ -197,7 +199,7 @@ async fn read_reply(
 
 #[allow(clippy::needless_pass_by_value)] // map_err(io_err)
 fn io_err(e: std::io::Error) -> RemoteError {
-    unresponsive(&format!("Guest agent is not responding: {e}"))
+    unresponsive(&e.to_string())
 }
 
 fn rand_id() -> u32 {
