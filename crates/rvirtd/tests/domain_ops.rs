@@ -33,34 +33,62 @@ fn qemu_live_domain_ops() {
     let out = d.ok(&["screenshot", &g, shot.to_str().unwrap()]);
     assert!(out.contains("image/x-portable-pixmap"), "{out}");
     let img = std::fs::read(&shot).unwrap();
-    assert!(img.starts_with(b"P6\n"), "not a PPM: {:?}", &img[..img.len().min(16)]);
+    assert!(
+        img.starts_with(b"P6\n"),
+        "not a PPM: {:?}",
+        &img[..img.len().min(16)]
+    );
     assert!(img.len() > 1000, "{} bytes", img.len());
 
     d.ok(&["send-key", &g, "KEY_A"]);
     d.ok(&["send-key", &g, "--codeset", "usb", "4", "5"]);
     let e = d.fails(&["send-key", &g, "--codeset", "win32", "65"]);
-    assert!(e.contains("cannot translate keycode 65 of win32 codeset"), "{e}");
+    assert!(
+        e.contains("cannot translate keycode 65 of win32 codeset"),
+        "{e}"
+    );
 
     // setmem: the balloon live, checked against the maximum.
     d.ok(&["setmem", &g, "200M", "--live"]);
     let info = d.ok(&["dominfo", &g]);
     assert!(info.contains("204800 KiB"), "{info}");
     let e = d.fails(&["setmem", &g, "300M", "--live"]);
-    assert!(e.contains("cannot set memory higher than max memory"), "{e}");
+    assert!(
+        e.contains("cannot set memory higher than max memory"),
+        "{e}"
+    );
     let e = d.fails(&["setmem", &g, "100M", "--live", "--config", "--maximum"]);
-    assert!(e.contains("maximum memory on an active domain") || e.contains("--maximum"), "{e}");
+    assert!(
+        e.contains("maximum memory on an active domain") || e.contains("--maximum"),
+        "{e}"
+    );
 
     // setvcpus: the same count live is fine; more than the maximum is libvirt's error.
     d.ok(&["setvcpus", &g, "1", "--live"]);
     let e = d.fails(&["setvcpus", &g, "2", "--live"]);
-    assert!(e.contains("requested vcpus is greater than max allowable vcpus for the live domain: 2 > 1"), "{e}");
+    assert!(
+        e.contains(
+            "requested vcpus is greater than max allowable vcpus for the live domain: 2 > 1"
+        ),
+        "{e}"
+    );
 
     // metadata and desc on the running domain.
     d.ok(&[
-        "metadata", &g, "--uri", "http://example.org/rvirt", "--key", "rv", "--set", "<x>1</x>",
+        "metadata",
+        &g,
+        "--uri",
+        "http://example.org/rvirt",
+        "--key",
+        "rv",
+        "--set",
+        "<x>1</x>",
     ]);
     let m = d.ok(&["metadata", &g, "--uri", "http://example.org/rvirt"]);
-    assert!(m.contains(">1</rv:x>") && m.contains("http://example.org/rvirt"), "{m}");
+    assert!(
+        m.contains(">1</rv:x>") && m.contains("http://example.org/rvirt"),
+        "{m}"
+    );
     let xml = d.ok(&["dumpxml", &g]);
     assert!(xml.contains("<metadata>"), "{xml}");
     d.ok(&["desc", &g, "--title", "--new-desc", "everyday"]);
@@ -71,14 +99,21 @@ fn qemu_live_domain_ops() {
     let inactive = d.ok(&["dumpxml", "--inactive", &g]);
     assert!(!inactive.contains("described"), "{inactive}");
     d.ok(&["desc", &g, "--config", "--new-desc", "stored"]);
-    assert!(d.ok(&["dumpxml", "--inactive", &g]).contains("<description>stored</description>"));
+    assert!(
+        d.ok(&["dumpxml", "--inactive", &g])
+            .contains("<description>stored</description>")
+    );
 
     // The agent channel exists, but no agent runs in the guest: libvirt's error.
     for cmd in [
         vec!["domtime", g.as_str()],
         vec!["domhostname", g.as_str()],
         vec!["domfsinfo", g.as_str()],
-        vec!["qemu-agent-command", g.as_str(), r#"{"execute":"guest-ping"}"#],
+        vec![
+            "qemu-agent-command",
+            g.as_str(),
+            r#"{"execute":"guest-ping"}"#,
+        ],
     ] {
         let e = d.fails(&cmd);
         assert!(
@@ -98,7 +133,10 @@ fn qemu_live_domain_ops() {
     d.ok(&["setvcpus", &g, "2", "--config", "--maximum"]);
     d.ok(&["setvcpus", &g, "2", "--config"]);
     let inactive = d.ok(&["dumpxml", &g]);
-    assert!(inactive.contains("<currentMemory unit='KiB'>131072</currentMemory>"), "{inactive}");
+    assert!(
+        inactive.contains("<currentMemory unit='KiB'>131072</currentMemory>"),
+        "{inactive}"
+    );
     assert!(inactive.contains(">2</vcpu>"), "{inactive}");
     let renamed = format!("{g}-renamed");
     d.names.push(renamed.clone());
@@ -107,13 +145,22 @@ fn qemu_live_domain_ops() {
     let list = d.ok(&["list", "--all", "--name"]);
     assert!(list.lines().any(|l| l == renamed), "{list}");
     assert!(!list.lines().any(|l| l == g), "{list}");
-    assert!(d.ok(&["dumpxml", &renamed]).contains(&format!("<name>{renamed}</name>")));
-    assert!(d.ok(&["dominfo", &renamed]).contains("Autostart:      enable"));
+    assert!(
+        d.ok(&["dumpxml", &renamed])
+            .contains(&format!("<name>{renamed}</name>"))
+    );
+    assert!(
+        d.ok(&["dominfo", &renamed])
+            .contains("Autostart:      enable")
+    );
     // It stays renamed after a daemon restart (the files moved).
     d.stop();
     d.spawn();
     let list = d.ok(&["list", "--all", "--name"]);
-    assert!(list.lines().any(|l| l == renamed) && !list.lines().any(|l| l == g), "{list}");
+    assert!(
+        list.lines().any(|l| l == renamed) && !list.lines().any(|l| l == g),
+        "{list}"
+    );
     assert!(d.ok(&["desc", &renamed]).contains("stored"));
     d.ok(&["autostart", "--disable", &renamed]);
     d.ok(&["undefine", &renamed]);

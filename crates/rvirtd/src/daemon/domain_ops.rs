@@ -20,7 +20,7 @@ use super::{Daemon, agent, keys, ops};
 use crate::registry::DomainObj;
 
 mod metadata;
-mod rename;
+pub mod rename;
 pub mod screenshot;
 
 fn lookup(d: &Daemon, dom: &remote_protocol::Domain) -> Result<Arc<DomainObj>, RemoteError> {

@@ -220,6 +220,7 @@ impl Daemon {
             events,
             hostname,
         });
+        domain_ops::rename::recover(&d.paths);
         d.load_definitions();
         Ok(d)
     }
