@@ -18,6 +18,24 @@ fn ops_xml(name: &str) -> String {
     )
 }
 
+const PY_METADATA_EVENT: &str = r#"
+import os, libvirt
+libvirt.virEventRegisterDefaultImpl()
+c = libvirt.open(os.environ['URI'])
+got = []
+def cb(conn, dom, mtype, nsuri, opaque):
+    got.append((dom.name(), mtype, nsuri))
+c.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_METADATA_CHANGE, cb, None)
+d = c.lookupByName(os.environ['DOM'])
+d.setMetadata(libvirt.VIR_DOMAIN_METADATA_TITLE, 'evented', None, None, 0)
+for _ in range(100):
+    if got:
+        break
+    libvirt.virEventRunDefaultImpl()
+for g in got:
+    print('EVENT', *g)
+"#;
+
 #[test]
 fn qemu_live_domain_ops() {
     daemon_support::require_root();
@@ -102,6 +120,20 @@ fn qemu_live_domain_ops() {
     assert!(
         d.ok(&["dumpxml", "--inactive", &g])
             .contains("<description>stored</description>")
+    );
+
+    // A metadata change is an event (METADATA_CHANGE) for libvirt-python.
+    let mut py = d.client("/usr/bin/python3");
+    py.arg("-c")
+        .arg(PY_METADATA_EVENT)
+        .env("URI", d.uri())
+        .env("DOM", &g);
+    let out = daemon_support::run(py);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(&format!("EVENT {g} 1 None")),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 
     // The agent channel exists, but no agent runs in the guest: libvirt's error.

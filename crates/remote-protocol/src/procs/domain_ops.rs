@@ -264,6 +264,21 @@ xdr_struct! {
     }
 }
 
+xdr_struct! {
+    /// DOMAIN_EVENT_CALLBACK_METADATA_CHANGE message (379).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct CallbackMetadataChangeMsg {
+        /// Callback id from registration.
+        pub callback_id: i32,
+        /// The domain.
+        pub dom: Domain,
+        /// [`metadata_type`].
+        pub typ: i32,
+        /// Namespace URI (ELEMENT only).
+        pub nsuri: Option<String>,
+    }
+}
+
 /// One call of the domain commands, with typed arguments. The old SET_MEMORY and
 /// SET_VCPUS fold into the flags forms with [`impact::LIVE`], as libvirt's
 /// client library does.

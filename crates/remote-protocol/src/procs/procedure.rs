@@ -248,4 +248,6 @@ procedures! {
     DomainRename = 358 => DomainOps, mutating "virDomainRename";
     /// Guest information (agent).
     DomainGetGuestInfo = 418 => DomainOps;
+    /// Metadata change event message with callback id (server to client).
+    DomainEventCallbackMetadataChange = 379 => Server;
 }

@@ -221,7 +221,8 @@ pub struct Keepalive {
     pub count: u32,
 }
 
-/// A domain lifecycle event to fan out to registered clients.
+/// A domain event to fan out to registered clients: a lifecycle event, or
+/// (with `metadata`) a metadata change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LifecycleEvent {
     /// The domain.
@@ -230,6 +231,17 @@ pub struct LifecycleEvent {
     pub event: i32,
     /// Event-specific detail.
     pub detail: i32,
+    /// `Some` for a METADATA_CHANGE event (event id 23) instead of a lifecycle one.
+    pub metadata: Option<MetadataChange>,
+}
+
+/// What a METADATA_CHANGE event says changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataChange {
+    /// `virDomainMetadataType` (DESCRIPTION 0, TITLE 1, ELEMENT 2).
+    pub typ: i32,
+    /// The element's namespace URI (ELEMENT only).
+    pub nsuri: Option<String>,
 }
 
 impl LifecycleEvent {
@@ -239,6 +251,17 @@ impl LifecycleEvent {
             dom,
             event: event.event_code(),
             detail: event.detail_code(),
+            metadata: None,
+        }
+    }
+
+    /// The metadata of `dom` changed (`virsh metadata`, `desc`).
+    pub fn metadata_change(dom: Domain, typ: i32, nsuri: Option<String>) -> Self {
+        Self {
+            dom,
+            event: 0,
+            detail: 0,
+            metadata: Some(MetadataChange { typ, nsuri }),
         }
     }
 }

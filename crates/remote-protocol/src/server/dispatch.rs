@@ -151,9 +151,9 @@ fn connection_call(conn: &Conn, proc: Procedure, h: &Header, body: &[u8]) -> Opt
         P::ConnectDomainEventRegisterAny | P::ConnectDomainEventDeregisterAny => {
             events::register_legacy(conn, proc, h, body)
         }
-        P::DomainEventLifecycle | P::DomainEventCallbackLifecycle => {
-            Err(RemoteError::unknown_procedure(h.procedure))
-        }
+        P::DomainEventLifecycle
+        | P::DomainEventCallbackLifecycle
+        | P::DomainEventCallbackMetadataChange => Err(RemoteError::unknown_procedure(h.procedure)),
         _ => return None,
     })
 }

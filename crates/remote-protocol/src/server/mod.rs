@@ -62,7 +62,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 pub use api::{
     AsyncDuplex, Backend, BoxFuture, ByteStream, CallContext, ConnectionInfo, Keepalive,
-    LifecycleEvent, PeerCredentials, ReadOnlyStream, ServeOptions, ServerError,
+    LifecycleEvent, MetadataChange, PeerCredentials, ReadOnlyStream, ServeOptions, ServerError,
 };
 pub use events::{DOMAIN_EVENT_ID_LAST, MAX_CALLBACKS};
 

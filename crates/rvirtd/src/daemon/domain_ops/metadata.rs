@@ -5,6 +5,7 @@
 use domain_xml::xml::{Pos, RawElement, XmlWriter};
 use remote_protocol::RemoteError;
 use remote_protocol::procs::domain_ops::{impact, metadata_type};
+use remote_protocol::server::LifecycleEvent;
 
 use super::{
     Daemon, Def, DomainObj, change_config, change_live, impact_of, no_metadata, running,
@@ -110,6 +111,19 @@ pub(super) async fn set(
             Ok(())
         })?;
     }
+    let s = obj.snapshot();
+    let dom = remote_protocol::Domain {
+        name: s.name.clone(),
+        uuid: *s.uuid.as_bytes(),
+        id: s.id.unwrap_or(-1),
+    };
+    let nsuri = match &change {
+        Change::Element { uri, .. } => Some(uri.clone()),
+        _ => None,
+    };
+    let _ = d
+        .events
+        .send(LifecycleEvent::metadata_change(dom, typ, nsuri));
     Ok(())
 }
 
