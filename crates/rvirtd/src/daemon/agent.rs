@@ -116,11 +116,15 @@ impl Agent {
         let id: u32 = rand_id();
         // 0xFF first: the agent drops any partial input it holds (its protocol's
         // resynchronisation byte).
-        let sync = format!(
-            "\u{ff}{}\n",
-            json!({"execute": "guest-sync", "arguments": {"id": id}})
+        let mut sync = vec![0xffu8];
+        sync.extend_from_slice(
+            format!(
+                "{}\n",
+                json!({"execute": "guest-sync", "arguments": {"id": id}})
+            )
+            .as_bytes(),
         );
-        wr.write_all(sync.as_bytes()).await.map_err(io_err)?;
+        wr.write_all(&sync).await.map_err(io_err)?;
         let synced = tokio::time::timeout(SYNC_TIMEOUT, async {
             loop {
                 let v = read_reply(&mut rd).await?;
@@ -187,7 +191,7 @@ async fn read_reply(
         }
         // The agent may echo the resync byte or send blank lines.
         let text = String::from_utf8_lossy(&line);
-        let text = text.trim_matches(|c: char| c.is_whitespace() || c == '\u{ff}');
+        let text = text.trim_matches(|c: char| c.is_whitespace() || c == '\u{fffd}');
         if text.is_empty() {
             continue;
         }
@@ -215,4 +219,79 @@ fn rand_id() -> u32 {
         return t | 1;
     }
     u32::from_ne_bytes(b) | 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::UnixListener;
+
+    /// A guest agent on a socket: a stale reply first (left from an earlier
+    /// command), then answers to guest-sync, guest-get-time and errors.
+    async fn fake_agent(l: UnixListener) {
+        loop {
+            let Ok((s, _)) = l.accept().await else { return };
+            tokio::spawn(async move {
+                let (rd, mut wr) = s.into_split();
+                let mut rd = BufReader::new(rd);
+                let _ = wr.write_all(b"{\"return\": 12345}\n").await;
+                let mut line = Vec::new();
+                while rd.read_until(b'\n', &mut line).await.unwrap_or(0) > 0 {
+                    let text = String::from_utf8_lossy(&line).replace('\u{fffd}', "");
+                    let v: Value = serde_json::from_str(text.trim()).unwrap_or(Value::Null);
+                    let reply = match v["execute"].as_str() {
+                        Some("guest-sync") => json!({"return": v["arguments"]["id"]}),
+                        Some("guest-get-time") => json!({"return": 1_700_000_000_123_456_789u64}),
+                        Some("guest-ping") => json!({"return": {}}),
+                        Some(other) => json!({"error": {"class": "CommandNotFound",
+                            "desc": format!("The command {other} has not been found")}}),
+                        None => json!({"error": {"class": "GenericError", "desc": "bad"}}),
+                    };
+                    let _ = wr.write_all(format!("{reply}\n").as_bytes()).await;
+                    line.clear();
+                }
+            });
+        }
+    }
+
+    #[tokio::test]
+    async fn sync_then_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("agent.sock");
+        let l = UnixListener::bind(&socket).unwrap();
+        tokio::spawn(fake_agent(l));
+        let a = Agent { socket };
+        let t = Duration::from_secs(5);
+        let v = a
+            .run(&json!({"execute": "guest-get-time"}), t)
+            .await
+            .unwrap();
+        assert_eq!(v.as_u64(), Some(1_700_000_000_123_456_789));
+        assert_eq!(
+            a.passthrough(r#"{"execute":"guest-ping"}"#, t)
+                .await
+                .unwrap(),
+            r#"{"return":{}}"#
+        );
+        let e = a
+            .run(&json!({"execute": "guest-nope"}), t)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode(113));
+        assert!(
+            e.message()
+                .contains("The command guest-nope has not been found"),
+            "{e:?}"
+        );
+        assert!(a.passthrough("not json", t).await.is_err());
+        // Nobody listening: libvirt's unresponsive agent.
+        let gone = Agent {
+            socket: dir.path().join("none.sock"),
+        };
+        let e = gone
+            .run(&json!({"execute": "guest-ping"}), t)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, ERR_AGENT_UNRESPONSIVE);
+    }
 }
