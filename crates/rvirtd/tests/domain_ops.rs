@@ -197,3 +197,40 @@ fn qemu_live_domain_ops() {
     d.ok(&["autostart", "--disable", &renamed]);
     d.ok(&["undefine", &renamed]);
 }
+
+/// `setvcpus --live` plugs vCPUs into the free slots of `maxcpus` (TCG,
+/// SeaBIOS); unplugging is refused with a reason.
+#[test]
+fn qemu_live_setvcpus_hotplug() {
+    daemon_support::require_root();
+    daemon_support::require_qemu();
+    daemon_support::require_clients();
+    let mut d = Daemon::start();
+    let g = name("hot");
+    d.define(
+        &g,
+        &format!(
+            "<domain type='qemu'><name>{g}</name><memory unit='MiB'>128</memory>\
+             <vcpu current='1'>3</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os></domain>"
+        ),
+    );
+    d.ok(&["start", &g]);
+    d.ok(&["setvcpus", &g, "3", "--live"]);
+    assert_eq!(d.ok(&["vcpucount", &g, "--live", "--current"]).trim(), "3");
+    let cpus = d.ok(&[
+        "qemu-monitor-command",
+        &g,
+        r#"{"execute":"query-cpus-fast"}"#,
+    ]);
+    assert_eq!(cpus.matches("\"cpu-index\"").count(), 3, "{cpus}");
+    let e = d.fails(&["setvcpus", &g, "1", "--live"]);
+    assert!(e.contains("removing vCPUs"), "{e}");
+    let e = d.fails(&["setvcpus", &g, "4", "--live"]);
+    assert!(e.contains("4 > 3"), "{e}");
+    // The definition is unchanged by a live change.
+    assert!(
+        d.ok(&["dumpxml", "--inactive", &g])
+            .contains("<vcpu placement='static' current='1'>3</vcpu>")
+    );
+    d.ok(&["destroy", &g]);
+}

@@ -22,6 +22,7 @@ use crate::registry::DomainObj;
 mod metadata;
 pub mod rename;
 pub mod screenshot;
+mod vcpus;
 
 fn lookup(d: &Daemon, dom: &remote_protocol::Domain) -> Result<Arc<DomainObj>, RemoteError> {
     d.registry
@@ -214,8 +215,8 @@ async fn set_memory(
 }
 
 /// DOMAIN_SET_VCPUS_FLAGS. The definition takes any count within its maximum;
-/// a running domain keeps its count (the same count is accepted), as vCPU
-/// hot-plug is not done here.
+/// a running domain gets vCPUs hot-plugged up to its maximum (`-smp
+/// N,maxcpus=M`); taking them away (guest-cooperative eject) is refused.
 async fn set_vcpus(
     d: &Arc<Daemon>,
     obj: &Arc<DomainObj>,
@@ -259,17 +260,25 @@ async fn set_vcpus(
                 "requested vcpus is greater than max allowable vcpus for the live domain: {nvcpus} > {max}"
             )));
         }
-        if nvcpus != cur {
+        if nvcpus < cur {
             return Err(RemoteError::new(
                 ErrorCode::OPERATION_UNSUPPORTED,
                 ErrorDomain::QEMU,
                 format!(
-                    "Operation not supported: changing the vCPU count of running domain '{}' \
-                     ({cur} -> {nvcpus}) needs vCPU hot-plug, which rvirt does not do; \
-                     use --config and restart",
+                    "Operation not supported: removing vCPUs from running domain '{}' \
+                     ({cur} -> {nvcpus}) needs the guest to eject them, which rvirt does not \
+                     do; use --config and restart",
                     s.name
                 ),
             ));
+        }
+        if nvcpus > cur {
+            let vm = running(d, obj)?;
+            vcpus::plug(&monitor(&vm)?, cur, nvcpus).await?;
+            change_live(d, obj, &vm, |def| {
+                def.vcpu.current = (nvcpus != def.vcpu.count).then_some(nvcpus);
+                Ok(())
+            })?;
         }
     }
     if config {
