@@ -14,7 +14,8 @@ fn ops_xml(name: &str) -> String {
          <vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os>\
          <devices><controller type='virtio-serial' index='0'/>\
          <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>\
-         <video><model type='vga'/></video><memballoon model='virtio'/></devices></domain>"
+         <graphics type='vnc'/><video><model type='vga'/></video><memballoon model='virtio'/>\
+         </devices></domain>"
     )
 }
 
@@ -57,6 +58,13 @@ fn qemu_live_domain_ops() {
         &img[..img.len().min(16)]
     );
     assert!(img.len() > 1000, "{} bytes", img.len());
+
+    // domdisplay from the live XML: the VNC socket the display listens on.
+    let disp = d.ok(&["domdisplay", &g]);
+    assert!(
+        disp.trim().starts_with("vnc+unix:///") && disp.trim().ends_with("/vnc.sock"),
+        "{disp}"
+    );
 
     d.ok(&["send-key", &g, "KEY_A"]);
     d.ok(&["send-key", &g, "--codeset", "usb", "4", "5"]);

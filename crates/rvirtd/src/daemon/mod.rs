@@ -12,6 +12,7 @@ pub mod errors;
 pub mod grants;
 pub mod hostinfo;
 pub mod keys;
+pub mod live_facts;
 pub mod memtrim;
 pub mod monitor;
 pub mod ops;
