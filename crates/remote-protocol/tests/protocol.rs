@@ -645,6 +645,26 @@ async fn screenshot_stream_eof_and_finish() {
     );
 }
 
+/// The client's own console stream (what `rvirt console` uses): data both
+/// ways, finish confirmed; the connection goes on serving calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_console_stream() {
+    let srv = fake();
+    let c = client(&srv).await;
+    let d = c.define_xml(XML, 0).await.unwrap();
+    assert!(c.open_console(&d, None, 0).await.is_err(), "not running");
+    c.create(&d, 0).await.unwrap();
+    let mut st = c.open_console(&d, None, 0).await.unwrap();
+    assert_eq!(
+        st.recv().await.unwrap().unwrap(),
+        b"fake console of vm1\r\n"
+    );
+    st.send(b"ping").await.unwrap();
+    assert_eq!(st.recv().await.unwrap().unwrap(), b"ping");
+    st.finish().await.unwrap();
+    assert_eq!(c.get_type().await.unwrap(), "QEMU");
+}
+
 /// A stream hole (only sparse volume streams have them) ends the connection,
 /// as in libvirtd; other connections are unaffected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

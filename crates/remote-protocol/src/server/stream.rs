@@ -96,6 +96,9 @@ pub(super) async fn start_stream(
                         // The stream is over: say why, once, and drop the
                         // client's further data (libvirtd does the same).
                         let gone = in_conn.lock().streams.remove(&call.serial).is_some();
+                        // Nothing of ours after the error.
+                        output.abort();
+                        let _ = (&mut output).await;
                         if gone {
                             let err = RemoteError::new(
                                 ErrorCode::SYSTEM_ERROR,
