@@ -19,6 +19,7 @@ use super::vm::Vm;
 use super::{Daemon, agent, keys, ops};
 use crate::registry::DomainObj;
 
+mod guestinfo;
 mod metadata;
 pub mod rename;
 pub mod screenshot;
@@ -435,11 +436,14 @@ async fn agent_op(
                 &v,
             ))))
         }
-        DomainOp::GetGuestInfo { .. } => Err(RemoteError::new(
-            ErrorCode::OPERATION_UNSUPPORTED,
-            ErrorDomain::QEMU,
-            "Operation not supported: guest info from a connected agent is not implemented yet",
-        )),
+        DomainOp::GetGuestInfo { types, flags, .. } => {
+            if flags != 0 {
+                return Err(unsupported_flags(flags));
+            }
+            Ok(Response::DomainOp(DomainOpReply::GuestInfo(
+                guestinfo::get(&agent, types).await?,
+            )))
+        }
         other => Err(RemoteError::internal(&format!(
             "unexpected domain operation {other:?}"
         ))),
