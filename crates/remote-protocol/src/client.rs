@@ -57,6 +57,12 @@ pub enum ClientError {
     Closed,
 }
 
+mod stream;
+pub use stream::ClientStream;
+
+/// Open streams by serial: where their packets go.
+type StreamMap = Arc<Mutex<HashMap<u32, mpsc::UnboundedSender<(MessageStatus, Vec<u8>)>>>>;
+
 /// Calls waiting for replies; `None` once the connection is gone.
 type Pending = Arc<Mutex<Option<HashMap<u32, oneshot::Sender<Result<Vec<u8>, RemoteError>>>>>>;
 
@@ -67,6 +73,7 @@ pub struct Client {
     pending: Pending,
     next_serial: AtomicU32,
     events: broadcast::Sender<CallbackLifecycleMsg>,
+    streams: StreamMap,
     reader: JoinHandle<()>,
     writer: JoinHandle<()>,
 }
@@ -103,7 +110,8 @@ impl Client {
             }
         });
         let (events, _) = broadcast::channel(256);
-        let (p2, tx2, ev2) = (pending.clone(), tx.clone(), events.clone());
+        let streams: StreamMap = Arc::new(Mutex::new(HashMap::new()));
+        let (p2, tx2, ev2, st2) = (pending.clone(), tx.clone(), events.clone(), streams.clone());
         let reader = tokio::spawn(async move {
             while let Ok(Some(pkt)) = frame::read_packet(&mut rd, MESSAGE_MAX).await {
                 let h = pkt.header;
@@ -127,8 +135,14 @@ impl Client {
                     }
                     continue;
                 }
+                if h.message_type == MessageType::Stream {
+                    if let Some(s) = lock(&st2).get(&h.serial) {
+                        let _ = s.send((h.status, pkt.body));
+                    }
+                    continue;
+                }
                 if h.message_type != MessageType::Reply {
-                    continue; // stream data: not consumed by this client
+                    continue;
                 }
                 let Some(waiter) = lock(&p2).as_mut().and_then(|m| m.remove(&h.serial)) else {
                     continue;
@@ -145,14 +159,17 @@ impl Client {
                 };
                 let _ = waiter.send(r);
             }
-            // EOF or error: fail everything still waiting, refuse new calls.
+            // EOF or error: fail everything still waiting, refuse new calls,
+            // end the streams.
             lock(&p2).take();
+            lock(&st2).clear();
         });
         Ok(Self {
             tx,
             pending,
             next_serial: AtomicU32::new(0),
             events,
+            streams,
             reader,
             writer,
         })
@@ -258,6 +275,19 @@ impl Client {
         args: Vec<u8>,
     ) -> Result<Vec<u8>, ClientError> {
         let serial = self.next_serial.fetch_add(1, Ordering::Relaxed);
+        self.call_with_serial(program, version, procedure, serial, args)
+            .await
+    }
+
+    /// [`Client::call_program`] with a serial taken already.
+    async fn call_with_serial(
+        &self,
+        program: u32,
+        version: u32,
+        procedure: i32,
+        serial: u32,
+        args: Vec<u8>,
+    ) -> Result<Vec<u8>, ClientError> {
         let h = Header {
             program,
             version,

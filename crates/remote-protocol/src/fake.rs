@@ -294,6 +294,11 @@ impl FakeBackend {
             Family::Lookup => self.find(req),
             Family::Lifecycle => self.lifecycle(req),
             Family::Info | Family::Server => self.info(req),
+            Family::DomainOps => Err(RemoteError::new(
+                ErrorCode::NO_SUPPORT,
+                ErrorDomain::QEMU,
+                "this function is not supported by the connection driver",
+            )),
         }
     }
 
@@ -719,6 +724,33 @@ impl Backend for FakeBackend {
                 }
             });
             Ok(Box::new(ours) as ByteStream)
+        })
+    }
+
+    /// A 2x1 PPM of a running domain (screen 0 only).
+    fn screenshot<'a>(
+        &'a self,
+        _ctx: &'a CallContext,
+        dom: Domain,
+        screen: u32,
+        _flags: u32,
+    ) -> BoxFuture<'a, Result<(String, ByteStream), RemoteError>> {
+        Box::pin(async move {
+            self.with_dom(&dom, |d| {
+                if d.active() {
+                    Ok(())
+                } else {
+                    Err(RemoteError::operation_invalid("domain is not running"))
+                }
+            })?;
+            if screen != 0 {
+                return Err(RemoteError::operation_invalid("no such screen ID"));
+            }
+            let ppm = b"P6\n2 1\n255\n\xff\x00\x00\x00\xff\x00".to_vec();
+            Ok((
+                "image/x-portable-pixmap".to_owned(),
+                Box::new(crate::server::ReadOnlyStream(std::io::Cursor::new(ppm))) as ByteStream,
+            ))
         })
     }
 }

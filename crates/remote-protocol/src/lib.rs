@@ -47,7 +47,7 @@ pub const LIBVIRT_VERSION: &str = "11.3.0";
 /// [`LIBVIRT_VERSION`] as libvirt numbers versions (major × 1,000,000 + minor × 1,000 + micro).
 pub const LIBVIRT_VERSION_NUMBER: u64 = 11_003_000;
 
-pub use client::{Client, ClientError};
+pub use client::{Client, ClientError, ClientStream};
 pub use error::{ErrorCode, ErrorDomain, ErrorLevel, RemoteError};
 pub use event::DomainEvent;
 pub use procs::{Domain, Procedure, Request, Response};

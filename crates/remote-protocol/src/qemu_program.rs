@@ -5,6 +5,7 @@
 //! | proc | name                   | args            | ret    |
 //! |-----:|------------------------|-----------------|--------|
 //! | 1    | DOMAIN_MONITOR_COMMAND | dom, cmd, flags | result |
+//! | 3    | DOMAIN_AGENT_COMMAND   | dom, cmd, timeout, flags | optional result |
 //!
 //! `flags`: 1 = the command is HMP text, else a QMP JSON object.
 
@@ -33,6 +34,29 @@ xdr_struct! {
 }
 
 impl MonitorCommandArgs {
+    pub fn decode(body: &[u8]) -> Result<Self, XdrError> {
+        xdr::from_bytes(body)
+    }
+}
+
+/// `QEMU_PROC_DOMAIN_AGENT_COMMAND`: `virsh qemu-agent-command`.
+pub const PROC_DOMAIN_AGENT_COMMAND: i32 = 3;
+
+/// The API name used in read-only refusals.
+pub const AGENT_COMMAND_API: &str = "virDomainQemuAgentCommand";
+
+xdr_struct! {
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct AgentCommandArgs {
+        pub dom: Domain,
+        pub cmd: String => max STRING_MAX,
+        /// Seconds; -2 = the default, -1 = block, 0 = no wait.
+        pub timeout: i32,
+        pub flags: u32,
+    }
+}
+
+impl AgentCommandArgs {
     pub fn decode(body: &[u8]) -> Result<Self, XdrError> {
         xdr::from_bytes(body)
     }

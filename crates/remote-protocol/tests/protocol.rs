@@ -562,6 +562,127 @@ async fn console_stream_round_trip() {
     );
 }
 
+/// DOMAIN_SCREENSHOT: the reply carries the MIME type, the image follows as
+/// data, EOF is an empty STREAM/CONTINUE (an unasked STREAM/OK would make
+/// libvirt clients drop the connection), the client's finish is confirmed with
+/// STREAM/OK; data the client sends on this read-only stream fails it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn screenshot_stream_eof_and_finish() {
+    let srv = fake();
+    let c = client(&srv).await;
+    let d = c.define_xml(XML, 0).await.unwrap();
+    c.create(&d, 0).await.unwrap();
+    let mut r = Raw::connect(&srv).await;
+    r.open(0).await;
+    let args = remote_protocol::procs::domain_ops::ScreenshotArgs {
+        dom: d.clone(),
+        screen: 0,
+        flags: 0,
+    };
+    r.call(211, 5, &to_bytes(&args)).await;
+    let reply = r.recv().await.unwrap();
+    assert_eq!(
+        (reply.header.message_type, reply.header.status),
+        (MessageType::Reply, MessageStatus::Ok)
+    );
+    let mime: Option<String> = from_bytes(&reply.body).unwrap();
+    assert_eq!(mime.as_deref(), Some("image/x-portable-pixmap"));
+    let data = r.recv().await.unwrap();
+    assert_eq!(
+        (
+            data.header.message_type,
+            data.header.status,
+            data.header.serial
+        ),
+        (MessageType::Stream, MessageStatus::Continue, 5)
+    );
+    assert!(data.body.starts_with(b"P6\n2 1\n255\n"));
+    let eof = r.recv().await.unwrap();
+    assert_eq!(
+        (eof.header.message_type, eof.header.status),
+        (MessageType::Stream, MessageStatus::Continue)
+    );
+    assert!(eof.body.is_empty());
+    let mut h = call_hdr(PROGRAM_REMOTE, 211, 5);
+    h.message_type = MessageType::Stream;
+    h.status = MessageStatus::Ok;
+    r.send_hdr(h, &[]).await;
+    let done = r.recv().await.unwrap();
+    assert_eq!(
+        (done.header.message_type, done.header.status),
+        (MessageType::Stream, MessageStatus::Ok)
+    );
+    r.call(3, 6, &[]).await;
+    assert_eq!(r.recv().await.unwrap().header.status, MessageStatus::Ok);
+
+    // Writing to the read-only stream: a STREAM/ERROR, then nothing more.
+    r.call(211, 7, &to_bytes(&args)).await;
+    assert_eq!(
+        r.recv().await.unwrap().header.message_type,
+        MessageType::Reply
+    );
+    h.serial = 7;
+    h.status = MessageStatus::Continue;
+    r.send_hdr(h, b"junk").await;
+    let mut saw_error = false;
+    for _ in 0..3 {
+        let p = r.recv().await.unwrap();
+        if p.header.status == MessageStatus::Error {
+            let e: RemoteError = from_bytes(&p.body).unwrap();
+            assert!(e.message().contains("cannot write to stream"), "{e:?}");
+            saw_error = true;
+            break;
+        }
+    }
+    assert!(saw_error);
+
+    // Not running: an error reply and no stream.
+    c.destroy(&d, 0).await.unwrap();
+    r.call(211, 8, &to_bytes(&args)).await;
+    assert_eq!(
+        err_of(&r.recv().await.unwrap()).code,
+        ErrorCode::OPERATION_INVALID
+    );
+}
+
+/// The client's own console stream (what `rvirt console` uses): data both
+/// ways, finish confirmed; the connection goes on serving calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_console_stream() {
+    let srv = fake();
+    let c = client(&srv).await;
+    let d = c.define_xml(XML, 0).await.unwrap();
+    assert!(c.open_console(&d, None, 0).await.is_err(), "not running");
+    c.create(&d, 0).await.unwrap();
+    let mut st = c.open_console(&d, None, 0).await.unwrap();
+    assert_eq!(
+        st.recv().await.unwrap().unwrap(),
+        b"fake console of vm1\r\n"
+    );
+    st.send(b"ping").await.unwrap();
+    assert_eq!(st.recv().await.unwrap().unwrap(), b"ping");
+    st.finish().await.unwrap();
+    assert_eq!(c.get_type().await.unwrap(), "QEMU");
+}
+
+/// A stream hole (only sparse volume streams have them) ends the connection,
+/// as in libvirtd; other connections are unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_hole_closes_the_connection() {
+    let srv = fake();
+    let mut r = Raw::connect(&srv).await;
+    r.open(0).await;
+    let mut h = call_hdr(PROGRAM_REMOTE, 201, 9);
+    h.message_type = MessageType::StreamHole;
+    h.status = MessageStatus::Continue;
+    let mut hole = to_bytes(&4096u64);
+    hole.extend(to_bytes(&0u32));
+    r.send_hdr(h, &hole).await;
+    assert!(r.recv().await.is_none(), "the connection stays open");
+    let mut r2 = Raw::connect(&srv).await;
+    r2.open(0).await;
+}
+
 /// Random packets (valid framing, random procedure and payload) never take
 /// the server down: each one gets a reply or closes that connection, and
 /// fresh connections keep working.
@@ -586,8 +707,8 @@ async fn random_packets_do_not_break_the_server() {
         if next() % 3 == 0 {
             body = to_bytes(&(next() as u32 % 8));
         }
-        if proc == 2 || proc == 201 {
-            continue; // close / console would change the connection's mode
+        if proc == 2 || proc == 201 || proc == 211 {
+            continue; // close / console / screenshot would change the connection's mode
         }
         r.call(proc, serial, &body).await;
         match r.recv().await {

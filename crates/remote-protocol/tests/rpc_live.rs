@@ -449,6 +449,40 @@ c.close()
     assert!(text.contains("abc"), "{text}");
 }
 
+/// `virDomainScreenshot` from libvirt-python and `virsh screenshot`: the MIME
+/// type, then the image until EOF, then finish.
+#[test]
+fn rpc_live_screenshot() {
+    let s = TestServer::start();
+    define_vm1(&s);
+    s.virsh_ok(&["start", "vm1"]);
+    let script = r#"
+import os, libvirt
+c = libvirt.open(os.environ['SOCK_URI'])
+d = c.lookupByName('vm1')
+st = c.newStream(0)
+print('mime', d.screenshot(st, 0, 0))
+data = b''
+while True:
+    b = st.recv(65536)
+    if not b:
+        break
+    data += b
+st.finish()
+print('image', repr(data[:11]), len(data))
+c.close()
+"#;
+    let out = s.python(script);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", stderr(&out));
+    assert!(stdout.contains("mime image/x-portable-pixmap"), "{stdout}");
+    assert!(stdout.contains(r"image b'P6\n2 1\n255\n' 17"), "{stdout}");
+    let file = s.write_file("shot.ppm", "");
+    let text = s.virsh_ok(&["screenshot", "vm1", file.to_str().unwrap()]);
+    assert!(text.contains("image/x-portable-pixmap"), "{text}");
+    assert_eq!(std::fs::read(&file).unwrap().len(), 17);
+}
+
 #[test]
 fn rpc_live_tier_c_queries() {
     let s = TestServer::start();

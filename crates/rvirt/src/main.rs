@@ -186,6 +186,19 @@ enum Command {
         #[arg(required = true)]
         cmd: Vec<String>,
     },
+    /// Connect to a running domain's serial console (^] ends the session).
+    Console {
+        domain: String,
+        /// The console or serial device alias (default: the first console).
+        #[arg(long)]
+        devname: Option<String>,
+        /// Take the console over from another session.
+        #[arg(long)]
+        force: bool,
+        /// Only with exclusive access (always the case with rvirtd).
+        #[arg(long)]
+        safe: bool,
+    },
     /// Check domain XML files offline; print problems as FILE:LINE:COL: message.
     Validate {
         /// Print the canonical XML (as `virsh dumpxml` would show it).
@@ -321,6 +334,17 @@ fn to_cmd(c: Command) -> Cmd {
             hmp,
             pretty,
             cmd: cmd.join(" "),
+        },
+        C::Console {
+            domain,
+            devname,
+            force,
+            safe,
+        } => Cmd::Console {
+            domain,
+            devname,
+            force,
+            safe,
         },
         C::Validate { .. } => unreachable!("validate runs offline"),
     }

@@ -11,6 +11,7 @@ use remote_protocol::{Client, ClientError, Domain, ErrorCode};
 use crate::format::{parse_id, parse_uuid};
 use crate::target::Target;
 
+mod console;
 mod host;
 mod hostfacts;
 mod info;
@@ -116,6 +117,13 @@ pub enum Cmd {
         machine: Option<String>,
     },
     Sysinfo,
+    /// `console`: the domain's serial console.
+    Console {
+        domain: String,
+        devname: Option<String>,
+        force: bool,
+        safe: bool,
+    },
     XmlToNative {
         format: String,
         file: String,
@@ -369,6 +377,15 @@ impl Session<'_> {
             Cmd::Domid { domain } => self.domid(domain).await,
             Cmd::Domuuid { domain } => self.domuuid(domain).await,
             Cmd::Domname { domain } => self.domname(domain).await,
+            Cmd::Console {
+                domain,
+                devname,
+                force,
+                safe,
+            } => {
+                self.console(domain, devname.as_deref(), *force, *safe)
+                    .await
+            }
         }
     }
 }

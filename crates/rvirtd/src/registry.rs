@@ -297,6 +297,30 @@ impl Registry {
         self.write().by_id.remove(&id);
     }
 
+    /// Gives an inactive domain its new name and the definition carrying it
+    /// (DOMAIN_RENAME); the name must be free.
+    pub fn rename(&self, obj: &Arc<DomainObj>, def: StoredDef) -> Result<(), RegistryError> {
+        let mut maps = self.write();
+        let name = def.name.clone();
+        if let Some(existing) = maps.by_name.get(&name) {
+            return Err(RegistryError::NameTaken {
+                name,
+                uuid: existing.uuid,
+            });
+        }
+        let old = obj.snapshot().name.clone();
+        if maps.by_name.get(&old).is_some_and(|o| Arc::ptr_eq(o, obj)) {
+            maps.by_name.remove(&old);
+        }
+        maps.by_name.insert(name.clone(), obj.clone());
+        let def = Arc::new(def);
+        obj.update(|s| {
+            s.name = name;
+            s.config = Some(def);
+        });
+        Ok(())
+    }
+
     /// Drops a domain that is neither persistent nor running.
     pub fn remove(&self, obj: &Arc<DomainObj>) {
         let mut maps = self.write();

@@ -8,6 +8,7 @@
 mod consts;
 mod decode;
 mod hostfacts;
+pub mod domain_ops;
 mod procedure;
 mod request;
 mod wire;
@@ -23,6 +24,7 @@ pub use hostfacts::{
     NODE_MAX_CELLS, NODE_MEMORY_STATS_MAX, NodeCpuStatsArgs, NodeMemoryStatsArgs, NodeStat,
     NodeStatsRet, cpu_compare,
 };
+pub use domain_ops::{DomainOp, DomainOpReply, OpShape};
 pub use procedure::{Family, Procedure};
 pub use request::{Request, Response, Shape};
 pub use wire::*;

@@ -19,6 +19,8 @@ pub enum Family {
     Lifecycle,
     /// Reading one domain's facts.
     Info,
+    /// The domain commands that change or tell one thing ([`super::DomainOp`]).
+    DomainOps,
 }
 
 /// `Some(api)` for a `mutating "api"` entry of the table, `None` otherwise.
@@ -236,4 +238,37 @@ procedures! {
     ConnectCompareHypervisorCpu = 393 => Connect;
     /// Baseline of CPUs the hypervisor can provide.
     ConnectBaselineHypervisorCpu = 394 => Connect;
+    // The domain commands of `super::domain_ops` and the screenshot stream.
+    /// Set the running domain's memory (old form).
+    DomainSetMemory = 31 => DomainOps, mutating "virDomainSetMemory";
+    /// Set the running domain's vCPU count (old form).
+    DomainSetVcpus = 32 => DomainOps, mutating "virDomainSetVcpus";
+    /// Set the vCPU count, live or in the definition.
+    DomainSetVcpusFlags = 199 => DomainOps, mutating "virDomainSetVcpusFlags";
+    /// Set the memory (balloon), live or in the definition.
+    DomainSetMemoryFlags = 204 => DomainOps, mutating "virDomainSetMemoryFlags";
+    /// A screenshot as a stream (answered with the stream, like the console).
+    DomainScreenshot = 211 => Server, mutating "virDomainScreenshot";
+    /// Press keys.
+    DomainSendKey = 226 => DomainOps, mutating "virDomainSendKey";
+    /// Set title, description or a metadata element.
+    DomainSetMetadata = 264 => DomainOps, mutating "virDomainSetMetadata";
+    /// Read title, description or a metadata element.
+    DomainGetMetadata = 265 => DomainOps;
+    /// The guest's hostname (agent).
+    DomainGetHostname = 277 => DomainOps, mutating "virDomainGetHostname";
+    /// The guest's time (agent).
+    DomainGetTime = 337 => DomainOps, mutating "virDomainGetTime";
+    /// Set the guest's time (agent).
+    DomainSetTime = 338 => DomainOps, mutating "virDomainSetTime";
+    /// The guest's filesystems (agent).
+    DomainGetFsinfo = 349 => DomainOps, mutating "virDomainGetFSInfo";
+    /// The guest's interface addresses.
+    DomainInterfaceAddresses = 353 => DomainOps;
+    /// Rename an inactive domain.
+    DomainRename = 358 => DomainOps, mutating "virDomainRename";
+    /// Guest information (agent).
+    DomainGetGuestInfo = 418 => DomainOps;
+    /// Metadata change event message with callback id (server to client).
+    DomainEventCallbackMetadataChange = 379 => Server;
 }

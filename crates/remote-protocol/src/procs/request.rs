@@ -1,6 +1,7 @@
 //! The typed [`Request`] a backend answers and the [`Response`] it gives.
 
 use super::hostfacts::{CpuMapRet, CpuModelNamesRet, NodeStatsRet};
+use super::domain_ops::{DomainOp, DomainOpReply, OpShape};
 use super::procedure::Family;
 use super::wire::{ControlInfo, Domain, DomainInfo, JobInfo, NodeInfo, StateRet};
 
@@ -349,6 +350,8 @@ pub enum Request {
         /// Flags (EXPAND_FEATURES = 1, MIGRATABLE = 2).
         flags: u32,
     },
+    /// One of the domain commands of [`super::domain_ops`].
+    DomainOp(DomainOp),
 }
 
 /// What a backend answers; the shape must match the request (see
@@ -397,6 +400,8 @@ pub enum Response {
     CpuMap(CpuMapRet),
     /// CONNECT_GET_CPU_MODEL_NAMES.
     CpuModelNames(CpuModelNamesRet),
+    /// The answers only the domain commands have.
+    DomainOp(DomainOpReply),
 }
 
 /// The kind of [`Response`] a request expects.
@@ -420,6 +425,7 @@ pub enum Shape {
     NodeStats,
     CpuMap,
     CpuModelNames,
+    DomainOp(OpShape),
 }
 
 impl Response {
@@ -448,6 +454,7 @@ impl Response {
             Self::NodeStats(_) => Shape::NodeStats,
             Self::CpuMap(_) => Shape::CpuMap,
             Self::CpuModelNames(_) => Shape::CpuModelNames,
+            Self::DomainOp(r) => Shape::DomainOp(r.shape()),
         }
     }
 }
@@ -508,6 +515,7 @@ impl Request {
             Self::NodeGetCpuStats { .. } | Self::NodeGetMemoryStats { .. } => Shape::NodeStats,
             Self::NodeGetCpuMap { .. } => Shape::CpuMap,
             Self::ConnectGetCpuModelNames { .. } => Shape::CpuModelNames,
+            Self::DomainOp(op) => op.expected_shape(),
         }
     }
 
@@ -569,6 +577,7 @@ impl Request {
             | Self::ConnectGetCpuModelNames { .. }
             | Self::ConnectCompareHypervisorCpu { .. }
             | Self::ConnectBaselineHypervisorCpu { .. } => Family::Connect,
+            Self::DomainOp(_) => Family::DomainOps,
         }
     }
 }

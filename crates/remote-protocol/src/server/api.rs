@@ -99,6 +99,23 @@ pub trait Backend: Send + Sync + 'static {
         })
     }
 
+    /// DOMAIN_SCREENSHOT: the image's MIME type and a stream of its bytes, which
+    /// the server sends to the client until EOF (wrap a reader in
+    /// [`ReadOnlyStream`]). Default: unsupported.
+    fn screenshot<'a>(
+        &'a self,
+        _ctx: &'a CallContext,
+        _dom: Domain,
+        _screen: u32,
+        _flags: u32,
+    ) -> BoxFuture<'a, Result<(String, ByteStream), RemoteError>> {
+        Box::pin(async {
+            Err(RemoteError::unknown_procedure(
+                Procedure::DomainScreenshot.number(),
+            ))
+        })
+    }
+
     /// A call of rvirt's own program ([`crate::rvirt`]), on an open, writable
     /// connection. Default: unsupported.
     fn rvirt_call<'a>(
@@ -127,6 +144,20 @@ pub trait Backend: Send + Sync + 'static {
         })
     }
 
+    /// `virDomainQemuAgentCommand` (libvirt's QEMU program), on an open, writable
+    /// connection: the agent's reply text. Default: unsupported.
+    fn qemu_agent_command<'a>(
+        &'a self,
+        _conn: &'a ConnectionInfo,
+        _args: crate::qemu_program::AgentCommandArgs,
+    ) -> BoxFuture<'a, Result<Option<String>, RemoteError>> {
+        Box::pin(async {
+            Err(RemoteError::unknown_procedure(
+                crate::qemu_program::PROC_DOMAIN_AGENT_COMMAND,
+            ))
+        })
+    }
+
     /// Called once when a connection ends.
     fn disconnected(&self, _conn: &ConnectionInfo) {}
 }
@@ -136,8 +167,50 @@ pub trait Backend: Send + Sync + 'static {
 pub trait AsyncDuplex: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> AsyncDuplex for T {}
 
-/// A byte stream handed out by the backend (console).
+/// A byte stream handed out by the backend (console, screenshot).
 pub type ByteStream = Box<dyn AsyncDuplex>;
+
+/// A stream the client may only read (a screenshot): bytes the client sends
+/// fail the stream, as writing to libvirt's read-only file stream does.
+#[derive(Debug)]
+pub struct ReadOnlyStream<R>(pub R);
+
+impl<R: AsyncRead + Unpin> AsyncRead for ReadOnlyStream<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl<R: Unpin> AsyncWrite for ReadOnlyStream<R> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        _buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::task::Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "this stream can only be read",
+        )))
+    }
+
+    fn poll_flush(
+        self: Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
 
 /// Server-initiated keepalive (libvirtd's `keepalive_interval`/`count`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,7 +221,8 @@ pub struct Keepalive {
     pub count: u32,
 }
 
-/// A domain lifecycle event to fan out to registered clients.
+/// A domain event to fan out to registered clients: a lifecycle event, or
+/// (with `metadata`) a metadata change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LifecycleEvent {
     /// The domain.
@@ -157,6 +231,17 @@ pub struct LifecycleEvent {
     pub event: i32,
     /// Event-specific detail.
     pub detail: i32,
+    /// `Some` for a METADATA_CHANGE event (event id 23) instead of a lifecycle one.
+    pub metadata: Option<MetadataChange>,
+}
+
+/// What a METADATA_CHANGE event says changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataChange {
+    /// `virDomainMetadataType` (DESCRIPTION 0, TITLE 1, ELEMENT 2).
+    pub typ: i32,
+    /// The element's namespace URI (ELEMENT only).
+    pub nsuri: Option<String>,
 }
 
 impl LifecycleEvent {
@@ -166,6 +251,17 @@ impl LifecycleEvent {
             dom,
             event: event.event_code(),
             detail: event.detail_code(),
+            metadata: None,
+        }
+    }
+
+    /// The metadata of `dom` changed (`virsh metadata`, `desc`).
+    pub fn metadata_change(dom: Domain, typ: i32, nsuri: Option<String>) -> Self {
+        Self {
+            dom,
+            event: 0,
+            detail: 0,
+            metadata: Some(MetadataChange { typ, nsuri }),
         }
     }
 }

@@ -70,6 +70,9 @@ pub(super) async fn dispatch(
     if proc == P::DomainOpenConsole {
         return open_console(conn, backend, ctx, h, &body).await;
     }
+    if proc == P::DomainScreenshot {
+        return screenshot(conn, backend, ctx, h, &body).await;
+    }
     backend_call(conn, backend, ctx, h, &body).await
 }
 
@@ -148,9 +151,9 @@ fn connection_call(conn: &Conn, proc: Procedure, h: &Header, body: &[u8]) -> Opt
         P::ConnectDomainEventRegisterAny | P::ConnectDomainEventDeregisterAny => {
             events::register_legacy(conn, proc, h, body)
         }
-        P::DomainEventLifecycle | P::DomainEventCallbackLifecycle => {
-            Err(RemoteError::unknown_procedure(h.procedure))
-        }
+        P::DomainEventLifecycle
+        | P::DomainEventCallbackLifecycle
+        | P::DomainEventCallbackMetadataChange => Err(RemoteError::unknown_procedure(h.procedure)),
         _ => return None,
     })
 }
@@ -177,7 +180,37 @@ async fn open_console(
             .open_console(&ctx, args.dom, args.dev_name, args.flags)
             .await;
         match r {
-            Ok(stream) => start_stream(conn, h, stream).await,
+            Ok(stream) => start_stream(conn, h, Vec::new(), stream).await,
+            Err(e) => conn.reply(&h, Err(e)).await,
+        }
+    }))
+}
+
+/// DOMAIN_SCREENSHOT: the reply carries the MIME type, then the image follows
+/// as a stream.
+async fn screenshot(
+    conn: &Arc<Conn>,
+    backend: &Arc<dyn Backend>,
+    ctx: CallContext,
+    h: Header,
+    body: &[u8],
+) -> Option<CallFuture> {
+    let args = match from_bytes::<procs::domain_ops::ScreenshotArgs>(body) {
+        Ok(a) => a,
+        Err(e) => {
+            conn.reply(&h, Err(decode_error(h.procedure, &e))).await;
+            return None;
+        }
+    };
+    let conn = conn.clone();
+    let backend = backend.clone();
+    Some(Box::pin(async move {
+        let r = backend
+            .screenshot(&ctx, args.dom, args.screen, args.flags)
+            .await;
+        match r {
+            // `remote_string mime`: an optional string on the wire.
+            Ok((mime, stream)) => start_stream(conn, h, enc(&Some(mime)), stream).await,
             Err(e) => conn.reply(&h, Err(e)).await,
         }
     }))

@@ -82,13 +82,21 @@ pub(super) fn register_legacy(
     Ok(Vec::new())
 }
 
-/// Deliver every lifecycle event to this connection's registered callbacks.
+/// `VIR_DOMAIN_EVENT_ID_METADATA_CHANGE`.
+const EVENT_ID_METADATA_CHANGE: i32 = 23;
+
+/// Deliver every event to this connection's callbacks registered for its id.
 pub(super) async fn event_task(conn: Arc<Conn>, mut rx: broadcast::Receiver<LifecycleEvent>) {
     loop {
         let ev = match rx.recv().await {
             Ok(ev) => ev,
             Err(broadcast::error::RecvError::Lagged(_)) => continue,
             Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let event_id = if ev.metadata.is_some() {
+            EVENT_ID_METADATA_CHANGE
+        } else {
+            0
         };
         let (targets, legacy) = {
             let st = conn.lock();
@@ -98,11 +106,30 @@ pub(super) async fn event_task(conn: Arc<Conn>, mut rx: broadcast::Receiver<Life
             let t: Vec<i32> = st
                 .callbacks
                 .iter()
-                .filter(|(_, (eid, filter))| *eid == 0 && filter.is_none_or(|u| u == ev.dom.uuid))
+                .filter(|(_, (eid, filter))| {
+                    *eid == event_id && filter.is_none_or(|u| u == ev.dom.uuid)
+                })
                 .map(|(id, _)| *id)
                 .collect();
-            (t, st.legacy_events.contains(&0))
+            // The legacy registration carries lifecycle events only.
+            (t, event_id == 0 && st.legacy_events.contains(&0))
         };
+        if let Some(m) = &ev.metadata {
+            for callback_id in targets {
+                let body = to_bytes(&crate::procs::domain_ops::CallbackMetadataChangeMsg {
+                    callback_id,
+                    dom: ev.dom.clone(),
+                    typ: m.typ,
+                    nsuri: m.nsuri.clone(),
+                });
+                conn.send_packet(
+                    &event_header(Procedure::DomainEventCallbackMetadataChange),
+                    &body,
+                )
+                .await;
+            }
+            continue;
+        }
         let msg = LifecycleMsg {
             dom: ev.dom.clone(),
             event: ev.event,

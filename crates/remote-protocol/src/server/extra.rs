@@ -7,7 +7,7 @@ use super::api::Backend;
 use super::conn::{CallFuture, Conn, decode_error, enc, not_open};
 use crate::error::RemoteError;
 use crate::frame::Header;
-use crate::qemu_program::{MonitorCommandArgs, PROGRAM_QEMU};
+use crate::qemu_program::{AgentCommandArgs, MonitorCommandArgs, PROGRAM_QEMU};
 use crate::rvirt::{PROGRAM_RVIRT, RvirtProcedure, RvirtRequest};
 
 /// Why a writing call of a program other than REMOTE is refused here, if it is: the
@@ -27,6 +27,8 @@ pub(super) fn refusal(conn: &Conn, api: &str) -> Option<RemoteError> {
 pub(super) enum ExtraCall {
     /// libvirt's QEMU program: the monitor command.
     Monitor(MonitorCommandArgs),
+    /// libvirt's QEMU program: the guest agent command.
+    Agent(AgentCommandArgs),
     /// rvirt's own program.
     Rvirt(RvirtRequest),
 }
@@ -39,12 +41,19 @@ pub(super) async fn dispatch_extra(
     h: Header,
     body: &[u8],
 ) -> Option<CallFuture> {
-    use crate::qemu_program::{MONITOR_COMMAND_API, PROC_DOMAIN_MONITOR_COMMAND};
+    use crate::qemu_program::{
+        AGENT_COMMAND_API, MONITOR_COMMAND_API, PROC_DOMAIN_AGENT_COMMAND,
+        PROC_DOMAIN_MONITOR_COMMAND,
+    };
     // The API name (for a read-only refusal) and the decoded arguments.
     let decoded = match h.program {
         PROGRAM_QEMU if h.procedure == PROC_DOMAIN_MONITOR_COMMAND => Some((
             MONITOR_COMMAND_API,
             MonitorCommandArgs::decode(body).map(ExtraCall::Monitor),
+        )),
+        PROGRAM_QEMU if h.procedure == PROC_DOMAIN_AGENT_COMMAND => Some((
+            AGENT_COMMAND_API,
+            AgentCommandArgs::decode(body).map(ExtraCall::Agent),
         )),
         PROGRAM_RVIRT => RvirtProcedure::from_number(h.procedure)
             .map(|p| (p.api(), RvirtRequest::decode(p, body).map(ExtraCall::Rvirt))),
@@ -72,6 +81,11 @@ pub(super) async fn dispatch_extra(
         let r = match call {
             ExtraCall::Monitor(a) => backend
                 .qemu_monitor_command(&conn.info, a)
+                .await
+                .map(|s| enc(&s)),
+            // `remote_string result`: optional on the wire.
+            ExtraCall::Agent(a) => backend
+                .qemu_agent_command(&conn.info, a)
                 .await
                 .map(|s| enc(&s)),
             ExtraCall::Rvirt(req) => backend

@@ -62,7 +62,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 pub use api::{
     AsyncDuplex, Backend, BoxFuture, ByteStream, CallContext, ConnectionInfo, Keepalive,
-    LifecycleEvent, PeerCredentials, ServeOptions, ServerError,
+    LifecycleEvent, MetadataChange, PeerCredentials, ReadOnlyStream, ServeOptions, ServerError,
 };
 pub use events::{DOMAIN_EVENT_ID_LAST, MAX_CALLBACKS};
 
@@ -231,6 +231,13 @@ async fn on_packet(
         }
         PROGRAM_REMOTE if h.message_type == MessageType::Stream => {
             stream::handle_stream_packet(conn, h, packet.body).await;
+        }
+        PROGRAM_REMOTE if h.message_type == MessageType::StreamHole => {
+            // No stream here is sparse (volume up/download): like libvirtd,
+            // a hole is a protocol violation that ends the connection.
+            return Some(Err(ServerError::Unexpected(
+                "unexpected stream hole: no sparse stream is open".into(),
+            )));
         }
         _ if h.message_type != MessageType::Call || h.status != MessageStatus::Ok => {
             return Some(Err(ServerError::Unexpected(format!(

@@ -169,6 +169,7 @@ pub(super) fn encode_ret(resp: Response, post: Post) -> Result<Vec<u8>, RemoteEr
                 doi: chars(doi),
             })
         }
+        (_, Response::DomainOp(r)) => r.encode_body().map_err(too_many)?,
         (_, Response::Strings(s)) => {
             if s.len() > DOMAIN_MESSAGES_MAX as usize {
                 return Err(too_many("messages"));

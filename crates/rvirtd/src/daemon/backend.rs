@@ -7,11 +7,13 @@ use std::sync::Arc;
 use remote_protocol::procs::{ControlInfo, DomainInfo, Family, JobInfo, StateRet, list_flags};
 use remote_protocol::qemu_program::MonitorCommandArgs;
 use remote_protocol::rvirt::RvirtRequest;
-use remote_protocol::server::{Backend, BoxFuture, CallContext, ConnectionInfo};
+use remote_protocol::server::{Backend, BoxFuture, ByteStream, CallContext, ConnectionInfo};
 use remote_protocol::{Domain, ErrorCode, ErrorDomain, RemoteError, Request, Response};
 use uuid::Uuid;
 
-use super::{Daemon, grants, hostinfo, memtrim, monitor, nodefacts, ops, procfs};
+use super::{
+    Daemon, console, domain_ops, grants, hostinfo, memtrim, monitor, nodefacts, ops, procfs,
+};
 use crate::registry::{DomainObj, Snapshot};
 use crate::states::DomainState;
 
@@ -83,6 +85,10 @@ impl DaemonBackend {
             Family::Lifecycle => self.lifecycle(req).await.ok_or_else(unknown)?,
             Family::Info => self.info(req).ok_or_else(unknown)?,
             Family::Server => Err(unknown()),
+            Family::DomainOps => match req {
+                Request::DomainOp(op) => domain_ops::handle(&self.0, op).await,
+                _ => Err(unknown()),
+            },
         }
     }
 
@@ -409,6 +415,28 @@ impl Backend for DaemonBackend {
         Box::pin(self.handle(ctx, req))
     }
 
+    fn open_console<'a>(
+        &'a self,
+        _ctx: &'a CallContext,
+        dom: Domain,
+        dev_name: Option<String>,
+        flags: u32,
+    ) -> BoxFuture<'a, Result<ByteStream, RemoteError>> {
+        Box::pin(async move { console::open(&self.0, &self.lookup(&dom)?, dev_name, flags).await })
+    }
+
+    fn screenshot<'a>(
+        &'a self,
+        _ctx: &'a CallContext,
+        dom: Domain,
+        screen: u32,
+        flags: u32,
+    ) -> BoxFuture<'a, Result<(String, ByteStream), RemoteError>> {
+        Box::pin(async move {
+            domain_ops::screenshot::take(&self.0, &self.lookup(&dom)?, screen, flags).await
+        })
+    }
+
     fn qemu_monitor_command<'a>(
         &'a self,
         _conn: &'a ConnectionInfo,
@@ -417,6 +445,19 @@ impl Backend for DaemonBackend {
         Box::pin(async move {
             let obj = self.lookup(&args.dom)?;
             monitor::command(&self.0, &obj, &args.cmd, args.flags).await
+        })
+    }
+
+    fn qemu_agent_command<'a>(
+        &'a self,
+        _conn: &'a ConnectionInfo,
+        args: remote_protocol::qemu_program::AgentCommandArgs,
+    ) -> BoxFuture<'a, Result<Option<String>, RemoteError>> {
+        Box::pin(async move {
+            let obj = self.lookup(&args.dom)?;
+            domain_ops::agent_command(&self.0, &obj, &args.cmd, args.timeout, args.flags)
+                .await
+                .map(Some)
         })
     }
 

@@ -4,11 +4,16 @@
 //! until SIGTERM/SIGINT. Stopping the daemon never stops a guest: QEMU runs in its
 //! own session and is found again from its status file at the next start.
 
+pub mod agent;
 pub mod backend;
 pub mod domain_state;
+pub mod console;
+pub mod domain_ops;
 pub mod errors;
 pub mod grants;
 pub mod hostinfo;
+pub mod keys;
+pub mod live_facts;
 pub mod memtrim;
 pub mod monitor;
 pub mod nodefacts;
@@ -218,6 +223,7 @@ impl Daemon {
             events,
             hostname,
         });
+        domain_ops::rename::recover(&d.paths);
         d.load_definitions();
         Ok(d)
     }

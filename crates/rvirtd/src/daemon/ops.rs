@@ -398,6 +398,7 @@ async fn start_locked(
         s.note = None;
     });
     vm::spawn_actor(d.clone(), obj.clone(), vm.clone(), parts);
+    super::live_facts::record(d, obj, &vm).await;
     if let Err(e) = settle(&qmp, &plan, flags & START_PAUSED == 0).await {
         return Err(kill_failed_start(obj, &vm, &e).await);
     }

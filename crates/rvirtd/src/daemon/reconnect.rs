@@ -403,6 +403,7 @@ async fn reconnect_one(d: &Arc<Daemon>, path: &Path) {
         state.reason_name()
     );
     if connected {
+        super::live_facts::record(d, &obj, &vm).await;
         after_connect(&vm, state);
     } else {
         retry_monitor(d.clone(), obj, vm, monitor_path);
@@ -444,6 +445,7 @@ fn retry_monitor(d: Arc<Daemon>, obj: Arc<DomainObj>, vm: Arc<Vm>, monitor_path:
                 let state = map_status(&s, obj.snapshot().state);
                 vm.set_monitor(q, e);
                 vm.set_state(&d, &obj, state);
+                super::live_facts::record(&d, &obj, &vm).await;
                 after_connect(&vm, state);
                 break;
             }

@@ -60,6 +60,8 @@ pub struct Vm {
     on_crash: LifecycleAction,
     /// A new monitor connection for the actor (reconnect retried in the background).
     monitor_tx: mpsc::UnboundedSender<(QmpClient, QmpEvents)>,
+    /// Open `virsh console` sessions.
+    pub consoles: super::console::Consoles,
 }
 
 /// What the actor owns.
@@ -102,6 +104,7 @@ impl Vm {
             status: Mutex::new(status),
             cleanup: Mutex::new(Some(cleanup)),
             monitor_tx,
+            consoles: Default::default(),
         });
         (
             vm,
