@@ -293,7 +293,7 @@ impl FakeBackend {
             Family::Connect => self.connect(req),
             Family::Lookup => self.find(req),
             Family::Lifecycle => self.lifecycle(req),
-            Family::Info | Family::Server => self.info(req),
+            Family::Info | Family::Server | Family::Stats => self.info(req),
         }
     }
 

@@ -43,6 +43,7 @@ impl Request {
             Family::Lookup => decode_lookup(proc, body),
             Family::Lifecycle => decode_lifecycle(proc, body),
             Family::Info => decode_info(proc, body),
+            Family::Stats => super::stats::decode(proc, body),
         }
     }
 }

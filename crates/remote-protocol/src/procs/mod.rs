@@ -9,6 +9,7 @@ mod consts;
 mod decode;
 mod procedure;
 mod request;
+pub mod stats;
 mod wire;
 
 #[cfg(test)]
@@ -17,4 +18,5 @@ mod tests;
 pub use consts::*;
 pub use procedure::{Family, Procedure};
 pub use request::{Request, Response, Shape};
+pub use stats::{StatsReply, StatsRequest, StatsShape, TuningKind};
 pub use wire::*;

@@ -1,6 +1,7 @@
 //! The typed [`Request`] a backend answers and the [`Response`] it gives.
 
 use super::procedure::Family;
+use super::stats::{StatsReply, StatsRequest, StatsShape};
 use super::wire::{ControlInfo, Domain, DomainInfo, JobInfo, NodeInfo, StateRet};
 
 /// A call the server forwards to the backend, with typed arguments.
@@ -12,7 +13,7 @@ use super::wire::{ControlInfo, Domain, DomainInfo, JobInfo, NodeInfo, StateRet};
 /// Handshake, keepalive, event registration and the legacy list procedures
 /// are answered by the server itself (the latter via
 /// [`Request::ConnectListAllDomains`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Request {
     /// CONNECT_OPEN: accept or refuse the URI (`None`/`""` = default).
@@ -255,12 +256,14 @@ pub enum Request {
         /// Flags.
         flags: u32,
     },
+    /// Statistics and tuning ([`Family::Stats`]) → [`Response::Stats`].
+    Stats(StatsRequest),
 }
 
 /// What a backend answers; the shape must match the request (see
 /// [`Request::expected_shape`]), else the server replies with an internal
 /// error instead of sending a malformed reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Response {
     /// No payload.
@@ -294,6 +297,8 @@ pub enum Response {
     JobInfo(JobInfo),
     /// DOMAIN_GET_CONTROL_INFO.
     ControlInfo(ControlInfo),
+    /// The answer to a [`Request::Stats`].
+    Stats(StatsReply),
 }
 
 /// The kind of [`Response`] a request expects.
@@ -313,6 +318,7 @@ pub enum Shape {
     Strings,
     JobInfo,
     ControlInfo,
+    Stats(StatsShape),
 }
 
 impl Response {
@@ -337,6 +343,7 @@ impl Response {
             Self::Strings(_) => Shape::Strings,
             Self::JobInfo(_) => Shape::JobInfo,
             Self::ControlInfo(_) => Shape::ControlInfo,
+            Self::Stats(r) => Shape::Stats(r.shape()),
         }
     }
 }
@@ -389,6 +396,7 @@ impl Request {
             Self::DomainGetMessages { .. } => Shape::Strings,
             Self::DomainGetJobInfo { .. } => Shape::JobInfo,
             Self::DomainGetControlInfo { .. } => Shape::ControlInfo,
+            Self::Stats(r) => Shape::Stats(r.shape()),
         }
     }
 
@@ -440,6 +448,7 @@ impl Request {
             | Self::DomainGetMessages { .. }
             | Self::DomainGetJobInfo { .. }
             | Self::DomainGetControlInfo { .. } => Family::Info,
+            Self::Stats(_) => Family::Stats,
         }
     }
 }

@@ -8,12 +8,15 @@ pub mod backend;
 pub mod errors;
 pub mod grants;
 pub mod hostinfo;
+pub mod hoststats;
 pub mod memtrim;
 pub mod monitor;
 pub mod ops;
 pub mod procfs;
 pub mod reconnect;
+pub mod stats;
 pub mod status;
+pub mod tuning;
 pub mod vm;
 
 use std::collections::HashMap;
