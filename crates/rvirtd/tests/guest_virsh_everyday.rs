@@ -146,6 +146,9 @@ fn guest_virsh_everyday_commands() {
         d.log_tail()
     );
 
+    stats_shapes(&d, &dom, &disk);
+    live_tuning(&d, &dom);
+
     let mut rows = Vec::new();
     for line in command_lines() {
         let words: Vec<String> = split_words(line)
@@ -182,4 +185,115 @@ fn guest_virsh_everyday_commands() {
         rows.len(),
         d.log_tail()
     );
+}
+
+/// `virsh` output of a command that must succeed, with the daemon log on failure.
+fn out(d: &Daemon, args: &[&str]) -> String {
+    d.ok(args)
+}
+
+/// The statistics commands answer in libvirt's shapes, with values read from
+/// the running guest.
+fn stats_shapes(d: &Daemon, dom: &str, disk: &Path) {
+    let v = out(d, &["vcpuinfo", dom]);
+    assert_eq!(v.matches("VCPU:").count(), 2, "{v}");
+    for k in [
+        "CPU:",
+        "State:          running",
+        "CPU time:",
+        "CPU Affinity:",
+    ] {
+        assert!(v.contains(k), "vcpuinfo lacks {k:?}:\n{v}");
+    }
+    let v = out(d, &["vcpupin", dom]);
+    assert!(
+        v.contains("VCPU   CPU Affinity") && v.contains(" 1 "),
+        "{v}"
+    );
+    assert!(out(d, &["emulatorpin", dom]).contains("*: "));
+    let size = std::fs::metadata(disk).unwrap().len();
+    let v = out(d, &["domblkinfo", dom, "vda"]);
+    assert!(v.contains(&format!("Capacity:       {size}")), "{v}");
+    assert!(v.contains("Allocation:") && v.contains("Physical:"), "{v}");
+    let v = out(d, &["domblkstat", dom, "vda"]);
+    for k in [
+        "vda rd_req ",
+        "vda rd_bytes ",
+        "vda wr_req ",
+        "vda flush_operations ",
+    ] {
+        assert!(v.contains(k), "domblkstat lacks {k:?}:\n{v}");
+    }
+    // The guest read its disk at boot (the virtio_blk driver reads the partition table).
+    let reads: u64 = v
+        .lines()
+        .find_map(|l| l.strip_prefix("vda rd_req "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap();
+    assert!(reads > 0, "{v}");
+    assert!(out(d, &["domblkerror", dom]).contains("No errors found"));
+    let v = out(d, &["dommemstat", dom]);
+    assert!(v.contains("actual 262144") && v.contains("rss "), "{v}");
+    let v = out(d, &["domstats", dom]);
+    for k in [
+        "state.state=1",
+        "cpu.time=",
+        "balloon.current=262144",
+        "balloon.maximum=262144",
+        "vcpu.current=2",
+        "vcpu.1.time=",
+        "block.count=1",
+        "block.0.name=vda",
+        &format!("block.0.path={}", disk.display()),
+        &format!("block.0.capacity={size}"),
+    ] {
+        assert!(v.contains(k), "domstats lacks {k:?}:\n{v}");
+    }
+    let v = out(d, &["cpu-stats", dom]);
+    assert!(v.contains("Total:") && v.contains("cpu_time"), "{v}");
+    let v = out(d, &["schedinfo", dom]);
+    assert!(
+        v.contains("Scheduler      : posix") && v.contains("cpu_shares"),
+        "{v}"
+    );
+    let v = out(d, &["memtune", dom]);
+    assert!(
+        v.contains("hard_limit") && v.contains("swap_hard_limit"),
+        "{v}"
+    );
+    let v = out(d, &["numatune", dom]);
+    assert!(
+        v.contains("numa_mode      : strict") && v.contains("numa_nodeset"),
+        "{v}"
+    );
+    assert!(out(d, &["iothreadinfo", dom]).contains("No IOThreads"));
+    let e = d.fails(&["managedsave-dumpxml", dom]);
+    assert!(e.contains("does not have managed save image"), "{e}");
+    let e = d.fails(&["domblkinfo", dom, "vdz"]);
+    assert!(e.contains("invalid path vdz not assigned to domain"), "{e}");
+}
+
+/// Live tuning reaches the QEMU: a vCPU thread's affinity, the cgroup's CPU
+/// shares and memory limit (read back by virsh from the host, not from rvirtd's
+/// records).
+fn live_tuning(d: &Daemon, dom: &str) {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let last = (cpus - 1).to_string();
+    d.ok(&["vcpupin", dom, "0", &last, "--live"]);
+    let v = out(d, &["vcpupin", dom, "--live"]);
+    let row0 = v
+        .lines()
+        .find(|l| l.trim_start().starts_with("0 "))
+        .unwrap_or("");
+    assert_eq!(row0.split_whitespace().nth(1), Some(last.as_str()), "{v}");
+    d.ok(&["emulatorpin", dom, &last, "--live"]);
+    assert!(out(d, &["emulatorpin", dom]).contains(&format!("*: {last}")));
+    let v = out(d, &["schedinfo", dom, "--live", "--set", "cpu_shares=512"]);
+    assert!(v.contains("cpu_shares     : 512"), "{v}");
+    d.ok(&["memtune", dom, "--live", "--hard-limit", "4194304"]);
+    assert!(out(d, &["memtune", dom]).contains("hard_limit     : 4194304"));
+    // Back to every CPU so the rest runs as before.
+    let all = format!("0-{last}");
+    d.ok(&["vcpupin", dom, "0", &all, "--live"]);
+    d.ok(&["emulatorpin", dom, &all, "--live"]);
 }
