@@ -87,6 +87,8 @@ fn guest_xml(name: &str, disk: &Path, serial: &Path) -> String {
     format!(
         "<domain type='qemu'><name>{name}</name><memory unit='MiB'>256</memory>\
          <vcpu>2</vcpu>\
+         <cputune><shares>2048</shares><vcpupin vcpu='1' cpuset='0'/></cputune>\
+         <memtune><hard_limit unit='GiB'>2</hard_limit></memtune>\
          <os><type arch='x86_64' machine='q35'>hvm</type><kernel>{}</kernel><initrd>{}</initrd>\
          <cmdline>console=ttyS1 panic=-1 quiet</cmdline></os><features><acpi/></features>\
          <devices>\
@@ -147,7 +149,9 @@ fn guest_virsh_everyday_commands() {
     );
 
     stats_shapes(&d, &dom, &disk);
+    tuning_at_start(&d, &dom);
     live_tuning(&d, &dom);
+    config_tuning(&d, &dom);
 
     let mut rows = Vec::new();
     for line in command_lines() {
@@ -296,4 +300,62 @@ fn live_tuning(d: &Daemon, dom: &str) {
     let all = format!("0-{last}");
     d.ok(&["vcpupin", dom, "0", &all, "--live"]);
     d.ok(&["emulatorpin", dom, &all, "--live"]);
+}
+
+/// The definition's `<cputune>` and `<memtune>` were applied when the domain
+/// started (read back from the cgroup and the vCPU thread).
+fn tuning_at_start(d: &Daemon, dom: &str) {
+    let v = out(d, &["schedinfo", dom]);
+    assert!(v.contains("cpu_shares     : 2048"), "{v}");
+    let v = out(d, &["vcpupin", dom, "--live"]);
+    let row1 = v
+        .lines()
+        .find(|l| l.trim_start().starts_with("1 "))
+        .unwrap_or("");
+    assert_eq!(row1.split_whitespace().nth(1), Some("0"), "{v}");
+    assert!(out(d, &["memtune", dom]).contains("hard_limit     : 2097152"));
+    // The vCPU thread itself is pinned.
+    let pid = d.qemu_pid(dom);
+    let pinned = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
+        .filter(|st| {
+            st.lines()
+                .any(|l| l.starts_with("Name:") && l.contains("CPU 1/"))
+        })
+        .any(|st| st.lines().any(|l| l == "Cpus_allowed_list:\t0"));
+    assert!(pinned, "vCPU 1's thread is not pinned to CPU 0");
+}
+
+/// `--config` changes the persistent definition only.
+fn config_tuning(d: &Daemon, dom: &str) {
+    d.ok(&["schedinfo", dom, "--config", "--set", "cpu_shares=300"]);
+    d.ok(&["memtune", dom, "--config", "--soft-limit", "1048576"]);
+    d.ok(&["vcpupin", dom, "0", "0", "--config"]);
+    d.ok(&["emulatorpin", dom, "0", "--config"]);
+    d.ok(&[
+        "blkiotune",
+        dom,
+        "--config",
+        "--device-read-bytes-sec",
+        "/dev/null,1000",
+    ]);
+    let xml = out(d, &["dumpxml", "--inactive", dom]);
+    for k in [
+        "<shares>300</shares>",
+        "<soft_limit unit='KiB'>1048576</soft_limit>",
+        "<vcpupin vcpu='0' cpuset='0'/>",
+        "<emulatorpin cpuset='0'/>",
+        "<read_bytes_sec>1000</read_bytes_sec>",
+    ] {
+        assert!(xml.contains(k), "persistent XML lacks {k}:\n{xml}");
+    }
+    assert!(out(d, &["schedinfo", dom, "--config"]).contains("cpu_shares     : 300"));
+    assert!(out(d, &["memtune", dom, "--config"]).contains("soft_limit     : 1048576"));
+    let v = out(d, &["blkiotune", dom, "--config"]);
+    assert!(v.contains("/dev/null,1000"), "{v}");
+    // The running domain is unchanged.
+    assert!(!out(d, &["schedinfo", dom]).contains("cpu_shares     : 300"));
+    assert!(!out(d, &["dumpxml", dom]).contains("<shares>300</shares>"));
 }

@@ -17,6 +17,7 @@ pub mod reconnect;
 pub mod stats;
 pub mod status;
 pub mod tuning;
+pub mod tuning_live;
 pub mod vm;
 
 use std::collections::HashMap;

@@ -1,43 +1,27 @@
 //! The tuning calls: vCPU and emulator pinning, scheduler, memory, blkio and NUMA
 //! parameters. Live values are read from (and written to) the QEMU's threads and
-//! its per-VM cgroup; persistent ones are the definition's `<cputune>`,
-//! `<memtune>`, `<blkiotune>` and `<numatune>`.
+//! its per-VM cgroup ([`super::tuning_live`]); persistent ones are the
+//! definition's `<cputune>`, `<memtune>` and `<blkiotune>` (`<numatune>` is not
+//! modelled: its persistent form cannot be changed here yet).
 
-use std::path::Path;
 use std::sync::Arc;
 
+use domain_xml::Domain as Def;
+use domain_xml::model::tuning::{BlkioDevice, BlkioTune, CpuTune, MemTune, VcpuPin};
+use remote_protocol::RemoteError;
 use remote_protocol::procs::stats::{TYPED_PARAM_STRING_OKAY, impact, param, params_for};
 use remote_protocol::procs::{
     StatsReply, StatsRequest, TuningKind, TypedParam, TypedParamValue as V,
 };
-use remote_protocol::{ErrorCode, ErrorDomain, RemoteError};
 
-use super::Daemon;
 use super::hoststats::{self, VmGroups};
 use super::stats::{check_flags, running, vcpu_threads, wants_config};
+use super::tuning_live::{self as live, DeviceKnob, MEMORY_UNLIMITED, MemLimit, unsupported};
+use super::{Daemon, ops};
 use crate::registry::{DomainObj, Snapshot};
-
-/// `VIR_DOMAIN_MEMORY_PARAM_UNLIMITED`, KiB.
-pub const MEMORY_UNLIMITED: u64 = 9_007_199_254_740_991;
 
 /// The flags every tuning call takes.
 const IMPACT: u32 = impact::LIVE | impact::CONFIG;
-
-fn unsupported(what: &str) -> RemoteError {
-    RemoteError::new(
-        ErrorCode::OPERATION_UNSUPPORTED,
-        ErrorDomain::QEMU,
-        format!("Operation not supported: {what}"),
-    )
-}
-
-fn cgroup_error(name: &str, what: &str, e: impl std::fmt::Display) -> RemoteError {
-    RemoteError::new(
-        ErrorCode::SYSTEM_ERROR,
-        ErrorDomain::QEMU,
-        format!("Unable to {what} of domain '{name}': {e}"),
-    )
-}
 
 /// The tuning requests [`super::stats::handle`] passes on.
 pub async fn handle(
@@ -68,7 +52,7 @@ pub async fn handle(
             ..
         } => {
             let _job = obj.job.lock().await;
-            set_parameters(d, s, kind, &params, flags)?;
+            set_parameters(d, obj, kind, &params, flags)?;
             Ok(StatsReply::Void)
         }
         R::PinVcpu {
@@ -78,18 +62,23 @@ pub async fn handle(
             ..
         } => {
             let _job = obj.job.lock().await;
-            pin_vcpu(d, s, vcpu, &cpumap, flags).await?;
+            pin(d, obj, Some(vcpu), &cpumap, flags).await?;
             Ok(StatsReply::Void)
         }
         R::PinEmulator { cpumap, flags, .. } => {
             let _job = obj.job.lock().await;
-            pin_emulator(d, s, &cpumap, flags).await?;
+            pin(d, obj, None, &cpumap, flags).await?;
             Ok(StatsReply::Void)
         }
         other => Err(RemoteError::internal(&format!(
             "no handler for statistics call {other:?}"
         ))),
     }
+}
+
+/// The persistent definition (or a transient domain's own).
+fn persistent_def(s: &Snapshot) -> Result<Def, RemoteError> {
+    s.start_definition().map_err(|_| s.not_found())
 }
 
 /// The GET_*_PARAMETERS calls: the count when `nparams` is 0, else up to
@@ -139,16 +128,16 @@ fn read_u64(text: Option<String>) -> Option<u64> {
     text?.trim().parse().ok()
 }
 
-/// Scheduler parameters: `cpu_shares`, `global_period` and `global_quota` of the
-/// per-VM cgroup (rvirt has no per-vCPU sub-groups, so it reports no vcpu_*,
-/// emulator_* or iothread_* values).
+/// Scheduler parameters: `cpu_shares`, `global_period` and `global_quota` (rvirt
+/// has no per-vCPU sub-groups, so there are no vcpu_*, emulator_* or iothread_*
+/// values). Live from the per-VM cgroup; persistent from `<cputune>` (0: unset).
 fn scheduler_params(d: &Daemon, s: &Snapshot, flags: u32) -> Result<Vec<TypedParam>, RemoteError> {
     if wants_config(s, flags & IMPACT)? {
-        // The persistent `<cputune>`: unset values are 0, as libvirt shows them.
+        let t = persistent_def(s)?.cputune.unwrap_or_default();
         return Ok(vec![
-            param("cpu_shares", V::ULLong(0)),
-            param("global_period", V::ULLong(0)),
-            param("global_quota", V::LLong(0)),
+            param("cpu_shares", V::ULLong(t.shares.unwrap_or(0))),
+            param("global_period", V::ULLong(t.global_period.unwrap_or(0))),
+            param("global_quota", V::LLong(t.global_quota.unwrap_or(0))),
         ]);
     }
     let g = live_groups(d, s)?;
@@ -200,7 +189,9 @@ fn limit_kib(text: Option<String>) -> u64 {
 /// Memory parameters: hard, soft and swap-hard limits (KiB).
 fn memory_params(d: &Daemon, s: &Snapshot, flags: u32) -> Result<Vec<TypedParam>, RemoteError> {
     let (hard, soft, swap) = if wants_config(s, flags & IMPACT)? {
-        (MEMORY_UNLIMITED, MEMORY_UNLIMITED, MEMORY_UNLIMITED)
+        let t = persistent_def(s)?.memtune.unwrap_or_default();
+        let u = |v: Option<u64>| v.unwrap_or(MEMORY_UNLIMITED);
+        (u(t.hard_limit), u(t.soft_limit), u(t.swap_hard_limit))
     } else {
         let g = live_groups(d, s)?;
         (
@@ -216,8 +207,7 @@ fn memory_params(d: &Daemon, s: &Snapshot, flags: u32) -> Result<Vec<TypedParam>
     ])
 }
 
-/// `MAJ:MIN value` lines of a blkio throttle file as libvirt's
-/// `/dev/path,value,...` string.
+/// `MAJ:MIN value` lines of a blkio file as libvirt's `/dev/path,value,...`.
 fn throttle_string(text: Option<String>) -> String {
     let Some(t) = text else {
         return String::new();
@@ -228,27 +218,75 @@ fn throttle_string(text: Option<String>) -> String {
         let (Some(dev), Some(val)) = (it.next(), it.next()) else {
             continue;
         };
-        parts.push(format!("/dev/block/{dev},{val}"));
+        if dev.contains(':') {
+            parts.push(format!("/dev/block/{dev},{val}"));
+        }
     }
     parts.join(",")
 }
 
-/// Blkio parameters: the weight where the I/O scheduler has one, and the
-/// per-device throttles.
+/// The blkio parameter names of the per-device knobs, in libvirt's order.
+const DEVICE_PARAMS: [(&str, DeviceKnob, &str); 5] = [
+    (
+        "device_weight",
+        DeviceKnob::Weight,
+        "blkio.bfq.weight_device",
+    ),
+    (
+        "device_read_iops_sec",
+        DeviceKnob::ReadIops,
+        "blkio.throttle.read_iops_device",
+    ),
+    (
+        "device_write_iops_sec",
+        DeviceKnob::WriteIops,
+        "blkio.throttle.write_iops_device",
+    ),
+    (
+        "device_read_bytes_sec",
+        DeviceKnob::ReadBytes,
+        "blkio.throttle.read_bps_device",
+    ),
+    (
+        "device_write_bytes_sec",
+        DeviceKnob::WriteBytes,
+        "blkio.throttle.write_bps_device",
+    ),
+];
+
+fn device_value(dev: &BlkioDevice, knob: DeviceKnob) -> Option<u64> {
+    match knob {
+        DeviceKnob::Weight => dev.weight.map(u64::from),
+        DeviceKnob::ReadIops => dev.read_iops_sec,
+        DeviceKnob::WriteIops => dev.write_iops_sec,
+        DeviceKnob::ReadBytes => dev.read_bytes_sec,
+        DeviceKnob::WriteBytes => dev.write_bytes_sec,
+    }
+}
+
+fn set_device_value(dev: &mut BlkioDevice, knob: DeviceKnob, v: Option<u64>) {
+    match knob {
+        DeviceKnob::Weight => dev.weight = v.map(|v| v as u32),
+        DeviceKnob::ReadIops => dev.read_iops_sec = v,
+        DeviceKnob::WriteIops => dev.write_iops_sec = v,
+        DeviceKnob::ReadBytes => dev.read_bytes_sec = v,
+        DeviceKnob::WriteBytes => dev.write_bytes_sec = v,
+    }
+}
+
+/// Blkio parameters: the weight (live: where the I/O scheduler has one) and the
+/// per-device weights and throttles.
 fn blkio_params(d: &Daemon, s: &Snapshot, flags: u32) -> Result<Vec<TypedParam>, RemoteError> {
-    let names = [
-        ("device_read_iops_sec", "blkio.throttle.read_iops_device"),
-        ("device_write_iops_sec", "blkio.throttle.write_iops_device"),
-        ("device_read_bytes_sec", "blkio.throttle.read_bps_device"),
-        ("device_write_bytes_sec", "blkio.throttle.write_bps_device"),
-    ];
     if wants_config(s, flags & IMPACT)? {
-        let mut out = vec![
-            param("weight", V::UInt(0)),
-            param("device_weight", V::String(String::new())),
-        ];
-        for (n, _) in names {
-            out.push(param(n, V::String(String::new())));
+        let t = persistent_def(s)?.blkiotune.unwrap_or_default();
+        let mut out = vec![param("weight", V::UInt(t.weight.unwrap_or(0)))];
+        for (name, knob, _) in DEVICE_PARAMS {
+            let text: Vec<String> = t
+                .devices
+                .iter()
+                .filter_map(|dev| device_value(dev, knob).map(|v| format!("{},{v}", dev.path)))
+                .collect();
+            out.push(param(name, V::String(text.join(","))));
         }
         return Ok(out);
     }
@@ -259,24 +297,25 @@ fn blkio_params(d: &Daemon, s: &Snapshot, flags: u32) -> Result<Vec<TypedParam>,
     if let Some(w) = weight {
         out.push(param("weight", V::UInt(w as u32)));
     }
-    out.push(param(
-        "device_weight",
-        V::String(throttle_string(g.read(
-            "blkio",
-            "blkio.bfq.weight_device",
-            "io.bfq.weight",
-        ))),
-    ));
     if g.is_v1("blkio") {
-        for (n, f) in names {
-            out.push(param(n, V::String(throttle_string(g.read("blkio", f, "")))));
+        for (name, _, file) in DEVICE_PARAMS {
+            out.push(param(
+                name,
+                V::String(throttle_string(g.read("blkio", file, ""))),
+            ));
         }
+    } else {
+        out.push(param(
+            "device_weight",
+            V::String(throttle_string(g.read("blkio", "", "io.bfq.weight"))),
+        ));
     }
     Ok(out)
 }
 
-/// NUMA parameters: the memory mode (strict unless the definition says
-/// otherwise) and the nodes the VM's memory may come from (`cpuset.mems`).
+/// NUMA parameters: the memory mode (strict: `<numatune>` is not modelled, so
+/// no other mode can be in force) and the nodes the VM's memory may come from
+/// (`cpuset.mems`).
 fn numa_params(d: &Daemon, s: &Snapshot, flags: u32) -> Result<Vec<TypedParam>, RemoteError> {
     let nodeset = if wants_config(s, flags & IMPACT)? {
         String::new()
@@ -292,20 +331,11 @@ fn numa_params(d: &Daemon, s: &Snapshot, flags: u32) -> Result<Vec<TypedParam>, 
     ])
 }
 
-/// Writes one cgroup file of the VM.
-fn write_cgroup(dir: &Path, file: &str, value: &str, name: &str) -> Result<(), RemoteError> {
-    std::fs::write(dir.join(file), value)
-        .map_err(|e| cgroup_error(name, &format!("write {file}"), e))
-}
-
 fn ullong(p: &TypedParam) -> Result<u64, RemoteError> {
     match p.value {
         V::ULLong(v) => Ok(v),
         V::UInt(v) => Ok(u64::from(v)),
-        _ => Err(RemoteError::invalid_arg(&format!(
-            "invalid type for parameter '{}'",
-            p.field
-        ))),
+        _ => Err(type_error(p)),
     }
 }
 
@@ -313,135 +343,223 @@ fn llong(p: &TypedParam) -> Result<i64, RemoteError> {
     match p.value {
         V::LLong(v) => Ok(v),
         V::Int(v) => Ok(i64::from(v)),
-        _ => Err(RemoteError::invalid_arg(&format!(
-            "invalid type for parameter '{}'",
-            p.field
+        _ => Err(type_error(p)),
+    }
+}
+
+fn type_error(p: &TypedParam) -> RemoteError {
+    RemoteError::invalid_arg(&format!("invalid type for parameter '{}'", p.field))
+}
+
+/// Which of the live domain and the persistent definition a SET changes:
+/// LIVE and CONFIG together are allowed, CURRENT is the domain's state.
+fn targets(s: &Snapshot, flags: u32) -> Result<(bool, bool), RemoteError> {
+    let (mut live, mut config) = (flags & impact::LIVE != 0, flags & impact::CONFIG != 0);
+    if !live && !config {
+        live = s.is_active();
+        config = !s.is_active();
+    }
+    if live && !s.is_active() {
+        return Err(ops::not_running());
+    }
+    if config && !s.persistent {
+        return Err(RemoteError::operation_invalid(
+            "transient domains do not have any persistent config",
+        ));
+    }
+    Ok((live, config))
+}
+
+/// `path,value,path,value` (blkio device strings) into pairs.
+fn device_pairs(p: &TypedParam) -> Result<Vec<(String, u64)>, RemoteError> {
+    let V::String(text) = &p.value else {
+        return Err(type_error(p));
+    };
+    let items: Vec<&str> = text.split(',').filter(|x| !x.is_empty()).collect();
+    if !items.len().is_multiple_of(2) {
+        return Err(RemoteError::invalid_arg(&format!(
+            "unable to parse blkio device '{text}': expected path,value pairs"
+        )));
+    }
+    items
+        .chunks(2)
+        .map(|c| {
+            let v = c[1].trim().parse().map_err(|_| {
+                RemoteError::invalid_arg(&format!(
+                    "invalid value '{}' for blkio device '{}'",
+                    c[1], c[0]
+                ))
+            })?;
+            Ok((c[0].trim().to_owned(), v))
+        })
+        .collect()
+}
+
+/// One parameter on the running domain's cgroup.
+fn set_live(g: &VmGroups, kind: TuningKind, p: &TypedParam) -> Result<(), RemoteError> {
+    match (kind, p.field.as_str()) {
+        (TuningKind::Scheduler, "cpu_shares") => live::set_shares(g, ullong(p)?),
+        (TuningKind::Scheduler, "global_period") => live::set_period(g, ullong(p)?),
+        (TuningKind::Scheduler, "global_quota") => live::set_quota(g, llong(p)?),
+        (TuningKind::Memory, "hard_limit") => live::set_memory(g, MemLimit::Hard, ullong(p)?),
+        (TuningKind::Memory, "soft_limit") => live::set_memory(g, MemLimit::Soft, ullong(p)?),
+        (TuningKind::Memory, "swap_hard_limit") => {
+            live::set_memory(g, MemLimit::SwapHard, ullong(p)?)
+        }
+        (TuningKind::Blkio, "weight") => live::set_blkio_weight(g, ullong(p)? as u32),
+        (TuningKind::Blkio, f) if DEVICE_PARAMS.iter().any(|(n, ..)| *n == f) => {
+            let knob = DEVICE_PARAMS.iter().find(|(n, ..)| *n == f).map(|x| x.1);
+            for (path, v) in device_pairs(p)? {
+                live::set_blkio_device(g, knob.unwrap_or(DeviceKnob::Weight), &path, v)?;
+            }
+            Ok(())
+        }
+        (TuningKind::Numa, "numa_nodeset") => {
+            let V::String(set) = &p.value else {
+                return Err(type_error(p));
+            };
+            hoststats::parse_cpuset(set)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| {
+                    RemoteError::invalid_arg(&format!("Invalid value of 'nodeset': {set}"))
+                })?;
+            live::set_mems(g, set)
+        }
+        (TuningKind::Numa, "numa_mode") => Err(RemoteError::operation_invalid(
+            "can't change numatune mode for running domain",
+        )),
+        (_, f) => Err(RemoteError::invalid_arg(&format!(
+            "parameter '{f}' not supported"
         ))),
     }
 }
 
-/// The SET_*_PARAMETERS calls on the running domain's cgroup.
-fn set_parameters(
-    d: &Daemon,
-    s: &Snapshot,
-    kind: TuningKind,
-    params: &[TypedParam],
-    flags: u32,
-) -> Result<(), RemoteError> {
-    check_flags(flags, IMPACT)?;
-    let config = wants_config(s, flags)?;
-    if config || flags & impact::CONFIG != 0 {
-        return Err(unsupported(
-            "changing the persistent tuning (<cputune>, <memtune>, <blkiotune>, <numatune>) is not supported yet",
-        ));
-    }
-    let g = live_groups(d, s)?;
-    let name = &s.name;
-    for p in params {
-        match (kind, p.field.as_str()) {
-            (TuningKind::Scheduler, "cpu_shares") => {
-                let v = ullong(p)?;
-                match g.v1("cpu") {
-                    Some(dir) => write_cgroup(dir, "cpu.shares", &v.to_string(), name)?,
-                    None => write_cgroup(v2(&g)?, "cpu.weight", &v.to_string(), name)?,
-                }
-            }
-            (TuningKind::Scheduler, "global_period") => {
-                let v = ullong(p)?;
-                match g.v1("cpu") {
-                    Some(dir) => write_cgroup(dir, "cpu.cfs_period_us", &v.to_string(), name)?,
+/// One parameter in a definition's tuning.
+fn set_config(def: &mut Def, kind: TuningKind, p: &TypedParam) -> Result<(), RemoteError> {
+    let mem = |v: u64| (v < MEMORY_UNLIMITED).then_some(v);
+    match (kind, p.field.as_str()) {
+        (TuningKind::Scheduler, "cpu_shares") => {
+            def.cputune.get_or_insert_with(CpuTune::default).shares = Some(ullong(p)?)
+        }
+        (TuningKind::Scheduler, "global_period") => {
+            def.cputune
+                .get_or_insert_with(CpuTune::default)
+                .global_period = Some(ullong(p)?)
+        }
+        (TuningKind::Scheduler, "global_quota") => {
+            def.cputune
+                .get_or_insert_with(CpuTune::default)
+                .global_quota = Some(llong(p)?)
+        }
+        (TuningKind::Memory, "hard_limit") => {
+            def.memtune.get_or_insert_with(MemTune::default).hard_limit = mem(ullong(p)?)
+        }
+        (TuningKind::Memory, "soft_limit") => {
+            def.memtune.get_or_insert_with(MemTune::default).soft_limit = mem(ullong(p)?)
+        }
+        (TuningKind::Memory, "swap_hard_limit") => {
+            def.memtune
+                .get_or_insert_with(MemTune::default)
+                .swap_hard_limit = mem(ullong(p)?)
+        }
+        (TuningKind::Blkio, "weight") => {
+            def.blkiotune.get_or_insert_with(BlkioTune::default).weight = Some(ullong(p)? as u32)
+        }
+        (TuningKind::Blkio, f) if DEVICE_PARAMS.iter().any(|(n, ..)| *n == f) => {
+            let knob = DEVICE_PARAMS
+                .iter()
+                .find(|(n, ..)| *n == f)
+                .map_or(DeviceKnob::Weight, |x| x.1);
+            let t = def.blkiotune.get_or_insert_with(BlkioTune::default);
+            for (path, v) in device_pairs(p)? {
+                let i = match t.devices.iter().position(|d| d.path == path) {
+                    Some(i) => i,
                     None => {
-                        let cur = g.read("cpu", "", "cpu.max").unwrap_or_default();
-                        let quota = cur.split_whitespace().next().unwrap_or("max").to_owned();
-                        write_cgroup(v2(&g)?, "cpu.max", &format!("{quota} {v}"), name)?;
+                        t.devices.push(BlkioDevice {
+                            path,
+                            ..BlkioDevice::default()
+                        });
+                        t.devices.len() - 1
                     }
-                }
-            }
-            (TuningKind::Scheduler, "global_quota") => {
-                let v = llong(p)?;
-                match g.v1("cpu") {
-                    Some(dir) => write_cgroup(dir, "cpu.cfs_quota_us", &v.to_string(), name)?,
-                    None => {
-                        let q = if v < 0 { "max".into() } else { v.to_string() };
-                        write_cgroup(v2(&g)?, "cpu.max", &q, name)?;
-                    }
-                }
-            }
-            (TuningKind::Memory, f @ ("hard_limit" | "soft_limit" | "swap_hard_limit")) => {
-                let kib = ullong(p)?;
-                let (v1f, v2f) = match f {
-                    "hard_limit" => ("memory.limit_in_bytes", "memory.max"),
-                    "soft_limit" => ("memory.soft_limit_in_bytes", "memory.high"),
-                    _ => ("memory.memsw.limit_in_bytes", "memory.swap.max"),
                 };
-                match g.v1("memory") {
-                    Some(dir) => {
-                        let v = if kib >= MEMORY_UNLIMITED {
-                            "-1".to_owned()
-                        } else {
-                            (kib * 1024).to_string()
-                        };
-                        write_cgroup(dir, v1f, &v, name)?;
-                    }
-                    None => {
-                        let v = if kib >= MEMORY_UNLIMITED {
-                            "max".to_owned()
-                        } else {
-                            (kib * 1024).to_string()
-                        };
-                        write_cgroup(v2(&g)?, v2f, &v, name)?;
-                    }
-                }
+                // 0 takes the setting away, as libvirt does.
+                set_device_value(&mut t.devices[i], knob, (v != 0).then_some(v));
             }
-            (TuningKind::Blkio, "weight") => {
-                let w = ullong(p)?;
-                let dir = g.v1("blkio").or(g.v2()).ok_or_else(|| {
-                    unsupported("the blkio controller is not mounted for this domain")
-                })?;
-                let file = [
-                    "blkio.bfq.weight",
-                    "blkio.weight",
-                    "io.bfq.weight",
-                    "io.weight",
-                ]
-                .into_iter()
-                .find(|f| dir.join(f).exists())
-                .ok_or_else(|| unsupported("the host's I/O scheduler has no blkio weight"))?;
-                write_cgroup(dir, file, &w.to_string(), name)?;
-            }
-            (TuningKind::Numa, "numa_nodeset") => {
-                let V::String(set) = &p.value else {
-                    return Err(RemoteError::invalid_arg("numa_nodeset must be a string"));
-                };
-                hoststats::parse_cpu_list(set)
-                    .ok_or_else(|| RemoteError::invalid_arg(&format!("invalid nodeset '{set}'")))?;
-                let dir = g.v1("cpuset").or(g.v2()).ok_or_else(|| {
-                    unsupported("the cpuset controller is not mounted for this domain")
-                })?;
-                write_cgroup(dir, "cpuset.mems", set, name)?;
-            }
-            (TuningKind::Numa, "numa_mode") => {
-                return Err(RemoteError::operation_invalid(
-                    "can't change numatune mode for running domain",
-                ));
-            }
-            (_, f) => {
-                return Err(RemoteError::invalid_arg(&format!(
-                    "parameter '{f}' not supported"
-                )));
-            }
+            t.devices.retain(|d| {
+                DEVICE_PARAMS
+                    .iter()
+                    .any(|(_, k, _)| device_value(d, *k).is_some())
+                    || !d.extras.is_empty()
+            });
+        }
+        (TuningKind::Numa, _) => {
+            return Err(unsupported(
+                "changing <numatune> in the persistent definition is not supported yet",
+            ));
+        }
+        (_, f) => {
+            return Err(RemoteError::invalid_arg(&format!(
+                "parameter '{f}' not supported"
+            )));
         }
     }
     Ok(())
 }
 
-fn v2(g: &VmGroups) -> Result<&Path, RemoteError> {
-    g.v2()
-        .ok_or_else(|| unsupported("the controller is not mounted for this domain"))
+/// The SET_*_PARAMETERS calls: the running domain's cgroup (LIVE) and the
+/// persistent definition (CONFIG), the live definition kept in step.
+fn set_parameters(
+    d: &Daemon,
+    obj: &Arc<DomainObj>,
+    kind: TuningKind,
+    params: &[TypedParam],
+    flags: u32,
+) -> Result<(), RemoteError> {
+    check_flags(flags, IMPACT)?;
+    let s = obj.snapshot();
+    let (to_live, to_config) = targets(&s, flags)?;
+    // The persistent change is checked before anything is written.
+    let new_config = if to_config {
+        let mut def = persistent_def(&s)?;
+        for p in params {
+            set_config(&mut def, kind, p)?;
+        }
+        Some(def)
+    } else {
+        None
+    };
+    if to_live {
+        let g = live_groups(d, &s)?;
+        let mut def = s.live.as_deref().cloned();
+        for p in params {
+            set_live(&g, kind, p)?;
+            if let Some(def) = def.as_mut()
+                && kind != TuningKind::Numa
+            {
+                set_config(def, kind, p)?;
+            }
+        }
+        if let Some(def) = def {
+            publish_live(d, obj, def);
+        }
+    }
+    if let Some(def) = new_config {
+        ops::define(d, &def.to_xml())?;
+    }
+    Ok(())
 }
 
-/// DOMAIN_GET_VCPU_PIN_INFO: each vCPU thread's affinity (live), or every host
-/// CPU for the persistent definition (no `<vcpupin>` is modelled yet).
+/// The running domain's definition after a live change (dumpxml, the status file).
+fn publish_live(d: &Daemon, obj: &DomainObj, def: Def) {
+    let def = Arc::new(def);
+    obj.update(|s| s.live = Some(def.clone()));
+    if let Some(vm) = d.vm(&obj.uuid) {
+        vm.update_status(d, |st| st.domain = (*def).clone());
+    }
+}
+
+/// DOMAIN_GET_VCPU_PIN_INFO: each vCPU thread's affinity (live), or the
+/// definition's `<vcpupin>` (else `<vcpu cpuset>`, else every host CPU).
 pub async fn vcpu_pin_info(
     d: &Daemon,
     s: &Snapshot,
@@ -458,19 +576,29 @@ pub async fn vcpu_pin_info(
     let maplen = maplen as usize;
     let n = ncpumaps as usize;
     let mut cpumaps = vec![0u8; n * maplen];
+    let mut put = |i: usize, cpus: &[u32]| {
+        cpumaps[i * maplen..(i + 1) * maplen].copy_from_slice(&hoststats::cpumap(cpus, maplen));
+    };
     let num = if wants_config(s, flags)? {
-        let vcpus = s.definition(true).map_or(1, |d| d.vcpus_max()) as usize;
-        let all = hoststats::present_cpus();
+        let def = persistent_def(s)?;
+        let default = default_cpus(&def);
+        let pins = def.cputune.map(|t| t.vcpupins).unwrap_or_default();
+        let vcpus = def.vcpu.count as usize;
         for i in 0..vcpus.min(n) {
-            cpumaps[i * maplen..(i + 1) * maplen].copy_from_slice(&hoststats::cpumap(&all, maplen));
+            match pins.iter().find(|p| p.vcpu as usize == i) {
+                Some(p) => put(i, &hoststats::parse_cpuset(&p.cpuset).unwrap_or_default()),
+                None => put(i, &default),
+            }
         }
         vcpus.min(n)
     } else {
         let vm = running(d, s)?;
         let threads = vcpu_threads(&vm).await?;
         for (i, (_, tid)) in threads.iter().take(n).enumerate() {
-            let aff = hoststats::thread_affinity(vm.pid, *tid).unwrap_or_default();
-            cpumaps[i * maplen..(i + 1) * maplen].copy_from_slice(&hoststats::cpumap(&aff, maplen));
+            put(
+                i,
+                &hoststats::thread_affinity(vm.pid, *tid).unwrap_or_default(),
+            );
         }
         threads.len().min(n)
     };
@@ -480,7 +608,17 @@ pub async fn vcpu_pin_info(
     })
 }
 
-/// DOMAIN_GET_EMULATOR_PIN_INFO: the QEMU main thread's affinity (live).
+/// The CPUs a definition's threads run on when nothing pins them.
+fn default_cpus(def: &Def) -> Vec<u32> {
+    def.vcpu
+        .cpuset
+        .as_deref()
+        .and_then(hoststats::parse_cpuset)
+        .unwrap_or_else(hoststats::present_cpus)
+}
+
+/// DOMAIN_GET_EMULATOR_PIN_INFO: the QEMU main thread's affinity (live), or
+/// `<emulatorpin>` of the definition.
 pub fn emulator_pin_info(
     d: &Daemon,
     s: &Snapshot,
@@ -492,7 +630,11 @@ pub fn emulator_pin_info(
         return Err(RemoteError::internal("maplen must be non-negative"));
     }
     let cpus = if wants_config(s, flags)? {
-        hoststats::present_cpus()
+        let def = persistent_def(s)?;
+        match def.cputune.as_ref().and_then(|t| t.emulatorpin.as_deref()) {
+            Some(c) => hoststats::parse_cpuset(c).unwrap_or_default(),
+            None => default_cpus(&def),
+        }
     } else {
         let vm = running(d, s)?;
         hoststats::thread_affinity(vm.pid, vm.pid).unwrap_or_default()
@@ -503,27 +645,19 @@ pub fn emulator_pin_info(
     })
 }
 
-/// Sets a thread's CPU affinity.
-fn set_affinity(tid: u32, cpus: &[u32]) -> Result<(), RemoteError> {
-    let mut set = rustix::thread::CpuSet::new();
-    for &c in cpus {
-        if (c as usize) < rustix::thread::CpuSet::MAX_CPU {
-            set.set(c as usize);
-        }
-    }
-    let pid = rustix::process::Pid::from_raw(tid as i32)
-        .ok_or_else(|| RemoteError::internal(&format!("invalid thread id {tid}")))?;
-    rustix::thread::sched_setaffinity(Some(pid), &set).map_err(|e| {
-        RemoteError::new(
-            ErrorCode::SYSTEM_ERROR,
-            ErrorDomain::QEMU,
-            format!("cannot set CPU affinity on process {tid}: {e}"),
-        )
-    })
-}
-
-/// The CPUs of a map, checked against the host's.
-fn map_cpus(cpumap: &[u8]) -> Result<Vec<u32>, RemoteError> {
+/// DOMAIN_PIN_VCPU(_FLAGS) (`vcpu` given) and DOMAIN_PIN_EMULATOR: the threads'
+/// affinity (LIVE) and `<vcpupin>`/`<emulatorpin>` (CONFIG); pinning to every
+/// host CPU removes the pin from the definition, as libvirt does.
+async fn pin(
+    d: &Daemon,
+    obj: &Arc<DomainObj>,
+    vcpu: Option<u32>,
+    cpumap: &[u8],
+    flags: u32,
+) -> Result<(), RemoteError> {
+    check_flags(flags, IMPACT)?;
+    let s = obj.snapshot();
+    let (to_live, to_config) = targets(&s, flags)?;
     let present = hoststats::present_cpus();
     let cpus: Vec<u32> = hoststats::cpus_of_map(cpumap)
         .into_iter()
@@ -532,59 +666,53 @@ fn map_cpus(cpumap: &[u8]) -> Result<Vec<u32>, RemoteError> {
     if cpus.is_empty() {
         return Err(RemoteError::invalid_arg("Empty cpu list for pinning"));
     }
-    Ok(cpus)
-}
-
-/// DOMAIN_PIN_VCPU(_FLAGS), live: the vCPU thread's affinity.
-async fn pin_vcpu(
-    d: &Daemon,
-    s: &Snapshot,
-    vcpu: u32,
-    cpumap: &[u8],
-    flags: u32,
-) -> Result<(), RemoteError> {
-    check_flags(flags, IMPACT)?;
-    if wants_config(s, flags)? || flags & impact::CONFIG != 0 {
-        return Err(unsupported(
-            "pinning in the persistent definition (<cputune><vcpupin>) is not supported yet",
-        ));
-    }
-    let cpus = map_cpus(cpumap)?;
-    let vm = running(d, s)?;
-    let threads = vcpu_threads(&vm).await?;
-    let (_, tid) = threads.iter().find(|(i, _)| *i == vcpu).ok_or_else(|| {
-        RemoteError::invalid_arg(&format!(
-            "vcpu {vcpu} is out of range of live cpu count {}",
-            threads.len()
-        ))
-    })?;
-    set_affinity(*tid, &cpus)
-}
-
-/// DOMAIN_PIN_EMULATOR, live: every QEMU thread that is not a vCPU.
-async fn pin_emulator(
-    d: &Daemon,
-    s: &Snapshot,
-    cpumap: &[u8],
-    flags: u32,
-) -> Result<(), RemoteError> {
-    check_flags(flags, IMPACT)?;
-    if wants_config(s, flags)? || flags & impact::CONFIG != 0 {
-        return Err(unsupported(
-            "pinning in the persistent definition (<cputune><emulatorpin>) is not supported yet",
-        ));
-    }
-    let cpus = map_cpus(cpumap)?;
-    let vm = running(d, s)?;
-    let vcpus: Vec<u32> = vcpu_threads(&vm)
-        .await?
-        .into_iter()
-        .map(|(_, t)| t)
-        .collect();
-    for tid in hoststats::thread_ids(vm.pid) {
-        if !vcpus.contains(&tid) {
-            set_affinity(tid, &cpus)?;
+    let cpuset = hoststats::format_cpu_list(&cpus);
+    let all = cpus == present;
+    let edit = |def: &mut Def| -> Result<(), RemoteError> {
+        if let Some(v) = vcpu
+            && v >= def.vcpu.count
+        {
+            return Err(RemoteError::invalid_arg(&format!(
+                "vcpu {v} is out of range of persistent cpu count {}",
+                def.vcpu.count
+            )));
         }
+        let t = def.cputune.get_or_insert_with(CpuTune::default);
+        match vcpu {
+            Some(v) => {
+                t.vcpupins.retain(|p| p.vcpu != v);
+                if !all {
+                    t.vcpupins.push(VcpuPin {
+                        vcpu: v,
+                        cpuset: cpuset.clone(),
+                    });
+                    t.vcpupins.sort_by_key(|p| p.vcpu);
+                }
+            }
+            None => t.emulatorpin = (!all).then(|| cpuset.clone()),
+        }
+        Ok(())
+    };
+    let new_config = if to_config {
+        let mut def = persistent_def(&s)?;
+        edit(&mut def)?;
+        Some(def)
+    } else {
+        None
+    };
+    if to_live {
+        let vm = running(d, &s)?;
+        match vcpu {
+            Some(v) => live::pin_vcpu_thread(&vm, v, &cpus).await?,
+            None => live::pin_emulator_threads(&vm, &cpus).await?,
+        }
+        if let Some(mut def) = s.live.as_deref().cloned() {
+            edit(&mut def)?;
+            publish_live(d, obj, def);
+        }
+    }
+    if let Some(def) = new_config {
+        ops::define(d, &def.to_xml())?;
     }
     Ok(())
 }
@@ -611,5 +739,85 @@ mod tests {
             throttle_string(Some("8:0 100\n8:16 200\n".into())),
             "/dev/block/8:0,100,/dev/block/8:16,200"
         );
+    }
+
+    #[test]
+    fn config_changes_edit_the_definition() {
+        let text = "<domain type='kvm'><name>t</name><memory>65536</memory>\
+                    <os><type>hvm</type></os></domain>";
+        let mut def = domain_xml::parse_domain_with(text, &mut uuid::Uuid::new_v4)
+            .unwrap()
+            .value;
+        set_config(
+            &mut def,
+            TuningKind::Scheduler,
+            &param("cpu_shares", V::ULLong(512)),
+        )
+        .unwrap();
+        set_config(
+            &mut def,
+            TuningKind::Memory,
+            &param("hard_limit", V::ULLong(1024)),
+        )
+        .unwrap();
+        set_config(
+            &mut def,
+            TuningKind::Blkio,
+            &param("device_read_bytes_sec", V::String("/dev/sda,100".into())),
+        )
+        .unwrap();
+        let xml = def.to_xml();
+        assert!(xml.contains("<shares>512</shares>"), "{xml}");
+        assert!(
+            xml.contains("<hard_limit unit='KiB'>1024</hard_limit>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<read_bytes_sec>100</read_bytes_sec>"),
+            "{xml}"
+        );
+        // 0 removes the throttle, and the device with it.
+        set_config(
+            &mut def,
+            TuningKind::Blkio,
+            &param("device_read_bytes_sec", V::String("/dev/sda,0".into())),
+        )
+        .unwrap();
+        assert!(!def.to_xml().contains("<device>"));
+        // Unlimited is no limit in the XML.
+        set_config(
+            &mut def,
+            TuningKind::Memory,
+            &param("hard_limit", V::ULLong(MEMORY_UNLIMITED)),
+        )
+        .unwrap();
+        assert!(!def.to_xml().contains("hard_limit"));
+        assert!(
+            set_config(
+                &mut def,
+                TuningKind::Scheduler,
+                &param("vcpu_quota", V::LLong(1))
+            )
+            .is_err()
+        );
+        assert!(
+            set_config(
+                &mut def,
+                TuningKind::Scheduler,
+                &param("cpu_shares", V::String("x".into()))
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn device_strings_parse_in_pairs() {
+        let p = param("device_weight", V::String("/dev/sda,100,/dev/sdb,5".into()));
+        assert_eq!(
+            device_pairs(&p).unwrap(),
+            [("/dev/sda".to_owned(), 100), ("/dev/sdb".to_owned(), 5)]
+        );
+        assert!(device_pairs(&param("device_weight", V::String("/dev/sda".into()))).is_err());
+        assert!(device_pairs(&param("device_weight", V::String("/dev/sda,x".into()))).is_err());
     }
 }
