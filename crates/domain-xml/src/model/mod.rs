@@ -387,7 +387,11 @@ impl Domain {
             .map(tuning::BlkioTune::read)
             .transpose()?;
         let memtune = el.child("memtune").map(tuning::MemTune::read).transpose()?;
-        let cputune = el.child("cputune").map(tuning::CpuTune::read).transpose()?;
+        let mut cputune = el.child("cputune").map(tuning::CpuTune::read).transpose()?;
+        // libvirt ignores a <vcpupin> of a vCPU the domain does not have.
+        if let Some(t) = cputune.as_mut() {
+            t.vcpupins.retain(|p| p.vcpu < vcpu.count);
+        }
         let resource_partition = read_resource_partition(&el)?;
         let mut os = read_os(&el)?;
         let features = el.child("features").map(Features::read).transpose()?;

@@ -56,6 +56,69 @@ pub struct BlkioTune {
     pub extras: Extras,
 }
 
+/// libvirt's limit on CPU numbers in a cpuset (`VIR_DOMAIN_CPUMASK_LEN`).
+const CPUMASK_LEN: u32 = 16_384;
+
+/// Parses a libvirt cpuset: ranges and single CPUs, `^N` taking one out again
+/// (`0-3,^2` is 0, 1 and 3). `None` when it does not parse.
+pub fn parse_cpuset(text: &str) -> Option<Vec<u32>> {
+    let mut add = Vec::new();
+    let mut remove = Vec::new();
+    let num = |t: &str| t.trim().parse::<u32>().ok().filter(|n| *n < CPUMASK_LEN);
+    for part in text.trim().split(',') {
+        let part = part.trim();
+        if let Some(n) = part.strip_prefix('^') {
+            remove.push(num(n)?);
+        } else if let Some((a, b)) = part.split_once('-') {
+            let (a, b) = (num(a)?, num(b)?);
+            if b < a {
+                return None;
+            }
+            add.extend(a..=b);
+        } else {
+            add.push(num(part)?);
+        }
+    }
+    add.retain(|c| !remove.contains(c));
+    add.sort_unstable();
+    add.dedup();
+    Some(add)
+}
+
+/// CPUs as libvirt writes a cpuset: ascending, runs as ranges (`0-1,3`).
+pub fn format_cpuset(cpus: &[u32]) -> String {
+    let mut v = cpus.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        let start = v[i];
+        while i + 1 < v.len() && v[i + 1] == v[i] + 1 {
+            i += 1;
+        }
+        parts.push(if v[i] == start {
+            start.to_string()
+        } else {
+            format!("{start}-{}", v[i])
+        });
+        i += 1;
+    }
+    parts.join(",")
+}
+
+/// A `cpuset` attribute in libvirt's canonical form; an unparsable or empty one
+/// is refused as libvirt refuses it.
+fn read_cpuset(el: &El<'_, '_>) -> Result<String, ParseError> {
+    let text = el.req_attr("cpuset")?;
+    let cpus = parse_cpuset(text)
+        .ok_or_else(|| el.attr_err("cpuset", format!("Failed to parse bitmap '{text}'")))?;
+    if cpus.is_empty() {
+        return Err(el.attr_err("cpuset", format!("Invalid value of 'cpuset': {text}")));
+    }
+    Ok(format_cpuset(&cpus))
+}
+
 /// A whole number in a simple element like `<shares>1024</shares>`.
 fn number<T: std::str::FromStr>(el: &El<'_, '_>, name: &str) -> Result<Option<T>, ParseError> {
     let Some(c) = el.child(name) else {
@@ -92,7 +155,7 @@ impl CpuTune {
             let vcpu = p
                 .attr_parse::<u32>("vcpu", "a vCPU number")?
                 .ok_or_else(|| p.err("<vcpupin> needs the attribute 'vcpu'"))?;
-            let cpuset = p.req_attr("cpuset")?.to_owned();
+            let cpuset = read_cpuset(&p)?;
             if vcpupins.iter().any(|v| v.vcpu == vcpu) {
                 return Err(p.err(format!("duplicate vcpupin for vcpu '{vcpu}'")));
             }
@@ -103,7 +166,7 @@ impl CpuTune {
         vcpupins.sort_by_key(|p| p.vcpu);
         let emulatorpin = match el.child("emulatorpin") {
             Some(p) => {
-                let c = p.req_attr("cpuset")?.to_owned();
+                let c = read_cpuset(&p)?;
                 p.done()?;
                 Some(c)
             }
@@ -241,5 +304,22 @@ impl BlkioTune {
             d.write(w);
         }
         w.end();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpusets_parse_and_format_as_libvirt() {
+        assert_eq!(parse_cpuset("0-3,^2").unwrap(), [0, 1, 3]);
+        assert_eq!(parse_cpuset(" 3 , 1 ").unwrap(), [1, 3]);
+        assert_eq!(parse_cpuset("0,^0").unwrap(), Vec::<u32>::new());
+        for bad in ["", "0,,1", "^x", "3-1", "a", "16384"] {
+            assert!(parse_cpuset(bad).is_none(), "{bad}");
+        }
+        assert_eq!(format_cpuset(&[3, 0, 1, 8, 9, 10]), "0-1,3,8-10");
+        assert_eq!(format_cpuset(&[]), "");
     }
 }

@@ -395,6 +395,23 @@ fn device_pairs(p: &TypedParam) -> Result<Vec<(String, u64)>, RemoteError> {
         .collect()
 }
 
+/// libvirt's ranges of the CFS bandwidth values (µs; a quota may also be
+/// negative: no limit).
+fn check_range(p: &TypedParam) -> Result<(), RemoteError> {
+    let (lo, hi, v): (i128, i128, i128) = match (p.field.as_str(), &p.value) {
+        ("global_period", V::ULLong(v)) => (1000, 1_000_000, i128::from(*v)),
+        ("global_quota", V::LLong(v)) if *v >= 0 => (1000, 17_592_186_044_415, i128::from(*v)),
+        _ => return Ok(()),
+    };
+    if v < lo || v > hi {
+        return Err(RemoteError::invalid_arg(&format!(
+            "value of '{}' is out of range [{lo}, {hi}]",
+            p.field
+        )));
+    }
+    Ok(())
+}
+
 /// One parameter on the running domain's cgroup.
 fn set_live(g: &VmGroups, kind: TuningKind, p: &TypedParam) -> Result<(), RemoteError> {
     match (kind, p.field.as_str()) {
@@ -516,6 +533,9 @@ fn set_parameters(
     flags: u32,
 ) -> Result<(), RemoteError> {
     check_flags(flags, IMPACT)?;
+    for p in params {
+        check_range(p)?;
+    }
     let s = obj.snapshot();
     let (to_live, to_config) = targets(&s, flags)?;
     // The persistent change is checked before anything is written.
@@ -808,6 +828,14 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn bandwidth_ranges_are_libvirts() {
+        assert!(check_range(&param("global_period", V::ULLong(999))).is_err());
+        assert!(check_range(&param("global_period", V::ULLong(100_000))).is_ok());
+        assert!(check_range(&param("global_quota", V::LLong(-1))).is_ok());
+        assert!(check_range(&param("global_quota", V::LLong(10))).is_err());
     }
 
     #[test]
