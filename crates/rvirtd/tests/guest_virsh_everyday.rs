@@ -152,6 +152,7 @@ fn guest_virsh_everyday_commands() {
     tuning_at_start(&d, &dom);
     live_tuning(&d, &dom);
     config_tuning(&d, &dom);
+    python_stats(&d, &dom);
 
     let mut rows = Vec::new();
     for line in command_lines() {
@@ -358,4 +359,52 @@ fn config_tuning(d: &Daemon, dom: &str) {
     // The running domain is unchanged.
     assert!(!out(d, &["schedinfo", dom]).contains("cpu_shares     : 300"));
     assert!(!out(d, &["dumpxml", dom]).contains("<shares>300</shares>"));
+}
+
+/// The same procedures through libvirt-python, which takes the older ones
+/// (BLOCK_STATS, GET/SET_SCHEDULER_PARAMETERS) where virsh takes the newer.
+fn python_stats(d: &Daemon, dom: &str) {
+    let script = r#"
+import sys, libvirt
+c = libvirt.open(sys.argv[1])
+d = c.lookupByName(sys.argv[2])
+rd_req, rd_bytes, wr_req, wr_bytes, errs = d.blockStats('vda')
+assert rd_req > 0 and rd_bytes > 0 and errs == -1, d.blockStats('vda')
+f = d.blockStatsFlags('vda')
+assert f['rd_operations'] == rd_req and 'flush_total_times' in f, f
+cap, alloc, phys = d.blockInfo('vda')
+assert cap == 1048576, (cap, alloc, phys)
+m = d.memoryStats()
+assert m['actual'] == 262144 and m['rss'] > 0, m
+stats = dict(c.getAllDomainStats())
+mine = [v for k, v in stats.items() if k.name() == sys.argv[2]][0]
+assert mine['state.state'] == 1 and mine['block.0.name'] == 'vda', mine
+assert set(d.getCPUStats(True)[0]) == {'cpu_time', 'user_time', 'system_time'}
+assert d.schedulerType() == ('posix', 3), d.schedulerType()
+d.setSchedulerParameters({'cpu_shares': 700})
+assert d.schedulerParameters()['cpu_shares'] == 700, d.schedulerParameters()
+assert set(d.memoryParameters(0)) == {'hard_limit', 'soft_limit', 'swap_hard_limit'}
+assert 'device_read_bytes_sec' in d.blkioParameters(0), d.blkioParameters(0)
+n = d.numaParameters(0)
+assert n['numa_mode'] == 0 and n['numa_nodeset'] != '', n
+assert d.diskErrors() == {}
+assert d.listAllSnapshots() == []
+for call, code in [(lambda: d.interfaceStats('nosuch0'), libvirt.VIR_ERR_INVALID_ARG),
+                   (lambda: d.managedSaveGetXMLDesc(0), libvirt.VIR_ERR_OPERATION_INVALID)]:
+    try:
+        call()
+        raise SystemExit('no error')
+    except libvirt.libvirtError as e:
+        assert e.get_error_code() == code, (e.get_error_code(), e)
+print('python stats ok')
+"#;
+    let mut c = d.client("/usr/bin/python3");
+    c.arg("-c").arg(script).arg(d.uri()).arg(dom);
+    let o = daemon_support::run(c);
+    assert!(
+        o.status.success(),
+        "libvirt-python stats failed:\n{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

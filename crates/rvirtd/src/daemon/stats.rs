@@ -266,6 +266,23 @@ struct DiskRef {
     target: String,
     path: Option<String>,
     alias: Option<String>,
+    /// A qcow2 image (its allocation is the host's, not the highest write).
+    qcow2: bool,
+}
+
+impl DiskRef {
+    fn of(d: &domain_xml::model::devices::Disk) -> DiskRef {
+        DiskRef {
+            target: d.target.dev.clone(),
+            path: d.source.as_ref().and_then(|s| s.path.clone()),
+            alias: d.info.alias.clone(),
+            qcow2: d
+                .driver
+                .as_ref()
+                .and_then(|a| a.get("type"))
+                .is_some_and(|t| t == "qcow2"),
+        }
+    }
 }
 
 fn disk_ref(s: &Snapshot, path: &str) -> Result<DiskRef, RemoteError> {
@@ -276,11 +293,7 @@ fn disk_ref(s: &Snapshot, path: &str) -> Result<DiskRef, RemoteError> {
         .find(|d| {
             d.target.dev == path || d.source.as_ref().and_then(|s| s.path.as_deref()) == Some(path)
         })
-        .map(|d| DiskRef {
-            target: d.target.dev.clone(),
-            path: d.source.as_ref().and_then(|s| s.path.clone()),
-            alias: d.info.alias.clone(),
-        })
+        .map(DiskRef::of)
         .ok_or_else(|| {
             RemoteError::invalid_arg(&format!("invalid path {path} not assigned to domain"))
         })
@@ -315,33 +328,69 @@ async fn block_entry(vm: &Vm, disk: &DiskRef) -> Result<Value, RemoteError> {
         })
 }
 
-/// The block statistics of every disk, by its `query-block` qdev path.
+/// The `query-blockstats` entry of a disk, by its `query-block` qdev path.
 async fn block_stats_of(vm: &Vm, qdev: &str) -> Result<Value, RemoteError> {
     let v = qmp(vm, "query-blockstats", None).await?;
     v.as_array()
         .and_then(|a| {
             a.iter()
                 .find(|e| e.get("qdev").and_then(Value::as_str) == Some(qdev))
-                .and_then(|e| e.get("stats").cloned())
+                .cloned()
         })
         .ok_or_else(|| {
             RemoteError::internal(&format!("cannot find statistics for device '{qdev}'"))
         })
 }
 
-/// Capacity, allocation and physical size of a disk: `(allocation, capacity, physical)`.
-fn sizes(entry: &Value, disk: &DiskRef) -> (u64, u64, u64) {
-    let image = entry.pointer("/inserted/image");
-    let get = |k: &str| image.and_then(|i| i.get(k)).and_then(Value::as_u64);
-    let capacity = get("virtual-size").unwrap_or(0);
-    let allocation = get("actual-size").unwrap_or(0);
-    // The host file's size, as libvirt reports a file's physical size.
-    let physical = disk
-        .path
-        .as_deref()
-        .and_then(|p| std::fs::metadata(p).ok())
-        .map_or(allocation, |m| m.len());
-    (allocation, capacity, physical)
+/// What QEMU says of a disk's sizes: guest-visible size, bytes allocated on
+/// the host (`actual-size`) and the highest offset written (of the storage
+/// node under the format node when there is one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct QemuSizes {
+    capacity: u64,
+    actual: u64,
+    highest_written: Option<u64>,
+}
+
+fn qemu_sizes(block: &Value, stats: Option<&Value>) -> QemuSizes {
+    let image = |k: &str| {
+        block
+            .pointer(&format!("/inserted/image/{k}"))
+            .and_then(Value::as_u64)
+    };
+    let highest_written = stats.and_then(|s| {
+        s.pointer("/parent/stats/wr_highest_offset")
+            .or_else(|| s.pointer("/stats/wr_highest_offset"))
+            .and_then(Value::as_u64)
+    });
+    QemuSizes {
+        capacity: image("virtual-size").unwrap_or(0),
+        actual: image("actual-size").unwrap_or(0),
+        highest_written,
+    }
+}
+
+/// DOMAIN_GET_BLOCK_INFO's `(allocation, capacity, physical)` as libvirt
+/// defines them: allocation is the highest written offset (a qcow2 file's
+/// host allocation), physical the host allocation, and where the two say
+/// nothing apart (sparse file, nothing written yet) physical is the file's size.
+fn block_info_sizes(q: QemuSizes, disk: &DiskRef) -> (u64, u64, u64) {
+    let mut allocation = match q.highest_written {
+        Some(h) if !disk.qcow2 => h,
+        _ => q.actual,
+    };
+    let physical = if q.actual == 0 || allocation == 0 || allocation == q.actual {
+        if allocation == 0 {
+            allocation = q.actual;
+        }
+        disk.path
+            .as_deref()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map_or(q.actual, |m| m.len())
+    } else {
+        q.actual
+    };
+    (allocation, q.capacity, physical)
 }
 
 /// DOMAIN_GET_BLOCK_INFO.
@@ -349,7 +398,9 @@ async fn block_info(d: &Daemon, s: &Snapshot, path: &str) -> Result<StatsReply, 
     let vm = running(d, s)?;
     let disk = disk_ref(s, path)?;
     let e = block_entry(&vm, &disk).await?;
-    let (allocation, capacity, physical) = sizes(&e, &disk);
+    let qdev = e.get("qdev").and_then(Value::as_str).unwrap_or("");
+    let st = block_stats_of(&vm, qdev).await.ok();
+    let (allocation, capacity, physical) = block_info_sizes(qemu_sizes(&e, st.as_ref()), &disk);
     Ok(StatsReply::BlockInfo {
         allocation,
         capacity,
@@ -391,7 +442,8 @@ async fn block_stats(
     let disk = disk_ref(s, path)?;
     let e = block_entry(&vm, &disk).await?;
     let qdev = e.get("qdev").and_then(Value::as_str).unwrap_or("");
-    let st = block_stats_of(&vm, qdev).await?;
+    let entry = block_stats_of(&vm, qdev).await?;
+    let st = entry.get("stats").cloned().unwrap_or_default();
     let params = block_params(&st);
     Ok(match nparams {
         None => {
@@ -426,11 +478,7 @@ async fn disk_errors(d: &Daemon, s: &Snapshot, maxerrors: u32) -> Result<StatsRe
     let v = qmp(&vm, "query-block", None).await?;
     let mut errors = Vec::new();
     for disk in &def.devices.disks {
-        let r = DiskRef {
-            target: disk.target.dev.clone(),
-            path: disk.source.as_ref().and_then(|s| s.path.clone()),
-            alias: disk.info.alias.clone(),
-        };
+        let r = DiskRef::of(disk);
         let Some(e) = v
             .as_array()
             .and_then(|a| a.iter().find(|e| entry_is(e, &r)))
@@ -876,11 +924,7 @@ async fn block_group(vm: &Vm, live: &domain_xml::Domain, p: &mut Vec<TypedParam>
     let mut n = 0u32;
     let mut items = Vec::new();
     for disk in &live.devices.disks {
-        let r = DiskRef {
-            target: disk.target.dev.clone(),
-            path: disk.source.as_ref().and_then(|s| s.path.clone()),
-            alias: disk.info.alias.clone(),
-        };
+        let r = DiskRef::of(disk);
         let Some(e) = blocks
             .as_array()
             .and_then(|a| a.iter().find(|e| entry_is(e, &r)))
@@ -888,13 +932,11 @@ async fn block_group(vm: &Vm, live: &domain_xml::Domain, p: &mut Vec<TypedParam>
             continue;
         };
         let qdev = e.get("qdev").and_then(Value::as_str).unwrap_or("");
-        let st = stats
-            .as_array()
-            .and_then(|a| {
-                a.iter()
-                    .find(|x| x.get("qdev").and_then(Value::as_str) == Some(qdev))
-            })
-            .and_then(|x| x.get("stats"));
+        let entry = stats.as_array().and_then(|a| {
+            a.iter()
+                .find(|x| x.get("qdev").and_then(Value::as_str) == Some(qdev))
+        });
+        let st = entry.and_then(|x| x.get("stats"));
         let pre = format!("block.{n}");
         items.push(param(format!("{pre}.name"), V::String(r.target.clone())));
         if let Some(path) = &r.path {
@@ -915,10 +957,14 @@ async fn block_group(vm: &Vm, live: &domain_xml::Domain, p: &mut Vec<TypedParam>
                 items.push(param(format!("{pre}.{name}"), V::ULLong(g(key))));
             }
         }
-        let (allocation, capacity, physical) = sizes(e, &r);
-        items.push(param(format!("{pre}.allocation"), V::ULLong(allocation)));
-        items.push(param(format!("{pre}.capacity"), V::ULLong(capacity)));
-        items.push(param(format!("{pre}.physical"), V::ULLong(physical)));
+        // libvirt's stats meanings: allocation is the highest written offset,
+        // physical the host allocation.
+        let q = qemu_sizes(e, entry);
+        if let Some(h) = q.highest_written {
+            items.push(param(format!("{pre}.allocation"), V::ULLong(h)));
+        }
+        items.push(param(format!("{pre}.capacity"), V::ULLong(q.capacity)));
+        items.push(param(format!("{pre}.physical"), V::ULLong(q.actual)));
         n += 1;
     }
     p.push(param("block.count", V::UInt(n)));
@@ -959,6 +1005,7 @@ mod tests {
             target: "vda".into(),
             path: Some("/img/a.raw".into()),
             alias: None,
+            qcow2: false,
         };
         let by_file = json!({"qdev": "/machine/peripheral/virtio-disk0/virtio-backend",
             "inserted": {"file": "/img/a.raw"}});
@@ -971,5 +1018,38 @@ mod tests {
             ..disk
         };
         assert!(entry_is(&by_file, &aliased));
+    }
+
+    #[test]
+    fn block_info_sizes_follow_libvirt() {
+        let disk = DiskRef {
+            target: "vda".into(),
+            path: None,
+            alias: None,
+            qcow2: false,
+        };
+        let block = json!({"inserted": {"image": {"virtual-size": 1000, "actual-size": 400}}});
+        // Written up to 300 of a raw image: allocation is that, physical the host's.
+        let st = json!({"stats": {}, "parent": {"stats": {"wr_highest_offset": 300}}});
+        let q = qemu_sizes(&block, Some(&st));
+        assert_eq!(q.highest_written, Some(300));
+        assert_eq!(block_info_sizes(q, &disk), (300, 1000, 400));
+        // Nothing written yet: allocation is the host's, physical the file's
+        // size (here unknown: the host allocation).
+        let st = json!({"stats": {"wr_highest_offset": 0}});
+        assert_eq!(
+            block_info_sizes(qemu_sizes(&block, Some(&st)), &disk),
+            (400, 1000, 400)
+        );
+        // qcow2: the host allocation.
+        let q2 = DiskRef {
+            qcow2: true,
+            ..disk
+        };
+        let st = json!({"parent": {"stats": {"wr_highest_offset": 300}}});
+        assert_eq!(
+            block_info_sizes(qemu_sizes(&block, Some(&st)), &q2),
+            (400, 1000, 400)
+        );
     }
 }
