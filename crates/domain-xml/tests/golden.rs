@@ -146,7 +146,7 @@ fn unknown_content_is_listed_for_refusal() {
     let unsupported: Vec<String> = d.unsupported().iter().map(|w| w.message.clone()).collect();
     for needle in [
         "'futureattr'",
-        "<cputune>",
+        "<vcpusched>",
         "<acpi>",
         "'newattr'",
         "<iotune>",

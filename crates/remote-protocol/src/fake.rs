@@ -293,12 +293,12 @@ impl FakeBackend {
             Family::Connect => self.connect(req),
             Family::Lookup => self.find(req),
             Family::Lifecycle => self.lifecycle(req),
-            Family::Info | Family::Server => self.info(req),
             Family::DomainOps => Err(RemoteError::new(
                 ErrorCode::NO_SUPPORT,
                 ErrorDomain::QEMU,
                 "this function is not supported by the connection driver",
             )),
+            Family::Info | Family::Server | Family::Stats => self.info(req),
         }
     }
 

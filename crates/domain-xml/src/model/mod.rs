@@ -7,6 +7,7 @@ pub mod general;
 pub mod qemu_ns;
 pub mod rvirt_ns;
 pub mod seclabel;
+pub mod tuning;
 
 use crate::xml::{El, Extras, ParseError, RawElement, XmlWriter};
 use crate::xml_enum;
@@ -59,6 +60,10 @@ pub struct Domain {
     pub memory_backing: Option<MemoryBacking>,
     pub vcpu: Vcpu,
     pub iothreads: Option<u32>,
+    /// `<blkiotune>`, `<memtune>`, `<cputune>`.
+    pub blkiotune: Option<tuning::BlkioTune>,
+    pub memtune: Option<tuning::MemTune>,
+    pub cputune: Option<tuning::CpuTune>,
     /// `<resource><partition>` — the cgroup partition, e.g. `/machine`.
     pub resource_partition: Option<String>,
     pub os: Os,
@@ -379,6 +384,16 @@ impl Domain {
             .transpose()?;
         let vcpu = read_vcpu(&el)?;
         let iothreads = read_iothreads(&el)?;
+        let blkiotune = el
+            .child("blkiotune")
+            .map(tuning::BlkioTune::read)
+            .transpose()?;
+        let memtune = el.child("memtune").map(tuning::MemTune::read).transpose()?;
+        let mut cputune = el.child("cputune").map(tuning::CpuTune::read).transpose()?;
+        // libvirt ignores a <vcpupin> of a vCPU the domain does not have.
+        if let Some(t) = cputune.as_mut() {
+            t.vcpupins.retain(|p| p.vcpu < vcpu.count);
+        }
         let resource_partition = read_resource_partition(&el)?;
         let mut os = read_os(&el)?;
         let features = el.child("features").map(Features::read).transpose()?;
@@ -416,6 +431,9 @@ impl Domain {
             memory_backing,
             vcpu,
             iothreads,
+            blkiotune,
+            memtune,
+            cputune,
             resource_partition,
             os,
             features,
@@ -478,12 +496,23 @@ impl Domain {
             .attr("unit", "KiB")
             .text(&self.current_memory_kib.to_string());
         w.end();
+        // libvirt's order: blkiotune, memtune, memoryBacking, vcpu, iothreads,
+        // cputune; an empty one says nothing and is left out, as libvirt does.
+        if let Some(t) = self.blkiotune.as_ref().filter(|t| !t.is_empty()) {
+            t.write(w);
+        }
+        if let Some(t) = self.memtune.as_ref().filter(|t| !t.is_empty()) {
+            t.write(w);
+        }
         if let Some(m) = &self.memory_backing {
             m.write(w);
         }
         self.vcpu.write(w);
         if let Some(n) = self.iothreads {
             w.text_elem("iothreads", &n.to_string());
+        }
+        if let Some(t) = self.cputune.as_ref().filter(|t| !t.is_empty()) {
+            t.write(w);
         }
         if let Some(p) = &self.resource_partition {
             w.start("resource");

@@ -44,6 +44,7 @@ impl Request {
             Family::Lifecycle => decode_lifecycle(proc, body),
             Family::Info => decode_info(proc, body),
             Family::DomainOps => super::domain_ops::decode(proc, body),
+            Family::Stats => super::stats::decode(proc, body),
         }
     }
 }

@@ -11,6 +11,7 @@ mod hostfacts;
 pub mod domain_ops;
 mod procedure;
 mod request;
+pub mod stats;
 mod wire;
 
 #[cfg(test)]
@@ -27,4 +28,5 @@ pub use hostfacts::{
 pub use domain_ops::{DomainOp, DomainOpReply, OpShape};
 pub use procedure::{Family, Procedure};
 pub use request::{Request, Response, Shape};
+pub use stats::{StatsReply, StatsRequest, StatsShape, TuningKind};
 pub use wire::*;

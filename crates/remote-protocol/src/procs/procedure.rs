@@ -21,6 +21,8 @@ pub enum Family {
     Info,
     /// The domain commands that change or tell one thing ([`super::DomainOp`]).
     DomainOps,
+    /// Statistics and tuning of a domain (see [`super::stats`]).
+    Stats,
 }
 
 /// `Some(api)` for a `mutating "api"` entry of the table, `None` otherwise.
@@ -271,4 +273,61 @@ procedures! {
     DomainGetGuestInfo = 418 => DomainOps;
     /// Metadata change event message with callback id (server to client).
     DomainEventCallbackMetadataChange = 379 => Server;
+    // Statistics and tuning (family Stats, decoded in stats.rs).
+    /// vCPU states, times and affinities.
+    DomainGetVcpus = 20 => Stats;
+    /// Pin a vCPU (live).
+    DomainPinVcpu = 26 => Stats, mutating "virDomainPinVcpu";
+    /// Scheduler type and parameter count.
+    DomainGetSchedulerType = 56 => Stats;
+    /// Scheduler parameters (old).
+    DomainGetSchedulerParameters = 57 => Stats;
+    /// Set scheduler parameters (old).
+    DomainSetSchedulerParameters = 58 => Stats, mutating "virDomainSetSchedulerParameters";
+    /// Block statistics (old fixed struct).
+    DomainBlockStats = 64 => Stats;
+    /// Interface statistics.
+    DomainInterfaceStats = 65 => Stats;
+    /// Memory (balloon) statistics.
+    DomainMemoryStats = 159 => Stats;
+    /// Capacity, allocation and physical size of a disk.
+    DomainGetBlockInfo = 194 => Stats;
+    /// Set memory tunables.
+    DomainSetMemoryParameters = 197 => Stats, mutating "virDomainSetMemoryParameters";
+    /// Memory tunables.
+    DomainGetMemoryParameters = 198 => Stats;
+    /// Set block I/O tunables.
+    DomainSetBlkioParameters = 205 => Stats, mutating "virDomainSetBlkioParameters";
+    /// Block I/O tunables.
+    DomainGetBlkioParameters = 206 => Stats;
+    /// Set scheduler parameters.
+    DomainSetSchedulerParametersFlags = 219 => Stats, mutating "virDomainSetSchedulerParametersFlags";
+    /// Scheduler parameters.
+    DomainGetSchedulerParametersFlags = 223 => Stats;
+    /// Pin a vCPU.
+    DomainPinVcpuFlags = 225 => Stats, mutating "virDomainPinVcpuFlags";
+    /// vCPU affinities.
+    DomainGetVcpuPinInfo = 230 => Stats;
+    /// Block statistics as typed parameters.
+    DomainBlockStatsFlags = 243 => Stats;
+    /// Set NUMA tunables.
+    DomainSetNumaParameters = 254 => Stats, mutating "virDomainSetNumaParameters";
+    /// NUMA tunables.
+    DomainGetNumaParameters = 255 => Stats;
+    /// CPU accounting, total or per host CPU.
+    DomainGetCpuStats = 262 => Stats;
+    /// Disk I/O errors.
+    DomainGetDiskErrors = 263 => Stats;
+    /// Snapshots.
+    DomainListAllSnapshots = 274 => Stats;
+    /// Pin the emulator threads.
+    DomainPinEmulator = 279 => Stats, mutating "virDomainPinEmulator";
+    /// Emulator thread affinity.
+    DomainGetEmulatorPinInfo = 280 => Stats;
+    /// Statistics of many domains.
+    ConnectGetAllDomainStats = 344 => Stats;
+    /// IOThreads and their affinities.
+    DomainGetIothreadInfo = 351 => Stats;
+    /// XML of the managed save image.
+    DomainManagedSaveGetXmlDesc = 388 => Stats;
 }

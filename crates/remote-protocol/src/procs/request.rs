@@ -3,6 +3,7 @@
 use super::hostfacts::{CpuMapRet, CpuModelNamesRet, NodeStatsRet};
 use super::domain_ops::{DomainOp, DomainOpReply, OpShape};
 use super::procedure::Family;
+use super::stats::{StatsReply, StatsRequest, StatsShape};
 use super::wire::{ControlInfo, Domain, DomainInfo, JobInfo, NodeInfo, StateRet};
 
 /// A call the server forwards to the backend, with typed arguments.
@@ -14,7 +15,7 @@ use super::wire::{ControlInfo, Domain, DomainInfo, JobInfo, NodeInfo, StateRet};
 /// Handshake, keepalive, event registration and the legacy list procedures
 /// are answered by the server itself (the latter via
 /// [`Request::ConnectListAllDomains`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Request {
     /// CONNECT_OPEN: accept or refuse the URI (`None`/`""` = default).
@@ -352,12 +353,14 @@ pub enum Request {
     },
     /// One of the domain commands of [`super::domain_ops`].
     DomainOp(DomainOp),
+    /// Statistics and tuning ([`Family::Stats`]) → [`Response::Stats`].
+    Stats(StatsRequest),
 }
 
 /// What a backend answers; the shape must match the request (see
 /// [`Request::expected_shape`]), else the server replies with an internal
 /// error instead of sending a malformed reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Response {
     /// No payload.
@@ -402,6 +405,8 @@ pub enum Response {
     CpuModelNames(CpuModelNamesRet),
     /// The answers only the domain commands have.
     DomainOp(DomainOpReply),
+    /// The answer to a [`Request::Stats`].
+    Stats(StatsReply),
 }
 
 /// The kind of [`Response`] a request expects.
@@ -426,6 +431,7 @@ pub enum Shape {
     CpuMap,
     CpuModelNames,
     DomainOp(OpShape),
+    Stats(StatsShape),
 }
 
 impl Response {
@@ -455,6 +461,7 @@ impl Response {
             Self::CpuMap(_) => Shape::CpuMap,
             Self::CpuModelNames(_) => Shape::CpuModelNames,
             Self::DomainOp(r) => Shape::DomainOp(r.shape()),
+            Self::Stats(r) => Shape::Stats(r.shape()),
         }
     }
 }
@@ -516,6 +523,7 @@ impl Request {
             Self::NodeGetCpuMap { .. } => Shape::CpuMap,
             Self::ConnectGetCpuModelNames { .. } => Shape::CpuModelNames,
             Self::DomainOp(op) => op.expected_shape(),
+            Self::Stats(r) => Shape::Stats(r.shape()),
         }
     }
 
@@ -578,6 +586,7 @@ impl Request {
             | Self::ConnectCompareHypervisorCpu { .. }
             | Self::ConnectBaselineHypervisorCpu { .. } => Family::Connect,
             Self::DomainOp(_) => Family::DomainOps,
+            Self::Stats(_) => Family::Stats,
         }
     }
 }

@@ -87,6 +87,10 @@ fn supports_feature(conn: &Conn, h: &Header, body: &[u8]) -> Answer {
                     true
                 }
                 feature::REMOTE_EVENT_CALLBACK | feature::REMOTE_CLOSE_CALLBACK => true,
+                // String typed parameters (NUMA nodesets, blkio device lists,
+                // stats names): each procedure drops them for a caller that did
+                // not pass VIR_TYPED_PARAM_STRING_OKAY.
+                feature::TYPED_PARAM_STRING => true,
                 _ => false,
             };
             enc(&i32::from(yes))

@@ -84,6 +84,10 @@ impl DaemonBackend {
             Family::Lookup => self.find(req).ok_or_else(unknown)?,
             Family::Lifecycle => self.lifecycle(req).await.ok_or_else(unknown)?,
             Family::Info => self.info(req).ok_or_else(unknown)?,
+            Family::Stats => match req {
+                Request::Stats(r) => super::stats::handle(&self.0, r).await.map(Response::Stats),
+                _ => Err(unknown()),
+            },
             Family::Server => Err(unknown()),
             Family::DomainOps => match req {
                 Request::DomainOp(op) => domain_ops::handle(&self.0, op).await,

@@ -14,13 +14,17 @@ pub mod grants;
 pub mod hostinfo;
 pub mod keys;
 pub mod live_facts;
+pub mod hoststats;
 pub mod memtrim;
 pub mod monitor;
 pub mod nodefacts;
 pub mod ops;
 pub mod procfs;
 pub mod reconnect;
+pub mod stats;
 pub mod status;
+pub mod tuning;
+pub mod tuning_live;
 pub mod vm;
 
 use std::collections::HashMap;

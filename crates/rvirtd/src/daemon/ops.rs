@@ -399,6 +399,17 @@ async fn start_locked(
     });
     vm::spawn_actor(d.clone(), obj.clone(), vm.clone(), parts);
     super::live_facts::record(d, obj, &vm).await;
+    // <cputune>, <memtune>, <blkiotune>: on the cgroup and threads before the guest runs.
+    let tuned = super::tuning_live::apply_at_start(
+        &vm,
+        live.cputune.as_ref(),
+        live.memtune.as_ref(),
+        live.blkiotune.as_ref(),
+    )
+    .await;
+    if let Err(e) = tuned {
+        return Err(super::tuning_live::fail_start(obj, &vm, e).await);
+    }
     if let Err(e) = settle(&qmp, &plan, flags & START_PAUSED == 0).await {
         return Err(kill_failed_start(obj, &vm, &e).await);
     }
