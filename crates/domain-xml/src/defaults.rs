@@ -71,7 +71,9 @@ pub fn apply(d: &mut Domain, ctx: &DefaultsContext<'_>) {
         d.devices.emulator = Some(ctx.emulator.to_owned());
     }
     add_default_cpu(d);
+    crate::defaults_controllers::assign_indexes(&mut d.devices);
     add_default_controllers(&mut d.devices, &machine);
+    crate::defaults_controllers::apply(&mut d.devices, is_q35(&machine));
     pair_serials_and_consoles(&mut d.devices);
     add_ps2_inputs(d);
     let devs = &mut d.devices;
@@ -120,6 +122,7 @@ fn add_default_controllers(devs: &mut Devices, machine: &str) {
         driver: None,
         model_name: None,
         target: None,
+        master_startport: None,
         info: DeviceInfo::default(),
     };
     if !devs

@@ -6,6 +6,7 @@
 //! warnings, and listed by [`Domain::unsupported`] so a start can refuse them by name.
 
 pub mod defaults;
+mod defaults_controllers;
 pub mod model;
 pub mod status;
 pub mod units;

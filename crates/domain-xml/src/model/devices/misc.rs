@@ -21,6 +21,9 @@ pub struct Controller {
     /// `<model name=/>` and `<target .../>` of PCI controllers.
     pub model_name: Option<String>,
     pub target: Option<AttrSet>,
+    /// `<master startport='N'/>`: a USB companion (ich9-uhciN) of the EHCI
+    /// controller with the same index, serving its ports from N.
+    pub master_startport: Option<u32>,
     pub info: DeviceInfo,
 }
 
@@ -63,6 +66,16 @@ impl Controller {
                 ],
             )
         });
+        let master_startport = match el.child("master") {
+            Some(m) => {
+                let p = m
+                    .attr_parse::<u32>("startport", "a port number")?
+                    .ok_or_else(|| m.err("<master> needs the attribute 'startport'"))?;
+                m.done()?;
+                Some(p)
+            }
+            None => None,
+        };
         let info = DeviceInfo::read(&el)?;
         let attrs = AttrSet::read(
             el,
@@ -76,6 +89,7 @@ impl Controller {
             driver,
             model_name,
             target,
+            master_startport,
             info,
         })
     }
@@ -94,6 +108,10 @@ impl Controller {
         }
         if let Some(t) = &self.target {
             t.write(w, "target");
+        }
+        if let Some(p) = self.master_startport {
+            w.start("master").attr("startport", p);
+            w.end();
         }
         self.info.write_alias_address(w);
         w.end();
