@@ -10,6 +10,7 @@ mod addresses;
 mod chardevs;
 mod command_line;
 mod controllers;
+mod cpu_features;
 mod devices;
 mod disks;
 mod launch_plan;
