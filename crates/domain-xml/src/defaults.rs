@@ -76,11 +76,12 @@ pub fn apply(d: &mut Domain, ctx: &DefaultsContext<'_>) {
     crate::defaults_controllers::apply(&mut d.devices, is_q35(&machine));
     pair_serials_and_consoles(&mut d.devices);
     add_ps2_inputs(d);
+    crate::defaults_devices::apply(&mut d.devices, is_q35(&machine));
     let devs = &mut d.devices;
     if devs.audios.is_empty() {
         devs.audios.push(Audio {
             id: 1,
-            audio_type: "none".into(),
+            audio_type: crate::defaults_devices::default_audio_type(devs).into(),
             attrs: AttrSet::default(),
         });
     }

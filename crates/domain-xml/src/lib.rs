@@ -7,6 +7,7 @@
 
 pub mod defaults;
 mod defaults_controllers;
+mod defaults_devices;
 pub mod model;
 pub mod status;
 pub mod units;

@@ -470,11 +470,11 @@ fn argv_is_covered_by_resources_and_fds() {
         for (i, a) in p.argv.iter().enumerate() {
             if i > 0 && p.argv[i - 1] == "-device" && a.starts_with('{') {
                 let v: serde_json::Value = serde_json::from_str(a).expect("device json");
-                // libvirt gives ich9's UHCI companions no id (they join
-                // their EHCI's bus through `masterbus`).
+                // libvirt gives ich9's UHCI companions (they join their
+                // EHCI's bus through `masterbus`) and pvpanic no id.
                 if v["driver"]
                     .as_str()
-                    .is_some_and(|d| d.starts_with("ich9-usb-uhci"))
+                    .is_some_and(|d| d.starts_with("ich9-usb-uhci") || d.starts_with("pvpanic"))
                 {
                     continue;
                 }

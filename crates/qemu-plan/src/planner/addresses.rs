@@ -320,6 +320,16 @@ fn pci_wants(dom: &Domain, family: Family) -> Vec<PciWant<'_>> {
             ));
         }
     }
+    for (i, p) in dom.devices.panics.iter().enumerate() {
+        if p.model.as_deref() == Some("pvpanic") {
+            wants.push(want(
+                PciDev::Panic(i),
+                p.info.address.as_ref(),
+                Place::Conventional,
+                format!("panic{i}"),
+            ));
+        }
+    }
     wants
 }
 

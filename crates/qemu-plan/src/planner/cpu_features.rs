@@ -163,21 +163,31 @@ impl Planner<'_> {
                 _ => {}
             }
         }
+        let hyperv_panic = dom
+            .devices
+            .panics
+            .iter()
+            .any(|p| p.model.as_deref() == Some("hyperv"));
         let Some(features) = &dom.features else {
+            if hyperv_panic {
+                out.push("hv-crash".to_owned());
+            }
             return out;
         };
         let mut problems = Vec::new();
-        for name in ["hyperv", "kvm"] {
-            if let Some(f) = features.get(name) {
-                let r = if name == "hyperv" {
-                    hyperv_props(f)
-                } else {
-                    kvm_props(f)
-                };
-                match r {
-                    Ok(p) => out.extend(p),
-                    Err(e) => problems.push(e),
-                }
+        if let Some(f) = features.get("hyperv") {
+            match hyperv_props(f) {
+                Ok(p) => out.extend(p),
+                Err(e) => problems.push(e),
+            }
+        }
+        if hyperv_panic {
+            out.push("hv-crash".to_owned());
+        }
+        if let Some(f) = features.get("kvm") {
+            match kvm_props(f) {
+                Ok(p) => out.extend(p),
+                Err(e) => problems.push(e),
             }
         }
         if let Some(f) = features.get("pmu") {

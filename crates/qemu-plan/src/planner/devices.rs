@@ -191,67 +191,6 @@ impl Planner<'_> {
         }
     }
 
-    pub(super) fn videos(&mut self) {
-        let dom = self.dom;
-        let mut primary = true;
-        for (i, v) in dom.devices.videos.iter().enumerate() {
-            let alias = v.info.alias.clone().unwrap_or_else(|| format!("video{i}"));
-            let subject = format!("video '{alias}'");
-            let model = v.model_type().unwrap_or("vga");
-            if model == "none" {
-                continue;
-            }
-            let dev = if primary {
-                PciDev::PrimaryVideo
-            } else {
-                PciDev::Video(i)
-            };
-            primary = false;
-            let extra: Vec<&str> = v
-                .model
-                .iter()
-                .flat_map(|m| m.attrs.iter())
-                .map(|(k, _)| k.as_str())
-                .filter(|k| !["type", "vram", "heads", "primary"].contains(k))
-                .collect();
-            if !extra.is_empty() || v.driver.is_some() {
-                self.problem(
-                    &subject,
-                    format!(
-                        "model attributes {} are not supported yet",
-                        extra.join(", ")
-                    ),
-                );
-                continue;
-            }
-            let props = match model {
-                "vga" => {
-                    let kib = v
-                        .model
-                        .as_ref()
-                        .and_then(|m| m.get("vram"))
-                        .and_then(|s| s.parse::<u32>().ok())
-                        .unwrap_or(16384);
-                    Obj::new()
-                        .with("driver", "VGA")
-                        .with("id", alias)
-                        .with("vgamem_mb", kib / 1024)
-                }
-                "cirrus" => Obj::new().with("driver", "cirrus-vga").with("id", alias),
-                "virtio" => Obj::new()
-                    .with("driver", "virtio-vga")
-                    .with("id", alias)
-                    .with("max_outputs", 1u32),
-                other => {
-                    self.problem(&subject, format!("model '{other}' is not supported yet"));
-                    continue;
-                }
-            };
-            let props = self.pci_props(dev, props);
-            self.device(props);
-        }
-    }
-
     /// Sound cards playing through an `<audio>` backend; the HDA controllers
     /// get libvirt's default `hda-duplex` codec.
     pub(super) fn sounds(&mut self) {
@@ -301,9 +240,16 @@ impl Planner<'_> {
         }
     }
 
-    /// `i6300esb` (PCI) and `ib700` (ISA) with `-watchdog-action`.
+    /// `i6300esb` (PCI), `ib700` (ISA) and q35's built-in `itco` (a pin
+    /// strap, `-global ICH9-LPC.noreboot=off`), then one `-watchdog-action`
+    /// for all of them (libvirt requires the same action on each).
     pub(super) fn watchdogs(&mut self) {
         let dom = self.dom;
+        let Some(first) = dom.devices.watchdogs.first() else {
+            return;
+        };
+        let action = first.action.as_deref().unwrap_or("reset");
+        let mut itco = false;
         for (i, w) in dom.devices.watchdogs.iter().enumerate() {
             let alias = w
                 .info
@@ -311,13 +257,12 @@ impl Planner<'_> {
                 .clone()
                 .unwrap_or_else(|| format!("watchdog{i}"));
             let subject = format!("watchdog '{alias}'");
-            let action = w.action.as_deref().unwrap_or("reset");
-            if action == "dump" {
-                self.problem(&subject, "action 'dump' is not supported yet");
+            if w.action.as_deref().unwrap_or("reset") != action {
+                self.problem(&subject, "all watchdogs must have the same action");
                 continue;
             }
-            if i > 0 {
-                self.problem(&subject, "only one watchdog is supported");
+            if !w.extras.is_empty() {
+                self.problem(&subject, "only model, action and <address> are supported");
                 continue;
             }
             let props = Obj::new()
@@ -329,13 +274,28 @@ impl Planner<'_> {
                     self.device(props);
                 }
                 "ib700" => self.device(props),
+                "itco" => {
+                    if self.family != super::state::Family::Q35 {
+                        self.problem(&subject, "model 'itco' is part of the q35 machine only");
+                        continue;
+                    }
+                    itco = true;
+                }
                 other => {
                     self.problem(&subject, format!("model '{other}' is not supported yet"));
                     continue;
                 }
             }
-            self.arg2("-watchdog-action", action);
         }
+        if itco {
+            self.arg2("-global", "ICH9-LPC.noreboot=off");
+        }
+        if action == "dump" {
+            // libvirt pauses and dumps itself; rvirt has no dump yet.
+            self.problem("watchdog", "action 'dump' is not supported yet");
+            return;
+        }
+        self.arg2("-watchdog-action", action);
     }
 
     pub(super) fn balloon(&mut self) {

@@ -16,10 +16,12 @@ mod disks;
 mod launch_plan;
 mod machine;
 mod nets;
+mod panic;
 mod pci;
 mod sandbox;
 mod state;
 mod unsupported;
+mod video;
 
 use std::collections::BTreeMap;
 

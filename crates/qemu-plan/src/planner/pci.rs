@@ -30,6 +30,7 @@ pub(crate) enum PciDev {
     Watchdog(usize),
     Video(usize),
     Input(usize),
+    Panic(usize),
 }
 
 /// A slot and function on the root bus.

@@ -4,6 +4,7 @@ pub mod chardev;
 pub mod disk;
 pub mod misc;
 pub mod net;
+pub mod panic;
 
 pub use chardev::{CharKind, CharType, Chardev};
 pub use disk::{BackingStore, Disk, DiskBus, DiskDevice, DiskSource, DiskType};
@@ -12,6 +13,7 @@ pub use misc::{
     Memballoon, Rng, Sound, Video, Watchdog,
 };
 pub use net::{Interface, InterfaceType};
+pub use panic::Panic;
 
 use crate::xml::{El, Extras, ParseError, XmlWriter};
 
@@ -33,6 +35,7 @@ pub struct Devices {
     pub watchdogs: Vec<Watchdog>,
     pub memballoon: Option<Memballoon>,
     pub rngs: Vec<Rng>,
+    pub panics: Vec<Panic>,
     pub extras: Extras,
 }
 
@@ -91,6 +94,9 @@ impl Devices {
         for c in el.children("rng") {
             d.rngs.push(Rng::read(c)?);
         }
+        for c in el.children("panic") {
+            d.panics.push(Panic::read(c)?);
+        }
         d.check_unique_targets(&el)?;
         d.extras = el.finish();
         Ok(d)
@@ -130,6 +136,7 @@ impl Devices {
             m.write(w);
         }
         self.rngs.iter().for_each(|x| x.write(w));
+        self.panics.iter().for_each(|x| x.write(w));
         w.end();
     }
 }
