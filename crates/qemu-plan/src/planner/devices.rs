@@ -2,12 +2,11 @@
 
 use domain_xml::model::devices::{ControllerType, GraphicsType, InputBus, InputType};
 
-use super::chardevs::opt_escape;
 use super::controllers::default_usb_model;
 use super::pci::PciDev;
 use super::state::{Expect, Planner};
 use crate::json::Obj;
-use crate::resources::{Access, Provision, Resource, ResourceClass, ResourceKind, SelinuxRole};
+use crate::resources::{Access, ResourceClass, SelinuxRole};
 
 /// The QEMU device of a sound model and whether it is a PCI device.
 pub(crate) fn sound_driver(model: &str) -> Option<(&'static str, bool)> {
@@ -102,11 +101,25 @@ impl Planner<'_> {
 
     pub(super) fn audio(&mut self) {
         let dom = self.dom;
+        let spice = dom
+            .devices
+            .graphics
+            .iter()
+            .any(|g| g.gtype == GraphicsType::Spice);
         for a in &dom.devices.audios {
-            if a.audio_type != "none" || !a.attrs.attrs.is_empty() {
+            // SPICE's own backend plays to the SPICE client.
+            let ok = match a.audio_type.as_str() {
+                "none" => true,
+                "spice" => spice,
+                _ => false,
+            };
+            if !ok || !a.attrs.attrs.is_empty() {
                 self.problem(
                     format!("audio {}", a.id),
-                    format!("type '{}' is not supported yet (only 'none')", a.audio_type),
+                    format!(
+                        "type '{}' is not supported yet (only 'none', and 'spice' with SPICE graphics)",
+                        a.audio_type
+                    ),
                 );
                 continue;
             }
@@ -114,80 +127,9 @@ impl Planner<'_> {
                 "-audiodev",
                 Obj::new()
                     .with("id", format!("audio{}", a.id))
-                    .with("driver", "none")
+                    .with("driver", a.audio_type.as_str())
                     .to_json(),
             );
-        }
-    }
-
-    /// VNC only. Without a listen address the display is a UNIX socket in
-    /// the private directory (`<lib dir>/vnc.sock`).
-    pub(super) fn graphics(&mut self) {
-        let dom = self.dom;
-        let audio = dom.devices.audios.first().map(|a| format!("audio{}", a.id));
-        for (i, g) in dom.devices.graphics.iter().enumerate() {
-            let subject = format!("graphics '{}'", g.gtype);
-            if g.gtype != GraphicsType::Vnc {
-                self.problem(&subject, "only type 'vnc' is supported yet");
-                continue;
-            }
-            if i > 0 {
-                self.problem(&subject, "only one <graphics> is supported");
-                continue;
-            }
-            if !g.attrs.attrs.is_empty() {
-                let names: Vec<&str> = g.attrs.attrs.iter().map(|(k, _)| k.as_str()).collect();
-                self.problem(
-                    &subject,
-                    format!("attributes {} are not supported yet", names.join(", ")),
-                );
-                continue;
-            }
-            let listen = g.listens.first();
-            let ltype = listen.and_then(|l| l.get("type"));
-            let mut arg = match (ltype, g.port, g.autoport) {
-                (None | Some("socket"), None | Some(-1), None | Some(true)) => {
-                    let path = listen
-                        .and_then(|l| l.get("socket"))
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| {
-                            format!("{}/vnc.sock", self.rt.lib_dir.trim_end_matches('/'))
-                        });
-                    self.push_resource(Resource {
-                        path: path.clone(),
-                        kind: ResourceKind::Socket,
-                        access: Access::ReadWrite,
-                        origin: "graphics vnc".into(),
-                        class: ResourceClass::Device,
-                        provision: Provision::QemuCreates,
-                        dac_relabel: false,
-                        dac_label: None,
-                        selinux: SelinuxRole::Untouched,
-                    });
-                    format!("vnc=unix:{}", opt_escape(&path))
-                }
-                (Some("none"), None | Some(-1), _) => "none".to_owned(),
-                (Some("address"), Some(port), Some(false) | None) if port >= 5900 => {
-                    let addr = listen.and_then(|l| l.get("address")).unwrap_or("127.0.0.1");
-                    let addr = if addr.contains(':') {
-                        format!("[{addr}]")
-                    } else {
-                        addr.to_owned()
-                    };
-                    format!("{addr}:{}", port - 5900)
-                }
-                _ => {
-                    self.problem(
-                        &subject,
-                        "only a UNIX socket listener or an address with a fixed port ≥ 5900 is supported yet (no autoport)",
-                    );
-                    continue;
-                }
-            };
-            if let Some(a) = &audio {
-                arg.push_str(&format!(",audiodev={a}"));
-            }
-            self.arg2("-vnc", arg);
         }
     }
 
@@ -312,7 +254,7 @@ impl Planner<'_> {
                 let alias = b.info.alias.clone().unwrap_or_else(|| "balloon0".into());
                 let mut props = Obj::new()
                     .with("driver", "virtio-balloon-pci")
-                    .with("id", alias);
+                    .with("id", alias.as_str());
                 if b.attrs.get("autodeflate") == Some("on") {
                     props.set("deflate-on-oom", true);
                 }
@@ -321,6 +263,17 @@ impl Planner<'_> {
                 }
                 let props = self.pci_props(PciDev::Balloon, props);
                 self.device(props);
+                // libvirt sets the statistics period over QMP once QEMU runs.
+                if let Some(period) = b.stats_period {
+                    self.monitor_commands.push(crate::launch::MonitorCommand {
+                        execute: "qom-set".into(),
+                        arguments: Obj::new()
+                            .with("path", format!("/machine/peripheral/{alias}"))
+                            .with("property", "guest-stats-polling-interval")
+                            .with("value", period)
+                            .to_json(),
+                    });
+                }
             }
             other => self.problem(
                 "memballoon",

@@ -252,7 +252,7 @@ impl Planner<'_> {
             );
         } else if let Some(t) = template {
             // The daemon reads the template; QEMU never sees it.
-            if self.rt.host.stat(t) != Some(PathKind::File) {
+            if self.rt.host.stat(t) != Some(PathKind::File) && !self.rt.host.assume_missing() {
                 self.problem("nvram", format!("template '{t}' is not a regular file"));
             }
             self.nvram_from_template = Some((t.to_owned(), path.to_owned()));

@@ -13,6 +13,7 @@ mod controllers;
 mod cpu_features;
 mod devices;
 mod disks;
+mod graphics;
 mod launch_plan;
 mod machine;
 mod nets;
@@ -67,6 +68,8 @@ pub(crate) fn run(
         disk_boot: BTreeMap::new(),
         net_boot: BTreeMap::new(),
         nvram_from_template: None,
+        monitor_commands: Vec::new(),
+        graphics_live: Vec::new(),
     };
     p.check_kept_unknowns();
     p.check_domain_level();

@@ -2,15 +2,17 @@
 
 pub mod chardev;
 pub mod disk;
+pub mod graphics;
 pub mod misc;
 pub mod net;
 pub mod panic;
 
 pub use chardev::{CharKind, CharType, Chardev};
 pub use disk::{BackingStore, Disk, DiskBus, DiskDevice, DiskSource, DiskType};
+pub use graphics::{Graphics, GraphicsType};
 pub use misc::{
-    Audio, Controller, ControllerType, Graphics, GraphicsType, Input, InputBus, InputType,
-    Memballoon, Rng, Sound, Video, Watchdog,
+    Audio, Controller, ControllerType, Input, InputBus, InputType, Memballoon, Rng, Sound, Video,
+    Watchdog,
 };
 pub use net::{Interface, InterfaceType};
 pub use panic::Panic;
