@@ -168,6 +168,12 @@ pub struct Capabilities {
     pub cpu_models: Vec<CpuModel>,
     /// libvirt-style capability flags, see [`flags`].
     pub flags: BTreeSet<String>,
+    /// Hyper-V enlightenments KVM can give a guest: the `hv-` properties a
+    /// full expansion of `-cpu host,hv-passthrough=on` turns on (or gives a
+    /// value), without the prefix (`relaxed`, `vendor-id`, ...). `None` where
+    /// not probed (no KVM, a target without it, an older capture).
+    #[serde(default)]
+    pub hyperv: Option<BTreeSet<String>>,
 }
 
 impl Capabilities {

@@ -355,6 +355,46 @@ impl FakeBackend {
                 let (name, ..) = parse_domain_xml(&domain_xml)?;
                 Response::String(format!("/usr/bin/qemu-system-x86_64 -name guest={name}\n"))
             }
+            // Host facts: a fixed 4-CPU, one-cell host.
+            R::NodeGetCellsFreeMemory { start_cell, .. } => {
+                if start_cell != 0 {
+                    return Err(RemoteError::invalid_arg(&format!(
+                        "start cell {start_cell} out of range (0-0)"
+                    )));
+                }
+                Response::UHypers(vec![4 << 30])
+            }
+            R::ConnectCompareCpu { .. } | R::ConnectCompareHypervisorCpu { .. } => {
+                Response::Int(crate::procs::cpu_compare::IDENTICAL)
+            }
+            R::ConnectBaselineCpu { .. } | R::ConnectBaselineHypervisorCpu { .. } => {
+                Response::String("<cpu mode='custom' match='exact'>\n  <model fallback='forbid'>qemu64</model>\n</cpu>\n".into())
+            }
+            R::ConnectGetSysinfo { .. } => {
+                Response::String("<sysinfo type='smbios'>\n</sysinfo>\n".into())
+            }
+            R::NodeGetCpuStats { nparams, .. } | R::NodeGetMemoryStats { nparams, .. } => {
+                let all = ["a", "b"].map(|f| crate::procs::NodeStat {
+                    field: f.into(),
+                    value: 1,
+                });
+                Response::NodeStats(crate::procs::NodeStatsRet {
+                    params: all.iter().take(nparams.max(0) as usize).cloned().collect(),
+                    nparams: if nparams == 0 { all.len() as i32 } else { nparams.min(2) },
+                })
+            }
+            R::NodeGetCpuMap { need_map, .. } => Response::CpuMap(crate::procs::CpuMapRet {
+                cpumap: crate::xdr::Opaque(if need_map { vec![0x0f] } else { vec![] }),
+                online: 4,
+                ret: 4,
+            }),
+            R::ConnectGetCpuModelNames { need_results, .. } => {
+                let models = vec!["qemu64".to_owned(), "max".to_owned()];
+                Response::CpuModelNames(crate::procs::CpuModelNamesRet {
+                    ret: models.len() as i32,
+                    models: if need_results { models } else { vec![] },
+                })
+            }
             other => return Err(not_mine(&other)),
         })
     }

@@ -115,6 +115,23 @@ enum Command {
     Capabilities,
     /// Print the host's CPU and memory facts.
     Nodeinfo,
+    /// Print what a domain can use with the emulator (domain capabilities XML).
+    Domcapabilities {
+        /// Virtualization type (`kvm`, `qemu`).
+        #[arg(long)]
+        virttype: Option<String>,
+        /// Emulator binary.
+        #[arg(long)]
+        emulatorbin: Option<String>,
+        /// Architecture.
+        #[arg(long)]
+        arch: Option<String>,
+        /// Machine type or alias.
+        #[arg(long)]
+        machine: Option<String>,
+    },
+    /// Print the host's SMBIOS facts (sysinfo XML).
+    Sysinfo,
     /// Print the QEMU command line for a domain XML (offline when no daemon answers).
     DomxmlToNative {
         /// Native format (`qemu-argv`).
@@ -229,6 +246,18 @@ fn to_cmd(c: Command) -> Cmd {
         C::Autostart { disable, domain } => Cmd::Autostart { disable, domain },
         C::Capabilities => Cmd::Capabilities,
         C::Nodeinfo => Cmd::Nodeinfo,
+        C::Domcapabilities {
+            virttype,
+            emulatorbin,
+            arch,
+            machine,
+        } => Cmd::Domcapabilities {
+            virttype,
+            emulatorbin,
+            arch,
+            machine,
+        },
+        C::Sysinfo => Cmd::Sysinfo,
         C::DomxmlToNative { format, file } => Cmd::XmlToNative { format, file },
         C::Grant {
             domain,
@@ -283,7 +312,8 @@ fn virsh_named_options(args: Vec<String>) -> Vec<String> {
         "domxml-to-native" => &["format", "xml"],
         "define" | "create" => &["file"],
         "grant" | "revoke" => &["domain", "path"],
-        "validate" | "version" | "uri" | "hostname" | "list" | "capabilities" | "nodeinfo" => &[],
+        "validate" | "version" | "uri" | "hostname" | "list" | "capabilities" | "nodeinfo"
+        | "domcapabilities" | "sysinfo" => &[],
         _ => &["domain"],
     };
     let mut named: Vec<Option<String>> = vec![None; names.len()];

@@ -12,6 +12,7 @@ use crate::format::{parse_id, parse_uuid};
 use crate::target::Target;
 
 mod host;
+mod hostfacts;
 mod info;
 mod lifecycle;
 mod own;
@@ -106,6 +107,13 @@ pub enum Cmd {
     },
     Capabilities,
     Nodeinfo,
+    Domcapabilities {
+        virttype: Option<String>,
+        emulatorbin: Option<String>,
+        arch: Option<String>,
+        machine: Option<String>,
+    },
+    Sysinfo,
     XmlToNative {
         format: String,
         file: String,
@@ -321,6 +329,21 @@ impl Session<'_> {
             Cmd::Hostname => self.hostname().await,
             Cmd::Capabilities => self.capabilities().await,
             Cmd::Nodeinfo => self.nodeinfo().await,
+            Cmd::Domcapabilities {
+                virttype,
+                emulatorbin,
+                arch,
+                machine,
+            } => {
+                self.domcapabilities(
+                    virttype.as_deref(),
+                    emulatorbin.as_deref(),
+                    arch.as_deref(),
+                    machine.as_deref(),
+                )
+                .await
+            }
+            Cmd::Sysinfo => self.sysinfo().await,
             Cmd::List {
                 all,
                 inactive,

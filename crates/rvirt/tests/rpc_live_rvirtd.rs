@@ -219,6 +219,10 @@ fn rpc_live_cli_matches_virsh_against_rvirtd() {
         &["hostname"],
         &["nodeinfo"],
         &["capabilities"],
+        &["domcapabilities"],
+        &["domcapabilities", "--virttype", "qemu", "--machine", "q35"],
+        &["domcapabilities", "--machine", "no-such-machine"],
+        &["sysinfo"],
         &["list"],
         &["list", "--all"],
     ] {

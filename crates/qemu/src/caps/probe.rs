@@ -76,6 +76,9 @@ pub(crate) struct RawAnswers {
     /// `qom-list-properties` of each abstract machine class, by class name
     /// (asked in a second round, once the classes are known).
     pub(crate) machine_class_props: BTreeMap<String, Value>,
+    /// Full expansion of `-cpu host` with `hv-passthrough`, asked only when
+    /// the probe runs with KVM on x86 (`None` otherwise or if QEMU refuses).
+    pub(crate) host_cpu_full: Option<Value>,
 }
 
 /// The queries: (field of [`RawAnswers`], command, arguments).
@@ -208,7 +211,49 @@ async fn ask(client: &QmpClient) -> Result<RawAnswers, ProbeFailure> {
         })?;
         raw.machine_class_props.insert(class, value);
     }
+    // Third: what KVM offers of Hyper-V, as libvirt asks it (a full
+    // expansion of the host CPU with every enlightenment passed through).
+    // A refusal only means the answer is unknown.
+    let kvm_on = raw.kvm.get("enabled").and_then(Value::as_bool) == Some(true);
+    let x86 = matches!(
+        raw.target.get("arch").and_then(Value::as_str),
+        Some("x86_64" | "i386")
+    );
+    if kvm_on && x86 {
+        let args = json!({
+            "type": "full",
+            "model": {"name": "host", "props": {"migratable": false, "hv-passthrough": true}},
+        });
+        raw.host_cpu_full = client
+            .execute("query-cpu-model-expansion", Some(args))
+            .await
+            .ok();
+    }
     Ok(raw)
+}
+
+/// The `hv-` properties of a full CPU model expansion that are on: `true`,
+/// a number above zero, or any string (libvirt's reading).
+fn hyperv_from_expansion(v: &Value) -> BTreeSet<String> {
+    v.get("model")
+        .and_then(|m| m.get("props"))
+        .and_then(Value::as_object)
+        .map(|props| {
+            props
+                .iter()
+                .filter_map(|(k, v)| {
+                    let name = k.strip_prefix("hv-")?;
+                    let on = match v {
+                        Value::Bool(b) => *b,
+                        Value::Number(n) => n.as_f64().is_some_and(|f| f > 0.0),
+                        Value::String(_) => true,
+                        _ => false,
+                    };
+                    on.then(|| name.to_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Names of the abstract types in a `qom-list-types` answer.
@@ -582,6 +627,7 @@ pub(crate) fn assemble(
             .collect(),
         cpu_models: cpus.into_iter().map(CpuModel::from).collect(),
         flags: BTreeSet::new(),
+        hyperv: raw.host_cpu_full.as_ref().map(hyperv_from_expansion),
     };
     caps.machines.sort_by(|a, b| a.name.cmp(&b.name));
     caps.cpu_models.sort_by(|a, b| a.name.cmp(&b.name));

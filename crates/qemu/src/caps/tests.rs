@@ -113,6 +113,7 @@ fn answers(major: u32, minor: u32) -> RawAnswers {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect(),
+        host_cpu_full: None,
     }
 }
 
@@ -445,4 +446,32 @@ fn cache_file_names_are_stable_per_path() {
     assert_eq!(a, c.path_for(Path::new("/usr/bin/qemu-system-x86_64")));
     assert_ne!(a, c.path_for(Path::new("/usr/bin/qemu-system-aarch64")));
     assert!(a.starts_with("/var/cache/rvirt/qemu/capabilities"));
+}
+
+#[test]
+fn hyperv_from_the_host_cpu_expansion() {
+    let mut raw = answers(10, 0);
+    raw.host_cpu_full = Some(json!({"model": {"name": "host", "props": {
+        "hv-relaxed": true, "hv-vapic": false, "hv-spinlocks": 4095,
+        "hv-vendor-id": "", "hv-version-id-minor": 0, "x2apic": true,
+        "hv-no-nonarch-coresharing": "off"
+    }}}));
+    let caps = assemble(Path::new("/usr/bin/qemu-system-x86_64"), raw).unwrap();
+    let hv: Vec<&str> = caps
+        .hyperv
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        hv,
+        [
+            "no-nonarch-coresharing",
+            "relaxed",
+            "spinlocks",
+            "vendor-id"
+        ]
+    );
+    assert_eq!(caps_72().hyperv, None);
 }

@@ -88,7 +88,7 @@ fn decode_connect(proc: Procedure, body: &[u8]) -> Decoded {
                 flags: a.flags,
             }
         }
-        _ => return Ok(None),
+        _ => return super::hostfacts::decode(proc, body),
     }))
 }
 

@@ -7,6 +7,7 @@
 
 mod consts;
 mod decode;
+mod hostfacts;
 mod procedure;
 mod request;
 mod wire;
@@ -15,6 +16,13 @@ mod wire;
 mod tests;
 
 pub use consts::*;
+pub use hostfacts::{
+    BaselineCpuArgs, BaselineHypervisorCpuArgs, CONNECT_CPU_MODELS_MAX, CPU_BASELINE_MAX,
+    CPUMAP_MAX, CellsFreeMemoryArgs, CellsFreeMemoryRet, CompareCpuArgs, CompareHypervisorCpuArgs,
+    CpuMapArgs, CpuMapRet, CpuModelNamesArgs, CpuModelNamesRet, FlagsArgs, NODE_CPU_STATS_MAX,
+    NODE_MAX_CELLS, NODE_MEMORY_STATS_MAX, NodeCpuStatsArgs, NodeMemoryStatsArgs, NodeStat,
+    NodeStatsRet, cpu_compare,
+};
 pub use procedure::{Family, Procedure};
 pub use request::{Request, Response, Shape};
 pub use wire::*;

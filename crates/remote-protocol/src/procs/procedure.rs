@@ -215,4 +215,25 @@ procedures! {
     ConnectUnregisterCloseCallback = 361 => Server;
     /// Domain messages (tainting, deprecations).
     DomainGetMessages = 426 => Info;
+    // Host facts (hostfacts.rs).
+    /// Free memory per NUMA cell.
+    NodeGetCellsFreeMemory = 101 => Connect;
+    /// Compare a CPU with the host's.
+    ConnectCompareCpu = 158 => Connect;
+    /// Baseline of CPUs.
+    ConnectBaselineCpu = 162 => Connect;
+    /// Host SMBIOS as `<sysinfo>` XML.
+    ConnectGetSysinfo = 203 => Connect;
+    /// Host CPU time counters.
+    NodeGetCpuStats = 227 => Connect;
+    /// Host memory counters.
+    NodeGetMemoryStats = 228 => Connect;
+    /// Online host CPUs as a bitmap.
+    NodeGetCpuMap = 293 => Connect;
+    /// CPU model names for an arch.
+    ConnectGetCpuModelNames = 312 => Connect;
+    /// Compare a CPU with what the hypervisor can provide.
+    ConnectCompareHypervisorCpu = 393 => Connect;
+    /// Baseline of CPUs the hypervisor can provide.
+    ConnectBaselineHypervisorCpu = 394 => Connect;
 }

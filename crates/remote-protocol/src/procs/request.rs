@@ -1,5 +1,6 @@
 //! The typed [`Request`] a backend answers and the [`Response`] it gives.
 
+use super::hostfacts::{CpuMapRet, CpuModelNamesRet, NodeStatsRet};
 use super::procedure::Family;
 use super::wire::{ControlInfo, Domain, DomainInfo, JobInfo, NodeInfo, StateRet};
 
@@ -255,6 +256,99 @@ pub enum Request {
         /// Flags.
         flags: u32,
     },
+    // Host facts (hostfacts.rs).
+    /// NODE_GET_CELLS_FREE_MEMORY → `UHypers` (bytes per cell).
+    NodeGetCellsFreeMemory {
+        /// First cell.
+        start_cell: i32,
+        /// At most this many.
+        max_cells: i32,
+    },
+    /// CONNECT_COMPARE_CPU → `Int` (`cpu_compare`).
+    ConnectCompareCpu {
+        /// `<cpu>` XML.
+        xml: String,
+        /// Flags.
+        flags: u32,
+    },
+    /// CONNECT_BASELINE_CPU → `String` (`<cpu>` XML).
+    ConnectBaselineCpu {
+        /// `<cpu>` XMLs.
+        xml_cpus: Vec<String>,
+        /// Flags.
+        flags: u32,
+    },
+    /// CONNECT_GET_SYSINFO → `String` (`<sysinfo>` XML).
+    ConnectGetSysinfo {
+        /// Flags.
+        flags: u32,
+    },
+    /// NODE_GET_CPU_STATS → `NodeStats`.
+    NodeGetCpuStats {
+        /// CPU, or -1 for all.
+        cpu_num: i32,
+        /// Room for this many; 0 asks for the count.
+        nparams: i32,
+        /// Flags.
+        flags: u32,
+    },
+    /// NODE_GET_MEMORY_STATS → `NodeStats`.
+    NodeGetMemoryStats {
+        /// Room for this many; 0 asks for the count.
+        nparams: i32,
+        /// Cell, or -1 for the host.
+        cell_num: i32,
+        /// Flags.
+        flags: u32,
+    },
+    /// NODE_GET_CPU_MAP → `CpuMap`.
+    NodeGetCpuMap {
+        /// The map is wanted.
+        need_map: bool,
+        /// The online count is wanted.
+        need_online: bool,
+        /// Flags.
+        flags: u32,
+    },
+    /// CONNECT_GET_CPU_MODEL_NAMES → `CpuModelNames`.
+    ConnectGetCpuModelNames {
+        /// Architecture.
+        arch: String,
+        /// Names wanted (else only the count).
+        need_results: bool,
+        /// Flags.
+        flags: u32,
+    },
+    /// CONNECT_COMPARE_HYPERVISOR_CPU → `Int` (`cpu_compare`).
+    ConnectCompareHypervisorCpu {
+        /// Emulator.
+        emulator: Option<String>,
+        /// Arch.
+        arch: Option<String>,
+        /// Machine.
+        machine: Option<String>,
+        /// Virt type.
+        virttype: Option<String>,
+        /// `<cpu>` XML.
+        xml_cpu: String,
+        /// Flags.
+        flags: u32,
+    },
+    /// CONNECT_BASELINE_HYPERVISOR_CPU → `String` (`<cpu>` XML).
+    ConnectBaselineHypervisorCpu {
+        /// Emulator.
+        emulator: Option<String>,
+        /// Arch.
+        arch: Option<String>,
+        /// Machine.
+        machine: Option<String>,
+        /// Virt type.
+        virttype: Option<String>,
+        /// `<cpu>` XMLs.
+        xml_cpus: Vec<String>,
+        /// Flags (EXPAND_FEATURES = 1, MIGRATABLE = 2).
+        flags: u32,
+    },
 }
 
 /// What a backend answers; the shape must match the request (see
@@ -294,6 +388,15 @@ pub enum Response {
     JobInfo(JobInfo),
     /// DOMAIN_GET_CONTROL_INFO.
     ControlInfo(ControlInfo),
+    // Host facts (hostfacts.rs).
+    /// A list of `unsigned hyper` (NODE_GET_CELLS_FREE_MEMORY).
+    UHypers(Vec<u64>),
+    /// NODE_GET_CPU_STATS / NODE_GET_MEMORY_STATS.
+    NodeStats(NodeStatsRet),
+    /// NODE_GET_CPU_MAP.
+    CpuMap(CpuMapRet),
+    /// CONNECT_GET_CPU_MODEL_NAMES.
+    CpuModelNames(CpuModelNamesRet),
 }
 
 /// The kind of [`Response`] a request expects.
@@ -313,6 +416,10 @@ pub enum Shape {
     Strings,
     JobInfo,
     ControlInfo,
+    UHypers,
+    NodeStats,
+    CpuMap,
+    CpuModelNames,
 }
 
 impl Response {
@@ -337,6 +444,10 @@ impl Response {
             Self::Strings(_) => Shape::Strings,
             Self::JobInfo(_) => Shape::JobInfo,
             Self::ControlInfo(_) => Shape::ControlInfo,
+            Self::UHypers(_) => Shape::UHypers,
+            Self::NodeStats(_) => Shape::NodeStats,
+            Self::CpuMap(_) => Shape::CpuMap,
+            Self::CpuModelNames(_) => Shape::CpuModelNames,
         }
     }
 }
@@ -389,6 +500,14 @@ impl Request {
             Self::DomainGetMessages { .. } => Shape::Strings,
             Self::DomainGetJobInfo { .. } => Shape::JobInfo,
             Self::DomainGetControlInfo { .. } => Shape::ControlInfo,
+            Self::NodeGetCellsFreeMemory { .. } => Shape::UHypers,
+            Self::ConnectCompareCpu { .. } | Self::ConnectCompareHypervisorCpu { .. } => Shape::Int,
+            Self::ConnectBaselineCpu { .. }
+            | Self::ConnectGetSysinfo { .. }
+            | Self::ConnectBaselineHypervisorCpu { .. } => Shape::String,
+            Self::NodeGetCpuStats { .. } | Self::NodeGetMemoryStats { .. } => Shape::NodeStats,
+            Self::NodeGetCpuMap { .. } => Shape::CpuMap,
+            Self::ConnectGetCpuModelNames { .. } => Shape::CpuModelNames,
         }
     }
 
@@ -440,6 +559,16 @@ impl Request {
             | Self::DomainGetMessages { .. }
             | Self::DomainGetJobInfo { .. }
             | Self::DomainGetControlInfo { .. } => Family::Info,
+            Self::NodeGetCellsFreeMemory { .. }
+            | Self::ConnectCompareCpu { .. }
+            | Self::ConnectBaselineCpu { .. }
+            | Self::ConnectGetSysinfo { .. }
+            | Self::NodeGetCpuStats { .. }
+            | Self::NodeGetMemoryStats { .. }
+            | Self::NodeGetCpuMap { .. }
+            | Self::ConnectGetCpuModelNames { .. }
+            | Self::ConnectCompareHypervisorCpu { .. }
+            | Self::ConnectBaselineHypervisorCpu { .. } => Family::Connect,
         }
     }
 }

@@ -175,5 +175,30 @@ pub(super) fn encode_ret(resp: Response, post: Post) -> Result<Vec<u8>, RemoteEr
             }
             enc(&MessagesRet { msgs: s })
         }
+        // Host facts (procs/hostfacts.rs).
+        (_, Response::UHypers(cells)) => {
+            if cells.len() > crate::procs::NODE_MAX_CELLS as usize {
+                return Err(too_many("cells"));
+            }
+            enc(&crate::procs::CellsFreeMemoryRet { cells })
+        }
+        (_, Response::NodeStats(r)) => {
+            if r.params.len() > crate::procs::NODE_CPU_STATS_MAX as usize {
+                return Err(too_many("stats"));
+            }
+            enc(&r)
+        }
+        (_, Response::CpuMap(r)) => {
+            if r.cpumap.0.len() > crate::procs::CPUMAP_MAX as usize {
+                return Err(too_many("CPUs"));
+            }
+            enc(&r)
+        }
+        (_, Response::CpuModelNames(r)) => {
+            if r.models.len() > crate::procs::CONNECT_CPU_MODELS_MAX as usize {
+                return Err(too_many("CPU models"));
+            }
+            enc(&r)
+        }
     })
 }

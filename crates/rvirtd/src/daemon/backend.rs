@@ -11,7 +11,7 @@ use remote_protocol::server::{Backend, BoxFuture, CallContext, ConnectionInfo};
 use remote_protocol::{Domain, ErrorCode, ErrorDomain, RemoteError, Request, Response};
 use uuid::Uuid;
 
-use super::{Daemon, grants, hostinfo, memtrim, monitor, ops, procfs};
+use super::{Daemon, grants, hostinfo, memtrim, monitor, nodefacts, ops, procfs};
 use crate::registry::{DomainObj, Snapshot};
 use crate::states::DomainState;
 
@@ -86,8 +86,8 @@ impl DaemonBackend {
         }
     }
 
-    /// The connection and the host; `None` for requests of other families
-    /// and for CONNECT_GET_DOMAIN_CAPABILITIES (unsupported: clients fall back).
+    /// The connection and the host (host facts in [`nodefacts`]); `None` for
+    /// requests of other families.
     fn connect(&self, req: Request) -> Option<Result<Response, RemoteError>> {
         use Request as R;
         let d = &self.0;
@@ -115,6 +115,7 @@ impl DaemonBackend {
             R::ConnectGetUri => Response::String("qemu:///system".into()),
             R::ConnectGetCapabilities => Response::String(hostinfo::capabilities_xml(
                 d.caps.as_ref().ok().map(|c| &**c),
+                hostinfo::dac_base_label(&d.host),
             )),
             R::ConnectGetMaxVcpus { .. } => Response::Int(
                 d.caps
@@ -134,7 +135,7 @@ impl DaemonBackend {
                 domain_xml,
                 ..
             } => return Some(self.xml_to_native(&native_format, &domain_xml)),
-            _ => return None,
+            other => return nodefacts::answer(d, &other),
         }))
     }
 

@@ -10,6 +10,7 @@ pub mod grants;
 pub mod hostinfo;
 pub mod memtrim;
 pub mod monitor;
+pub mod nodefacts;
 pub mod ops;
 pub mod procfs;
 pub mod reconnect;
