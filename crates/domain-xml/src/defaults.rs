@@ -77,6 +77,7 @@ pub fn apply(d: &mut Domain, ctx: &DefaultsContext<'_>) {
     pair_serials_and_consoles(&mut d.devices);
     add_ps2_inputs(d);
     crate::defaults_devices::apply(&mut d.devices, is_q35(&machine));
+    d.devices.tpms.iter_mut().for_each(|t| t.apply_defaults());
     let devs = &mut d.devices;
     if devs.audios.is_empty() {
         devs.audios.push(Audio {

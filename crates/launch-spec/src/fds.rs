@@ -11,6 +11,9 @@ pub enum FdSource {
     /// A chardev output file, opened for writing (`O_APPEND` when `append`,
     /// truncated otherwise), passed through `-add-fd`.
     File { path: String, append: bool },
+    /// A host device node opened read-write (no create, no truncate), such as a
+    /// passed-through TPM.
+    Device { path: String },
     /// A tap device attached to `bridge` (when set), named `ifname` if given.
     Tap {
         ifname: Option<String>,

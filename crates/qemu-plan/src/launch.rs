@@ -73,6 +73,18 @@ pub struct GraphicsLive {
     pub socket: Option<String>,
 }
 
+/// A `<tpm><backend type='emulator'>`: the daemon runs swtpm for it (state set up
+/// once, per domain), listening on `socket`, before QEMU starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TpmEmulator {
+    /// The device alias (`tpm0`).
+    pub alias: String,
+    /// The swtpm control socket QEMU's `-chardev` connects to.
+    pub socket: String,
+    /// `2.0` (`--tpm2`) or `1.2`.
+    pub version: String,
+}
+
 /// Everything needed to start one QEMU process for a domain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LaunchPlan {
@@ -102,6 +114,9 @@ pub struct LaunchPlan {
     /// `(template, nvram)`: the UEFI variable store does not exist yet; the
     /// daemon copies the template there (and chowns it) before start.
     pub nvram_from_template: Option<(String, String)>,
+    /// TPM emulators (swtpm) the daemon starts before QEMU, which connects to
+    /// their sockets.
+    pub tpm_emulators: Vec<TpmEmulator>,
     /// `<on_reboot>destroy</on_reboot>`: like libvirt 9.0, the command line
     /// does not say so (no `-no-reboot`); the daemon sends QMP
     /// `set-action` with `reboot: shutdown` before the guest runs.

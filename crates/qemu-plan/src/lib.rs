@@ -82,7 +82,7 @@ use qemu_caps::Capabilities;
 
 pub use error::{PlanError, Problem};
 pub use grants::{HOTPLUG_DIR, grant_access, grant_resource, hotplug_dir, hotplug_node_path};
-pub use launch::{FdSource, LaunchPlan, PassFd, Taint, shell_quote};
+pub use launch::{FdSource, LaunchPlan, PassFd, Taint, TpmEmulator, shell_quote};
 pub use planner::SANDBOX_ON;
 pub use resources::{
     Access, DevNode, DeviceKind, DeviceRule, LandlockRule, NodeKind, Provision, Resource,

@@ -54,6 +54,7 @@ impl HostFacts for FakeHost {
             "/dev/ptmx" => dev(5, 2),
             "/dev/kvm" => dev(10, 232),
             "/dev/hwrng" => dev(10, 183),
+            "/dev/tpm0" => dev(10, 224),
             "/dev/sdb" => Some(PathKind::BlockDev {
                 major: 8,
                 minor: 16,
@@ -174,6 +175,13 @@ fn confine_report(p: &LaunchPlan) -> String {
     }
     if let Some((t, n)) = &p.nvram_from_template {
         let _ = writeln!(s, "# nvram {n} from template {t}");
+    }
+    for t in &p.tpm_emulators {
+        let _ = writeln!(
+            s,
+            "# swtpm {} TPM {} listening on {}",
+            t.alias, t.version, t.socket
+        );
     }
     if let Some(t) = p.balloon_target_kib {
         let _ = writeln!(s, "# balloon target {t} KiB (QMP)");

@@ -7,12 +7,14 @@
 //!   backing chains, hugetlbfs mounts);
 //! * [`runtime`]: the one [`qemu_plan::Runtime`] of a start — ids, per-domain
 //!   paths and descriptor numbers;
-//! * [`firmware`]: QEMU firmware descriptors and autoselection;
+//! * [`firmware`]: QEMU firmware descriptors and autoselection; [`firmware_fill`]:
+//!   what a definition records of the choice;
 //! * [`domcaps`]: domain capabilities from the probed emulator and the host;
 //! * [`native`]: `domxml-to-native qemu-argv` on that runtime.
 
 pub mod domcaps;
 pub mod firmware;
+pub mod firmware_fill;
 pub mod host;
 pub mod hostfacts;
 pub mod native;

@@ -18,6 +18,8 @@ pub enum NativeError {
     Parse(#[from] domain_xml::ParseError),
     #[error("{0}")]
     Plan(#[from] qemu_plan::PlanError),
+    #[error("{0}")]
+    Firmware(#[from] crate::firmware_fill::FillError),
 }
 
 /// The emulator a domain runs: its `<emulator>` or the default.
@@ -45,6 +47,33 @@ pub fn fill_defaults(d: &mut Domain, caps: &Capabilities) {
     apply(d, &ctx);
 }
 
+/// The firmware descriptors of this host (QEMU's interop directories; the per-user
+/// one only for an unprivileged daemon), with the files that could not be used.
+pub fn host_firmware() -> (
+    Vec<crate::firmware::Descriptor>,
+    Vec<crate::firmware::FirmwareError>,
+) {
+    let privileged = rustix::process::geteuid().is_root();
+    let xdg = std::env::var_os("XDG_CONFIG_HOME").map(std::path::PathBuf::from);
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let dirs = crate::firmware::search_dirs(privileged, xdg.as_deref(), home.as_deref());
+    match crate::firmware::load(&dirs) {
+        Ok(loaded) => loaded,
+        Err(e) => (Vec::new(), vec![e]),
+    }
+}
+
+/// Firmware autoselection and the per-domain NVRAM path, recorded in `d` as
+/// libvirt does at define time, from this host's firmware descriptors.
+pub fn fill_firmware(
+    d: &mut Domain,
+    paths: &Paths,
+    abi_update: bool,
+) -> Result<(), crate::firmware_fill::FillError> {
+    let (descriptors, _) = host_firmware();
+    crate::firmware_fill::fill(d, &descriptors, &paths.nvram_dir(), abi_update)
+}
+
 /// Plans `d` as if it were started now with id `id` (libvirt uses -1 here; ids are
 /// unsigned in the plan, so the preview uses 1) and prints env + argv on one line.
 pub fn to_native(
@@ -54,6 +83,7 @@ pub fn to_native(
     paths: &Paths,
 ) -> Result<String, NativeError> {
     fill_defaults(&mut d, caps);
+    fill_firmware(&mut d, paths, true)?;
     // Planned without requiring the files the XML names (as libvirt's
     // preview); the start checks them.
     let facts = PreviewHostFacts;

@@ -98,6 +98,18 @@ impl Paths {
         }
     }
 
+    /// Per-domain UEFI variable stores (`NAME_VARS.fd`), libvirt's
+    /// `/var/lib/libvirt/qemu/nvram`.
+    pub fn nvram_dir(&self) -> PathBuf {
+        self.lib_dir.join("nvram")
+    }
+
+    /// Per-domain TPM emulator state, libvirt's `/var/lib/libvirt/swtpm`
+    /// (`UUID/tpm2` beneath).
+    pub fn swtpm_dir(&self) -> PathBuf {
+        self.lib_dir.parent().unwrap_or(&self.lib_dir).join("swtpm")
+    }
+
     pub fn capabilities_cache(&self) -> PathBuf {
         self.cache_dir.join("capabilities")
     }
@@ -133,6 +145,8 @@ mod tests {
             p.config_file("web"),
             Path::new("/tmp/r/etc/rvirt/qemu/web.xml")
         );
+        assert_eq!(p.nvram_dir(), Path::new("/tmp/r/var/lib/rvirt/qemu/nvram"));
+        assert_eq!(p.swtpm_dir(), Path::new("/tmp/r/var/lib/rvirt/swtpm"));
         assert_eq!(
             p.domain_dir(3, "a-very-long-domain-name-indeed"),
             Path::new("/tmp/r/var/lib/rvirt/qemu/domain-3-a-very-long-domain-n")

@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 
 use launch_spec::{FdSource, LaunchSpec};
 
-use super::{CgroupPlan, DirPlan, ExecHost, FileLabel, Reach, StartHooks};
+use super::{
+    CgroupPlan, DirPlan, ExecHost, FileLabel, FilePlan, HelperPlan, HelperRecord, Reach, SetupPlan,
+    StartHooks,
+};
 use crate::dac::{DacDriver, Transaction};
 use crate::hostops::{HostOps, RecordingHostOps};
 
@@ -55,6 +58,10 @@ impl RecordingExecHost {
     }
 }
 
+fn who(identity: Option<&launch_spec::Identity>) -> String {
+    identity.map_or("root".to_owned(), |i| format!("{}:{}", i.uid, i.gid))
+}
+
 fn fake_fd() -> Result<OwnedFd, String> {
     std::fs::File::open("/dev/null")
         .map(OwnedFd::from)
@@ -97,6 +104,7 @@ impl ExecHost for RecordingExecHost {
         let line = match source {
             FdSource::UnixListener { path } => format!("listen {path}"),
             FdSource::File { path, append } => format!("open {path} append={append}"),
+            FdSource::Device { path } => format!("open {path} read-write"),
             FdSource::Tap { ifname, bridge } => format!("tap {ifname:?} {bridge:?}"),
         };
         self.record(line)?;
@@ -167,6 +175,43 @@ impl ExecHost for RecordingExecHost {
 
     fn restore_label(&self, l: &FileLabel) -> Result<(), String> {
         self.record(format!("restorecon {}", l.path.display()))
+    }
+
+    fn copy_template(&self, file: &FilePlan) -> Result<(), String> {
+        self.record(format!(
+            "copy {} {}",
+            file.template.display(),
+            file.path.display()
+        ))
+    }
+
+    fn run_setup(&self, setup: &SetupPlan) -> Result<(), String> {
+        self.record(format!(
+            "setup {} as {}",
+            setup.launch.emulator.display(),
+            who(setup.launch.identity.as_ref())
+        ))
+    }
+
+    fn start_helper(&self, helper: &HelperPlan, spec: &LaunchSpec) -> Result<HelperRecord, String> {
+        self.record(format!(
+            "helper {} as {} cgroup.procs {} landlock {} socket {}",
+            spec.emulator.display(),
+            who(spec.identity.as_ref()),
+            spec.cgroup_procs.len(),
+            spec.landlock.is_some(),
+            helper.socket.display()
+        ))?;
+        Ok(HelperRecord {
+            what: helper.what.clone(),
+            pid: 4242,
+            start_time: 1,
+            socket: helper.socket.clone(),
+        })
+    }
+
+    fn stop_helper(&self, helper: &HelperRecord) -> Result<(), String> {
+        self.record(format!("stophelper {} {}", helper.what, helper.pid))
     }
 
     fn remove_dir_all(&self, path: &Path) -> Result<(), String> {

@@ -3,9 +3,11 @@
 //! order that reads top to bottom:
 //!
 //! 1. QEMU's private directory (owned by its account, reachable for it), the log
-//!    directory, the other directories the plan makes;
+//!    directory, the other directories the plan makes, files made from a template
+//!    (a UEFI variable store);
 //! 2. the descriptors passed to QEMU (monitor and chardev listeners, files);
-//! 3. the per-VM cgroup with its device ACL;
+//! 3. the per-VM cgroup with its device ACL, then the helper processes QEMU
+//!    connects to (swtpm), in that cgroup ([`helpers`]);
 //! 4. the log header;
 //! 5. the launcher: it enters its namespace, builds the private `/dev` and waits;
 //! 6. DAC: the original owners are journaled by the caller ([`StartHooks`]), then
@@ -19,6 +21,7 @@
 //! trait, so [`fake::RecordingExecHost`] tests the whole sequence and each rollback
 //! without root.
 
+pub mod helpers;
 mod plan;
 mod real;
 
@@ -31,6 +34,7 @@ use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+pub use helpers::{FilePlan, HelperPlan, HelperRecord, SetupPlan};
 pub use plan::{AccessCheck, CgroupPlan, DirPlan, FileLabel, Reach, StartPlan};
 pub use real::RealExecHost;
 
@@ -43,8 +47,10 @@ use crate::hostops::HostOps;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
     Directories,
+    Files,
     Descriptors,
     Cgroup,
+    Helpers,
     LogFile,
     Launcher,
     Dac,
@@ -56,8 +62,10 @@ impl Step {
     pub fn as_str(self) -> &'static str {
         match self {
             Step::Directories => "per-domain directory",
+            Step::Files => "files from templates",
             Step::Descriptors => "passed descriptors",
             Step::Cgroup => "cgroup",
+            Step::Helpers => "helper processes",
             Step::LogFile => "log file",
             Step::Launcher => "launcher",
             Step::Dac => "DAC",
@@ -114,6 +122,13 @@ pub trait ExecHost {
     fn go(&self, prepared: Self::Prepared) -> Result<Self::Running, String>;
     /// Gives a file its SELinux label.
     fn set_label(&self, label: &FileLabel) -> Result<(), String>;
+    /// Makes `file` from its template (it does not exist).
+    fn copy_template(&self, file: &FilePlan) -> Result<(), String>;
+    /// Runs a helper's one-time setup to its end.
+    fn run_setup(&self, setup: &SetupPlan) -> Result<(), String>;
+    /// Starts a helper as `spec` says and waits until its socket exists.
+    fn start_helper(&self, helper: &HelperPlan, spec: &LaunchSpec) -> Result<HelperRecord, String>;
+    fn stop_helper(&self, helper: &HelperRecord) -> Result<(), String>;
 
     // Undo.
     fn remove_dir_all(&self, path: &Path) -> Result<(), String>;
@@ -146,8 +161,12 @@ pub trait StartHooks<C> {
 pub struct Done<C> {
     pub lib_dir: Option<PathBuf>,
     pub created_dirs: Vec<PathBuf>,
+    /// Files made from templates by this start (removed only if the start fails).
+    pub created_files: Vec<PathBuf>,
     pub sockets: Vec<PathBuf>,
     pub cgroup: Option<C>,
+    /// Helper processes running for the domain.
+    pub helpers: Vec<HelperRecord>,
     pub scratch_dir: Option<PathBuf>,
     /// The ownership changes made (`None`: none).
     pub owners: Option<Transaction>,
@@ -160,8 +179,10 @@ impl<C> Default for Done<C> {
         Done {
             lib_dir: None,
             created_dirs: Vec::new(),
+            created_files: Vec::new(),
             sockets: Vec::new(),
             cgroup: None,
+            helpers: Vec::new(),
             scratch_dir: None,
             owners: None,
             labels: Vec::new(),
@@ -206,6 +227,7 @@ fn run_steps<H: ExecHost>(
     done: &mut Done<H::Cgroup>,
 ) -> StepResult<H::Running> {
     make_dirs(host, plan, done)?;
+    make_files(host, plan, done)?;
     let fds = open_fds(host, plan, done)?;
     let mut spec = plan.launch.clone();
     if let Some(cg) = &plan.cgroup {
@@ -213,6 +235,7 @@ fn run_steps<H: ExecHost>(
         spec.cgroup_procs = host.cgroup_procs(&cgroup);
         done.cgroup = Some(cgroup);
     }
+    start_helpers(host, plan, &spec.cgroup_procs, done)?;
     at(
         Step::LogFile,
         host.append_log(&plan.log_path, &plan.log_header),
@@ -271,6 +294,46 @@ fn make_dirs<H: ExecHost>(
         }
         at(step, host.make_dir(dir))?;
         done.created_dirs.push(dir.path.clone());
+    }
+    Ok(())
+}
+
+fn make_files<H: ExecHost>(
+    host: &H,
+    plan: &StartPlan,
+    done: &mut Done<H::Cgroup>,
+) -> StepResult<()> {
+    for f in &plan.files {
+        if host.exists(&f.path) {
+            continue;
+        }
+        host.copy_template(f)
+            .map_err(|m| (Step::Files, format!("{}: {m}", f.what)))?;
+        done.created_files.push(f.path.clone());
+    }
+    Ok(())
+}
+
+fn start_helpers<H: ExecHost>(
+    host: &H,
+    plan: &StartPlan,
+    cgroup_procs: &[PathBuf],
+    done: &mut Done<H::Cgroup>,
+) -> StepResult<()> {
+    for h in &plan.helpers {
+        let fail = |m: String| (Step::Helpers, format!("{}: {m}", h.what));
+        for d in &h.state_dirs {
+            host.make_dir(d).map_err(fail)?;
+        }
+        if let Some(setup) = &h.setup
+            && !host.exists(&setup.creates)
+        {
+            host.run_setup(setup).map_err(fail)?;
+        }
+        let mut spec = h.launch.clone();
+        spec.cgroup_procs = cgroup_procs.to_vec();
+        let running = host.start_helper(h, &spec).map_err(fail)?;
+        done.helpers.push(running);
     }
     Ok(())
 }
@@ -344,8 +407,14 @@ pub fn undo<H: ExecHost>(
         );
         hooks.owners_changed(None);
     }
+    for h in done.helpers.iter().rev() {
+        problems.extend(host.stop_helper(h).err());
+    }
     if let Some(cg) = done.cgroup {
         problems.extend(host.remove_cgroup(cg).err());
+    }
+    for f in &done.created_files {
+        problems.extend(host.remove_file(f).err());
     }
     for s in &done.sockets {
         problems.extend(host.remove_file(s).err());

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use launch_spec::{DeviceRule, Identity, LaunchSpec, PassFd};
 
+use super::helpers::{FilePlan, HelperPlan};
 use crate::dac::Transaction;
 
 /// A directory the start makes for QEMU.
@@ -68,9 +69,13 @@ pub struct StartPlan {
     /// Other directories the daemon makes for QEMU (the per-domain hugetlbfs
     /// directory); ones that already exist are left as they are.
     pub dirs: Vec<DirPlan>,
+    /// Files made from a template when missing (UEFI variable stores).
+    pub files: Vec<FilePlan>,
     /// Descriptors opened by the daemon and placed at fixed numbers in QEMU.
     pub fds: Vec<PassFd>,
     pub cgroup: Option<CgroupPlan>,
+    /// Processes started before QEMU, in its cgroup (swtpm).
+    pub helpers: Vec<HelperPlan>,
     pub log_path: PathBuf,
     /// Written to the domain log before QEMU starts (its command line, taints).
     pub log_header: String,

@@ -6,10 +6,13 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use launch_spec::{FdSource, LaunchSpec};
 
-use super::{CgroupPlan, DirPlan, ExecHost, FileLabel, Reach};
+use super::{
+    CgroupPlan, DirPlan, ExecHost, FileLabel, FilePlan, HelperPlan, HelperRecord, Reach, SetupPlan,
+};
 use crate::cgroup::{CgroupLayout, VmCgroup, remove_group_dirs};
 use crate::dac::{AccessProblem, check_identity_access};
 use crate::hostops::{HostOps, RealHostOps};
@@ -30,6 +33,23 @@ impl RealExecHost {
         self.selinux_enforcing
             .map(|enforcing| SelinuxDriver::new(RealHostOps, enforcing))
             .ok_or_else(|| "SELinux is not enabled on this host".to_owned())
+    }
+}
+
+/// How long a helper may take to set up its state or to make its socket.
+const HELPER_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl RealExecHost {
+    /// Launches `spec` through the launcher at once (no pause between the
+    /// namespace and the exec: nothing is changed in between for a helper).
+    fn exec_now(&self, spec: &LaunchSpec) -> Result<Launched, String> {
+        let mut h = self
+            .launcher
+            .spawn_mapped(spec, &[])
+            .map_err(|e| e.to_string())?;
+        h.wait_prepared().map_err(|e| e.to_string())?;
+        h.go().map_err(|e| e.to_string())?;
+        h.wait_exec().map_err(|e| e.to_string())
     }
 }
 
@@ -101,6 +121,12 @@ impl ExecHost for RealExecHost {
                 .open(path)
                 .map_err(|e| format!("cannot open {path}: {e}"))?
                 .into()),
+            FdSource::Device { path } => Ok(fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .map_err(|e| format!("cannot open {path}: {e}"))?
+                .into()),
             FdSource::Tap { .. } => Err("tap devices are not supported yet".into()),
         }
     }
@@ -161,6 +187,86 @@ impl ExecHost for RealExecHost {
             .restore_file_label(&l.path, l.remember)
             .map(|_| ())
             .map_err(|e| e.to_string())
+    }
+
+    fn copy_template(&self, file: &FilePlan) -> Result<(), String> {
+        super::helpers::copy_template(file)
+    }
+
+    fn run_setup(&self, setup: &SetupPlan) -> Result<(), String> {
+        let mut child = self.exec_now(&setup.launch)?.child;
+        let deadline = Instant::now() + HELPER_TIMEOUT;
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(status)) => {
+                    return Err(format!(
+                        "{} failed ({status}); see {}",
+                        setup.launch.emulator.display(),
+                        setup.launch.log_path.display()
+                    ));
+                }
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Ok(None) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!(
+                        "{} did not finish within {} s",
+                        setup.launch.emulator.display(),
+                        HELPER_TIMEOUT.as_secs()
+                    ));
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+
+    fn start_helper(&self, helper: &HelperPlan, spec: &LaunchSpec) -> Result<HelperRecord, String> {
+        if let Some(dir) = helper.socket.parent() {
+            fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let _ = fs::remove_file(&helper.socket);
+        let mut child = self.exec_now(spec)?.child;
+        let deadline = Instant::now() + HELPER_TIMEOUT;
+        while !helper.socket.exists() {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!(
+                    "{} exited ({status}) before making {}; see {}",
+                    spec.emulator.display(),
+                    helper.socket.display(),
+                    spec.log_path.display()
+                ));
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{} made no socket {} within {} s",
+                    spec.emulator.display(),
+                    helper.socket.display(),
+                    HELPER_TIMEOUT.as_secs()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let pid = child.id();
+        let start_time = super::helpers::process_start_time(pid).unwrap_or_default();
+        // The helper is the daemon's child: reap it whenever it ends.
+        std::thread::spawn(move || {
+            let _ = child.wait();
+        });
+        Ok(HelperRecord {
+            what: helper.what.clone(),
+            pid,
+            start_time,
+            socket: helper.socket.clone(),
+        })
+    }
+
+    fn stop_helper(&self, helper: &HelperRecord) -> Result<(), String> {
+        super::helpers::stop_helper(helper, Duration::from_secs(2))
     }
 
     fn go(&self, mut prepared: LaunchHandle) -> Result<Launched, String> {

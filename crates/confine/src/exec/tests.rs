@@ -48,6 +48,7 @@ fn default_plan() -> StartPlan {
         }),
         log_dir: "/var/log/rvirt/qemu".into(),
         dirs: Vec::new(),
+        files: Vec::new(),
         fds: vec![PassFd {
             fd: 4,
             owner: "monitor".into(),
@@ -64,6 +65,7 @@ fn default_plan() -> StartPlan {
                 DeviceRule::char_rw(10, 232),
             ]),
         }),
+        helpers: Vec::new(),
         log_path: "/var/log/rvirt/qemu/vm.log".into(),
         log_header: "LC_ALL=C \\\n/usr/bin/qemu-system-x86_64 \\\n-name guest=vm\n".into(),
         launch: LaunchSpec {
@@ -470,4 +472,101 @@ mod selinux {
         // Labels are undone before the owners and the rest.
         assert_eq!(log[restore + 1], "rmcgroup /machine/qemu-1-vm", "{log:?}");
     }
+}
+
+fn tpm_helper() -> HelperPlan {
+    let mut launch = default_plan().launch;
+    launch.emulator = "/usr/bin/swtpm".into();
+    launch.namespace = None;
+    let mut setup = launch.clone();
+    setup.emulator = "/usr/bin/swtpm_setup".into();
+    HelperPlan {
+        what: "TPM emulator tpm0".into(),
+        state_dirs: vec![dir("/var/lib/rvirt/swtpm/u/tpm2", "TPM state")],
+        setup: Some(SetupPlan {
+            launch: setup,
+            creates: "/var/lib/rvirt/swtpm/u/tpm2/tpm2-00.permall".into(),
+        }),
+        launch,
+        socket: "/run/rvirt/qemu/swtpm/1-vm-swtpm.sock".into(),
+    }
+}
+
+fn with_nvram_and_tpm() -> StartPlan {
+    let mut plan = default_plan();
+    plan.files.push(FilePlan {
+        path: "/var/lib/rvirt/qemu/nvram/vm_VARS.fd".into(),
+        template: "/usr/share/OVMF/OVMF_VARS_4M.fd".into(),
+        what: "nvram".into(),
+    });
+    plan.helpers.push(tpm_helper());
+    plan
+}
+
+#[test]
+fn nvram_is_copied_and_the_tpm_emulator_starts_in_the_cgroup_before_qemu() {
+    let h = host();
+    let mut hooks = RecordingHooks::default();
+    let started = execute(&h, &with_nvram_and_tpm(), &mut hooks).unwrap();
+    let log = h.log();
+    assert_eq!(
+        log[3],
+        "copy /usr/share/OVMF/OVMF_VARS_4M.fd /var/lib/rvirt/qemu/nvram/vm_VARS.fd"
+    );
+    assert_eq!(
+        &log[5..9],
+        [
+            "cgroup /machine/qemu-1-vm [devices,memory] acl: c 136:* rw, c 10:232 rw",
+            "mkdir /var/lib/rvirt/swtpm/u/tpm2 750 999:994",
+            "setup /usr/bin/swtpm_setup as 999:994",
+            "helper /usr/bin/swtpm as 999:994 cgroup.procs 1 landlock true socket /run/rvirt/qemu/swtpm/1-vm-swtpm.sock",
+        ]
+    );
+    assert!(log[9].starts_with("log "));
+    assert_eq!(started.done.helpers.len(), 1);
+    assert_eq!(started.done.created_files.len(), 1);
+}
+
+#[test]
+fn existing_nvram_and_tpm_state_are_kept() {
+    let h = host();
+    h.add_existing("/var/lib/rvirt/qemu/nvram/vm_VARS.fd");
+    h.add_existing("/var/lib/rvirt/swtpm/u/tpm2/tpm2-00.permall");
+    let mut hooks = RecordingHooks::default();
+    let started = execute(&h, &with_nvram_and_tpm(), &mut hooks).unwrap();
+    let log = h.log();
+    assert!(
+        !log.iter()
+            .any(|l| l.starts_with("copy") || l.starts_with("setup")),
+        "{log:?}"
+    );
+    assert!(started.done.created_files.is_empty());
+}
+
+#[test]
+fn a_failed_start_stops_the_helper_before_the_cgroup_goes_and_removes_the_new_nvram() {
+    let h = host();
+    h.fail("spawn");
+    let mut hooks = RecordingHooks::default();
+    let e = execute(&h, &with_nvram_and_tpm(), &mut hooks).unwrap_err();
+    assert_eq!(e.step, Step::Launcher);
+    let log = h.log();
+    let pos = |prefix: &str| log.iter().position(|l| l.starts_with(prefix)).unwrap();
+    assert!(pos("stophelper TPM emulator tpm0 4242") < pos("rmcgroup"));
+    assert!(log.contains(&"rm /var/lib/rvirt/qemu/nvram/vm_VARS.fd".to_owned()));
+    // The TPM state directory stays: it belongs to the definition.
+    assert!(
+        !log.iter()
+            .any(|l| l.starts_with("rmdir /var/lib/rvirt/swtpm"))
+    );
+}
+
+#[test]
+fn a_failing_setup_names_the_helper() {
+    let h = host();
+    h.fail("setup");
+    let mut hooks = RecordingHooks::default();
+    let e = execute(&h, &with_nvram_and_tpm(), &mut hooks).unwrap_err();
+    assert_eq!(e.step, Step::Helpers);
+    assert_eq!(e.message, "TPM emulator tpm0: setup failed (injected)");
 }

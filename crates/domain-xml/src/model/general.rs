@@ -2,6 +2,9 @@
 //! clock, power management, resource partition.
 
 use crate::model::common::{AttrSet, read_flag, write_flag};
+use crate::model::firmware::{
+    FirmwareFeature, Loader, Nvram, read_firmware_features, write_firmware_features,
+};
 use crate::units::to_kib;
 use crate::xml::{El, Extras, ParseError, RawElement, XmlWriter};
 use crate::xml_enum;
@@ -210,18 +213,6 @@ xml_enum! {
     pub enum BootDev { Hd = "hd", Cdrom = "cdrom", Network = "network", Fd = "fd" }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Loader {
-    pub path: Option<String>,
-    pub attrs: AttrSet,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Nvram {
-    pub path: Option<String>,
-    pub attrs: AttrSet,
-}
-
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BootMenu {
     pub enable: Option<bool>,
@@ -235,6 +226,8 @@ pub struct Os {
     pub machine: Option<String>,
     /// `<os firmware='efi|bios'>` auto-selection.
     pub firmware: Option<String>,
+    /// `<firmware><feature>`: what autoselection must (not) pick.
+    pub firmware_features: Vec<FirmwareFeature>,
     pub loader: Option<Loader>,
     pub nvram: Option<Nvram>,
     pub kernel: Option<String>,
@@ -312,26 +305,9 @@ impl Os {
     pub fn read(el: El<'_, '_>) -> Result<Os, ParseError> {
         let firmware = read_firmware(&el)?;
         let (os_type, arch, machine) = read_os_type(&el)?;
-        let loader = match el.child("loader") {
-            Some(l) => {
-                let path = Some(l.text().trim().to_owned()).filter(|p| !p.is_empty());
-                Some(Loader {
-                    path,
-                    attrs: AttrSet::read(l, &["readonly", "secure", "type", "format", "stateless"]),
-                })
-            }
-            None => None,
-        };
-        let nvram = match el.child("nvram") {
-            Some(n) => {
-                let path = Some(n.text().trim().to_owned()).filter(|p| !p.is_empty());
-                Some(Nvram {
-                    path,
-                    attrs: AttrSet::read(n, &["template", "format"]),
-                })
-            }
-            None => None,
-        };
+        let firmware_features = read_firmware_features(&el)?;
+        let loader = el.child("loader").map(Loader::read);
+        let nvram = el.child("nvram").map(Nvram::read).transpose()?;
         let kernel = el.child_text("kernel")?;
         let initrd = el.child_text("initrd")?;
         let cmdline = el.child_text_raw("cmdline")?;
@@ -352,6 +328,7 @@ impl Os {
             arch,
             machine,
             firmware,
+            firmware_features,
             loader,
             nvram,
             kernel,
@@ -375,21 +352,12 @@ impl Os {
         w.attr_opt("machine", self.machine.as_deref());
         w.text(self.os_type.as_str_());
         w.end();
+        write_firmware_features(w, &self.firmware_features);
         if let Some(l) = &self.loader {
-            w.start("loader");
-            l.attrs.write_attrs(w);
-            if let Some(p) = &l.path {
-                w.text(p);
-            }
-            w.end();
+            l.write(w);
         }
         if let Some(n) = &self.nvram {
-            w.start("nvram");
-            n.attrs.write_attrs(w);
-            if let Some(p) = &n.path {
-                w.text(p);
-            }
-            w.end();
+            n.write(w);
         }
         w.text_elem_opt("kernel", self.kernel.as_deref());
         w.text_elem_opt("initrd", self.initrd.as_deref());

@@ -2,6 +2,7 @@
 
 pub mod common;
 pub mod devices;
+pub mod firmware;
 pub mod general;
 pub mod qemu_ns;
 pub mod rvirt_ns;
@@ -12,6 +13,7 @@ use crate::xml_enum;
 
 pub use common::{Address, AttrSet, DeviceInfo};
 pub use devices::Devices;
+pub use firmware::{FirmwareFeature, Loader, Nvram};
 pub use general::{
     BootDev, Clock, ClockOffset, Cpu, CpuMode, Features, LifecycleAction, MemoryBacking, Os,
     Placement, Pm, Vcpu,
@@ -347,7 +349,7 @@ fn add_default_boot(os: &mut Os, devices: &Devices) {
             .interfaces
             .iter()
             .any(|i| i.info.boot_order.is_some());
-    if os.boot.is_empty() && os.kernel.is_none() && !any_device_boot && os.loader.is_none() {
+    if os.boot.is_empty() && os.kernel.is_none() && !any_device_boot {
         os.boot.push(BootDev::Hd);
     }
 }

@@ -169,13 +169,9 @@ fn iommus(dom: &Domain, r: &mut Report) {
 }
 
 fn tpms(dom: &Domain, r: &mut Report) {
-    for t in kept(&dom.devices.extras, "tpm") {
-        if child(t, "backend").is_none() {
-            r.xml(format!(
-                "<tpm model='{}'> needs a <backend>",
-                attr(t, "model").unwrap_or_default()
-            ));
-        }
+    // A <tpm> without a <backend> is refused when it is read.
+    if dom.devices.tpms.len() > 2 {
+        r.unsupported("a domain can have at most two <tpm> devices (one of them spapr-tpm-proxy)");
     }
 }
 
@@ -249,20 +245,21 @@ fn firmware(dom: &Domain, r: &mut Report) {
             "<os><loader> needs a path when firmware auto-selection (<os firmware=...>) is off",
         );
     }
-    for f in kept(&os.extras, "firmware") {
-        let feature = |name: &str| {
-            children(f, "feature")
-                .find(|x| attr(x, "name") == Some(name))
-                .and_then(|x| attr(x, "enabled"))
-        };
-        if fw.is_none() && children(f, "feature").next().is_some() {
-            r.unsupported("<os><firmware><feature> selects firmware by feature, which needs <os firmware='efi'>");
-        }
-        if feature("enrolled-keys") == Some("yes") && feature("secure-boot") == Some("no") {
-            r.unsupported(
-                "<os><firmware>: feature 'enrolled-keys' cannot be on while 'secure-boot' is off",
-            );
-        }
+    let feature = |name: &str| {
+        os.firmware_features
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.enabled)
+    };
+    if fw.is_none() && !os.firmware_features.is_empty() {
+        r.unsupported(
+            "<os><firmware><feature> selects firmware by feature, which needs <os firmware='efi'>",
+        );
+    }
+    if feature("enrolled-keys") == Some(true) && feature("secure-boot") == Some(false) {
+        r.unsupported(
+            "<os><firmware>: feature 'enrolled-keys' cannot be on while 'secure-boot' is off",
+        );
     }
 }
 

@@ -49,6 +49,7 @@ impl Planner<'_> {
         self.serials();
         self.channels();
         self.consoles();
+        self.tpms();
         self.inputs();
         self.audio();
         self.graphics();

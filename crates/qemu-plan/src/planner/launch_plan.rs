@@ -41,6 +41,7 @@ impl Planner<'_> {
             dac_image_label: static_dac.and_then(|s| s.image_label.clone().or(s.label.clone())),
             log_path: rt.log_path.clone(),
             nvram_from_template: self.nvram_from_template.clone(),
+            tpm_emulators: self.tpm_emulators.clone(),
             reboot_is_shutdown: dom.on_reboot == LifecycleAction::Destroy,
             balloon_target_kib: (dom.current_memory_kib < dom.memory_kib
                 && dom

@@ -172,23 +172,18 @@ impl Planner<'_> {
     }
 
     /// UEFI firmware in pflash: the code (read-only) and the variable store
-    /// as `-blockdev` nodes referenced from `-machine`. A missing variable
-    /// store with a `template` is copied by the daemon before start
-    /// ([`LaunchPlan::nvram_from_template`]).
+    /// as `-blockdev` nodes referenced from `-machine` (see
+    /// [`super::firmware`]). A missing variable store with a `template` is
+    /// copied by the daemon before start ([`LaunchPlan::nvram_from_template`]).
     pub(super) fn pflash(&mut self) {
         let dom = self.dom;
-        let Some(l) = dom
-            .os
-            .loader
-            .as_ref()
-            .filter(|l| l.attrs.get("type") == Some("pflash"))
-        else {
+        let Some(l) = dom.os.loader.as_ref().filter(|l| l.is_pflash()) else {
             return;
         };
         let Some(code) = &l.path else {
             return;
         };
-        let readonly = l.attrs.get("readonly") == Some("yes");
+        let readonly = l.readonly() == Some(true);
         let se = self.selinux_for(&[], SelinuxRole::ReadOnly);
         self.existing(
             "loader",
@@ -204,33 +199,12 @@ impl Planner<'_> {
             !readonly && self.dac,
             se,
         );
-        let mut units = vec![(0, code.clone(), readonly)];
+        self.pflash_unit(0, code, l.format(), readonly);
         if let Some(n) = &dom.os.nvram
-            && let Some(path) = &n.path
+            && let Some(path) = n.file()
         {
-            self.nvram_resource(path, n.attrs.get("template"));
-            units.push((1, path.clone(), false));
-        }
-        for (unit, path, ro) in units {
-            self.arg2(
-                "-blockdev",
-                Obj::new()
-                    .with("driver", "file")
-                    .with("filename", path)
-                    .with("node-name", format!("libvirt-pflash{unit}-storage"))
-                    .with("auto-read-only", true)
-                    .with("discard", "unmap")
-                    .to_json(),
-            );
-            self.arg2(
-                "-blockdev",
-                Obj::new()
-                    .with("node-name", format!("libvirt-pflash{unit}-format"))
-                    .with("read-only", ro)
-                    .with("driver", "raw")
-                    .with("file", format!("libvirt-pflash{unit}-storage"))
-                    .to_json(),
-            );
+            self.nvram_resource(path, n.template());
+            self.pflash_unit(1, path, n.format(), false);
         }
     }
 
@@ -337,15 +311,13 @@ impl Planner<'_> {
             s.push_str(",mem-merge=off");
         }
         s.push_str(&format!(",memory-backend={ram_id}"));
-        if dom
-            .os
-            .loader
-            .as_ref()
-            .is_some_and(|l| l.attrs.get("type") == Some("pflash"))
-        {
+        if dom.os.loader.as_ref().is_some_and(|l| l.is_pflash()) {
             s.push_str(",pflash0=libvirt-pflash0-format");
-            if dom.os.nvram.as_ref().is_some_and(|n| n.path.is_some()) {
-                s.push_str(",pflash1=libvirt-pflash1-format");
+            if let Some(n) = dom.os.nvram.as_ref().filter(|n| n.file().is_some()) {
+                s.push_str(&format!(
+                    ",pflash1={}",
+                    super::firmware::pflash_node(1, n.format())
+                ));
             }
         }
         self.machine_switches(machine, &mut s);

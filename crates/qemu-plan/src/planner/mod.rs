@@ -13,6 +13,7 @@ mod controllers;
 mod cpu_features;
 mod devices;
 mod disks;
+mod firmware;
 mod graphics;
 mod launch_plan;
 mod machine;
@@ -21,6 +22,7 @@ mod panic;
 mod pci;
 mod sandbox;
 mod state;
+mod tpm;
 mod unsupported;
 mod video;
 
@@ -70,6 +72,7 @@ pub(crate) fn run(
         nvram_from_template: None,
         monitor_commands: Vec::new(),
         graphics_live: Vec::new(),
+        tpm_emulators: Vec::new(),
     };
     p.check_kept_unknowns();
     p.check_domain_level();

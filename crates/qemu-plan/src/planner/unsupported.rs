@@ -92,22 +92,34 @@ impl Planner<'_> {
                 os.arch.as_deref().unwrap_or_default()
             ));
         }
-        if os.firmware.is_some() {
-            self.not_supported("<os firmware=...> (firmware auto-selection)");
+        // Autoselection happens when the domain is defined; what reaches the
+        // planner names its loader (firmware='bios' may leave QEMU's default).
+        if os.firmware.as_deref() == Some("efi")
+            && os.loader.as_ref().is_none_or(|l| l.path.is_none())
+        {
+            self.not_supported(
+                "<os firmware='efi'> without a chosen <loader> (the firmware is chosen when the domain is defined)",
+            );
         }
         let pflash = has_pflash_loader(os);
         if let Some(n) = &os.nvram {
             if !pflash {
                 self.not_supported("<os><nvram> without <loader type='pflash'>");
             }
-            if n.path.is_none() {
+            if n.file().is_none() {
                 self.not_supported(
-                    "<os><nvram> without a path (it is chosen when the domain is defined)",
+                    "<os><nvram> without a local file (it is chosen when the domain is defined)",
                 );
             }
-            for (k, _) in &n.attrs.attrs {
-                if k != "template" {
-                    self.not_supported(&format!("<os><nvram {k}=...>"));
+            for (k, v) in &n.attrs.attrs {
+                let ok = match k.as_str() {
+                    "template" => true,
+                    "type" => v == "file",
+                    "format" | "templateFormat" => v == "raw" || v == "qcow2",
+                    _ => false,
+                };
+                if !ok {
+                    self.not_supported(&format!("<os><nvram {k}='{v}'>"));
                 }
             }
         }
@@ -135,7 +147,7 @@ impl Planner<'_> {
                     "type" => v == "rom" || v == "pflash",
                     "readonly" => v == "yes" || (v == "no" && pflash),
                     "secure" => pflash && (v == "yes" || v == "no"),
-                    "format" => v == "raw",
+                    "format" => v == "raw" || (pflash && v == "qcow2"),
                     _ => false,
                 };
                 if !ok {
@@ -244,7 +256,5 @@ impl Planner<'_> {
 }
 
 fn has_pflash_loader(os: &domain_xml::model::Os) -> bool {
-    os.loader
-        .as_ref()
-        .is_some_and(|l| l.attrs.get("type") == Some("pflash"))
+    os.loader.as_ref().is_some_and(|l| l.is_pflash())
 }

@@ -68,6 +68,21 @@ pub fn start(e: &StartError) -> RemoteError {
     }
 }
 
+/// Firmware autoselection at define time: no descriptor fits
+/// (`VIR_ERR_OPERATION_FAILED`), or an image format QEMU's pflash cannot use
+/// (`VIR_ERR_CONFIG_UNSUPPORTED`).
+pub fn firmware(e: &qemu_runtime::firmware_fill::FillError) -> RemoteError {
+    use qemu_runtime::firmware_fill::FillError;
+    match e {
+        FillError::NoMatch(_) => RemoteError::operation_failed(&e.to_string()),
+        FillError::UnsupportedFormat { .. } => RemoteError::new(
+            ErrorCode::CONFIG_UNSUPPORTED,
+            ErrorDomain::QEMU,
+            format!("unsupported configuration: {e}"),
+        ),
+    }
+}
+
 /// A definition or link that could not be written or removed (libvirt:
 /// `VIR_ERR_SYSTEM_ERROR` with the errno text).
 pub fn store(e: &StoreError) -> RemoteError {

@@ -65,6 +65,8 @@ pub fn parse_definition(d: &Daemon, xml: &str) -> Result<domain_xml::Domain, Rem
     // libvirt's define-time checks: a definition it would refuse is refused here,
     // not stored to fail later on another host.
     domain_xml::validate(&def).map_err(|e| errors::validation(&e))?;
+    // libvirt records the chosen firmware (and the NVRAM path) in the definition.
+    crate::native::fill_firmware(&mut def, &d.paths, true).map_err(|e| errors::firmware(&e))?;
     Ok(def)
 }
 

@@ -8,12 +8,15 @@ use std::path::{Path, PathBuf};
 
 use confine::cgroup::{GROUP_SUFFIX, VmCgroup, machine_name, remove_group_dirs};
 use confine::dac::{DacDriver, Transaction};
-use confine::exec::Done;
+use confine::exec::{Done, HelperRecord};
 use confine::hostops::RealHostOps;
 use confine::selinux::SelinuxDriver;
 
 use crate::owners::OwnerLedger;
 use crate::paths::Paths;
+
+/// How long a helper (swtpm) gets to end after SIGTERM before SIGKILL.
+const HELPER_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How a cleanup problem about a file's owner begins (after the domain's name).
 pub const OWNER_NOT_RESTORED: &str = "owner not restored";
@@ -43,6 +46,8 @@ pub struct Cleanup {
     pub selinux_enforcing: Option<bool>,
     /// The domain's dynamic MCS level, given back to the daemon's table.
     pub selinux_mcs: Option<String>,
+    /// Helper processes (swtpm) stopped before the cgroup goes.
+    pub helpers: Vec<HelperRecord>,
 }
 
 /// One remembered ownership change, as kept in the status file.
@@ -111,6 +116,8 @@ pub struct CleanupRecord {
     pub selinux_enforcing: Option<bool>,
     #[serde(default)]
     pub selinux_mcs: Option<String>,
+    #[serde(default)]
+    pub helpers: Vec<HelperRecord>,
 }
 
 impl Cleanup {
@@ -135,6 +142,7 @@ impl Cleanup {
             selinux_labels: self.selinux_labels.clone(),
             selinux_enforcing: self.selinux_enforcing,
             selinux_mcs: self.selinux_mcs.clone(),
+            helpers: self.helpers.clone(),
         }
     }
 
@@ -160,6 +168,7 @@ impl Cleanup {
             selinux_labels: r.selinux_labels.clone(),
             selinux_enforcing: r.selinux_enforcing,
             selinux_mcs: r.selinux_mcs.clone(),
+            helpers: r.helpers.clone(),
         }
     }
 
@@ -168,6 +177,12 @@ impl Cleanup {
     /// crash in the middle of it (the restore of an owner is idempotent).
     pub fn run(mut self, ledger: &OwnerLedger) -> Vec<String> {
         let mut errors = Vec::new();
+        // QEMU is gone: its helpers go next (before their cgroup can be removed).
+        for h in std::mem::take(&mut self.helpers) {
+            if let Err(e) = confine::exec::helpers::stop_helper(&h, HELPER_GRACE) {
+                errors.push(format!("domain '{}': {e}", self.domain));
+            }
+        }
         if let Some(enforcing) = self.selinux_enforcing {
             let driver = SelinuxDriver::new(RealHostOps, enforcing);
             for (path, remember) in self.selinux_labels.iter().rev() {
@@ -265,6 +280,7 @@ impl Cleanup {
                 .collect(),
             selinux_enforcing: None,
             selinux_mcs: None,
+            helpers: done.helpers,
         }
     }
 }

@@ -60,6 +60,7 @@ fn record(
         dac_active: true,
         remember_owner,
         created_dirs: done.created_dirs.clone(),
+        helpers: done.helpers.clone(),
         ..CleanupRecord::default()
     }
 }

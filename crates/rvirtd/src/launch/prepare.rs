@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use confine::dac::{PasswdDb, Transaction};
-use confine::exec::{AccessCheck, CgroupPlan, DirPlan, Reach, StartPlan};
+use confine::exec::{AccessCheck, CgroupPlan, DirPlan, FilePlan, Reach, StartPlan};
 use confine::spec::{Identity, LandlockRules, LaunchSpec, NamespaceSpec};
 use domain_xml::Domain;
 use domain_xml::model::SecLabelType;
@@ -181,7 +181,9 @@ fn prepare_without_selinux(
         .map(|p| owned_dir(p, "directory"))
         .collect();
     let identity = (who.uid != 0 || who.gid != 0).then(|| who.clone());
-    let exists = |p: &Path| facts.stat(&p.to_string_lossy()).is_some();
+    let files = template_files(plan);
+    let exists =
+        |p: &Path| facts.stat(&p.to_string_lossy()).is_some() || files.iter().any(|f| f.path == p);
     Ok(StartPlan {
         domain: name.to_owned(),
         lib_dir: owned_dir(lib_dir.clone(), "per-domain directory"),
@@ -194,8 +196,10 @@ fn prepare_without_selinux(
         }),
         log_dir: paths.log_dir.clone(),
         dirs,
+        files: files.clone(),
         fds: plan.fds.clone(),
         cgroup: cgroup_plan(host, d, id, plan),
+        helpers: Vec::new(),
         log_path: paths.log_file(name),
         log_header: log_header(plan, id),
         launch: launch_spec(host, name, id, plan, facts, identity.clone()),
@@ -231,7 +235,10 @@ fn launch_spec(
                 && Path::new(&r.path) == p
         })
     };
-    let exists = |p: &Path| made(p) || facts.stat(&p.to_string_lossy()).is_some();
+    let files = template_files(plan);
+    let exists = |p: &Path| {
+        made(p) || files.iter().any(|f| f.path == p) || facts.stat(&p.to_string_lossy()).is_some()
+    };
     LaunchSpec {
         name: name.to_owned(),
         emulator: PathBuf::from(&plan.emulator),
@@ -256,6 +263,19 @@ fn launch_spec(
         log_path: paths.log_file(name),
         keep_fds: plan.fds.iter().map(|f| f.fd).collect(),
     }
+}
+
+/// Files the start makes from a template: the UEFI variable store of a domain
+/// that has none yet (libvirt copies the firmware's template at first start).
+fn template_files(plan: &LaunchPlan) -> Vec<FilePlan> {
+    plan.nvram_from_template
+        .iter()
+        .map(|(template, path)| FilePlan {
+            path: PathBuf::from(path),
+            template: PathBuf::from(template),
+            what: "nvram".into(),
+        })
+        .collect()
 }
 
 /// The per-VM cgroup, when the host has a hierarchy and qemu.conf names controllers.

@@ -6,6 +6,7 @@ pub mod graphics;
 pub mod misc;
 pub mod net;
 pub mod panic;
+pub mod tpm;
 
 pub use chardev::{CharKind, CharType, Chardev};
 pub use disk::{BackingStore, Disk, DiskBus, DiskDevice, DiskSource, DiskType};
@@ -16,6 +17,7 @@ pub use misc::{
 };
 pub use net::{Interface, InterfaceType};
 pub use panic::Panic;
+pub use tpm::Tpm;
 
 use crate::xml::{El, Extras, ParseError, XmlWriter};
 
@@ -30,6 +32,7 @@ pub struct Devices {
     pub consoles: Vec<Chardev>,
     pub channels: Vec<Chardev>,
     pub inputs: Vec<Input>,
+    pub tpms: Vec<Tpm>,
     pub graphics: Vec<Graphics>,
     pub sounds: Vec<Sound>,
     pub audios: Vec<Audio>,
@@ -74,6 +77,9 @@ impl Devices {
         }
         for c in el.children("input") {
             d.inputs.push(Input::read(c)?);
+        }
+        for c in el.children("tpm") {
+            d.tpms.push(Tpm::read(c)?);
         }
         for c in el.children("graphics") {
             d.graphics.push(Graphics::read(c)?);
@@ -129,6 +135,7 @@ impl Devices {
         self.consoles.iter().for_each(|x| x.write(w));
         self.channels.iter().for_each(|x| x.write(w));
         self.inputs.iter().for_each(|x| x.write(w));
+        self.tpms.iter().for_each(|x| x.write(w));
         self.graphics.iter().for_each(|x| x.write(w));
         self.sounds.iter().for_each(|x| x.write(w));
         self.audios.iter().for_each(|x| x.write(w));
