@@ -71,15 +71,18 @@ pub fn apply(d: &mut Domain, ctx: &DefaultsContext<'_>) {
         d.devices.emulator = Some(ctx.emulator.to_owned());
     }
     add_default_cpu(d);
+    crate::defaults_controllers::assign_indexes(&mut d.devices);
     add_default_controllers(&mut d.devices, &machine);
+    crate::defaults_controllers::apply(&mut d.devices, is_q35(&machine));
     pair_serials_and_consoles(&mut d.devices);
     add_ps2_inputs(d);
+    crate::defaults_devices::apply(&mut d.devices, is_q35(&machine));
     d.devices.tpms.iter_mut().for_each(|t| t.apply_defaults());
     let devs = &mut d.devices;
     if devs.audios.is_empty() {
         devs.audios.push(Audio {
             id: 1,
-            audio_type: "none".into(),
+            audio_type: crate::defaults_devices::default_audio_type(devs).into(),
             attrs: AttrSet::default(),
         });
     }
@@ -121,6 +124,7 @@ fn add_default_controllers(devs: &mut Devices, machine: &str) {
         driver: None,
         model_name: None,
         target: None,
+        master_startport: None,
         info: DeviceInfo::default(),
     };
     if !devs

@@ -6,6 +6,8 @@
 //! warnings, and listed by [`Domain::unsupported`] so a start can refuse them by name.
 
 pub mod defaults;
+mod defaults_controllers;
+mod defaults_devices;
 pub mod model;
 pub mod status;
 pub mod units;

@@ -52,9 +52,12 @@ pub fn grant_resource(
     selinux: bool,
 ) -> Result<Resource, String> {
     let access = grant_access(g);
-    let found = host
-        .stat(&g.path)
-        .ok_or_else(|| format!("'{}' does not exist", g.path))?;
+    let found = match host.stat(&g.path) {
+        Some(f) => f,
+        // A preview takes a missing granted path for a file.
+        None if host.assume_missing() => PathKind::File,
+        None => return Err(format!("'{}' does not exist", g.path)),
+    };
     let real = host.canonical(&g.path).unwrap_or_else(|| g.path.clone());
     if ["/proc", "/sys"]
         .iter()

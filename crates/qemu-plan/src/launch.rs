@@ -39,6 +39,40 @@ impl fmt::Display for Taint {
     }
 }
 
+/// A QMP command the daemon sends once QEMU is up, before the guest runs
+/// (what libvirt keeps off the command line: graphics passwords, the
+/// balloon's statistics period).
+#[derive(Clone, PartialEq, Eq)]
+pub struct MonitorCommand {
+    pub execute: String,
+    /// The arguments, a JSON object.
+    pub arguments: String,
+}
+
+/// Never print a password: the arguments of `set_password` are elided.
+impl fmt::Debug for MonitorCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let args = if self.execute == "set_password" {
+            "{…}"
+        } else {
+            &self.arguments
+        };
+        write!(f, "{} {args}", self.execute)
+    }
+}
+
+/// Where a `<graphics>` listens once started, for the live XML: the port
+/// chosen for `autoport`, the websocket port, the address or the socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GraphicsLive {
+    /// Position among the domain's `<graphics>`.
+    pub index: usize,
+    pub port: Option<u16>,
+    pub websocket: Option<u16>,
+    pub address: Option<String>,
+    pub socket: Option<String>,
+}
+
 /// A `<tpm><backend type='emulator'>`: the daemon runs swtpm for it (state set up
 /// once, per domain), listening on `socket`, before QEMU starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,9 +124,49 @@ pub struct LaunchPlan {
     /// `<currentMemory>` below `<memory>` with a balloon: the target the
     /// daemon sets through QMP `balloon` before the guest runs.
     pub balloon_target_kib: Option<u64>,
+    /// QMP commands for the daemon after `balloon_target_kib`, before `cont`.
+    pub monitor_commands: Vec<MonitorCommand>,
+    /// What the graphics got at start (ports, sockets), for the live XML.
+    pub graphics_live: Vec<GraphicsLive>,
 }
 
 impl LaunchPlan {
+    /// Writes what the graphics got at start into `d` (the live definition):
+    /// the port chosen for `autoport`, the websocket port, and the listen
+    /// address or socket, as libvirt's live XML shows them.
+    pub fn apply_live_graphics(&self, d: &mut domain_xml::Domain) {
+        for g in &self.graphics_live {
+            let Some(gr) = d.devices.graphics.get_mut(g.index) else {
+                continue;
+            };
+            if let Some(p) = g.port {
+                gr.port = Some(i32::from(p));
+            }
+            if let Some(w) = g.websocket {
+                gr.attrs.set("websocket", w.to_string());
+            }
+            let mut listen = domain_xml::model::AttrSet::default();
+            if let Some(a) = &g.address {
+                gr.attrs.set("listen", a.clone());
+                listen.set("type", "address");
+                listen.set("address", a.clone());
+            } else if let Some(s) = &g.socket {
+                listen.set("type", "socket");
+                listen.set("socket", s.clone());
+            } else {
+                continue;
+            }
+            match gr.listens.first_mut() {
+                Some(l) => {
+                    for (k, v) in listen.attrs {
+                        l.set(&k, v);
+                    }
+                }
+                None => gr.listens.push(listen),
+            }
+        }
+    }
+
     /// Nodes for the private `/dev` (empty without a mount namespace).
     pub fn dev_nodes(&self, host: &dyn HostFacts) -> Vec<DevNode> {
         if self.mount_namespace {

@@ -64,6 +64,20 @@ pub trait HostFacts {
     fn canonical(&self, path: &str) -> Option<String> {
         self.stat(path).map(|_| path.to_owned())
     }
+
+    /// A TCP port from `from` up (at most 65535) that nothing listens on at
+    /// `address` and that is not in `taken`: a graphics `autoport`. `None`
+    /// when none is free; the default knows no ports.
+    fn free_tcp_port(&self, _address: &str, _from: u16, _taken: &[u16]) -> Option<u16> {
+        None
+    }
+
+    /// `true` for a preview (`domxml-to-native`): a path the XML names that
+    /// does not exist is taken to be what the XML says it is (as libvirt's
+    /// preview does), instead of refusing the plan. A start never assumes.
+    fn assume_missing(&self) -> bool {
+        false
+    }
 }
 
 /// A backing file named in an image header.

@@ -39,6 +39,10 @@ fn caps(set: &str) -> Capabilities {
 struct FakeHost;
 
 impl HostFacts for FakeHost {
+    fn free_tcp_port(&self, _address: &str, from: u16, taken: &[u16]) -> Option<u16> {
+        (from..=65535).find(|p| !FakeHost::port_busy(*p) && !taken.contains(p))
+    }
+
     fn stat(&self, path: &str) -> Option<PathKind> {
         let dev = |major, minor| Some(PathKind::CharDev { major, minor });
         match path {
@@ -82,6 +86,13 @@ impl HostFacts for FakeHost {
             "loop-b.qcow2" => img("loop-a.qcow2", Some("qcow2")),
             _ => None,
         }
+    }
+}
+
+impl FakeHost {
+    /// Ports 5900 and 5700 are taken on the fake host (another VM's display).
+    fn port_busy(port: u16) -> bool {
+        port == 5900 || port == 5700
     }
 }
 
@@ -177,6 +188,12 @@ fn confine_report(p: &LaunchPlan) -> String {
     }
     if p.reboot_is_shutdown {
         let _ = writeln!(s, "# reboot is shutdown (QMP set-action)");
+    }
+    for c in &p.monitor_commands {
+        let _ = writeln!(s, "# QMP {c:?}");
+    }
+    for g in &p.graphics_live {
+        let _ = writeln!(s, "# graphics live {g:?}");
     }
     let _ = writeln!(s, "# /dev nodes (mount namespace: {})", p.mount_namespace);
     for n in p.dev_nodes(&FakeHost) {
@@ -478,6 +495,14 @@ fn argv_is_covered_by_resources_and_fds() {
         for (i, a) in p.argv.iter().enumerate() {
             if i > 0 && p.argv[i - 1] == "-device" && a.starts_with('{') {
                 let v: serde_json::Value = serde_json::from_str(a).expect("device json");
+                // libvirt gives ich9's UHCI companions (they join their
+                // EHCI's bus through `masterbus`) and pvpanic no id.
+                if v["driver"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with("ich9-usb-uhci") || d.starts_with("pvpanic"))
+                {
+                    continue;
+                }
                 let id = v["id"].as_str().expect("device id").to_owned();
                 assert!(!ids.contains(&id), "{name}: device id {id} twice");
                 ids.push(id);

@@ -72,6 +72,47 @@ impl HostFacts for RealHostFacts {
             format,
         })
     }
+
+    /// A port nothing listens on: bound and released again (QEMU binds it
+    /// right after; another program may race it, as with libvirt).
+    fn free_tcp_port(&self, address: &str, from: u16, taken: &[u16]) -> Option<u16> {
+        (from..=65535)
+            .filter(|p| !taken.contains(p))
+            .find(|p| std::net::TcpListener::bind((address, *p)).is_ok())
+    }
+}
+
+/// The host as a preview (`domxml-to-native`) sees it: real where paths
+/// exist, and a path the XML names but the host lacks is taken for what the
+/// XML says (libvirt's preview does not require the files either).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PreviewHostFacts;
+
+impl HostFacts for PreviewHostFacts {
+    fn stat(&self, path: &str) -> Option<PathKind> {
+        RealHostFacts.stat(path)
+    }
+
+    fn owner(&self, path: &str) -> Option<PathOwner> {
+        RealHostFacts.owner(path)
+    }
+
+    fn canonical(&self, path: &str) -> Option<String> {
+        RealHostFacts.canonical(path)
+    }
+
+    fn backing_file(&self, path: &str) -> Option<ImageBacking> {
+        RealHostFacts.backing_file(path)
+    }
+
+    /// A preview opens no port: the first one from `from` not yet handed out.
+    fn free_tcp_port(&self, _address: &str, from: u16, taken: &[u16]) -> Option<u16> {
+        (from..=65535).find(|p| !taken.contains(p))
+    }
+
+    fn assume_missing(&self) -> bool {
+        true
+    }
 }
 
 const QCOW2_MAGIC: [u8; 4] = *b"QFI\xfb";

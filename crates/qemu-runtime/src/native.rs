@@ -9,7 +9,7 @@ use qemu::Capabilities;
 use qemu_plan::runtime::DEFAULT_EMULATOR;
 use qemu_plan::{PlanInput, shell_quote};
 
-use crate::hostfacts::RealHostFacts;
+use crate::hostfacts::PreviewHostFacts;
 use crate::paths::Paths;
 
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +84,9 @@ pub fn to_native(
 ) -> Result<String, NativeError> {
     fill_defaults(&mut d, caps);
     fill_firmware(&mut d, paths, true)?;
-    let facts = RealHostFacts;
+    // Planned without requiring the files the XML names (as libvirt's
+    // preview); the start checks them.
+    let facts = PreviewHostFacts;
     let runtime = crate::runtime::runtime(paths, config, 1, &d, &facts);
     let plan = qemu_plan::plan(&PlanInput {
         domain: &d,

@@ -186,3 +186,38 @@ fn daemon_without_the_call_falls_back_to_offline() {
     );
     check_kbase_line(&ok_stdout(&o));
 }
+
+/// Like libvirt's preview, domxml-to-native plans a domain whose files do not
+/// exist (a disk image, a kernel, an RNG device) as the XML describes them;
+/// only a start checks them.
+#[test]
+fn offline_preview_does_not_need_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = format!("qemu:///embed?root={}", dir.path().join("root").display());
+    let xml = dir.path().join("missing.xml");
+    std::fs::write(
+        &xml,
+        "<domain type='qemu'><name>missing</name><memory unit='MiB'>128</memory>\
+         <os><type arch='x86_64' machine='q35'>hvm</type>\
+         <kernel>/nonexistent/vmlinuz</kernel><initrd>/nonexistent/initrd.gz</initrd></os>\
+         <devices><disk type='file' device='disk'><driver name='qemu' type='raw'/>\
+         <source file='/nonexistent/disk.img'/><target dev='vda' bus='virtio'/></disk>\
+         <graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'/>\
+         <rng model='virtio'><backend model='random'>/dev/nonexistent-hwrng</backend></rng>\
+         </devices></domain>",
+    )
+    .unwrap();
+    let out = ok_stdout(&rvirt(
+        &uri,
+        dir.path(),
+        &["domxml-to-native", "qemu-argv", xml.to_str().unwrap()],
+    ));
+    for want in [
+        "-kernel /nonexistent/vmlinuz",
+        "/nonexistent/disk.img",
+        "/dev/nonexistent-hwrng",
+        "-vnc 127.0.0.1:0",
+    ] {
+        assert!(out.contains(want), "{want} not in {out}");
+    }
+}

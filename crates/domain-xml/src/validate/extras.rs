@@ -325,7 +325,7 @@ fn small_attrs(dom: &Domain, r: &mut Report) {
             && c.model
                 .as_deref()
                 .is_some_and(|m| m.starts_with("ich9-uhci"))
-            && kept(&c.attrs.extras, "master").next().is_none()
+            && c.master_startport.is_none()
         {
             r.unsupported(format!(
                 "<controller type='usb' model='{}'> needs a <master startport=...> (its EHCI controller)",

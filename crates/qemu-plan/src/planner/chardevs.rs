@@ -85,6 +85,21 @@ impl Planner<'_> {
             }
             CharType::File => self.file_chardev(subject, alias, id, src),
             CharType::Unix => self.unix_chardev(subject, alias, id, src),
+            // The SPICE agent's channel: QEMU hands it to the SPICE server.
+            CharType::Spicevmc => {
+                if !self
+                    .dom
+                    .devices
+                    .graphics
+                    .iter()
+                    .any(|g| g.gtype == domain_xml::model::devices::GraphicsType::Spice)
+                {
+                    self.problem(subject, "type 'spicevmc' needs <graphics type='spice'>");
+                    return false;
+                }
+                self.arg2("-chardev", format!("spicevmc,id={id},name=vdagent"));
+                true
+            }
             other => {
                 self.problem(subject, format!("type '{other}' is not supported yet"));
                 false

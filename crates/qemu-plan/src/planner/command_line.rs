@@ -63,6 +63,7 @@ impl Planner<'_> {
         }
         self.grants();
         self.sandbox_arg();
+        self.panics();
         if self.host.log_timestamp && self.caps.has_option("msg", Some("timestamp")) {
             self.arg2("-msg", "timestamp=on");
         }

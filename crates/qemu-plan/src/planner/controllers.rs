@@ -1,5 +1,6 @@
-//! Controllers: PCIe root ports, USB, virtio-scsi and virtio-serial; the
-//! machine's built-in IDE/SATA controller needs no argument.
+//! Controllers: PCIe root ports, PCI bridges, USB (XHCI, ich9 EHCI with its
+//! UHCI companions), virtio-scsi and virtio-serial; the machine's built-in
+//! IDE/SATA controller needs no argument.
 
 use domain_xml::model::devices::{Controller, ControllerType};
 
@@ -15,9 +16,12 @@ pub(super) fn default_usb_model(family: Family) -> &'static str {
     }
 }
 
-/// Whether a controller is a PCI(e) port providing a bus of its own.
+/// The PCI controller models that provide a bus of their own.
+const BUS_MODELS: &[&str] = &["pcie-root-port", "pcie-to-pci-bridge", "pci-bridge"];
+
+/// Whether a controller is a PCI(e) port or bridge providing a bus of its own.
 pub(super) fn provides_bus(c: &Controller) -> bool {
-    c.ctype == ControllerType::Pci && c.model.as_deref() == Some("pcie-root-port")
+    c.ctype == ControllerType::Pci && c.model.as_deref().is_some_and(|m| BUS_MODELS.contains(&m))
 }
 
 /// Whether a controller becomes a PCI device of its own.
@@ -89,7 +93,10 @@ impl Planner<'_> {
             );
         }
         match c.ctype {
-            ControllerType::Pci if provides_bus(c) => self.pcie_root_port(i, c, &subject),
+            ControllerType::Pci if c.model.as_deref() == Some("pcie-root-port") => {
+                self.pcie_root_port(i, c, &subject)
+            }
+            ControllerType::Pci if provides_bus(c) => self.pci_bridge(i, c, &subject),
             ControllerType::Pci => self.pci_root(c, &subject),
             ControllerType::Usb => self.usb_controller(i, c, &subject),
             ControllerType::Scsi => self.scsi_controller(i, c, &subject),
@@ -129,10 +136,66 @@ impl Planner<'_> {
         {
             self.problem(subject, "only <model name='pcie-root-port'/> is supported");
         }
+        // libvirt numbers a port after its own address: (slot << 3) | function.
+        let port = target("port").or_else(|| {
+            self.pci
+                .get(&PciDev::Controller(i))
+                .map(|a| (a.slot << 3) | a.function)
+        });
         let props = Obj::new()
             .with("driver", "pcie-root-port")
-            .with_opt("port", target("port"))
+            .with_opt("port", port)
             .with("chassis", target("chassis").unwrap_or(index))
+            .with("id", format!("pci.{index}"));
+        let props = self.pci_props(PciDev::Controller(i), props);
+        self.device(props);
+    }
+
+    /// `pcie-to-pci-bridge` (q35: a conventional PCI bus behind a root port)
+    /// and `pci-bridge` (with its chassis number, libvirt's default being the
+    /// controller index).
+    fn pci_bridge(&mut self, i: usize, c: &Controller, subject: &str) {
+        let index = c.index.unwrap_or(0);
+        let model = c.model.as_deref().unwrap_or_default();
+        let (driver, chassis) = if model == "pcie-to-pci-bridge" {
+            if self.family != Family::Q35 {
+                self.problem(subject, "model 'pcie-to-pci-bridge' needs a q35 machine");
+            }
+            ("pcie-pci-bridge", None)
+        } else {
+            let nr = c
+                .target
+                .as_ref()
+                .and_then(|t| t.get("chassisNr"))
+                .and_then(|v| v.parse::<u32>().ok())
+                .unwrap_or(index);
+            ("pci-bridge", Some(nr))
+        };
+        let extra: Vec<&str> = c
+            .target
+            .iter()
+            .flat_map(|t| t.attrs.iter())
+            .map(|(k, _)| k.as_str())
+            .filter(|k| *k != "chassisNr")
+            .collect();
+        if !extra.is_empty() || !c.attrs.attrs.is_empty() || c.driver.is_some() {
+            self.problem(
+                subject,
+                "only <target chassisNr=> is supported on a PCI bridge",
+            );
+        }
+        if !self.caps.has_device(driver) {
+            self.problem(
+                subject,
+                format!(
+                    "model '{model}' needs device '{driver}', which {} lacks",
+                    self.rt.emulator
+                ),
+            );
+        }
+        let props = Obj::new()
+            .with("driver", driver)
+            .with_opt("chassis_nr", chassis)
             .with("id", format!("pci.{index}"));
         let props = self.pci_props(PciDev::Controller(i), props);
         self.device(props);
@@ -211,9 +274,47 @@ impl Planner<'_> {
                 let props = self.pci_props(PciDev::Controller(i), props);
                 self.device(props);
             }
+            "ich9-ehci1" => {
+                self.need_device(subject, model, "ich9-usb-ehci1");
+                let props = Obj::new().with("driver", "ich9-usb-ehci1").with("id", id);
+                let props = self.pci_props(PciDev::Controller(i), props);
+                self.device(props);
+            }
+            "ich9-uhci1" | "ich9-uhci2" | "ich9-uhci3" => {
+                let driver = model.replace("ich9-", "ich9-usb-");
+                self.need_device(subject, model, &driver);
+                let has_master = self.dom.devices.controllers.iter().any(|o| {
+                    o.ctype == ControllerType::Usb
+                        && o.index.unwrap_or(0) == index
+                        && o.model.as_deref() == Some("ich9-ehci1")
+                });
+                if !has_master {
+                    self.problem(subject, "No master USB controller specified");
+                    return;
+                }
+                let props = Obj::new()
+                    .with("driver", driver)
+                    .with("masterbus", format!("{id}.0"))
+                    .with("firstport", c.master_startport.unwrap_or(0));
+                let props = self.pci_props(PciDev::Controller(i), props);
+                self.device(props);
+            }
             other => {
                 self.problem(subject, format!("model '{other}' is not supported yet"));
             }
+        }
+    }
+
+    /// A problem when the emulator lacks the QEMU device a model needs.
+    fn need_device(&mut self, subject: &str, model: &str, driver: &str) {
+        if !self.caps.has_device(driver) {
+            self.problem(
+                subject,
+                format!(
+                    "model '{model}' needs device '{driver}', which {} lacks",
+                    self.rt.emulator
+                ),
+            );
         }
     }
 

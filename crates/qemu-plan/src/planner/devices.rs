@@ -2,12 +2,11 @@
 
 use domain_xml::model::devices::{ControllerType, GraphicsType, InputBus, InputType};
 
-use super::chardevs::opt_escape;
 use super::controllers::default_usb_model;
 use super::pci::PciDev;
 use super::state::{Expect, Planner};
 use crate::json::Obj;
-use crate::resources::{Access, Provision, Resource, ResourceClass, ResourceKind, SelinuxRole};
+use crate::resources::{Access, ResourceClass, SelinuxRole};
 
 /// The QEMU device of a sound model and whether it is a PCI device.
 pub(crate) fn sound_driver(model: &str) -> Option<(&'static str, bool)> {
@@ -102,11 +101,25 @@ impl Planner<'_> {
 
     pub(super) fn audio(&mut self) {
         let dom = self.dom;
+        let spice = dom
+            .devices
+            .graphics
+            .iter()
+            .any(|g| g.gtype == GraphicsType::Spice);
         for a in &dom.devices.audios {
-            if a.audio_type != "none" || !a.attrs.attrs.is_empty() {
+            // SPICE's own backend plays to the SPICE client.
+            let ok = match a.audio_type.as_str() {
+                "none" => true,
+                "spice" => spice,
+                _ => false,
+            };
+            if !ok || !a.attrs.attrs.is_empty() {
                 self.problem(
                     format!("audio {}", a.id),
-                    format!("type '{}' is not supported yet (only 'none')", a.audio_type),
+                    format!(
+                        "type '{}' is not supported yet (only 'none', and 'spice' with SPICE graphics)",
+                        a.audio_type
+                    ),
                 );
                 continue;
             }
@@ -114,141 +127,9 @@ impl Planner<'_> {
                 "-audiodev",
                 Obj::new()
                     .with("id", format!("audio{}", a.id))
-                    .with("driver", "none")
+                    .with("driver", a.audio_type.as_str())
                     .to_json(),
             );
-        }
-    }
-
-    /// VNC only. Without a listen address the display is a UNIX socket in
-    /// the private directory (`<lib dir>/vnc.sock`).
-    pub(super) fn graphics(&mut self) {
-        let dom = self.dom;
-        let audio = dom.devices.audios.first().map(|a| format!("audio{}", a.id));
-        for (i, g) in dom.devices.graphics.iter().enumerate() {
-            let subject = format!("graphics '{}'", g.gtype);
-            if g.gtype != GraphicsType::Vnc {
-                self.problem(&subject, "only type 'vnc' is supported yet");
-                continue;
-            }
-            if i > 0 {
-                self.problem(&subject, "only one <graphics> is supported");
-                continue;
-            }
-            if !g.attrs.attrs.is_empty() {
-                let names: Vec<&str> = g.attrs.attrs.iter().map(|(k, _)| k.as_str()).collect();
-                self.problem(
-                    &subject,
-                    format!("attributes {} are not supported yet", names.join(", ")),
-                );
-                continue;
-            }
-            let listen = g.listens.first();
-            let ltype = listen.and_then(|l| l.get("type"));
-            let mut arg = match (ltype, g.port, g.autoport) {
-                (None | Some("socket"), None | Some(-1), None | Some(true)) => {
-                    let path = listen
-                        .and_then(|l| l.get("socket"))
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| {
-                            format!("{}/vnc.sock", self.rt.lib_dir.trim_end_matches('/'))
-                        });
-                    self.push_resource(Resource {
-                        path: path.clone(),
-                        kind: ResourceKind::Socket,
-                        access: Access::ReadWrite,
-                        origin: "graphics vnc".into(),
-                        class: ResourceClass::Device,
-                        provision: Provision::QemuCreates,
-                        dac_relabel: false,
-                        dac_label: None,
-                        selinux: SelinuxRole::Untouched,
-                    });
-                    format!("vnc=unix:{}", opt_escape(&path))
-                }
-                (Some("none"), None | Some(-1), _) => "none".to_owned(),
-                (Some("address"), Some(port), Some(false) | None) if port >= 5900 => {
-                    let addr = listen.and_then(|l| l.get("address")).unwrap_or("127.0.0.1");
-                    let addr = if addr.contains(':') {
-                        format!("[{addr}]")
-                    } else {
-                        addr.to_owned()
-                    };
-                    format!("{addr}:{}", port - 5900)
-                }
-                _ => {
-                    self.problem(
-                        &subject,
-                        "only a UNIX socket listener or an address with a fixed port ≥ 5900 is supported yet (no autoport)",
-                    );
-                    continue;
-                }
-            };
-            if let Some(a) = &audio {
-                arg.push_str(&format!(",audiodev={a}"));
-            }
-            self.arg2("-vnc", arg);
-        }
-    }
-
-    pub(super) fn videos(&mut self) {
-        let dom = self.dom;
-        let mut primary = true;
-        for (i, v) in dom.devices.videos.iter().enumerate() {
-            let alias = v.info.alias.clone().unwrap_or_else(|| format!("video{i}"));
-            let subject = format!("video '{alias}'");
-            let model = v.model_type().unwrap_or("vga");
-            if model == "none" {
-                continue;
-            }
-            let dev = if primary {
-                PciDev::PrimaryVideo
-            } else {
-                PciDev::Video(i)
-            };
-            primary = false;
-            let extra: Vec<&str> = v
-                .model
-                .iter()
-                .flat_map(|m| m.attrs.iter())
-                .map(|(k, _)| k.as_str())
-                .filter(|k| !["type", "vram", "heads", "primary"].contains(k))
-                .collect();
-            if !extra.is_empty() || v.driver.is_some() {
-                self.problem(
-                    &subject,
-                    format!(
-                        "model attributes {} are not supported yet",
-                        extra.join(", ")
-                    ),
-                );
-                continue;
-            }
-            let props = match model {
-                "vga" => {
-                    let kib = v
-                        .model
-                        .as_ref()
-                        .and_then(|m| m.get("vram"))
-                        .and_then(|s| s.parse::<u32>().ok())
-                        .unwrap_or(16384);
-                    Obj::new()
-                        .with("driver", "VGA")
-                        .with("id", alias)
-                        .with("vgamem_mb", kib / 1024)
-                }
-                "cirrus" => Obj::new().with("driver", "cirrus-vga").with("id", alias),
-                "virtio" => Obj::new()
-                    .with("driver", "virtio-vga")
-                    .with("id", alias)
-                    .with("max_outputs", 1u32),
-                other => {
-                    self.problem(&subject, format!("model '{other}' is not supported yet"));
-                    continue;
-                }
-            };
-            let props = self.pci_props(dev, props);
-            self.device(props);
         }
     }
 
@@ -301,9 +182,16 @@ impl Planner<'_> {
         }
     }
 
-    /// `i6300esb` (PCI) and `ib700` (ISA) with `-watchdog-action`.
+    /// `i6300esb` (PCI), `ib700` (ISA) and q35's built-in `itco` (a pin
+    /// strap, `-global ICH9-LPC.noreboot=off`), then one `-watchdog-action`
+    /// for all of them (libvirt requires the same action on each).
     pub(super) fn watchdogs(&mut self) {
         let dom = self.dom;
+        let Some(first) = dom.devices.watchdogs.first() else {
+            return;
+        };
+        let action = first.action.as_deref().unwrap_or("reset");
+        let mut itco = false;
         for (i, w) in dom.devices.watchdogs.iter().enumerate() {
             let alias = w
                 .info
@@ -311,13 +199,12 @@ impl Planner<'_> {
                 .clone()
                 .unwrap_or_else(|| format!("watchdog{i}"));
             let subject = format!("watchdog '{alias}'");
-            let action = w.action.as_deref().unwrap_or("reset");
-            if action == "dump" {
-                self.problem(&subject, "action 'dump' is not supported yet");
+            if w.action.as_deref().unwrap_or("reset") != action {
+                self.problem(&subject, "all watchdogs must have the same action");
                 continue;
             }
-            if i > 0 {
-                self.problem(&subject, "only one watchdog is supported");
+            if !w.extras.is_empty() {
+                self.problem(&subject, "only model, action and <address> are supported");
                 continue;
             }
             let props = Obj::new()
@@ -329,13 +216,28 @@ impl Planner<'_> {
                     self.device(props);
                 }
                 "ib700" => self.device(props),
+                "itco" => {
+                    if self.family != super::state::Family::Q35 {
+                        self.problem(&subject, "model 'itco' is part of the q35 machine only");
+                        continue;
+                    }
+                    itco = true;
+                }
                 other => {
                     self.problem(&subject, format!("model '{other}' is not supported yet"));
                     continue;
                 }
             }
-            self.arg2("-watchdog-action", action);
         }
+        if itco {
+            self.arg2("-global", "ICH9-LPC.noreboot=off");
+        }
+        if action == "dump" {
+            // libvirt pauses and dumps itself; rvirt has no dump yet.
+            self.problem("watchdog", "action 'dump' is not supported yet");
+            return;
+        }
+        self.arg2("-watchdog-action", action);
     }
 
     pub(super) fn balloon(&mut self) {
@@ -352,7 +254,7 @@ impl Planner<'_> {
                 let alias = b.info.alias.clone().unwrap_or_else(|| "balloon0".into());
                 let mut props = Obj::new()
                     .with("driver", "virtio-balloon-pci")
-                    .with("id", alias);
+                    .with("id", alias.as_str());
                 if b.attrs.get("autodeflate") == Some("on") {
                     props.set("deflate-on-oom", true);
                 }
@@ -361,6 +263,17 @@ impl Planner<'_> {
                 }
                 let props = self.pci_props(PciDev::Balloon, props);
                 self.device(props);
+                // libvirt sets the statistics period over QMP once QEMU runs.
+                if let Some(period) = b.stats_period {
+                    self.monitor_commands.push(crate::launch::MonitorCommand {
+                        execute: "qom-set".into(),
+                        arguments: Obj::new()
+                            .with("path", format!("/machine/peripheral/{alias}"))
+                            .with("property", "guest-stats-polling-interval")
+                            .with("value", period)
+                            .to_json(),
+                    });
+                }
             }
             other => self.problem(
                 "memballoon",

@@ -50,6 +50,8 @@ impl Planner<'_> {
                     .as_ref()
                     .is_some_and(|b| b.model != "none"))
             .then_some(dom.current_memory_kib),
+            monitor_commands: self.monitor_commands,
+            graphics_live: self.graphics_live,
         })
     }
 

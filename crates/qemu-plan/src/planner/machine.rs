@@ -73,6 +73,8 @@ impl Planner<'_> {
                     _ => false,
                 },
                 ("hpet", ["present"]) => true,
+                // -cpu properties (cpu_features.rs).
+                ("kvmclock" | "hypervclock", ["present"]) => true,
                 _ => false,
             };
             if !ok {
@@ -224,7 +226,7 @@ impl Planner<'_> {
             );
         } else if let Some(t) = template {
             // The daemon reads the template; QEMU never sees it.
-            if self.rt.host.stat(t) != Some(PathKind::File) {
+            if self.rt.host.stat(t) != Some(PathKind::File) && !self.rt.host.assume_missing() {
                 self.problem("nvram", format!("template '{t}' is not a regular file"));
             }
             self.nvram_from_template = Some((t.to_owned(), path.to_owned()));
@@ -293,6 +295,9 @@ impl Planner<'_> {
         if let Some(f) = dom.features.as_ref().and_then(|f| f.get("smm")) {
             let on = f.attrs.iter().all(|(k, v)| k != "state" || v == "on");
             s.push_str(if on { ",smm=on" } else { ",smm=off" });
+        }
+        if let Some(p) = self.ioapic_machine_prop() {
+            s.push_str(p);
         }
         s.push_str(&format!(
             ",dump-guest-core={}",
@@ -364,7 +369,12 @@ impl Planner<'_> {
         let dom = self.dom;
         let kvm = dom.virt_type == VirtType::Kvm;
         let Some(cpu) = &dom.cpu else {
-            self.arg2("-cpu", "qemu64");
+            let mut s = "qemu64".to_owned();
+            for p in self.cpu_feature_props() {
+                s.push(',');
+                s.push_str(&p);
+            }
+            self.arg2("-cpu", s);
             return;
         };
         let mode = cpu.mode.unwrap_or(CpuMode::Custom);
@@ -404,6 +414,10 @@ impl Planner<'_> {
             use domain_xml::model::general::FeaturePolicy as P;
             let on = !matches!(f.policy, Some(P::Disable | P::Forbid));
             s.push_str(&format!(",{}={}", f.name, if on { "on" } else { "off" }));
+        }
+        for p in self.cpu_feature_props() {
+            s.push(',');
+            s.push_str(&p);
         }
         self.arg2("-cpu", s);
     }

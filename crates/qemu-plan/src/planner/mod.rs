@@ -10,17 +10,21 @@ mod addresses;
 mod chardevs;
 mod command_line;
 mod controllers;
+mod cpu_features;
 mod devices;
 mod disks;
 mod firmware;
+mod graphics;
 mod launch_plan;
 mod machine;
 mod nets;
+mod panic;
 mod pci;
 mod sandbox;
 mod state;
 mod tpm;
 mod unsupported;
+mod video;
 
 use std::collections::BTreeMap;
 
@@ -66,6 +70,8 @@ pub(crate) fn run(
         disk_boot: BTreeMap::new(),
         net_boot: BTreeMap::new(),
         nvram_from_template: None,
+        monitor_commands: Vec::new(),
+        graphics_live: Vec::new(),
         tpm_emulators: Vec::new(),
     };
     p.check_kept_unknowns();

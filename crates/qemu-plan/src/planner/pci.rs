@@ -1,12 +1,17 @@
-//! PCI slot assignment on the root bus.
+//! PCI slot assignment.
 //!
-//! Addresses given in the XML are used as given (root bus only). Devices
-//! without one get the next free slot, in libvirt's assignment order (primary
-//! video, controllers, NICs, virtio disks, balloon, RNG, watchdog). On q35 the devices
-//! sit directly on `pcie.0` as integrated endpoints instead of behind the
-//! `pcie-root-port`s libvirt would add: the guest sees them fine, but they are
-//! not hot-unpluggable. `pcie-root-port` controllers given in the XML are
-//! emitted, and devices addressed to their buses are placed there.
+//! Addresses given in the XML are used as given (on the root bus or on a bus a
+//! controller of the XML provides). Devices without one get an address in
+//! libvirt's assignment order (primary video, PCI controllers, NICs, sound,
+//! other controllers, virtio disks, balloon, RNG, watchdog, videos, inputs).
+//! On q35, `pcie-root-port`s without an address are packed eight to a
+//! multifunction slot, and each PCIe endpoint (virtio devices, XHCI, the
+//! pcie-to-pci bridge) takes slot 0 of the next free root port, as libvirt does
+//! with virt-install's and virt-manager's fourteen ports; conventional PCI
+//! devices go to a pcie-to-pci bridge when the domain has one. When no port is
+//! left, the device sits directly on `pcie.0` as an integrated endpoint instead
+//! of behind a root port libvirt would add: the guest sees it fine, but it is not
+//! hot-unpluggable.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +30,7 @@ pub(crate) enum PciDev {
     Watchdog(usize),
     Video(usize),
     Input(usize),
+    Panic(usize),
 }
 
 /// A slot and function on the root bus.
@@ -106,8 +112,15 @@ pub(crate) fn explicit(addr: &Address, buses: &[u32]) -> Result<PciAddr, String>
 #[derive(Debug)]
 pub(crate) struct PciAlloc {
     used: Vec<u32>,
+    /// (bus, slot, function) taken on buses other than the root.
+    used_other: Vec<(u32, u32, u32)>,
     pub assigned: BTreeMap<PciDev, PciAddr>,
     first_free: u32,
+    /// Root-bus slots whose functions several devices share (ICH9 USB).
+    shared_slots: Vec<u32>,
+    /// The root-bus slot being filled with functions (root ports), and its
+    /// next free function.
+    multi: Option<(u32, u32)>,
 }
 
 impl PciAlloc {
@@ -117,16 +130,98 @@ impl PciAlloc {
         let used = if q35 { vec![0, 0x1f] } else { vec![0, 1] };
         PciAlloc {
             used,
+            used_other: Vec::new(),
             assigned: BTreeMap::new(),
             first_free: 1,
+            shared_slots: Vec::new(),
+            multi: None,
         }
     }
 
     pub fn reserve(&mut self, dev: PciDev, addr: PciAddr) {
-        if addr.bus == 0 && !self.used.contains(&addr.slot) {
-            self.used.push(addr.slot);
+        if addr.bus == 0 {
+            if !self.used.contains(&addr.slot) {
+                self.used.push(addr.slot);
+            }
+        } else {
+            self.used_other.push((addr.bus, addr.slot, addr.function));
         }
         self.assigned.insert(dev, addr);
+    }
+
+    /// Whether anything sits on `bus` (other than the root).
+    pub fn bus_in_use(&self, bus: u32) -> bool {
+        self.used_other.iter().any(|(b, _, _)| *b == bus)
+    }
+
+    /// Slot 0 of a root port's bus (a root port has one slot).
+    pub fn on_port(&mut self, dev: PciDev, bus: u32) -> PciAddr {
+        let addr = PciAddr {
+            bus,
+            slot: 0,
+            function: 0,
+            multifunction: false,
+        };
+        self.reserve(dev, addr);
+        addr
+    }
+
+    /// The next free slot (1..=31) of a bridge's bus.
+    pub fn on_bridge(&mut self, dev: PciDev, bus: u32) -> Option<PciAddr> {
+        let slot = (1..=31).find(|s| {
+            !self
+                .used_other
+                .iter()
+                .any(|(b, sl, _)| *b == bus && sl == s)
+        })?;
+        let addr = PciAddr {
+            bus,
+            slot,
+            function: 0,
+            multifunction: false,
+        };
+        self.reserve(dev, addr);
+        Some(addr)
+    }
+
+    /// The next function of the root-bus slot being packed; function 0 of a
+    /// new slot says `multifunction`.
+    pub fn next_function(&mut self, dev: PciDev) -> Result<PciAddr, String> {
+        let addr = match self.multi {
+            Some((slot, f)) if f < 8 => PciAddr {
+                bus: 0,
+                slot,
+                function: f,
+                multifunction: false,
+            },
+            _ => {
+                let mut slot = self.first_free;
+                while self.used.contains(&slot) {
+                    slot += 1;
+                }
+                if slot > 31 {
+                    return Err("no free PCI slot left on the root bus".to_owned());
+                }
+                PciAddr {
+                    bus: 0,
+                    slot,
+                    function: 0,
+                    multifunction: true,
+                }
+            }
+        };
+        self.multi = Some((addr.slot, addr.function + 1));
+        self.reserve(dev, addr);
+        Ok(addr)
+    }
+
+    /// The next free root-bus slot, not yet taken.
+    pub fn free_slot(&self) -> u32 {
+        let mut slot = self.first_free;
+        while self.used.contains(&slot) {
+            slot += 1;
+        }
+        slot
     }
 
     /// Wants a specific slot for `dev` if free (the primary video's).
@@ -150,6 +245,36 @@ impl PciAlloc {
         }
         self.first_free = slot;
         let addr = PciAddr::root(slot);
+        self.reserve(dev, addr);
+        Ok(addr)
+    }
+
+    /// A fixed root-bus slot and function if free (q35's ICH9 functions:
+    /// HDA at 0x1b, USB at 0x1d), else the next free slot.
+    pub fn prefer_function(
+        &mut self,
+        dev: PciDev,
+        slot: u32,
+        function: u32,
+        multifunction: bool,
+    ) -> Result<PciAddr, String> {
+        let taken_by_other = self
+            .assigned
+            .iter()
+            .any(|(_, a)| a.bus == 0 && a.slot == slot && a.function == function);
+        let slot_free_or_shared = !self.used.contains(&slot) || self.shared_slots.contains(&slot);
+        if taken_by_other || !slot_free_or_shared {
+            return self.next(dev);
+        }
+        if !self.shared_slots.contains(&slot) {
+            self.shared_slots.push(slot);
+        }
+        let addr = PciAddr {
+            bus: 0,
+            slot,
+            function,
+            multifunction,
+        };
         self.reserve(dev, addr);
         Ok(addr)
     }

@@ -60,6 +60,8 @@ pub(crate) struct Planner<'a> {
     pub disk_boot: BTreeMap<usize, u32>,
     pub net_boot: BTreeMap<usize, u32>,
     pub(super) nvram_from_template: Option<(String, String)>,
+    pub(super) monitor_commands: Vec<crate::launch::MonitorCommand>,
+    pub(super) graphics_live: Vec<crate::launch::GraphicsLive>,
     pub(super) tpm_emulators: Vec<crate::launch::TpmEmulator>,
 }
 
@@ -187,9 +189,18 @@ impl<'a> Planner<'a> {
         dac_relabel: bool,
         selinux: SelinuxRole,
     ) -> Option<ResourceKind> {
-        let Some(found) = self.rt.host.stat(path) else {
-            self.problem(subject, format!("'{path}' does not exist"));
-            return None;
+        let found = match self.rt.host.stat(path) {
+            Some(f) => f,
+            // A preview takes the path for what the XML says it is.
+            None if self.rt.host.assume_missing() => match expect {
+                Expect::File => PathKind::File,
+                Expect::Block => PathKind::BlockDev { major: 0, minor: 0 },
+                Expect::Char => PathKind::CharDev { major: 0, minor: 0 },
+            },
+            None => {
+                self.problem(subject, format!("'{path}' does not exist"));
+                return None;
+            }
         };
         let kind = match (expect, found) {
             (Expect::File, PathKind::File) => ResourceKind::File,

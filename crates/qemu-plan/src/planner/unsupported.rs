@@ -204,6 +204,10 @@ impl Planner<'_> {
                 if vmport_ok {
                     continue;
                 }
+                // Checked where they are planned (cpu_features.rs).
+                if ["hyperv", "kvm", "pmu", "ioapic"].contains(&feat.name.as_str()) {
+                    continue;
+                }
                 if !["acpi", "apic", "pae"].contains(&feat.name.as_str()) {
                     self.not_supported(&format!("feature <{}/>", feat.name));
                 } else if !feat.attrs.is_empty() || !feat.children.is_empty() {

@@ -359,7 +359,15 @@ impl DaemonBackend {
         } else {
             s.id
         };
-        Ok(Response::String(def.to_xml(id)))
+        let xml = def.to_xml(id);
+        // Graphics passwords only with VIR_DOMAIN_XML_SECURE, as libvirt.
+        const SECURE: u32 = 1;
+        let xml = if flags & SECURE == 0 && xml.contains(" passwd=") {
+            hide_passwords(xml)
+        } else {
+            xml
+        };
+        Ok(Response::String(xml))
     }
 
     /// DOMAIN_GET_MESSAGES: the domain's note and its taints.
@@ -374,6 +382,21 @@ impl DaemonBackend {
             }
         }
         Response::Strings(msgs)
+    }
+}
+
+/// The XML without `<graphics passwd=…>` (what callers without
+/// VIR_DOMAIN_XML_SECURE get).
+fn hide_passwords(xml: String) -> String {
+    match domain_xml::parse_domain(&xml) {
+        Ok(p) => {
+            let mut d = p.value;
+            for g in &mut d.devices.graphics {
+                g.attrs.attrs.retain(|(k, _)| k != "passwd");
+            }
+            d.to_xml()
+        }
+        Err(_) => xml,
     }
 }
 

@@ -316,6 +316,13 @@ async fn settle(
         qmp.execute("balloon", Some(json!({"value": kib * 1024})))
             .await?;
     }
+    // Graphics passwords and the balloon's statistics period (never on the
+    // command line).
+    for c in &plan.monitor_commands {
+        let args: serde_json::Value =
+            serde_json::from_str(&c.arguments).unwrap_or(serde_json::Value::Null);
+        qmp.execute(&c.execute, Some(args)).await?;
+    }
     if run {
         qmp.execute("cont", None).await?;
     }
@@ -385,6 +392,9 @@ async fn start_locked(
     } else {
         DomainState::Paused(PausedReason::User)
     };
+    // The live XML shows the ports and sockets the graphics got.
+    let mut def = def;
+    plan.apply_live_graphics(&mut def);
     let status = started_status(d, &def, id, pid, final_state, &plan, &cleanup, landlock_abi);
     let (vm, parts) = Vm::new(status, pidfd, Some((qmp.clone(), events)), child, cleanup);
     vm.update_status(d, |_| {});

@@ -2,17 +2,21 @@
 
 pub mod chardev;
 pub mod disk;
+pub mod graphics;
 pub mod misc;
 pub mod net;
+pub mod panic;
 pub mod tpm;
 
 pub use chardev::{CharKind, CharType, Chardev};
 pub use disk::{BackingStore, Disk, DiskBus, DiskDevice, DiskSource, DiskType};
+pub use graphics::{Graphics, GraphicsType};
 pub use misc::{
-    Audio, Controller, ControllerType, Graphics, GraphicsType, Input, InputBus, InputType,
-    Memballoon, Rng, Sound, Video, Watchdog,
+    Audio, Controller, ControllerType, Input, InputBus, InputType, Memballoon, Rng, Sound, Video,
+    Watchdog,
 };
 pub use net::{Interface, InterfaceType};
+pub use panic::Panic;
 pub use tpm::Tpm;
 
 use crate::xml::{El, Extras, ParseError, XmlWriter};
@@ -36,6 +40,7 @@ pub struct Devices {
     pub watchdogs: Vec<Watchdog>,
     pub memballoon: Option<Memballoon>,
     pub rngs: Vec<Rng>,
+    pub panics: Vec<Panic>,
     pub extras: Extras,
 }
 
@@ -97,6 +102,9 @@ impl Devices {
         for c in el.children("rng") {
             d.rngs.push(Rng::read(c)?);
         }
+        for c in el.children("panic") {
+            d.panics.push(Panic::read(c)?);
+        }
         d.check_unique_targets(&el)?;
         d.extras = el.finish();
         Ok(d)
@@ -137,6 +145,7 @@ impl Devices {
             m.write(w);
         }
         self.rngs.iter().for_each(|x| x.write(w));
+        self.panics.iter().for_each(|x| x.write(w));
         w.end();
     }
 }
