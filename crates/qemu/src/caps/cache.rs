@@ -13,7 +13,7 @@ use super::{Capabilities, CapsError};
 
 /// Bumped whenever the cached JSON or the probe's derivations change
 /// meaning; older entries are then re-probed.
-pub const CACHE_FORMAT_VERSION: u32 = 2;
+pub const CACHE_FORMAT_VERSION: u32 = 3;
 
 /// What a cache entry is valid for. Any difference re-probes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
