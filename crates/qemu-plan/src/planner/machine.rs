@@ -307,7 +307,10 @@ impl Planner<'_> {
             .machine(machine)
             .and_then(|m| m.default_ram_id.clone())
             .unwrap_or_else(|| "pc.ram".to_owned());
-        let mut s = format!("{machine},usb=off");
+        // The type as the definition names it, as libvirt passes it (an alias such as
+        // `pc` stays one: QEMU resolves it the same way the capabilities did).
+        let shown = dom.os.machine.as_deref().unwrap_or(machine);
+        let mut s = format!("{shown},usb=off");
         if let Some(v) = dom
             .features
             .as_ref()
@@ -440,7 +443,8 @@ impl Planner<'_> {
         let dom = self.dom;
         let mib = dom.memory_kib.div_ceil(1024);
         let bytes = mib * 1024 * 1024;
-        self.arg2("-m", mib.to_string());
+        // libvirt 11 writes the size in KiB, rounded up to whole MiB as QEMU would.
+        self.arg2("-m", format!("size={}k", mib * 1024));
         let ram_id = "pc.ram";
         let mb = dom.memory_backing.as_ref();
         let share = mb

@@ -80,6 +80,11 @@ impl HostFacts for EverythingExists {
     fn backing_file(&self, _path: &str) -> Option<ImageBacking> {
         None
     }
+
+    /// libvirt's test treats exactly `/dev/cdrom` as a drive (`qemuxmlconftest.c`).
+    fn is_cdrom(&self, path: &str) -> bool {
+        path == "/dev/cdrom"
+    }
 }
 
 /// The daemon's define-time defaults (as `qemu_runtime::native::fill_defaults` fills
