@@ -58,6 +58,12 @@ pub trait HostFacts {
         None
     }
 
+    /// The host's NUMA nodes (`/sys/devices/system/node/online`); `None` when
+    /// unknown, and then `<numatune>` node sets are left to QEMU to check.
+    fn numa_nodes(&self) -> Option<Vec<u32>> {
+        None
+    }
+
     /// Whether `path` is a CD-ROM drive (libvirt asks the drive with
     /// `CDROM_DRIVE_STATUS`); such a raw cdrom is opened as `host_cdrom`. The
     /// default answers no: `host_device` works for a drive too, only without

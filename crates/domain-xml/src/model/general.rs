@@ -565,6 +565,8 @@ pub struct Cpu {
     pub topology: Option<AttrSet>,
     pub cache: Option<AttrSet>,
     pub features: Vec<CpuFeature>,
+    /// `<numa>`: the guest's NUMA cells.
+    pub numa: Option<super::numa::Numa>,
     pub extras: Extras,
 }
 
@@ -620,6 +622,7 @@ impl Cpu {
             f.done()?;
             features.push(CpuFeature { policy, name });
         }
+        let numa = el.child("numa").map(super::numa::Numa::read).transpose()?;
         let extras = el.finish();
         Ok(Cpu {
             mode,
@@ -631,6 +634,7 @@ impl Cpu {
             topology,
             cache,
             features,
+            numa,
             extras,
         })
     }
@@ -661,6 +665,9 @@ impl Cpu {
             w.attr_opt("policy", f.policy);
             w.attr("name", &f.name);
             w.end();
+        }
+        if let Some(n) = &self.numa {
+            n.write(w);
         }
         w.end();
     }

@@ -3,6 +3,7 @@
 pub mod common;
 pub mod devices;
 pub mod general;
+pub mod numa;
 pub mod qemu_ns;
 pub mod rvirt_ns;
 pub mod seclabel;
@@ -57,6 +58,7 @@ pub struct Domain {
     pub memory_backing: Option<MemoryBacking>,
     pub vcpu: Vcpu,
     pub iothreads: Option<u32>,
+    pub numatune: Option<numa::Numatune>,
     /// `<resource><partition>` — the cgroup partition, e.g. `/machine`.
     pub resource_partition: Option<String>,
     pub os: Os,
@@ -377,6 +379,7 @@ impl Domain {
             .transpose()?;
         let vcpu = read_vcpu(&el)?;
         let iothreads = read_iothreads(&el)?;
+        let numatune = el.child("numatune").map(numa::Numatune::read).transpose()?;
         let resource_partition = read_resource_partition(&el)?;
         let mut os = read_os(&el)?;
         let features = el.child("features").map(Features::read).transpose()?;
@@ -414,6 +417,7 @@ impl Domain {
             memory_backing,
             vcpu,
             iothreads,
+            numatune,
             resource_partition,
             os,
             features,
@@ -482,6 +486,9 @@ impl Domain {
         self.vcpu.write(w);
         if let Some(n) = self.iothreads {
             w.text_elem("iothreads", &n.to_string());
+        }
+        if let Some(n) = &self.numatune {
+            n.write(w);
         }
         if let Some(p) = &self.resource_partition {
             w.start("resource");

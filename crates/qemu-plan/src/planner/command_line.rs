@@ -27,6 +27,7 @@ impl Planner<'_> {
         self.loader();
         self.memory();
         self.smp();
+        self.numa();
         self.iothreads();
         self.arg2("-uuid", dom.uuid.hyphenated().to_string());
         if dom.devices.graphics.is_empty() {

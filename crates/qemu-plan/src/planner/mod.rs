@@ -15,6 +15,7 @@ mod disks;
 mod launch_plan;
 mod machine;
 mod nets;
+mod numa;
 mod pci;
 mod sandbox;
 mod state;
@@ -67,6 +68,7 @@ pub(crate) fn run(
     };
     p.check_kept_unknowns();
     p.check_domain_level();
+    p.check_numatune();
     let machine = p.machine();
     p.assign_pci();
     p.assign_boot();

@@ -81,6 +81,11 @@ impl HostFacts for EverythingExists {
         None
     }
 
+    /// libvirt's test host has four NUMA nodes (its numad and sysfs mocks).
+    fn numa_nodes(&self) -> Option<Vec<u32>> {
+        Some(vec![0, 1, 2, 3])
+    }
+
     /// libvirt's test treats exactly `/dev/cdrom` as a drive (`qemuxmlconftest.c`).
     fn is_cdrom(&self, path: &str) -> bool {
         path == "/dev/cdrom"
