@@ -150,7 +150,6 @@ fn unknown_content_is_listed_for_refusal() {
         "<acpi>",
         "'newattr'",
         "<iotune>",
-        "<hostdev>",
         "<tpm>",
         "<sysinfo>",
     ] {

@@ -82,7 +82,7 @@ fn run_case(xml: &Path, caps: &Capabilities) -> Option<(Stage, Vec<String>)> {
             .collect();
         return Some((Stage::Validate, msgs));
     }
-    let facts = EverythingExists;
+    let facts = EverythingExists::default();
     let lib = format!("/var/lib/rvirt/qemu/domain-1-{}", dom.name);
     let rt = Runtime {
         domain_id: 1,

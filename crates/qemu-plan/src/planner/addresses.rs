@@ -129,6 +129,14 @@ fn pci_wants(dom: &Domain, family: Family) -> Vec<PciWant<'_>> {
             ));
         }
     }
+    // 9p shares are virtio PCI devices, placed after the controllers as libvirt does.
+    for (i, f) in dom.devices.filesystems.iter().enumerate() {
+        wants.push((
+            PciDev::Filesystem(i),
+            f.info.address.as_ref(),
+            format!("filesystem 'fs{i}'"),
+        ));
+    }
     for (i, n) in dom.devices.interfaces.iter().enumerate() {
         wants.push((
             PciDev::Net(i),

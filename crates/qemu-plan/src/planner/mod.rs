@@ -12,6 +12,7 @@ mod command_line;
 mod controllers;
 mod devices;
 mod disks;
+mod host_devices;
 mod launch_plan;
 mod machine;
 mod nets;

@@ -53,9 +53,13 @@ pub fn captured_caps(version: &str) -> Capabilities {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// A host on which everything the XML names exists: block devices under `/dev`,
-/// regular files elsewhere. Refusals must come from the definition, not the host.
-pub struct EverythingExists;
+/// A host on which everything the XML names exists: USB device nodes and block
+/// devices under `/dev`, the given directories, regular files elsewhere. Refusals
+/// must come from the definition, not the host.
+#[derive(Default)]
+pub struct EverythingExists {
+    pub dirs: std::collections::BTreeSet<String>,
+}
 
 impl HostFacts for EverythingExists {
     fn stat(&self, path: &str) -> Option<PathKind> {
@@ -68,6 +72,8 @@ impl HostFacts for EverythingExists {
             "/dev/ptmx" => chr(5, 2),
             "/dev/kvm" => chr(10, 232),
             "/dev/hwrng" => chr(10, 183),
+            p if p.starts_with("/dev/bus/usb/") => chr(189, 0),
+            p if self.dirs.contains(p) => Some(PathKind::Dir),
             p if p.starts_with("/dev/") => Some(PathKind::BlockDev {
                 major: 8,
                 minor: 16,

@@ -2,16 +2,28 @@
 
 pub mod chardev;
 pub mod disk;
+pub mod filesystem;
+pub mod hostdev;
+pub mod iommu;
+pub mod memory;
 pub mod misc;
 pub mod net;
+pub mod smartcard;
+pub mod usb_redir;
 
 pub use chardev::{CharKind, CharType, Chardev};
 pub use disk::{BackingStore, Disk, DiskBus, DiskDevice, DiskSource, DiskType};
+pub use filesystem::Filesystem;
+pub use hostdev::{Hostdev, HostdevMode, HostdevType};
+pub use iommu::{Iommu, IommuModel};
+pub use memory::{MemoryDevice, MemoryModel};
 pub use misc::{
     Audio, Controller, ControllerType, Graphics, GraphicsType, Input, InputBus, InputType,
     Memballoon, Rng, Sound, Video, Watchdog,
 };
 pub use net::{Interface, InterfaceType};
+pub use smartcard::{Smartcard, SmartcardMode};
+pub use usb_redir::{Hub, Redirdev, Redirfilter};
 
 use crate::xml::{El, Extras, ParseError, XmlWriter};
 
@@ -33,6 +45,14 @@ pub struct Devices {
     pub watchdogs: Vec<Watchdog>,
     pub memballoon: Option<Memballoon>,
     pub rngs: Vec<Rng>,
+    pub filesystems: Vec<Filesystem>,
+    pub smartcards: Vec<Smartcard>,
+    pub hostdevs: Vec<Hostdev>,
+    pub redirdevs: Vec<Redirdev>,
+    pub redirfilter: Option<Redirfilter>,
+    pub hubs: Vec<Hub>,
+    pub memories: Vec<MemoryDevice>,
+    pub iommu: Option<Iommu>,
     pub extras: Extras,
 }
 
@@ -91,6 +111,30 @@ impl Devices {
         for c in el.children("rng") {
             d.rngs.push(Rng::read(c)?);
         }
+        for c in el.children("filesystem") {
+            d.filesystems.push(Filesystem::read(c)?);
+        }
+        for c in el.children("smartcard") {
+            d.smartcards.push(Smartcard::read(c)?);
+        }
+        for c in el.children("hostdev") {
+            d.hostdevs.push(Hostdev::read(c)?);
+        }
+        for c in el.children("redirdev") {
+            d.redirdevs.push(Redirdev::read(c)?);
+        }
+        if let Some(c) = el.child("redirfilter") {
+            d.redirfilter = Some(Redirfilter::read(c)?);
+        }
+        for c in el.children("hub") {
+            d.hubs.push(Hub::read(c)?);
+        }
+        for c in el.children("memory") {
+            d.memories.push(MemoryDevice::read(c)?);
+        }
+        if let Some(c) = el.child("iommu") {
+            d.iommu = Some(Iommu::read(c)?);
+        }
         d.check_unique_targets(&el)?;
         d.extras = el.finish();
         Ok(d)
@@ -115,7 +159,9 @@ impl Devices {
         w.text_elem_opt("emulator", self.emulator.as_deref());
         self.disks.iter().for_each(|x| x.write(w));
         self.controllers.iter().for_each(|x| x.write(w));
+        self.filesystems.iter().for_each(|x| x.write(w));
         self.interfaces.iter().for_each(|x| x.write(w));
+        self.smartcards.iter().for_each(|x| x.write(w));
         self.serials.iter().for_each(|x| x.write(w));
         self.parallels.iter().for_each(|x| x.write(w));
         self.consoles.iter().for_each(|x| x.write(w));
@@ -125,11 +171,21 @@ impl Devices {
         self.sounds.iter().for_each(|x| x.write(w));
         self.audios.iter().for_each(|x| x.write(w));
         self.videos.iter().for_each(|x| x.write(w));
+        self.hostdevs.iter().for_each(|x| x.write(w));
+        self.redirdevs.iter().for_each(|x| x.write(w));
+        if let Some(r) = &self.redirfilter {
+            r.write(w);
+        }
+        self.hubs.iter().for_each(|x| x.write(w));
         self.watchdogs.iter().for_each(|x| x.write(w));
         if let Some(m) = &self.memballoon {
             m.write(w);
         }
         self.rngs.iter().for_each(|x| x.write(w));
+        self.memories.iter().for_each(|x| x.write(w));
+        if let Some(i) = &self.iommu {
+            i.write(w);
+        }
         w.end();
     }
 }
