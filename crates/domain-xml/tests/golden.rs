@@ -149,7 +149,6 @@ fn unknown_content_is_listed_for_refusal() {
         "<cputune>",
         "<acpi>",
         "'newattr'",
-        "<iotune>",
         "<tpm>",
         "<sysinfo>",
     ] {

@@ -290,8 +290,27 @@ impl Planner<'_> {
         if let Some((_, _, wc)) = cache {
             props.set("write-cache", if wc { "on" } else { "off" });
         }
+        if let Some(w) = &d.wwn {
+            let hex = w.trim_start_matches("0x").trim_start_matches("0X");
+            match u64::from_str_radix(hex, 16) {
+                Ok(n) if matches!(bus, DiskBus::Ide | DiskBus::Sata | DiskBus::Scsi) => {
+                    props.set("wwn", n);
+                }
+                Ok(_) => self.problem(&subject, "<wwn> needs an IDE, SATA or SCSI disk"),
+                Err(_) => self.problem(&subject, format!("<wwn> '{w}' is not 16 hex digits")),
+            }
+        }
         if let Some(s) = &d.serial {
             props.set("serial", s.as_str());
+        }
+        for (k, v) in [("vendor", &d.vendor), ("product", &d.product)] {
+            if let Some(v) = v {
+                if bus == DiskBus::Scsi {
+                    props.set(k, v.as_str());
+                } else {
+                    self.problem(&subject, format!("<{k}> needs a SCSI disk"));
+                }
+            }
         }
         self.device(props);
     }
@@ -357,6 +376,64 @@ impl Planner<'_> {
         }
         if d.device == DiskDevice::Disk && d.source_path().is_none() {
             self.problem(subject, "a disk needs a source");
+        }
+        if let Some(s) = &d.source {
+            self.check_source_extras(s, subject);
+        }
+        let mut next = d.backing_store.as_ref();
+        while let Some(b) = next {
+            if let Some(t) = b
+                .store_type
+                .filter(|t| !matches!(t, DiskType::File | DiskType::Block))
+            {
+                self.problem(
+                    subject,
+                    format!("a backing image of type '{t}' is not supported yet"),
+                );
+            }
+            if let Some(s) = &b.source {
+                self.check_source_extras(s, subject);
+            }
+            next = b.backing.as_deref();
+        }
+        let disk_level = [
+            ("<auth>", d.auth.is_some()),
+            ("<encryption> (encrypted images)", d.encryption.is_some()),
+            ("<iotune> (I/O limits)", d.iotune.is_some()),
+            ("<geometry>", d.geometry.is_some()),
+            ("<blockio>", d.blockio.is_some()),
+        ];
+        for (what, present) in disk_level {
+            if present {
+                self.problem(subject, format!("{what} is not supported yet"));
+            }
+        }
+    }
+
+    /// What a source may carry that the planner does not use yet: network
+    /// hosts, credentials, encryption and the other source details.
+    fn check_source_extras(&mut self, s: &domain_xml::model::devices::DiskSource, subject: &str) {
+        // `index` only numbers the chain in libvirt's live XML.
+        for (k, _) in s.attrs.attrs.iter().filter(|(k, _)| k != "index") {
+            self.problem(
+                subject,
+                format!("source attribute '{k}' is not supported yet"),
+            );
+        }
+        let parts = [
+            ("network hosts (<host>)", !s.hosts.is_empty()),
+            ("<auth>", s.auth.is_some()),
+            ("<encryption> (encrypted images)", s.encryption.is_some()),
+            ("<initiator>", s.initiator_iqn.is_some()),
+            ("<cookies>", !s.cookies.is_empty()),
+        ];
+        for (what, present) in parts {
+            if present {
+                self.problem(subject, format!("{what} in <source> is not supported yet"));
+            }
+        }
+        for (name, _) in &s.leaves {
+            self.problem(subject, format!("<source><{name}> is not supported yet"));
         }
     }
 
