@@ -151,6 +151,7 @@ fn unknown_content_is_listed_for_refusal() {
         "'newattr'",
         "<iotune>",
         "<hostdev>",
+        "<tpm>",
         "<sysinfo>",
     ] {
         assert!(

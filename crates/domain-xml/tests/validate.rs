@@ -237,6 +237,7 @@ fn kept_elements_are_checked_too() {
     ));
     assert_eq!(k, ErrorKind::XmlError);
     assert!(m.contains("<hostdev type='usb'>"), "{m}");
+    assert!(m.contains("already assigned"), "{m}");
     let (_, m) = refused(
         "<os><type machine='q35'>hvm</type></os><features><smm state='on'><tseg unit='KiB'>12345</tseg></smm></features>",
     );

@@ -41,6 +41,10 @@ pub mod flags {
     /// isn't introspectable; it came (QEMU 6.0) with the `deprecated` feature
     /// markers in `query-qmp-schema`, so their presence stands for it.
     pub const COMPAT_DEPRECATED: &str = "compat-deprecated";
+    /// `block-commit` and `block-stream` take `backing-mask-protocol` (QEMU 8.0):
+    /// block jobs can then keep a raw image without a format node above its
+    /// storage, so libvirt gives a plain raw image a single `-blockdev` node.
+    pub const BLOCKJOB_BACKING_MASK_PROTOCOL: &str = "blockjob.backing-mask-protocol";
 }
 
 /// QEMU version triple as reported by the greeting and `query-version`.

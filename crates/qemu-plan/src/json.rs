@@ -15,6 +15,7 @@ pub enum Json {
     UInt(u64),
     Str(String),
     Obj(Obj),
+    Arr(Vec<Json>),
 }
 
 /// A JSON object whose members keep the order they were set in.
@@ -90,6 +91,13 @@ fn opts_value(v: &Json) -> String {
         Json::UInt(u) => u.to_string(),
         Json::Str(s) => s.replace(',', ",,"),
         Json::Obj(o) => o.to_json(),
+        // Lists exist only in JSON (-object of QEMUs with QAPI'd objects); the
+        // JSON text is the nearest QemuOpts spelling.
+        Json::Arr(a) => {
+            let mut out = String::new();
+            write_value(&Json::Arr(a.clone()), &mut out);
+            out
+        }
     }
 }
 
@@ -118,6 +126,16 @@ fn write_value(v: &Json, out: &mut String) {
         Json::UInt(u) => out.push_str(&u.to_string()),
         Json::Str(s) => write_str(s, out),
         Json::Obj(o) => write_obj(o, out),
+        Json::Arr(a) => {
+            out.push('[');
+            for (i, v) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(v, out);
+            }
+            out.push(']');
+        }
     }
 }
 

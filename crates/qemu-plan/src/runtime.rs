@@ -58,6 +58,20 @@ pub trait HostFacts {
         None
     }
 
+    /// The host's NUMA nodes (`/sys/devices/system/node/online`); `None` when
+    /// unknown, and then `<numatune>` node sets are left to QEMU to check.
+    fn numa_nodes(&self) -> Option<Vec<u32>> {
+        None
+    }
+
+    /// Whether `path` is a CD-ROM drive (libvirt asks the drive with
+    /// `CDROM_DRIVE_STATUS`); such a raw cdrom is opened as `host_cdrom`. The
+    /// default answers no: `host_device` works for a drive too, only without
+    /// QEMU noticing media changes made on the host.
+    fn is_cdrom(&self, _path: &str) -> bool {
+        false
+    }
+
     /// The path with every symlink resolved (`realpath`), or `None` when it does
     /// not exist. Used to refuse grants that lead into `/proc` or `/sys`. The
     /// default treats paths as free of links (table-driven fakes).

@@ -13,100 +13,22 @@
 //! about what libvirt's is ("genuine": they share a significant word, or the case's
 //! name does) or only a refusal of something else ("unrelated").
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-use domain_xml::Domain;
-use domain_xml::defaults::{DefaultsContext, apply};
+use common::{EverythingExists, captured_caps, corpus_dir, fill_defaults};
 use host_config::HostConfig;
 use qemu_caps::Capabilities;
-use qemu_plan::{HostFacts, ImageBacking, PathKind, PlanInput, Runtime, plan};
+use qemu_plan::{PlanInput, Runtime, plan};
 
 const NOT_YET: &str = include_str!("libvirt_err_corpus.not-yet");
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The unpacked libvirt tree, fetched (or found in the cache) by the script.
-fn corpus_dir() -> PathBuf {
-    let script = repo_root().join("tools/libvirt-corpus.sh");
-    let out = Command::new(&script)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    assert!(
-        out.status.success(),
-        "{} failed (the libvirt corpus is a prerequisite of this test):\n{}",
-        script.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let tree = stdout.lines().last().unwrap_or_default().trim();
-    let dir = Path::new(tree).join("tests/qemuxmlconfdata");
-    assert!(
-        dir.is_dir(),
-        "{} printed '{tree}', which has no tests/qemuxmlconfdata",
-        script.display()
-    );
-    dir
-}
-
 fn caps() -> Capabilities {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/caps/qemu-10.0.json");
-    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// A host on which everything the XML names exists: block devices under `/dev`,
-/// regular files elsewhere. Refusals must come from the definition, not the host.
-struct EverythingExists;
-
-impl HostFacts for EverythingExists {
-    fn stat(&self, path: &str) -> Option<PathKind> {
-        let chr = |major, minor| Some(PathKind::CharDev { major, minor });
-        match path {
-            "/dev/null" => chr(1, 3),
-            "/dev/zero" => chr(1, 5),
-            "/dev/random" => chr(1, 8),
-            "/dev/urandom" => chr(1, 9),
-            "/dev/ptmx" => chr(5, 2),
-            "/dev/kvm" => chr(10, 232),
-            "/dev/hwrng" => chr(10, 183),
-            p if p.starts_with("/dev/") => Some(PathKind::BlockDev {
-                major: 8,
-                minor: 16,
-            }),
-            p if p.ends_with('/') => Some(PathKind::Dir),
-            _ => Some(PathKind::File),
-        }
-    }
-
-    fn backing_file(&self, _path: &str) -> Option<ImageBacking> {
-        None
-    }
-}
-
-/// The daemon's define-time defaults (as `rvirtd::native::fill_defaults` fills them,
-/// from the same capabilities).
-fn fill_defaults(d: &mut Domain, caps: &Capabilities) {
-    let emulator = Runtime::emulator_for(d);
-    let default_machine = caps
-        .default_machine()
-        .map(|m| m.name.clone())
-        .unwrap_or_else(|| "pc".into());
-    let resolve = |m: &str| caps.resolve_machine_alias(m).map(str::to_owned);
-    apply(
-        d,
-        &DefaultsContext {
-            emulator: &emulator,
-            arch: "x86_64",
-            default_machine: &default_machine,
-            resolve_machine: &resolve,
-        },
-    );
+    captured_caps("10.0")
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -151,7 +73,7 @@ fn run_case(xml: &Path, caps: &Capabilities) -> Option<(Stage, Vec<String>)> {
         Ok(p) => p.value,
         Err(e) => return Some((Stage::Parse, vec![e.to_string()])),
     };
-    fill_defaults(&mut dom, caps);
+    fill_defaults(&mut dom, caps, true);
     let errors = domain_xml::validate_all(&dom);
     if !errors.is_empty() {
         let msgs = errors
@@ -160,7 +82,7 @@ fn run_case(xml: &Path, caps: &Capabilities) -> Option<(Stage, Vec<String>)> {
             .collect();
         return Some((Stage::Validate, msgs));
     }
-    let facts = EverythingExists;
+    let facts = EverythingExists::default();
     let lib = format!("/var/lib/rvirt/qemu/domain-1-{}", dom.name);
     let rt = Runtime {
         domain_id: 1,

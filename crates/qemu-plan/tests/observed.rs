@@ -67,7 +67,16 @@ fn anchor_domain_matches_libvirt_9_0() {
         "/tests/data/anchor-cmdline.xml"
     ))
     .expect("anchor xml");
-    let dom = domain_xml::parse_domain(&text).expect("parse").value;
+    let mut dom = domain_xml::parse_domain(&text).expect("parse").value;
+    let caps = golden_caps();
+    // libvirt resolves the machine alias when the domain is defined (rvirtd's
+    // define-time defaults do the same); the plan prints the type as defined.
+    dom.os.machine = dom
+        .os
+        .machine
+        .as_deref()
+        .and_then(|m| caps.resolve_machine_alias(m))
+        .map(str::to_owned);
     let host = HostConfig::default();
     let lib = "/var/lib/libvirt/qemu/domain-1-anchor-cmdline";
     let facts = Host;
@@ -86,7 +95,6 @@ fn anchor_domain_matches_libvirt_9_0() {
         hugepage_subdir: "qemu".into(),
         host: &facts,
     };
-    let caps = golden_caps();
     let p = plan(&PlanInput {
         domain: &dom,
         host: &host,
@@ -96,11 +104,16 @@ fn anchor_domain_matches_libvirt_9_0() {
     .expect("plan");
     // One deliberate difference: ACPI off is the `-machine` property, which
     // QEMU 7.2 takes too and QEMU 9 left as the only spelling (`-no-acpi`
-    // was removed); libvirt 11.3 writes it the same way.
+    // was removed); libvirt 11.3 writes it the same way. Likewise the memory
+    // size, which libvirt 11.3 gives in KiB (`-m size=…k`, which 7.2 takes too).
     let observed = OBSERVED
         .replace("memory-backend=pc.ram ", "memory-backend=pc.ram,acpi=off ")
         .replace(" -no-acpi ", " ");
-    let observed = observed.split_whitespace().collect::<Vec<_>>().join(" ");
+    let observed = observed
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace(" -m 128 ", " -m size=131072k ");
     assert_eq!(one_line(&p), observed);
     assert_eq!(p.env.len(), 8, "exactly 8 variables, as observed");
     assert_eq!(

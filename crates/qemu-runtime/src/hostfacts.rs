@@ -52,6 +52,11 @@ impl HostFacts for RealHostFacts {
         })
     }
 
+    fn numa_nodes(&self) -> Option<Vec<u32>> {
+        let list = std::fs::read_to_string("/sys/devices/system/node/online").ok()?;
+        domain_xml::model::numa::parse_cpu_list(list.trim())
+    }
+
     fn canonical(&self, path: &str) -> Option<String> {
         std::fs::canonicalize(path)
             .ok()

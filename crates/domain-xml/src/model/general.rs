@@ -533,6 +533,8 @@ pub struct Cpu {
     pub topology: Option<AttrSet>,
     pub cache: Option<AttrSet>,
     pub features: Vec<CpuFeature>,
+    /// `<numa>`: the guest's NUMA cells.
+    pub numa: Option<super::numa::Numa>,
     pub extras: Extras,
 }
 
@@ -588,6 +590,7 @@ impl Cpu {
             f.done()?;
             features.push(CpuFeature { policy, name });
         }
+        let numa = el.child("numa").map(super::numa::Numa::read).transpose()?;
         let extras = el.finish();
         Ok(Cpu {
             mode,
@@ -599,6 +602,7 @@ impl Cpu {
             topology,
             cache,
             features,
+            numa,
             extras,
         })
     }
@@ -629,6 +633,9 @@ impl Cpu {
             w.attr_opt("policy", f.policy);
             w.attr("name", &f.name);
             w.end();
+        }
+        if let Some(n) = &self.numa {
+            n.write(w);
         }
         w.end();
     }

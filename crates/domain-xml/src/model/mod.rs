@@ -4,6 +4,7 @@ pub mod common;
 pub mod devices;
 pub mod firmware;
 pub mod general;
+pub mod numa;
 pub mod qemu_ns;
 pub mod rvirt_ns;
 pub mod seclabel;
@@ -64,6 +65,7 @@ pub struct Domain {
     pub blkiotune: Option<tuning::BlkioTune>,
     pub memtune: Option<tuning::MemTune>,
     pub cputune: Option<tuning::CpuTune>,
+    pub numatune: Option<numa::Numatune>,
     /// `<resource><partition>` — the cgroup partition, e.g. `/machine`.
     pub resource_partition: Option<String>,
     pub os: Os,
@@ -394,6 +396,7 @@ impl Domain {
         if let Some(t) = cputune.as_mut() {
             t.vcpupins.retain(|p| p.vcpu < vcpu.count);
         }
+        let numatune = el.child("numatune").map(numa::Numatune::read).transpose()?;
         let resource_partition = read_resource_partition(&el)?;
         let mut os = read_os(&el)?;
         let features = el.child("features").map(Features::read).transpose()?;
@@ -434,6 +437,7 @@ impl Domain {
             blkiotune,
             memtune,
             cputune,
+            numatune,
             resource_partition,
             os,
             features,
@@ -513,6 +517,8 @@ impl Domain {
         }
         if let Some(t) = self.cputune.as_ref().filter(|t| !t.is_empty()) {
             t.write(w);
+        if let Some(n) = &self.numatune {
+            n.write(w);
         }
         if let Some(p) = &self.resource_partition {
             w.start("resource");

@@ -87,19 +87,18 @@ fn size_bytes(e: &RawElement) -> Option<u64> {
 }
 
 fn hostdevs(dom: &Domain, r: &mut Report) {
-    let list: Vec<&RawElement> = kept(&dom.devices.extras, "hostdev").collect();
+    let list = &dom.devices.hostdevs;
     for (i, h) in list.iter().enumerate() {
-        let Some(src) = child(h, "source") else {
+        let Some(src) = &h.source else {
             continue;
         };
-        let same = list[..i].iter().any(|p| {
-            attr(p, "type") == attr(h, "type") && child(p, "source").is_some_and(|s| s == src)
-        });
+        let same = list[..i]
+            .iter()
+            .any(|p| p.hostdev_type == h.hostdev_type && p.source.as_ref() == Some(src));
         if same {
             r.xml(format!(
-                "<hostdev type='{}'> at {}: the same host device is already assigned",
-                attr(h, "type").unwrap_or_default(),
-                h.pos
+                "<hostdev type='{}'> (hostdev{i}): the same host device is already assigned",
+                h.hostdev_type
             ));
         }
     }
@@ -140,25 +139,25 @@ fn iommus(dom: &Domain, r: &mut Report) {
         .features
         .as_ref()
         .is_some_and(|f| f.get("acpi").is_some());
-    for i in kept(&dom.devices.extras, "iommu") {
-        let model = attr(i, "model").unwrap_or_default();
+    if let Some(i) = &dom.devices.iommu {
+        let model = i.model.to_string();
         let who = format!("<iommu model='{model}'>");
-        if matches!(model, "intel" | "virtio") && !q35 && dom.os.machine.is_some() {
+        if matches!(model.as_str(), "intel" | "virtio") && !q35 && dom.os.machine.is_some() {
             r.unsupported(format!("{who} needs a q35 machine"));
         }
         if model == "virtio" {
             if !acpi {
                 r.unsupported(format!("{who} needs <features><acpi/>"));
             }
-            if child(i, "driver").is_some_and(|d| !d.attrs.is_empty()) {
+            if i.driver.as_ref().is_some_and(|d| !d.attrs.is_empty()) {
                 r.xml(format!(
                     "{who}: <driver> attributes are not possible with this model"
                 ));
             }
-            if let Some(a) = child(i, "address") {
-                if attr(a, "type") != Some("pci") {
+            if let Some(a) = &i.info.address {
+                if a.addr_type != "pci" {
                     r.unsupported(format!("{who} needs a PCI <address>"));
-                } else if attr(a, "bus").and_then(xml_num).unwrap_or(0) != 0 {
+                } else if a.get("bus").and_then(xml_num).unwrap_or(0) != 0 {
                     r.xml(format!(
                         "{who}: its PCI <address> must be on bus 0 (an integrated device)"
                     ));

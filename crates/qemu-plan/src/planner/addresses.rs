@@ -242,6 +242,15 @@ fn pci_wants(dom: &Domain, family: Family) -> Vec<PciWant<'_>> {
         if !pci_pass {
             continue;
         }
+        // 9p shares are virtio PCI devices, placed after the controllers as libvirt does.
+        for (i, f) in dom.devices.filesystems.iter().enumerate() {
+            wants.push(want(
+                PciDev::Filesystem(i),
+                f.info.address.as_ref(),
+                Place::Endpoint,
+                format!("filesystem 'fs{i}'"),
+            ));
+        }
         for (i, n) in dom.devices.interfaces.iter().enumerate() {
             let pcie = matches!(n.model.as_deref(), Some("virtio" | "e1000e") | None);
             wants.push(want(

@@ -27,6 +27,7 @@ impl Planner<'_> {
         self.loader();
         self.memory();
         self.smp();
+        self.numa();
         self.iothreads();
         self.arg2("-uuid", dom.uuid.hyphenated().to_string());
         if dom.devices.graphics.is_empty() {
@@ -44,7 +45,9 @@ impl Planner<'_> {
         self.power_management();
         self.boot();
         self.controllers();
+        self.hubs();
         self.disks();
+        self.filesystems();
         self.nets();
         self.serials();
         self.channels();
@@ -58,6 +61,8 @@ impl Planner<'_> {
         self.watchdogs();
         self.balloon();
         self.rngs();
+        self.hostdevs();
+        self.refuse_unplanned_devices();
         for a in &dom.qemu.args {
             self.arg(a.clone());
         }

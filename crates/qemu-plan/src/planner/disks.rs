@@ -241,14 +241,35 @@ impl Planner<'_> {
             }
         };
         let cache = driver_attr(d, "cache").and_then(cache_flags);
+        let single = self
+            .caps
+            .has_flag(qemu_caps::flags::BLOCKJOB_BACKING_MASK_PROTOCOL);
+        // The node each layer is reached by: its format node, or its only node.
+        let top_name = |n: usize| {
+            let node = nodes.get(n).copied().unwrap_or_default();
+            match layers.get(n) {
+                Some(l) if single && l.format == "raw" => format!("libvirt-{node}-storage"),
+                _ => format!("libvirt-{node}-format"),
+            }
+        };
         let mut blockdevs = Vec::new();
         for (n, layer) in layers.iter().enumerate().rev() {
             let node = nodes.get(n).copied().unwrap_or_default();
             let access = self.disk_layer_resource(d, n, layer, readonly, &subject);
-            let backing = nodes.get(n + 1).filter(|_| n + 1 < layers.len()).copied();
-            let (storage, format) = layer_blockdevs(d, layer, node, access, cache, backing);
-            blockdevs.push(storage);
-            blockdevs.push(format);
+            let backing = (n + 1 < layers.len()).then(|| top_name(n + 1));
+            let cdrom_dev = n == 0
+                && cdrom
+                && layer.disk_type == DiskType::Block
+                && self.rt.host.is_cdrom(&layer.path);
+            let spec = LayerSpec {
+                node,
+                access,
+                cache,
+                backing,
+                single: single && layer.format == "raw",
+                host_cdrom: cdrom_dev && layer.format == "raw",
+            };
+            blockdevs.extend(layer_blockdevs(d, layer, &spec));
         }
         if self.problem_count() > before {
             return;
@@ -259,8 +280,8 @@ impl Planner<'_> {
         if d.shareable {
             props.set("share-rw", true);
         }
-        if let Some(top) = nodes.first().filter(|_| !layers.is_empty()) {
-            props.set("drive", format!("libvirt-{top}-format"));
+        if !layers.is_empty() {
+            props.set("drive", top_name(0));
         }
         props.set("id", alias);
         if let Some(b) = self.disk_boot.get(&i) {
@@ -269,8 +290,27 @@ impl Planner<'_> {
         if let Some((_, _, wc)) = cache {
             props.set("write-cache", if wc { "on" } else { "off" });
         }
+        if let Some(w) = &d.wwn {
+            let hex = w.trim_start_matches("0x").trim_start_matches("0X");
+            match u64::from_str_radix(hex, 16) {
+                Ok(n) if matches!(bus, DiskBus::Ide | DiskBus::Sata | DiskBus::Scsi) => {
+                    props.set("wwn", n);
+                }
+                Ok(_) => self.problem(&subject, "<wwn> needs an IDE, SATA or SCSI disk"),
+                Err(_) => self.problem(&subject, format!("<wwn> '{w}' is not 16 hex digits")),
+            }
+        }
         if let Some(s) = &d.serial {
             props.set("serial", s.as_str());
+        }
+        for (k, v) in [("vendor", &d.vendor), ("product", &d.product)] {
+            if let Some(v) = v {
+                if bus == DiskBus::Scsi {
+                    props.set(k, v.as_str());
+                } else {
+                    self.problem(&subject, format!("<{k}> needs a SCSI disk"));
+                }
+            }
         }
         self.device(props);
     }
@@ -336,6 +376,64 @@ impl Planner<'_> {
         }
         if d.device == DiskDevice::Disk && d.source_path().is_none() {
             self.problem(subject, "a disk needs a source");
+        }
+        if let Some(s) = &d.source {
+            self.check_source_extras(s, subject);
+        }
+        let mut next = d.backing_store.as_ref();
+        while let Some(b) = next {
+            if let Some(t) = b
+                .store_type
+                .filter(|t| !matches!(t, DiskType::File | DiskType::Block))
+            {
+                self.problem(
+                    subject,
+                    format!("a backing image of type '{t}' is not supported yet"),
+                );
+            }
+            if let Some(s) = &b.source {
+                self.check_source_extras(s, subject);
+            }
+            next = b.backing.as_deref();
+        }
+        let disk_level = [
+            ("<auth>", d.auth.is_some()),
+            ("<encryption> (encrypted images)", d.encryption.is_some()),
+            ("<iotune> (I/O limits)", d.iotune.is_some()),
+            ("<geometry>", d.geometry.is_some()),
+            ("<blockio>", d.blockio.is_some()),
+        ];
+        for (what, present) in disk_level {
+            if present {
+                self.problem(subject, format!("{what} is not supported yet"));
+            }
+        }
+    }
+
+    /// What a source may carry that the planner does not use yet: network
+    /// hosts, credentials, encryption and the other source details.
+    fn check_source_extras(&mut self, s: &domain_xml::model::devices::DiskSource, subject: &str) {
+        // `index` only numbers the chain in libvirt's live XML.
+        for (k, _) in s.attrs.attrs.iter().filter(|(k, _)| k != "index") {
+            self.problem(
+                subject,
+                format!("source attribute '{k}' is not supported yet"),
+            );
+        }
+        let parts = [
+            ("network hosts (<host>)", !s.hosts.is_empty()),
+            ("<auth>", s.auth.is_some()),
+            ("<encryption> (encrypted images)", s.encryption.is_some()),
+            ("<initiator>", s.initiator_iqn.is_some()),
+            ("<cookies>", !s.cookies.is_empty()),
+        ];
+        for (what, present) in parts {
+            if present {
+                self.problem(subject, format!("{what} in <source> is not supported yet"));
+            }
+        }
+        for (name, _) in &s.leaves {
+            self.problem(subject, format!("<source><{name}> is not supported yet"));
         }
     }
 
@@ -505,41 +603,60 @@ impl Planner<'_> {
     }
 }
 
-/// The `-blockdev` storage and format nodes of one layer; `backing` is the
-/// node number of the layer below, if the chain goes on.
-fn layer_blockdevs(
-    d: &Disk,
-    layer: &Layer<'_>,
+/// How one layer of a chain becomes `-blockdev` nodes.
+struct LayerSpec {
     node: u32,
     access: Access,
     cache: Option<(bool, bool, bool)>,
-    backing: Option<u32>,
-) -> (Obj, Obj) {
-    let cache_obj = cache
+    /// The node of the layer below, if the chain goes on.
+    backing: Option<String>,
+    /// A raw layer QEMU can use without a format node (libvirt does so where
+    /// block jobs take `backing-mask-protocol`): the storage node is the
+    /// layer's only node and carries what the format node would.
+    single: bool,
+    /// A host CD-ROM drive (`host_cdrom`, which follows media changes).
+    host_cdrom: bool,
+}
+
+/// The `-blockdev` nodes of one layer, bottom first: storage, then format
+/// (unless the layer has only its storage node).
+fn layer_blockdevs(d: &Disk, layer: &Layer<'_>, spec: &LayerSpec) -> Vec<Obj> {
+    let node = spec.node;
+    let read_only = spec.access == Access::ReadOnly;
+    let cache_obj = spec
+        .cache
         .map(|(direct, no_flush, _)| Obj::new().with("direct", direct).with("no-flush", no_flush));
+    let driver = match layer.disk_type {
+        DiskType::Block if spec.host_cdrom => "host_cdrom",
+        DiskType::Block => "host_device",
+        _ => "file",
+    };
     let mut storage = Obj::new()
-        .with(
-            "driver",
-            if layer.disk_type == DiskType::Block {
-                "host_device"
-            } else {
-                "file"
-            },
-        )
+        .with("driver", driver)
         .with("filename", layer.path.as_str());
     // libvirt carries io, cache and discard to every layer.
     if let Some(io) = driver_attr(d, "io") {
         storage.set("aio", io);
     }
     storage.set("node-name", format!("libvirt-{node}-storage"));
-    if let Some(c) = &cache_obj {
-        storage.set("cache", c.clone());
+    if spec.single {
+        storage.set("read-only", read_only);
+        if let Some(discard) = driver_attr(d, "discard") {
+            storage.set("discard", discard);
+        }
+        if let Some(c) = cache_obj {
+            storage.set("cache", c);
+        }
+        return vec![storage];
     }
     storage.set("auto-read-only", true);
     storage.set("discard", "unmap");
+    if let Some(c) = &cache_obj {
+        storage.set("cache", c.clone());
+    }
     let mut format = Obj::new()
         .with("node-name", format!("libvirt-{node}-format"))
-        .with("read-only", access == Access::ReadOnly);
+        .with("read-only", read_only);
     if driver_attr(d, "discard") == Some("unmap") {
         format.set("discard", "unmap");
     }
@@ -548,12 +665,12 @@ fn layer_blockdevs(
     }
     format.set("driver", layer.format.as_str());
     format.set("file", format!("libvirt-{node}-storage"));
-    if let Some(b) = backing {
-        format.set("backing", format!("libvirt-{b}-format"));
+    if let Some(b) = &spec.backing {
+        format.set("backing", b.as_str());
     } else if layer.terminated && layer.format == "qcow2" {
         format.set("backing", crate::json::Json::Null);
     }
-    (storage, format)
+    vec![storage, format]
 }
 
 /// A `<driver>` attribute of the disk.

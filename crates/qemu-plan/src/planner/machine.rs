@@ -283,7 +283,10 @@ impl Planner<'_> {
             .machine(machine)
             .and_then(|m| m.default_ram_id.clone())
             .unwrap_or_else(|| "pc.ram".to_owned());
-        let mut s = format!("{machine},usb=off");
+        // The type as the definition names it, as libvirt passes it (an alias such as
+        // `pc` stays one: QEMU resolves it the same way the capabilities did).
+        let shown = dom.os.machine.as_deref().unwrap_or(machine);
+        let mut s = format!("{shown},usb=off");
         if let Some(v) = dom
             .features
             .as_ref()
@@ -310,7 +313,10 @@ impl Planner<'_> {
         if dom.memory_backing.as_ref().is_some_and(|m| m.nosharepages) {
             s.push_str(",mem-merge=off");
         }
-        s.push_str(&format!(",memory-backend={ram_id}"));
+        // With NUMA cells each cell has its own backend (`-numa ...,memdev=`).
+        if dom.cpu.as_ref().and_then(|c| c.numa.as_ref()).is_none() {
+            s.push_str(&format!(",memory-backend={ram_id}"));
+        }
         if dom.os.loader.as_ref().is_some_and(|l| l.is_pflash()) {
             s.push_str(",pflash0=libvirt-pflash0-format");
             if let Some(n) = dom.os.nvram.as_ref().filter(|n| n.file().is_some()) {
@@ -424,20 +430,64 @@ impl Planner<'_> {
 
     pub(super) fn memory(&mut self) {
         let dom = self.dom;
-        let mib = dom.memory_kib.div_ceil(1024);
-        let bytes = mib * 1024 * 1024;
-        self.arg2("-m", mib.to_string());
-        let ram_id = "pc.ram";
-        let mb = dom.memory_backing.as_ref();
-        let share = mb
-            .and_then(|m| m.access)
-            .map(|a| a == domain_xml::model::general::MemAccess::Shared);
-        let memfd = mb.and_then(|m| m.source) == Some(domain_xml::model::general::MemSource::Memfd);
+        let numa = dom.cpu.as_ref().and_then(|c| c.numa.as_ref());
+        // With NUMA cells the guest memory is theirs, each rounded up to whole
+        // MiB as QEMU needs; otherwise `<memory>`, rounded the same way.
+        let kib = match numa {
+            Some(n) => n
+                .cells
+                .iter()
+                .map(|c| c.memory_kib.div_ceil(1024) * 1024)
+                .sum(),
+            None => dom.memory_kib.div_ceil(1024) * 1024,
+        };
+        // libvirt 11 writes the size in KiB.
+        self.arg2("-m", format!("size={kib}k"));
+        if numa.is_none() {
+            let props = self.memory_backend("pc.ram", kib * 1024, None, None);
+            self.object(props);
+        }
+        let lock = dom.memory_backing.as_ref().is_some_and(|m| m.locked);
+        self.arg2(
+            "-overcommit",
+            format!("mem-lock={}", if lock { "on" } else { "off" }),
+        );
+    }
+
+    /// The `memory-backend-*` object `id` of `bytes` for the whole guest or one
+    /// NUMA cell: RAM, hugetlbfs file or memfd as `<memoryBacking>` says, shared
+    /// as the cell's `memAccess` (else `<memoryBacking><access>`) says, bound to
+    /// host nodes as `<numatune>` says.
+    pub(super) fn memory_backend(
+        &mut self,
+        id: &str,
+        bytes: u64,
+        cell_access: Option<domain_xml::model::general::MemAccess>,
+        cell: Option<u32>,
+    ) -> Obj {
+        use domain_xml::model::general::{MemAccess, MemSource};
+        let mb = self.dom.memory_backing.as_ref();
+        let share = cell_access
+            .or(mb.and_then(|m| m.access))
+            .map(|a| a == MemAccess::Shared);
+        let memfd = mb.and_then(|m| m.source) == Some(MemSource::Memfd);
         let pages = mb.and_then(|m| m.hugepages.as_ref());
         let mut props = match (memfd, pages) {
-            (false, None) => Obj::new()
-                .with("qom-type", "memory-backend-ram")
-                .with("id", ram_id),
+            (false, None) => {
+                if cell_access.is_some() {
+                    // libvirt backs such a cell with a file in its memory
+                    // backing directory, which rvirt does not provide yet.
+                    self.problem(
+                        "numa",
+                        format!(
+                            "memAccess on NUMA cell '{id}' without <hugepages/> or <source type='memfd'/> is not supported yet"
+                        ),
+                    );
+                }
+                Obj::new()
+                    .with("qom-type", "memory-backend-ram")
+                    .with("id", id)
+            }
             (false, Some(pages)) => {
                 let path = match self.hugepage_mount(pages) {
                     Some(m) => self.hugepage_dir(&m),
@@ -445,7 +495,7 @@ impl Planner<'_> {
                 };
                 Obj::new()
                     .with("qom-type", "memory-backend-file")
-                    .with("id", ram_id)
+                    .with("id", id)
                     .with("mem-path", path.as_str())
                     .with_opt("share", share)
                     .with("x-use-canonical-path-for-ramblock-id", false)
@@ -453,7 +503,7 @@ impl Planner<'_> {
             }
             (true, None) => Obj::new()
                 .with("qom-type", "memory-backend-memfd")
-                .with("id", ram_id)
+                .with("id", id)
                 .with_opt("share", share)
                 .with("x-use-canonical-path-for-ramblock-id", false),
             (true, Some(pages)) => {
@@ -462,7 +512,7 @@ impl Planner<'_> {
                     .map_or(0, |m| m.page_size_kib * 1024);
                 Obj::new()
                     .with("qom-type", "memory-backend-memfd")
-                    .with("id", ram_id)
+                    .with("id", id)
                     .with("hugetlb", true)
                     .with("hugetlbsize", size)
                     .with_opt("share", share)
@@ -471,12 +521,8 @@ impl Planner<'_> {
             }
         };
         props.set("size", bytes);
-        self.object(props);
-        let lock = mb.is_some_and(|m| m.locked);
-        self.arg2(
-            "-overcommit",
-            format!("mem-lock={}", if lock { "on" } else { "off" }),
-        );
+        self.numatune_props(&mut props, cell);
+        props
     }
 
     /// The hugetlbfs mount for the requested page size (problems otherwise).
@@ -560,23 +606,26 @@ impl Planner<'_> {
             topo.and_then(|t| t.get(k))
                 .and_then(|x| x.parse::<u32>().ok())
         };
-        let (sockets, dies, cores, threads) = match topo {
+        let (sockets, dies, clusters, cores, threads) = match topo {
             Some(_) => (
                 get("sockets").unwrap_or(1),
                 get("dies").unwrap_or(1),
+                get("clusters").unwrap_or(1),
                 get("cores").unwrap_or(1),
                 get("threads").unwrap_or(1),
             ),
-            None => (count, 1, 1, 1),
+            None => (count, 1, 1, 1, 1),
         };
-        if u64::from(sockets) * u64::from(dies) * u64::from(cores) * u64::from(threads)
-            != u64::from(count)
-        {
+        let product = [sockets, dies, clusters, cores, threads]
+            .iter()
+            .map(|n| u64::from(*n))
+            .product::<u64>();
+        if product != u64::from(count) {
             self.problem(
                 "cpu",
                 format!(
-                    "topology {sockets} sockets × {dies} dies × {cores} cores × {threads} threads \
-                     does not match the {count} vCPUs"
+                    "topology {sockets} sockets × {dies} dies × {clusters} clusters × {cores} cores × \
+                     {threads} threads does not match the {count} vCPUs"
                 ),
             );
         }
@@ -585,10 +634,21 @@ impl Planner<'_> {
             s.push_str(&format!(",maxcpus={count}"));
         }
         s.push_str(&format!(",sockets={sockets}"));
-        // libvirt prints dies whenever the XML gives a topology and QEMU knows
-        // dies; without a topology it prints sockets/cores/threads only.
+        // libvirt prints dies and clusters whenever the XML gives a topology and
+        // QEMU knows them; without a topology it prints sockets/cores/threads only.
         if topo.is_some() && self.caps.has_option("smp-opts", Some("dies")) {
             s.push_str(&format!(",dies={dies}"));
+        }
+        if topo.is_some() && self.caps.has_option("smp-opts", Some("clusters")) {
+            s.push_str(&format!(",clusters={clusters}"));
+        } else if clusters != 1 {
+            self.problem(
+                "cpu",
+                format!(
+                    "<topology clusters='{clusters}'>: {} has no clusters",
+                    self.rt.emulator
+                ),
+            );
         }
         s.push_str(&format!(",cores={cores},threads={threads}"));
         self.arg2("-smp", s);

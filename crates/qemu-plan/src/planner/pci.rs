@@ -22,6 +22,7 @@ use domain_xml::model::Address;
 pub(crate) enum PciDev {
     PrimaryVideo,
     Controller(usize),
+    Filesystem(usize),
     Net(usize),
     Sound(usize),
     Disk(usize),

@@ -184,7 +184,10 @@ impl Planner<'_> {
                 lifecycle_name(dom.on_reboot)
             ));
         }
-        if dom.on_crash != L::Destroy {
+        // QEMU reports a guest crash only through a panic device (rvirt models
+        // none yet, so a domain with one is refused): without it the action can
+        // never trigger, in libvirt as here.
+        if dom.on_crash != L::Destroy && has_panic_device(dom) {
             self.not_supported(&format!(
                 "<on_crash>{}</on_crash>",
                 lifecycle_name(dom.on_crash)
@@ -229,13 +232,6 @@ impl Planner<'_> {
             if cpu.model.as_ref().is_some_and(|m| m.vendor_id.is_some()) {
                 self.not_supported("<cpu><model vendor_id=...>");
             }
-            if cpu
-                .topology
-                .as_ref()
-                .is_some_and(|t| t.get("clusters").is_some())
-            {
-                self.not_supported("<cpu><topology clusters=...>");
-            }
         }
         if !matches!(
             dom.clock.offset,
@@ -253,6 +249,15 @@ impl Planner<'_> {
             }
         }
     }
+}
+
+/// Whether the domain has a `<panic>` device (kept unmodelled).
+fn has_panic_device(dom: &domain_xml::Domain) -> bool {
+    dom.devices
+        .extras
+        .children
+        .iter()
+        .any(|c| c.elem.name == "panic")
 }
 
 fn has_pflash_loader(os: &domain_xml::model::Os) -> bool {

@@ -21,6 +21,7 @@
 
 mod cache;
 mod probe;
+mod replay;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,6 +31,7 @@ use crate::qmp::QmpError;
 pub use cache::{CACHE_FORMAT_VERSION, CapsCache};
 pub use probe::{Prober, QemuProber};
 pub use qemu_caps::{Capabilities, CpuModel, KvmState, MachineType, flags};
+pub use replay::{ReplayError, Replayed, replay_replies};
 
 /// Errors of probing and caching.
 #[derive(Debug, thiserror::Error)]

@@ -82,7 +82,7 @@ pub(crate) struct RawAnswers {
 }
 
 /// The queries: (field of [`RawAnswers`], command, arguments).
-fn queries() -> [(&'static str, &'static str, Option<Value>); 12] {
+pub(crate) fn queries() -> [(&'static str, &'static str, Option<Value>); 12] {
     [
         ("version", "query-version", None),
         ("target", "query-target", None),
@@ -116,7 +116,7 @@ fn queries() -> [(&'static str, &'static str, Option<Value>); 12] {
 }
 
 impl RawAnswers {
-    fn slot(&mut self, field: &str) -> &mut Value {
+    pub(crate) fn slot(&mut self, field: &str) -> &mut Value {
         match field {
             "version" => &mut self.version,
             "target" => &mut self.target,
@@ -291,7 +291,7 @@ fn hyperv_from_expansion(v: &Value) -> BTreeSet<String> {
 }
 
 /// Names of the abstract types in a `qom-list-types` answer.
-fn abstract_classes(types: &Value) -> Vec<String> {
+pub(crate) fn abstract_classes(types: &Value) -> Vec<String> {
     types
         .as_array()
         .into_iter()
@@ -714,6 +714,11 @@ fn derive_flags(caps: &Capabilities, schema: &Schema<'_>) -> BTreeSet<String> {
         flags::NETDEV_STREAM,
     );
     flag(schema.any_feature("deprecated"), flags::COMPAT_DEPRECATED);
+    flag(
+        schema.arg_has_member("block-commit", "backing-mask-protocol")
+            && schema.arg_has_member("block-stream", "backing-mask-protocol"),
+        flags::BLOCKJOB_BACKING_MASK_PROTOCOL,
+    );
     set
 }
 
@@ -755,6 +760,17 @@ impl<'a> Schema<'a> {
         self.get(command)
             .and_then(|c| c.get("features")?.as_array())
             .is_some_and(|f| f.iter().any(|x| x.as_str() == Some(feature)))
+    }
+
+    /// Whether the command's arguments have a member called `member`.
+    fn arg_has_member(&self, command: &str, member: &str) -> bool {
+        self.get(command)
+            .and_then(|c| c.get("arg-type")?.as_str())
+            .and_then(|t| self.get(t)?.get("members")?.as_array())
+            .is_some_and(|ms| {
+                ms.iter()
+                    .any(|m| m.get("name").and_then(Value::as_str) == Some(member))
+            })
     }
 
     /// Whether the command's argument `member` is an enum containing

@@ -1,5 +1,6 @@
 //! `<disk>`: images, block devices and CD-ROMs.
 
+use super::hostdev::Auth;
 use crate::model::common::{AttrSet, DeviceInfo, read_flag, write_flag};
 use crate::model::seclabel::SecLabel;
 use crate::xml::{El, Extras, ParseError, XmlWriter};
@@ -23,8 +24,86 @@ pub struct DiskSource {
     pub protocol: Option<String>,
     pub name: Option<String>,
     pub startup_policy: Option<String>,
+    /// Other attributes: `query`, `tls`, `tlsHostname`, `pool`, `volume`, `mode`,
+    /// `index`, `type`, `managed`, `namespace`, `fdgroup`, `path` (vhost-user).
+    pub attrs: AttrSet,
+    /// `<host name= port= transport= socket=>` of a network source.
+    pub hosts: Vec<AttrSet>,
+    pub auth: Option<Auth>,
+    pub encryption: Option<Encryption>,
+    /// `<initiator><iqn name=>` of an iSCSI source.
+    pub initiator_iqn: Option<String>,
+    /// `<cookies><cookie name=>value</cookie>` of an HTTP source.
+    pub cookies: Vec<(String, String)>,
+    /// `<reconnect delay=>`, `<readahead size=>`, `<timeout seconds=>`,
+    /// `<ssl verify=>`, `<config file=>`, `<snapshot name=>`, `<knownHosts path=>`,
+    /// `<identity ...>`, `<address ...>` (NVMe): leaf children by name.
+    pub leaves: Vec<(String, AttrSet)>,
     pub seclabels: Vec<SecLabel>,
     pub extras: Extras,
+}
+
+/// Attributes of `<source>` besides the path, protocol, name and startupPolicy.
+const SOURCE_ATTRS: &[&str] = &[
+    "query",
+    "tls",
+    "tlsHostname",
+    "pool",
+    "volume",
+    "mode",
+    "index",
+    "type",
+    "managed",
+    "namespace",
+    "fdgroup",
+    "path",
+];
+
+/// Leaf children of `<source>` and their attributes, in libvirt's order.
+const SOURCE_LEAVES: &[(&str, &[&str])] = &[
+    ("address", &["domain", "bus", "slot", "function"]),
+    ("snapshot", &["name"]),
+    ("config", &["file"]),
+    ("reconnect", &["delay", "enabled", "timeout"]),
+    ("readahead", &["size"]),
+    ("timeout", &["seconds"]),
+    ("ssl", &["verify"]),
+    ("knownHosts", &["path"]),
+    (
+        "identity",
+        &["username", "keyfile", "agentsock", "user", "group"],
+    ),
+];
+
+/// `<encryption format= engine=>` with its `<secret type= uuid=|usage=>`s.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Encryption {
+    pub attrs: AttrSet,
+    pub secrets: Vec<AttrSet>,
+}
+
+impl Encryption {
+    fn read(el: El<'_, '_>) -> Result<Encryption, ParseError> {
+        let secrets = el
+            .children("secret")
+            .into_iter()
+            .map(|s| AttrSet::read(s, &["type", "uuid", "usage"]))
+            .collect();
+        let attrs = AttrSet::read(el, &["format", "engine"]);
+        if attrs.get("format").is_none() {
+            return Err(ParseError::nowhere("<encryption> needs a 'format'"));
+        }
+        Ok(Encryption { attrs, secrets })
+    }
+
+    fn write<'e>(&'e self, w: &mut XmlWriter<'e>) {
+        w.start("encryption");
+        self.attrs.write_attrs(w);
+        for s in &self.secrets {
+            s.write(w, "secret");
+        }
+        w.end();
+    }
 }
 
 fn path_attr(t: DiskType) -> Option<&'static str> {
@@ -53,16 +132,66 @@ impl DiskSource {
             (None, None)
         };
         let startup_policy = el.attr_string("startupPolicy");
+        let hosts = el
+            .children("host")
+            .into_iter()
+            .map(|h| AttrSet::read(h, &["name", "port", "transport", "socket"]))
+            .collect();
+        let auth = el.child("auth").map(Auth::read).transpose()?;
+        let encryption = el.child("encryption").map(Encryption::read).transpose()?;
+        let initiator_iqn = match el.child("initiator") {
+            Some(i) => {
+                let iqn = i
+                    .child("iqn")
+                    .ok_or_else(|| i.err("<initiator> needs an <iqn>"))?;
+                let name = iqn.req_attr("name")?.to_owned();
+                iqn.done()?;
+                i.done()?;
+                Some(name)
+            }
+            None => None,
+        };
+        let mut cookies = Vec::new();
+        if let Some(c) = el.child("cookies") {
+            for k in c.children("cookie") {
+                let name = k.req_attr("name")?.to_owned();
+                let value = k.text().trim().to_owned();
+                k.done()?;
+                cookies.push((name, value));
+            }
+            c.done()?;
+        }
+        let mut leaves = Vec::new();
+        for (name, known) in SOURCE_LEAVES {
+            if let Some(c) = el.child(name) {
+                leaves.push(((*name).to_owned(), AttrSet::read(c, known)));
+            }
+        }
         let mut seclabels = Vec::new();
         for s in el.children("seclabel") {
             seclabels.push(SecLabel::read(s, false)?);
         }
+        let attrs = AttrSet {
+            attrs: SOURCE_ATTRS
+                .iter()
+                .filter(|k| path_attr(t) != Some(**k))
+                .filter_map(|k| el.attr(k).map(|v| ((*k).to_owned(), v.to_owned())))
+                .collect(),
+            extras: Extras::default(),
+        };
         let extras = el.finish();
         Ok(DiskSource {
             path,
             protocol,
             name,
             startup_policy,
+            attrs,
+            hosts,
+            auth,
+            encryption,
+            initiator_iqn,
+            cookies,
+            leaves,
             seclabels,
             extras,
         })
@@ -75,8 +204,37 @@ impl DiskSource {
         }
         w.attr_opt("protocol", self.protocol.as_deref());
         w.attr_opt("name", self.name.as_deref());
+        for (k, v) in &self.attrs.attrs {
+            w.attr(k, v);
+        }
         w.attr_opt("startupPolicy", self.startup_policy.as_deref());
         w.extras(&self.extras);
+        for h in &self.hosts {
+            h.write(w, "host");
+        }
+        if let Some(a) = &self.auth {
+            a.write(w);
+        }
+        if let Some(e) = &self.encryption {
+            e.write(w);
+        }
+        if let Some(i) = &self.initiator_iqn {
+            w.start("initiator");
+            w.start("iqn").attr("name", i);
+            w.end();
+            w.end();
+        }
+        if !self.cookies.is_empty() {
+            w.start("cookies");
+            for (n, v) in &self.cookies {
+                w.start("cookie").attr("name", n).text(v);
+                w.end();
+            }
+            w.end();
+        }
+        for (name, a) in &self.leaves {
+            a.write(w, name);
+        }
         for s in &self.seclabels {
             s.write(w);
         }
@@ -163,8 +321,46 @@ pub struct Disk {
     pub readonly: bool,
     pub shareable: bool,
     pub serial: Option<String>,
+    pub wwn: Option<String>,
+    pub vendor: Option<String>,
+    pub product: Option<String>,
+    /// `<auth>` given on the disk (libvirt's older place for it).
+    pub auth: Option<Auth>,
+    /// `<encryption>` given on the disk (libvirt's older place for it).
+    pub encryption: Option<Encryption>,
+    /// `<iotune>` limits by name (`total_bytes_sec`, ..., `group_name`), in
+    /// libvirt's order.
+    pub iotune: Option<Vec<(String, String)>>,
+    /// `<geometry cyls= heads= secs= trans=>`.
+    pub geometry: Option<AttrSet>,
+    /// `<blockio logical_block_size= physical_block_size= discard_granularity=>`.
+    pub blockio: Option<AttrSet>,
     pub info: DeviceInfo,
 }
+
+/// `<iotune>` children, in libvirt's order.
+pub const IOTUNE_KEYS: &[&str] = &[
+    "total_bytes_sec",
+    "read_bytes_sec",
+    "write_bytes_sec",
+    "total_iops_sec",
+    "read_iops_sec",
+    "write_iops_sec",
+    "total_bytes_sec_max",
+    "read_bytes_sec_max",
+    "write_bytes_sec_max",
+    "total_iops_sec_max",
+    "read_iops_sec_max",
+    "write_iops_sec_max",
+    "size_iops_sec",
+    "group_name",
+    "total_bytes_sec_max_length",
+    "read_bytes_sec_max_length",
+    "write_bytes_sec_max_length",
+    "total_iops_sec_max_length",
+    "read_iops_sec_max_length",
+    "write_iops_sec_max_length",
+];
 
 const DRIVER_ATTRS: &[&str] = &[
     "name",
@@ -209,6 +405,42 @@ impl Disk {
         let readonly = read_flag(&el, "readonly")?;
         let shareable = read_flag(&el, "shareable")?;
         let serial = el.child_text("serial")?;
+        let wwn = el.child_text("wwn")?;
+        let vendor = el.child_text("vendor")?;
+        let product = el.child_text("product")?;
+        let auth = el.child("auth").map(Auth::read).transpose()?;
+        let encryption = el.child("encryption").map(Encryption::read).transpose()?;
+        let iotune = match el.child("iotune") {
+            Some(io) => {
+                let mut v = Vec::new();
+                for k in IOTUNE_KEYS {
+                    if let Some(t) = io.child_text(k)? {
+                        if *k != "group_name" && t.parse::<u64>().is_err() {
+                            return Err(
+                                io.err(format!("<iotune><{k}> must be a number, not '{t}'"))
+                            );
+                        }
+                        v.push(((*k).to_owned(), t));
+                    }
+                }
+                io.done()?;
+                Some(v)
+            }
+            None => None,
+        };
+        let geometry = el
+            .child("geometry")
+            .map(|g| AttrSet::read(g, &["cyls", "heads", "secs", "trans"]));
+        let blockio = el.child("blockio").map(|b| {
+            AttrSet::read(
+                b,
+                &[
+                    "logical_block_size",
+                    "physical_block_size",
+                    "discard_granularity",
+                ],
+            )
+        });
         let info = DeviceInfo::read(&el)?;
         let attrs = AttrSet::read(el, &["snapshot", "model", "rawio", "sgio"]);
         Ok(Disk {
@@ -222,6 +454,14 @@ impl Disk {
             readonly,
             shareable,
             serial,
+            wwn,
+            vendor,
+            product,
+            auth,
+            encryption,
+            iotune,
+            geometry,
+            blockio,
             info,
         })
     }
@@ -234,6 +474,9 @@ impl Disk {
         if let Some(d) = &self.driver {
             d.write(w, "driver");
         }
+        if let Some(a) = &self.auth {
+            a.write(w);
+        }
         if let Some(s) = &self.source {
             s.write(w, self.disk_type);
         }
@@ -245,9 +488,28 @@ impl Disk {
             .attr_opt("bus", self.target.bus);
         self.target.attrs.write_attrs(w);
         w.end();
+        if let Some(io) = &self.iotune {
+            w.start("iotune");
+            for (k, v) in io {
+                w.text_elem(k, v);
+            }
+            w.end();
+        }
         write_flag(w, "readonly", self.readonly);
         write_flag(w, "shareable", self.shareable);
         w.text_elem_opt("serial", self.serial.as_deref());
+        w.text_elem_opt("wwn", self.wwn.as_deref());
+        w.text_elem_opt("vendor", self.vendor.as_deref());
+        w.text_elem_opt("product", self.product.as_deref());
+        if let Some(e) = &self.encryption {
+            e.write(w);
+        }
+        if let Some(g) = &self.geometry {
+            g.write(w, "geometry");
+        }
+        if let Some(b) = &self.blockio {
+            b.write(w, "blockio");
+        }
         self.info.write(w);
         w.end();
     }

@@ -11,6 +11,21 @@ pub mod tpm;
 pub use chardev::{CharKind, CharType, Chardev};
 pub use disk::{BackingStore, Disk, DiskBus, DiskDevice, DiskSource, DiskType};
 pub use graphics::{Graphics, GraphicsType};
+pub mod filesystem;
+pub mod hostdev;
+pub mod iommu;
+pub mod memory;
+pub mod misc;
+pub mod net;
+pub mod smartcard;
+pub mod usb_redir;
+
+pub use chardev::{CharKind, CharType, Chardev};
+pub use disk::{BackingStore, Disk, DiskBus, DiskDevice, DiskSource, DiskType};
+pub use filesystem::Filesystem;
+pub use hostdev::{Hostdev, HostdevMode, HostdevType};
+pub use iommu::{Iommu, IommuModel};
+pub use memory::{MemoryDevice, MemoryModel};
 pub use misc::{
     Audio, Controller, ControllerType, Input, InputBus, InputType, Memballoon, Rng, Sound, Video,
     Watchdog,
@@ -18,6 +33,8 @@ pub use misc::{
 pub use net::{Interface, InterfaceType};
 pub use panic::Panic;
 pub use tpm::Tpm;
+pub use smartcard::{Smartcard, SmartcardMode};
+pub use usb_redir::{Hub, Redirdev, Redirfilter};
 
 use crate::xml::{El, Extras, ParseError, XmlWriter};
 
@@ -41,6 +58,14 @@ pub struct Devices {
     pub memballoon: Option<Memballoon>,
     pub rngs: Vec<Rng>,
     pub panics: Vec<Panic>,
+    pub filesystems: Vec<Filesystem>,
+    pub smartcards: Vec<Smartcard>,
+    pub hostdevs: Vec<Hostdev>,
+    pub redirdevs: Vec<Redirdev>,
+    pub redirfilter: Option<Redirfilter>,
+    pub hubs: Vec<Hub>,
+    pub memories: Vec<MemoryDevice>,
+    pub iommu: Option<Iommu>,
     pub extras: Extras,
 }
 
@@ -104,6 +129,29 @@ impl Devices {
         }
         for c in el.children("panic") {
             d.panics.push(Panic::read(c)?);
+        for c in el.children("filesystem") {
+            d.filesystems.push(Filesystem::read(c)?);
+        }
+        for c in el.children("smartcard") {
+            d.smartcards.push(Smartcard::read(c)?);
+        }
+        for c in el.children("hostdev") {
+            d.hostdevs.push(Hostdev::read(c)?);
+        }
+        for c in el.children("redirdev") {
+            d.redirdevs.push(Redirdev::read(c)?);
+        }
+        if let Some(c) = el.child("redirfilter") {
+            d.redirfilter = Some(Redirfilter::read(c)?);
+        }
+        for c in el.children("hub") {
+            d.hubs.push(Hub::read(c)?);
+        }
+        for c in el.children("memory") {
+            d.memories.push(MemoryDevice::read(c)?);
+        }
+        if let Some(c) = el.child("iommu") {
+            d.iommu = Some(Iommu::read(c)?);
         }
         d.check_unique_targets(&el)?;
         d.extras = el.finish();
@@ -129,7 +177,9 @@ impl Devices {
         w.text_elem_opt("emulator", self.emulator.as_deref());
         self.disks.iter().for_each(|x| x.write(w));
         self.controllers.iter().for_each(|x| x.write(w));
+        self.filesystems.iter().for_each(|x| x.write(w));
         self.interfaces.iter().for_each(|x| x.write(w));
+        self.smartcards.iter().for_each(|x| x.write(w));
         self.serials.iter().for_each(|x| x.write(w));
         self.parallels.iter().for_each(|x| x.write(w));
         self.consoles.iter().for_each(|x| x.write(w));
@@ -140,12 +190,22 @@ impl Devices {
         self.sounds.iter().for_each(|x| x.write(w));
         self.audios.iter().for_each(|x| x.write(w));
         self.videos.iter().for_each(|x| x.write(w));
+        self.hostdevs.iter().for_each(|x| x.write(w));
+        self.redirdevs.iter().for_each(|x| x.write(w));
+        if let Some(r) = &self.redirfilter {
+            r.write(w);
+        }
+        self.hubs.iter().for_each(|x| x.write(w));
         self.watchdogs.iter().for_each(|x| x.write(w));
         if let Some(m) = &self.memballoon {
             m.write(w);
         }
         self.rngs.iter().for_each(|x| x.write(w));
         self.panics.iter().for_each(|x| x.write(w));
+        self.memories.iter().for_each(|x| x.write(w));
+        if let Some(i) = &self.iommu {
+            i.write(w);
+        }
         w.end();
     }
 }
