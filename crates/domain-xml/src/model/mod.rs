@@ -517,6 +517,7 @@ impl Domain {
         }
         if let Some(t) = self.cputune.as_ref().filter(|t| !t.is_empty()) {
             t.write(w);
+        }
         if let Some(n) = &self.numatune {
             n.write(w);
         }

@@ -7,8 +7,8 @@
 
 mod consts;
 mod decode;
-mod hostfacts;
 pub mod domain_ops;
+mod hostfacts;
 mod procedure;
 mod request;
 pub mod stats;
@@ -18,6 +18,7 @@ mod wire;
 mod tests;
 
 pub use consts::*;
+pub use domain_ops::{DomainOp, DomainOpReply, OpShape};
 pub use hostfacts::{
     BaselineCpuArgs, BaselineHypervisorCpuArgs, CONNECT_CPU_MODELS_MAX, CPU_BASELINE_MAX,
     CPUMAP_MAX, CellsFreeMemoryArgs, CellsFreeMemoryRet, CompareCpuArgs, CompareHypervisorCpuArgs,
@@ -25,7 +26,6 @@ pub use hostfacts::{
     NODE_MAX_CELLS, NODE_MEMORY_STATS_MAX, NodeCpuStatsArgs, NodeMemoryStatsArgs, NodeStat,
     NodeStatsRet, cpu_compare,
 };
-pub use domain_ops::{DomainOp, DomainOpReply, OpShape};
 pub use procedure::{Family, Procedure};
 pub use request::{Request, Response, Shape};
 pub use stats::{StatsReply, StatsRequest, StatsShape, TuningKind};

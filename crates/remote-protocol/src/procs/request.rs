@@ -1,7 +1,7 @@
 //! The typed [`Request`] a backend answers and the [`Response`] it gives.
 
-use super::hostfacts::{CpuMapRet, CpuModelNamesRet, NodeStatsRet};
 use super::domain_ops::{DomainOp, DomainOpReply, OpShape};
+use super::hostfacts::{CpuMapRet, CpuModelNamesRet, NodeStatsRet};
 use super::procedure::Family;
 use super::stats::{StatsReply, StatsRequest, StatsShape};
 use super::wire::{ControlInfo, Domain, DomainInfo, JobInfo, NodeInfo, StateRet};

@@ -6,15 +6,15 @@
 
 pub mod agent;
 pub mod backend;
-pub mod domain_state;
 pub mod console;
 pub mod domain_ops;
+pub mod domain_state;
 pub mod errors;
 pub mod grants;
 pub mod hostinfo;
+pub mod hoststats;
 pub mod keys;
 pub mod live_facts;
-pub mod hoststats;
 pub mod memtrim;
 pub mod monitor;
 pub mod nodefacts;

@@ -15,13 +15,9 @@ pub mod filesystem;
 pub mod hostdev;
 pub mod iommu;
 pub mod memory;
-pub mod misc;
-pub mod net;
 pub mod smartcard;
 pub mod usb_redir;
 
-pub use chardev::{CharKind, CharType, Chardev};
-pub use disk::{BackingStore, Disk, DiskBus, DiskDevice, DiskSource, DiskType};
 pub use filesystem::Filesystem;
 pub use hostdev::{Hostdev, HostdevMode, HostdevType};
 pub use iommu::{Iommu, IommuModel};
@@ -32,8 +28,8 @@ pub use misc::{
 };
 pub use net::{Interface, InterfaceType};
 pub use panic::Panic;
-pub use tpm::Tpm;
 pub use smartcard::{Smartcard, SmartcardMode};
+pub use tpm::Tpm;
 pub use usb_redir::{Hub, Redirdev, Redirfilter};
 
 use crate::xml::{El, Extras, ParseError, XmlWriter};
@@ -129,6 +125,7 @@ impl Devices {
         }
         for c in el.children("panic") {
             d.panics.push(Panic::read(c)?);
+        }
         for c in el.children("filesystem") {
             d.filesystems.push(Filesystem::read(c)?);
         }
