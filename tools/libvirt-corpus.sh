@@ -24,6 +24,12 @@ die() {
     exit 1
 }
 
+# Several tests run this at once (nextest runs test binaries in parallel): one fetch
+# at a time, the others wait for it and then find the finished tree.
+mkdir -p "$dest" || die "cannot create the cache directory $dest"
+exec 9>"$dest/.lock"
+flock 9 || die "cannot lock $dest/.lock"
+
 # The tree is complete once the marker is there (written last, after unpacking).
 marker=$dest/.rvirt-corpus-version
 if [ -f "$marker" ] && [ -d "$dest/tree/tests/qemuxmlconfdata" ]; then
