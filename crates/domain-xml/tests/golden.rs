@@ -149,9 +149,6 @@ fn unknown_content_is_listed_for_refusal() {
         "<vcpusched>",
         "<acpi>",
         "'newattr'",
-        "<iotune>",
-        "<hostdev>",
-        "<tpm>",
         "<sysinfo>",
     ] {
         assert!(
