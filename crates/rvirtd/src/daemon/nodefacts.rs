@@ -38,7 +38,19 @@ pub fn host_view() -> &'static HostView {
         let home = std::env::var_os("HOME").map(PathBuf::from);
         let xdg = std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from);
         let dirs = firmware::search_dirs(privileged, xdg.as_deref(), home.as_deref());
-        let descs = firmware::load(&dirs).map(|(d, _)| d).unwrap_or_default();
+        // A broken descriptor is skipped (as libvirt does) but said.
+        let descs = match firmware::load(&dirs) {
+            Ok((descs, broken)) => {
+                for e in broken {
+                    tracing::warn!("firmware descriptor skipped: {e}");
+                }
+                descs
+            }
+            Err(e) => {
+                tracing::warn!("firmware descriptors unreadable: {e}");
+                Vec::new()
+            }
+        };
         let absent_images = domcaps::firmware_images(&descs)
             .into_iter()
             .filter(|p| !p.exists())
