@@ -587,9 +587,9 @@ const BALLOON_STATS: [(&str, i32, u64); 10] = [
     ("stat-htlb-pgfail", 12, 1),
 ];
 
-/// The balloon device's QOM path.
-fn balloon_path(s: &Snapshot) -> Option<String> {
-    let b = s.live.as_deref()?.devices.memballoon.as_ref()?;
+/// The balloon device's QOM path, if the definition has a balloon.
+pub(super) fn balloon_path(def: &domain_xml::Domain) -> Option<String> {
+    let b = def.devices.memballoon.as_ref()?;
     if b.model == "none" {
         return None;
     }
@@ -603,7 +603,7 @@ fn balloon_path(s: &Snapshot) -> Option<String> {
 /// QEMU's RSS from `/proc`.
 async fn memory_stats(vm: &Vm, s: &Snapshot) -> Result<Vec<MemoryStat>, RemoteError> {
     let mut out = Vec::new();
-    if let Some(path) = balloon_path(s) {
+    if let Some(path) = s.live.as_deref().and_then(balloon_path) {
         if let Ok(b) = qmp(vm, "query-balloon", None).await
             && let Some(actual) = b.get("actual").and_then(Value::as_u64)
         {
