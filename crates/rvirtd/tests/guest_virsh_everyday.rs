@@ -249,6 +249,8 @@ fn stats_shapes(d: &Daemon, dom: &str, disk: &Path) {
         "vcpu.current=2",
         "vcpu.1.time=",
         "block.count=1",
+        // A user-mode interface is counted; it has no host device to name.
+        "net.count=1",
         "block.0.name=vda",
         &format!("block.0.path={}", disk.display()),
         &format!("block.0.capacity={size}"),
