@@ -193,7 +193,7 @@ async fn vcpus(
     }
     if !s.is_active() {
         return Err(RemoteError::operation_invalid(
-            "cannot list vcpu pinning for an inactive domain",
+            "cannot retrieve vcpu information for inactive domain",
         ));
     }
     let vm = running(d, s)?;
