@@ -153,6 +153,7 @@ fn guest_virsh_everyday_commands() {
     live_tuning(&d, &dom);
     config_tuning(&d, &dom);
     python_stats(&d, &dom);
+    balloon_period(&d, &dom);
 
     let mut rows = Vec::new();
     for line in command_lines() {
@@ -248,6 +249,8 @@ fn stats_shapes(d: &Daemon, dom: &str, disk: &Path) {
         "vcpu.current=2",
         "vcpu.1.time=",
         "block.count=1",
+        // A user-mode interface is counted; it has no host device to name.
+        "net.count=1",
         "block.0.name=vda",
         &format!("block.0.path={}", disk.display()),
         &format!("block.0.capacity={size}"),
@@ -407,4 +410,24 @@ print('python stats ok')
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
+}
+
+/// `dommemstat --period`: QEMU's balloon polls at that interval (live) and the
+/// definition keeps `<stats period>` (config).
+fn balloon_period(d: &Daemon, dom: &str) {
+    d.ok(&["dommemstat", dom, "--period", "3", "--live"]);
+    let v = out(
+        d,
+        &[
+            "qemu-monitor-command",
+            dom,
+            r#"{"execute":"qom-get","arguments":{"path":"/machine/peripheral/balloon0","property":"guest-stats-polling-interval"}}"#,
+        ],
+    );
+    assert!(v.contains(r#""return":3"#), "{v}");
+    assert!(out(d, &["dumpxml", dom]).contains("<stats period='3'/>"));
+    d.ok(&["dommemstat", dom, "--period", "7", "--config"]);
+    assert!(out(d, &["dumpxml", "--inactive", dom]).contains("<stats period='7'/>"));
+    let e = d.fails(&["dommemstat", dom, "--period", "-1", "--live"]);
+    assert!(e.contains("collection period"), "{e}");
 }

@@ -330,4 +330,6 @@ procedures! {
     DomainGetIothreadInfo = 351 => Stats;
     /// XML of the managed save image.
     DomainManagedSaveGetXmlDesc = 388 => Stats;
+    /// Balloon statistics collection period.
+    DomainSetMemoryStatsPeriod = 308 => Stats, mutating "virDomainSetMemoryStatsPeriod";
 }

@@ -340,6 +340,19 @@ xdr_struct! {
     }
 }
 
+xdr_struct! {
+    /// DOMAIN_SET_MEMORY_STATS_PERIOD args.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct MemoryStatsPeriodArgs {
+        /// The domain.
+        pub dom: Domain,
+        /// Seconds between balloon statistics updates (0: none).
+        pub period: i32,
+        /// Impact flags.
+        pub flags: u32,
+    }
+}
+
 /// Which GET/SET_*_PARAMETERS family a parameters call is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TuningKind {
@@ -521,6 +534,15 @@ pub enum StatsRequest {
         /// The domain.
         dom: Domain,
         /// Flags.
+        flags: u32,
+    },
+    /// DOMAIN_SET_MEMORY_STATS_PERIOD → [`StatsReply::Void`].
+    SetMemoryStatsPeriod {
+        /// The domain.
+        dom: Domain,
+        /// Seconds (0: no collection).
+        period: i32,
+        /// Impact flags.
         flags: u32,
     },
 }
@@ -722,7 +744,10 @@ impl StatsRequest {
         match self {
             Self::GetVcpus { .. } => S::Vcpus,
             Self::GetVcpuPinInfo { .. } | Self::GetEmulatorPinInfo { .. } => S::CpuMaps,
-            Self::PinVcpu { .. } | Self::PinEmulator { .. } | Self::SetParameters { .. } => S::Void,
+            Self::PinVcpu { .. }
+            | Self::PinEmulator { .. }
+            | Self::SetParameters { .. }
+            | Self::SetMemoryStatsPeriod { .. } => S::Void,
             Self::GetIothreadInfo { .. } => S::Iothreads,
             Self::GetBlockInfo { .. } => S::BlockInfo,
             Self::BlockStats { nparams: None, .. } => S::BlockStats,
@@ -762,7 +787,8 @@ impl StatsRequest {
             | Self::GetParameters { dom, .. }
             | Self::SetParameters { dom, .. }
             | Self::ListAllSnapshots { dom, .. }
-            | Self::ManagedSaveGetXmlDesc { dom, .. } => Some(dom),
+            | Self::ManagedSaveGetXmlDesc { dom, .. }
+            | Self::SetMemoryStatsPeriod { dom, .. } => Some(dom),
         }
     }
 }
@@ -954,6 +980,14 @@ pub(super) fn decode(proc: Procedure, body: &[u8]) -> Result<Option<Request>, Xd
             let a: DomainFlagsArgs = args(body)?;
             S::ManagedSaveGetXmlDesc {
                 dom: a.dom,
+                flags: a.flags,
+            }
+        }
+        P::DomainSetMemoryStatsPeriod => {
+            let a: MemoryStatsPeriodArgs = args(body)?;
+            S::SetMemoryStatsPeriod {
+                dom: a.dom,
+                period: a.period,
                 flags: a.flags,
             }
         }

@@ -409,14 +409,8 @@ async fn start_locked(
     });
     vm::spawn_actor(d.clone(), obj.clone(), vm.clone(), parts);
     super::live_facts::record(d, obj, &vm).await;
-    // <cputune>, <memtune>, <blkiotune>: on the cgroup and threads before the guest runs.
-    let tuned = super::tuning_live::apply_at_start(
-        &vm,
-        live.cputune.as_ref(),
-        live.memtune.as_ref(),
-        live.blkiotune.as_ref(),
-    )
-    .await;
+    // <cputune>, <memtune>, <blkiotune>, the balloon's stats period: before the guest runs.
+    let tuned = super::tuning_live::apply_at_start(&vm, &live).await;
     if let Err(e) = tuned {
         return Err(super::tuning_live::fail_start(obj, &vm, e).await);
     }

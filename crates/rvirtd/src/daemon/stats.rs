@@ -193,7 +193,7 @@ async fn vcpus(
     }
     if !s.is_active() {
         return Err(RemoteError::operation_invalid(
-            "cannot list vcpu pinning for an inactive domain",
+            "cannot retrieve vcpu information for inactive domain",
         ));
     }
     let vm = running(d, s)?;
@@ -587,9 +587,9 @@ const BALLOON_STATS: [(&str, i32, u64); 10] = [
     ("stat-htlb-pgfail", 12, 1),
 ];
 
-/// The balloon device's QOM path.
-fn balloon_path(s: &Snapshot) -> Option<String> {
-    let b = s.live.as_deref()?.devices.memballoon.as_ref()?;
+/// The balloon device's QOM path, if the definition has a balloon.
+pub(super) fn balloon_path(def: &domain_xml::Domain) -> Option<String> {
+    let b = def.devices.memballoon.as_ref()?;
     if b.model == "none" {
         return None;
     }
@@ -603,7 +603,7 @@ fn balloon_path(s: &Snapshot) -> Option<String> {
 /// QEMU's RSS from `/proc`.
 async fn memory_stats(vm: &Vm, s: &Snapshot) -> Result<Vec<MemoryStat>, RemoteError> {
     let mut out = Vec::new();
-    if let Some(path) = balloon_path(s) {
+    if let Some(path) = s.live.as_deref().and_then(balloon_path) {
         if let Ok(b) = qmp(vm, "query-balloon", None).await
             && let Some(actual) = b.get("actual").and_then(Value::as_u64)
         {
@@ -888,61 +888,59 @@ async fn domain_stats(d: &Daemon, s: &Snapshot, groups: u32) -> Vec<TypedParam> 
     p
 }
 
-/// `net.*`: the interfaces with a host device to count on.
+/// `net.*` as libvirt gives it: the count of interfaces, and by position the
+/// host device's name and counters of those that have one.
 fn interface_group(live: &domain_xml::Domain, p: &mut Vec<TypedParam>) {
-    let mut n = 0u32;
-    let mut items = Vec::new();
-    for net in &live.devices.interfaces {
+    p.push(param(
+        "net.count",
+        V::UInt(live.devices.interfaces.len() as u32),
+    ));
+    let names = [
+        "rx.bytes", "rx.pkts", "rx.errs", "rx.drop", "tx.bytes", "tx.pkts", "tx.errs", "tx.drop",
+    ];
+    for (n, net) in live.devices.interfaces.iter().enumerate() {
         let Some(dev) = net.target.as_ref().and_then(|t| t.get("dev")) else {
             continue;
         };
+        p.push(param(format!("net.{n}.name"), V::String(dev.to_owned())));
         let Ok(c) = tap_counters(dev) else {
             continue;
         };
-        let names = [
-            "rx.bytes", "rx.pkts", "rx.errs", "rx.drop", "tx.bytes", "tx.pkts", "tx.errs",
-            "tx.drop",
-        ];
-        items.push(param(format!("net.{n}.name"), V::String(dev.to_owned())));
         for (k, v) in names.iter().zip(c) {
-            items.push(param(format!("net.{n}.{k}"), V::ULLong(v.max(0) as u64)));
+            p.push(param(format!("net.{n}.{k}"), V::ULLong(v.max(0) as u64)));
         }
-        n += 1;
     }
-    p.push(param("net.count", V::UInt(n)));
-    p.extend(items);
 }
 
-/// `block.*`: each disk's name, path, I/O counters and sizes.
+/// `block.*` as libvirt gives it: the count of disks and, by position, each
+/// one's name and path, and the I/O counters and sizes QEMU reports for it.
 async fn block_group(vm: &Vm, live: &domain_xml::Domain, p: &mut Vec<TypedParam>) {
-    let (Ok(blocks), Ok(stats)) = (
-        qmp(vm, "query-block", None).await,
-        qmp(vm, "query-blockstats", None).await,
-    ) else {
-        return;
-    };
-    let mut n = 0u32;
-    let mut items = Vec::new();
-    for disk in &live.devices.disks {
+    let blocks = qmp(vm, "query-block", None).await.ok();
+    let stats = qmp(vm, "query-blockstats", None).await.ok();
+    p.push(param(
+        "block.count",
+        V::UInt(live.devices.disks.len() as u32),
+    ));
+    for (n, disk) in live.devices.disks.iter().enumerate() {
         let r = DiskRef::of(disk);
+        let pre = format!("block.{n}");
+        p.push(param(format!("{pre}.name"), V::String(r.target.clone())));
+        if let Some(path) = &r.path {
+            p.push(param(format!("{pre}.path"), V::String(path.clone())));
+        }
         let Some(e) = blocks
-            .as_array()
+            .as_ref()
+            .and_then(Value::as_array)
             .and_then(|a| a.iter().find(|e| entry_is(e, &r)))
         else {
             continue;
         };
         let qdev = e.get("qdev").and_then(Value::as_str).unwrap_or("");
-        let entry = stats.as_array().and_then(|a| {
+        let entry = stats.as_ref().and_then(Value::as_array).and_then(|a| {
             a.iter()
                 .find(|x| x.get("qdev").and_then(Value::as_str) == Some(qdev))
         });
-        let st = entry.and_then(|x| x.get("stats"));
-        let pre = format!("block.{n}");
-        items.push(param(format!("{pre}.name"), V::String(r.target.clone())));
-        if let Some(path) = &r.path {
-            items.push(param(format!("{pre}.path"), V::String(path.clone())));
-        }
-        if let Some(st) = st {
+        if let Some(st) = entry.and_then(|x| x.get("stats")) {
             let g = |k: &str| st.get(k).and_then(Value::as_u64).unwrap_or(0);
             for (name, key) in [
                 ("rd.reqs", "rd_operations"),
@@ -954,21 +952,18 @@ async fn block_group(vm: &Vm, live: &domain_xml::Domain, p: &mut Vec<TypedParam>
                 ("fl.reqs", "flush_operations"),
                 ("fl.times", "flush_total_time_ns"),
             ] {
-                items.push(param(format!("{pre}.{name}"), V::ULLong(g(key))));
+                p.push(param(format!("{pre}.{name}"), V::ULLong(g(key))));
             }
         }
         // libvirt's stats meanings: allocation is the highest written offset,
         // physical the host allocation.
         let q = qemu_sizes(e, entry);
         if let Some(h) = q.highest_written {
-            items.push(param(format!("{pre}.allocation"), V::ULLong(h)));
+            p.push(param(format!("{pre}.allocation"), V::ULLong(h)));
         }
-        items.push(param(format!("{pre}.capacity"), V::ULLong(q.capacity)));
-        items.push(param(format!("{pre}.physical"), V::ULLong(q.actual)));
-        n += 1;
+        p.push(param(format!("{pre}.capacity"), V::ULLong(q.capacity)));
+        p.push(param(format!("{pre}.physical"), V::ULLong(q.actual)));
     }
-    p.push(param("block.count", V::UInt(n)));
-    p.extend(items);
 }
 
 #[cfg(test)]

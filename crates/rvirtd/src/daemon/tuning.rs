@@ -70,6 +70,11 @@ pub async fn handle(
             pin(d, obj, None, &cpumap, flags).await?;
             Ok(StatsReply::Void)
         }
+        R::SetMemoryStatsPeriod { period, flags, .. } => {
+            let _job = obj.job.lock().await;
+            memory_stats_period(d, obj, period, flags).await?;
+            Ok(StatsReply::Void)
+        }
         other => Err(RemoteError::internal(&format!(
             "no handler for statistics call {other:?}"
         ))),
@@ -576,6 +581,55 @@ fn publish_live(d: &Daemon, obj: &DomainObj, def: Def) {
     if let Some(vm) = d.vm(&obj.uuid) {
         vm.update_status(d, |st| st.domain = (*def).clone());
     }
+}
+
+/// DOMAIN_SET_MEMORY_STATS_PERIOD: how often the balloon collects guest
+/// statistics, in QEMU (LIVE) and as `<memballoon><stats period>` (CONFIG).
+async fn memory_stats_period(
+    d: &Daemon,
+    obj: &Arc<DomainObj>,
+    period: i32,
+    flags: u32,
+) -> Result<(), RemoteError> {
+    check_flags(flags, IMPACT)?;
+    let period = u32::try_from(period)
+        .map_err(|_| RemoteError::invalid_arg("invalid value for collection period"))?;
+    let s = obj.snapshot();
+    let (to_live, to_config) = targets(&s, flags)?;
+    let no_balloon = || {
+        RemoteError::operation_invalid(
+            "No memory balloon device configured, can not set the collection period",
+        )
+    };
+    let edit = |def: &mut Def| -> Result<(), RemoteError> {
+        let b = def
+            .devices
+            .memballoon
+            .as_mut()
+            .filter(|b| b.model != "none")
+            .ok_or_else(no_balloon)?;
+        b.stats_period = (period > 0).then_some(period);
+        Ok(())
+    };
+    let new_config = if to_config {
+        let mut def = persistent_def(&s)?;
+        edit(&mut def)?;
+        Some(def)
+    } else {
+        None
+    };
+    if to_live {
+        let vm = running(d, &s)?;
+        let mut def = s.live.as_deref().cloned().ok_or_else(ops::not_running)?;
+        let path = super::stats::balloon_path(&def).ok_or_else(no_balloon)?;
+        live::set_balloon_period(&vm, &path, period).await?;
+        edit(&mut def)?;
+        publish_live(d, obj, def);
+    }
+    if let Some(def) = new_config {
+        ops::define(d, &def.to_xml())?;
+    }
+    Ok(())
 }
 
 /// DOMAIN_GET_VCPU_PIN_INFO: each vCPU thread's affinity (live), or the

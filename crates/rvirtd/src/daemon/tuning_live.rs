@@ -6,7 +6,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
-use domain_xml::model::tuning::{BlkioTune, CpuTune, MemTune};
+use domain_xml::Domain;
 use remote_protocol::{ErrorCode, ErrorDomain, RemoteError};
 
 use super::hoststats::{self, VmGroups};
@@ -248,14 +248,40 @@ pub async fn pin_emulator_threads(vm: &Vm, cpus: &[u32]) -> Result<(), RemoteErr
     Ok(())
 }
 
-/// Applies a definition's `<cputune>`, `<memtune>` and `<blkiotune>` to a QEMU
-/// that was just started (before its vCPUs run), as libvirt does at start.
-pub async fn apply_at_start(
-    vm: &Vm,
-    cputune: Option<&CpuTune>,
-    memtune: Option<&MemTune>,
-    blkiotune: Option<&BlkioTune>,
-) -> Result<(), RemoteError> {
+/// The balloon's statistics period (`guest-stats-polling-interval`), seconds.
+pub async fn set_balloon_period(vm: &Vm, path: &str, period: u32) -> Result<(), RemoteError> {
+    super::stats::qmp(
+        vm,
+        "qom-set",
+        Some(serde_json::json!({
+            "path": path,
+            "property": "guest-stats-polling-interval",
+            "value": period
+        })),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Applies a definition's `<cputune>`, `<memtune>`, `<blkiotune>` and the
+/// balloon's statistics period to a QEMU that was just started (before its
+/// vCPUs run), as libvirt does at start.
+pub async fn apply_at_start(vm: &Vm, def: &Domain) -> Result<(), RemoteError> {
+    if let Some(period) = def
+        .devices
+        .memballoon
+        .as_ref()
+        .and_then(|b| b.stats_period)
+        .filter(|p| *p > 0)
+        && let Some(path) = super::stats::balloon_path(def)
+    {
+        set_balloon_period(vm, &path, period).await?;
+    }
+    let (cputune, memtune, blkiotune) = (
+        def.cputune.as_ref(),
+        def.memtune.as_ref(),
+        def.blkiotune.as_ref(),
+    );
     if cputune.is_none() && memtune.is_none() && blkiotune.is_none() {
         return Ok(());
     }
