@@ -487,6 +487,17 @@ pub async fn agent_command(
     };
     let vm = running(d, obj)?;
     let agent = agent::available(&vm, obj.snapshot().state).await?;
+    // As libvirt: the guest's state may now differ from what the daemon knows.
+    const TAINT: &str = "custom-ga-command";
+    if !vm.status().taints.iter().any(|t| t == TAINT) {
+        tracing::warn!(
+            "Domain id={} name='{}' uuid={} is tainted: {TAINT}",
+            vm.id,
+            vm.name,
+            vm.uuid
+        );
+        vm.update_status(d, |s| s.taints.push(TAINT.to_owned()));
+    }
     agent.passthrough(cmd, t).await
 }
 
