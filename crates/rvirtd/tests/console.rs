@@ -312,6 +312,33 @@ fn guest_console_python_restart_destroy() {
     d.stop();
     d.spawn();
     assert_eq!(d.ok(&["ttyconsole", &g]), tty);
+    // rvirt's own console client on the same stream.
+    let mut c = d.client(daemon_support::rvirt_bin().to_str().unwrap());
+    c.arg("-c")
+        .arg(d.uri())
+        .args(["console", &g])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        // QEMU notices the opened pty within a second.
+        std::thread::sleep(Duration::from_millis(1500));
+        let _ = input.write_all(b"echo rv-$((4*4))\r");
+        std::thread::sleep(Duration::from_millis(2500));
+        let _ = input.write_all(&[0x1d]);
+        std::thread::sleep(Duration::from_millis(2000));
+    });
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("rv-16"), "rvirt console:\n{text}");
     let out = python_console(&d, &g, true);
     assert!(out.contains("ANSWER True"), "{out}");
     // Destroying the domain ends the open console stream.

@@ -58,12 +58,15 @@ pub(crate) fn impact_of(obj: &DomainObj, flags: u32) -> Result<(bool, bool), Rem
     Ok((live, config))
 }
 
-/// The persistent definition with `f` applied, stored like a define.
+/// The persistent definition with `f` applied, checked like a define (defaults,
+/// libvirt's define-time rules) and stored durably; unlike a define it sends no
+/// DEFINED event, as libvirt sends none for these changes.
 pub(crate) fn change_config(
     d: &Daemon,
     obj: &DomainObj,
     f: impl FnOnce(&mut Def) -> Result<(), RemoteError>,
 ) -> Result<(), RemoteError> {
+    let _defs = d.definitions.lock().unwrap_or_else(|e| e.into_inner());
     let s = obj.snapshot();
     let Some(cfg) = &s.config else {
         return Err(RemoteError::operation_invalid(
@@ -72,7 +75,15 @@ pub(crate) fn change_config(
     };
     let mut def = cfg.domain().map_err(|m| RemoteError::xml_error(&m))?;
     f(&mut def)?;
-    ops::define(d, &def.to_xml()).map(|_| ())
+    let mut def = ops::parse_definition(d, &def.to_xml())?;
+    def.id = None;
+    let text = def.to_xml();
+    let stored = crate::stored::StoredDef::with_xml(&def, text);
+    // The file first: the registry then says what the disk says.
+    crate::store::atomic_write(&d.paths.config_file(&def.name), stored.xml().as_bytes())
+        .map_err(|e| super::errors::store(&e))?;
+    d.registry.define(stored).map_err(RemoteError::from)?;
+    Ok(())
 }
 
 /// The running domain's definition with `f` applied: status file and live XML.
@@ -476,6 +487,17 @@ pub async fn agent_command(
     };
     let vm = running(d, obj)?;
     let agent = agent::available(&vm, obj.snapshot().state).await?;
+    // As libvirt: the guest's state may now differ from what the daemon knows.
+    const TAINT: &str = "custom-ga-command";
+    if !vm.status().taints.iter().any(|t| t == TAINT) {
+        tracing::warn!(
+            "Domain id={} name='{}' uuid={} is tainted: {TAINT}",
+            vm.id,
+            vm.name,
+            vm.uuid
+        );
+        vm.update_status(d, |s| s.taints.push(TAINT.to_owned()));
+    }
     agent.passthrough(cmd, t).await
 }
 
