@@ -43,13 +43,23 @@ pub fn log_file(paths: &Paths, name: &str) -> PathBuf {
 }
 
 /// The helper plans of every emulated TPM of `d`, run as `who` (`None`: root).
+/// Landlock applies when it applies to QEMU (qemu.conf `landlock`).
 pub fn helpers(
     paths: &Paths,
     d: &Domain,
     tpms: &[TpmEmulator],
     who: Option<&Identity>,
+    landlock: bool,
 ) -> Vec<HelperPlan> {
-    tpms.iter().map(|t| helper(paths, d, t, who)).collect()
+    tpms.iter()
+        .map(|t| {
+            let mut h = helper(paths, d, t, who);
+            if !landlock {
+                h.launch.landlock = None;
+            }
+            h
+        })
+        .collect()
 }
 
 fn helper(paths: &Paths, d: &Domain, t: &TpmEmulator, who: Option<&Identity>) -> HelperPlan {
