@@ -80,6 +80,8 @@ pub fn apply(d: &mut Domain, ctx: &DefaultsContext<'_>) {
             id: 1,
             audio_type: "none".into(),
             attrs: AttrSet::default(),
+            input: None,
+            output: None,
         });
     }
     if devs.memballoon.is_none() {

@@ -103,6 +103,12 @@ impl Planner<'_> {
     pub(super) fn audio(&mut self) {
         let dom = self.dom;
         for a in &dom.devices.audios {
+            if a.input.is_some() || a.output.is_some() {
+                self.problem(
+                    format!("audio {}", a.id),
+                    "<input>/<output> stream settings are not supported yet",
+                );
+            }
             if a.audio_type != "none" || !a.attrs.attrs.is_empty() {
                 self.problem(
                     format!("audio {}", a.id),

@@ -24,11 +24,23 @@ impl Planner<'_> {
             ("<driver>", n.driver.is_some()),
             ("<link>", n.link_state.is_some()),
             ("<mtu>", n.mtu.is_some()),
-            ("attribute 'trustGuestRxFilters'", !n.attrs.attrs.is_empty()),
+            (
+                "attributes managed, trustGuestRxFilters",
+                !n.attrs.attrs.is_empty(),
+            ),
+            ("children of <source>", !n.source_children.is_empty()),
+            ("<ip>", !n.ips.is_empty()),
+            ("<route>", !n.routes.is_empty()),
+            ("<bandwidth>", n.bandwidth.is_some()),
+            ("<vlan>", n.vlan.is_some()),
+            ("<virtualport>", n.virtualport.is_some()),
         ] {
             if present {
                 self.problem(&subject, format!("{what} is not supported yet"));
             }
+        }
+        for (name, _) in &n.leaves {
+            self.problem(&subject, format!("<{name}> is not supported yet"));
         }
         let Some(mac) = &n.mac else {
             self.problem(

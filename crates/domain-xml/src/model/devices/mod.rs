@@ -1,5 +1,6 @@
 //! `<devices>`, written in libvirt's device order whatever the input order.
 
+pub mod audio;
 pub mod chardev;
 pub mod disk;
 pub mod filesystem;
