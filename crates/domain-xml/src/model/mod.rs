@@ -7,6 +7,7 @@ pub mod numa;
 pub mod qemu_ns;
 pub mod rvirt_ns;
 pub mod seclabel;
+pub mod tuning;
 
 use crate::xml::{El, Extras, ParseError, RawElement, XmlWriter};
 use crate::xml_enum;
@@ -59,6 +60,11 @@ pub struct Domain {
     pub vcpu: Vcpu,
     pub iothreads: Option<u32>,
     pub numatune: Option<numa::Numatune>,
+    pub iothreadids: Option<tuning::Iothreadids>,
+    pub cputune: Option<tuning::Cputune>,
+    pub memtune: Option<tuning::Memtune>,
+    pub blkiotune: Option<tuning::Blkiotune>,
+    pub idmap: Option<tuning::Idmap>,
     /// `<resource><partition>` — the cgroup partition, e.g. `/machine`.
     pub resource_partition: Option<String>,
     pub os: Os,
@@ -380,6 +386,17 @@ impl Domain {
         let vcpu = read_vcpu(&el)?;
         let iothreads = read_iothreads(&el)?;
         let numatune = el.child("numatune").map(numa::Numatune::read).transpose()?;
+        let iothreadids = el
+            .child("iothreadids")
+            .map(tuning::Iothreadids::read)
+            .transpose()?;
+        let cputune = el.child("cputune").map(tuning::Cputune::read).transpose()?;
+        let memtune = el.child("memtune").map(tuning::Memtune::read).transpose()?;
+        let blkiotune = el
+            .child("blkiotune")
+            .map(tuning::Blkiotune::read)
+            .transpose()?;
+        let idmap = el.child("idmap").map(tuning::Idmap::read).transpose()?;
         let resource_partition = read_resource_partition(&el)?;
         let mut os = read_os(&el)?;
         let features = el.child("features").map(Features::read).transpose()?;
@@ -418,6 +435,11 @@ impl Domain {
             vcpu,
             iothreads,
             numatune,
+            iothreadids,
+            cputune,
+            memtune,
+            blkiotune,
+            idmap,
             resource_partition,
             os,
             features,
@@ -480,12 +502,24 @@ impl Domain {
             .attr("unit", "KiB")
             .text(&self.current_memory_kib.to_string());
         w.end();
+        if let Some(b) = &self.blkiotune {
+            b.write(w);
+        }
+        if let Some(m) = &self.memtune {
+            m.write(w);
+        }
         if let Some(m) = &self.memory_backing {
             m.write(w);
         }
         self.vcpu.write(w);
         if let Some(n) = self.iothreads {
             w.text_elem("iothreads", &n.to_string());
+        }
+        if let Some(t) = &self.iothreadids {
+            t.write(w);
+        }
+        if let Some(t) = &self.cputune {
+            t.write(w);
         }
         if let Some(n) = &self.numatune {
             n.write(w);
@@ -510,6 +544,9 @@ impl Domain {
             p.write(w);
         }
         self.devices.write(w);
+        if let Some(i) = &self.idmap {
+            i.write(w);
+        }
         for s in &self.seclabels {
             s.write(w);
         }

@@ -290,6 +290,19 @@ impl Planner<'_> {
         if let Some((_, _, wc)) = cache {
             props.set("write-cache", if wc { "on" } else { "off" });
         }
+        // virtio transport options, as libvirt names them for QEMU.
+        for (k, prop) in [
+            ("iommu", "iommu_platform"),
+            ("ats", "ats"),
+            ("packed", "packed"),
+            ("page_per_vq", "page-per-vq"),
+        ] {
+            if bus == DiskBus::Virtio
+                && let Some(v) = driver_attr(d, k)
+            {
+                props.set(prop, v == "on");
+            }
+        }
         if let Some(w) = &d.wwn {
             let hex = w.trim_start_matches("0x").trim_start_matches("0X");
             match u64::from_str_radix(hex, 16) {
@@ -350,7 +363,16 @@ impl Planner<'_> {
                     "discard" if v != "unmap" && v != "ignore" => {
                         self.problem(subject, format!("discard mode '{v}' is not supported"));
                     }
-                    "name" | "type" | "cache" | "io" | "discard" => {}
+                    "iommu" | "ats" | "packed" | "page_per_vq"
+                        if bus_of(d) != Some(DiskBus::Virtio) =>
+                    {
+                        self.problem(
+                            subject,
+                            format!("driver attribute '{k}' needs a virtio disk"),
+                        );
+                    }
+                    "name" | "type" | "cache" | "io" | "discard" | "iommu" | "ats" | "packed"
+                    | "page_per_vq" => {}
                     other => {
                         self.problem(
                             subject,

@@ -439,6 +439,20 @@ impl Planner<'_> {
             let on = !matches!(f.policy, Some(P::Disable | P::Forbid));
             s.push_str(&format!(",{}={}", f.name, if on { "on" } else { "off" }));
         }
+        // <maxphysaddr>: the host's address width (optionally capped), or a
+        // given one; 'emulate' without bits turns the host's off.
+        if let Some(m) = &cpu.maxphysaddr {
+            match (m.get("mode"), m.get("bits"), m.get("limit")) {
+                (Some("passthrough"), _, limit) => {
+                    s.push_str(",host-phys-bits=on");
+                    if let Some(l) = limit {
+                        s.push_str(&format!(",host-phys-bits-limit={l}"));
+                    }
+                }
+                (_, Some(bits), _) => s.push_str(&format!(",phys-bits={bits}")),
+                _ => s.push_str(",host-phys-bits=off"),
+            }
+        }
         self.arg2("-cpu", s);
     }
 

@@ -56,6 +56,18 @@ impl Planner<'_> {
         if dom.max_memory.is_some() {
             self.not_supported("<maxMemory> (memory hotplug)");
         }
+        // Host tuning happens in cgroups and thread placement, which the daemon
+        // does not apply yet; `<idmap>` is for containers and libvirt's QEMU
+        // driver ignores it, as the planner does.
+        for (what, present) in [
+            ("<cputune>", dom.cputune.is_some()),
+            ("<memtune>", dom.memtune.is_some()),
+            ("<blkiotune>", dom.blkiotune.is_some()),
+        ] {
+            if present {
+                self.not_supported(what);
+            }
+        }
         if dom.pm.as_ref().is_some_and(|p| !p.extras.is_empty()) {
             self.not_supported("<pm> children other than suspend-to-mem/suspend-to-disk");
         }

@@ -377,6 +377,10 @@ const DRIVER_ATTRS: &[&str] = &[
     "detect_zeroes",
     "queues",
     "queue_size",
+    "iommu",
+    "ats",
+    "packed",
+    "page_per_vq",
 ];
 
 impl Disk {
