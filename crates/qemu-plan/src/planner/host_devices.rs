@@ -338,6 +338,18 @@ impl Planner<'_> {
                 ),
             );
         }
+        for p in &d.panics {
+            self.problem(
+                "panic",
+                format!(
+                    "<panic model='{}'> is not supported yet",
+                    p.model.as_deref().unwrap_or("isa")
+                ),
+            );
+        }
+        if d.vsock.is_some() {
+            self.problem("vsock", "<vsock> (vhost-vsock) is not supported yet");
+        }
         if let Some(io) = &d.iommu {
             self.problem(
                 "iommu",

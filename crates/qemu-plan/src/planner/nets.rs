@@ -34,6 +34,8 @@ impl Planner<'_> {
             ("<bandwidth>", n.bandwidth.is_some()),
             ("<vlan>", n.vlan.is_some()),
             ("<virtualport>", n.virtualport.is_some()),
+            ("<coalesce>", n.coalesce_rx_frames.is_some()),
+            ("<tune>", n.tune_sndbuf.is_some()),
         ] {
             if present {
                 self.problem(&subject, format!("{what} is not supported yet"));

@@ -184,9 +184,8 @@ impl Planner<'_> {
                 lifecycle_name(dom.on_reboot)
             ));
         }
-        // QEMU reports a guest crash only through a panic device (rvirt models
-        // none yet, so a domain with one is refused): without it the action can
-        // never trigger, in libvirt as here.
+        // QEMU reports a guest crash only through a panic device (refused below
+        // for now): without one the action can never trigger, in libvirt as here.
         if dom.on_crash != L::Destroy && has_panic_device(dom) {
             self.not_supported(&format!(
                 "<on_crash>{}</on_crash>",
@@ -247,13 +246,9 @@ impl Planner<'_> {
     }
 }
 
-/// Whether the domain has a `<panic>` device (kept unmodelled).
+/// Whether the domain has a `<panic>` device.
 fn has_panic_device(dom: &domain_xml::Domain) -> bool {
-    dom.devices
-        .extras
-        .children
-        .iter()
-        .any(|c| c.elem.name == "panic")
+    !dom.devices.panics.is_empty()
 }
 
 fn has_pflash_loader(os: &domain_xml::model::Os) -> bool {

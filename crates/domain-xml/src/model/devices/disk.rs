@@ -247,6 +247,8 @@ impl DiskSource {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BackingStore {
     pub store_type: Option<DiskType>,
+    /// `index=`: the layer's number in libvirt's live XML.
+    pub index: Option<String>,
     pub format: Option<String>,
     pub source: Option<DiskSource>,
     pub backing: Option<Box<BackingStore>>,
@@ -256,6 +258,7 @@ pub struct BackingStore {
 impl BackingStore {
     fn read(el: El<'_, '_>) -> Result<BackingStore, ParseError> {
         let store_type = el.attr_enum::<DiskType>("type")?;
+        let index = el.attr_string("index");
         let format = match el.child("format") {
             Some(f) => {
                 let t = f.req_attr("type")?.to_owned();
@@ -276,6 +279,7 @@ impl BackingStore {
         let extras = el.finish();
         Ok(BackingStore {
             store_type,
+            index,
             format,
             source,
             backing,
@@ -286,6 +290,7 @@ impl BackingStore {
     fn write<'e>(&'e self, w: &mut XmlWriter<'e>) {
         w.start("backingStore");
         w.attr_opt("type", self.store_type);
+        w.attr_opt("index", self.index.as_deref());
         w.extras(&self.extras);
         if let Some(f) = &self.format {
             w.start("format").attr("type", f);

@@ -9,6 +9,7 @@ pub mod iommu;
 pub mod memory;
 pub mod misc;
 pub mod net;
+pub mod panic;
 pub mod smartcard;
 pub mod usb_redir;
 
@@ -23,6 +24,7 @@ pub use misc::{
     Memballoon, Rng, Sound, Video, Watchdog,
 };
 pub use net::{Interface, InterfaceType};
+pub use panic::{Panic, Vsock};
 pub use smartcard::{Smartcard, SmartcardMode};
 pub use usb_redir::{Hub, Redirdev, Redirfilter};
 
@@ -54,6 +56,8 @@ pub struct Devices {
     pub hubs: Vec<Hub>,
     pub memories: Vec<MemoryDevice>,
     pub iommu: Option<Iommu>,
+    pub panics: Vec<Panic>,
+    pub vsock: Option<Vsock>,
     pub extras: Extras,
 }
 
@@ -136,6 +140,12 @@ impl Devices {
         if let Some(c) = el.child("iommu") {
             d.iommu = Some(Iommu::read(c)?);
         }
+        for c in el.children("panic") {
+            d.panics.push(Panic::read(c)?);
+        }
+        if let Some(c) = el.child("vsock") {
+            d.vsock = Some(Vsock::read(c)?);
+        }
         d.check_unique_targets(&el)?;
         d.extras = el.finish();
         Ok(d)
@@ -183,9 +193,13 @@ impl Devices {
             m.write(w);
         }
         self.rngs.iter().for_each(|x| x.write(w));
+        self.panics.iter().for_each(|x| x.write(w));
         self.memories.iter().for_each(|x| x.write(w));
         if let Some(i) = &self.iommu {
             i.write(w);
+        }
+        if let Some(v) = &self.vsock {
+            v.write(w);
         }
         w.end();
     }

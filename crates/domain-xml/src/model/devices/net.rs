@@ -22,6 +22,13 @@ pub struct Interface {
     pub target: Option<AttrSet>,
     pub model: Option<String>,
     pub driver: Option<AttrSet>,
+    /// `<driver><host ...>` and `<driver><guest ...>` offload switches.
+    pub driver_host: Option<AttrSet>,
+    pub driver_guest: Option<AttrSet>,
+    /// `<coalesce><rx><frames max=>`.
+    pub coalesce_rx_frames: Option<String>,
+    /// `<tune><sndbuf>`.
+    pub tune_sndbuf: Option<String>,
     pub link_state: Option<String>,
     pub mtu: Option<u32>,
     /// Children of `<source>`: `<address>` (hostdev interfaces), `<local>`,
@@ -246,7 +253,12 @@ impl Interface {
             }
             None => None,
         };
+        let offloads: &[&str] = &["csum", "gso", "tso4", "tso6", "ecn", "ufo", "mrg_rxbuf"];
+        let mut driver_host = None;
+        let mut driver_guest = None;
         let driver = el.child("driver").map(|d| {
+            driver_host = d.child("host").map(|h| AttrSet::read(h, offloads));
+            driver_guest = d.child("guest").map(|g| AttrSet::read(g, offloads));
             AttrSet::read(
                 d,
                 &[
@@ -257,9 +269,38 @@ impl Interface {
                     "queues",
                     "rx_queue_size",
                     "tx_queue_size",
+                    "iommu",
+                    "ats",
+                    "packed",
+                    "page_per_vq",
+                    "rss",
+                    "rss_hash_report",
                 ],
             )
         });
+        let coalesce_rx_frames = match el.child("coalesce") {
+            Some(c) => {
+                let mut max = None;
+                if let Some(rx) = c.child("rx") {
+                    if let Some(f) = rx.child("frames") {
+                        max = f.attr_string("max");
+                        f.done()?;
+                    }
+                    rx.done()?;
+                }
+                c.done()?;
+                max
+            }
+            None => None,
+        };
+        let tune_sndbuf = match el.child("tune") {
+            Some(t) => {
+                let v = t.child_text("sndbuf")?;
+                t.done()?;
+                v
+            }
+            None => None,
+        };
         let link_state = read_link_state(&el)?;
         let mtu = read_mtu(&el)?;
         let info = DeviceInfo::read(&el)?;
@@ -272,6 +313,10 @@ impl Interface {
             target,
             model,
             driver,
+            driver_host,
+            driver_guest,
+            coalesce_rx_frames,
+            tune_sndbuf,
             link_state,
             mtu,
             source_children,
@@ -340,7 +385,20 @@ impl Interface {
             w.end();
         }
         if let Some(d) = &self.driver {
-            d.write(w, "driver");
+            w.start("driver");
+            d.write_attrs(w);
+            if let Some(h) = &self.driver_host {
+                h.write(w, "host");
+            }
+            if let Some(g) = &self.driver_guest {
+                g.write(w, "guest");
+            }
+            w.end();
+        }
+        if let Some(t) = &self.tune_sndbuf {
+            w.start("tune");
+            w.text_elem("sndbuf", t);
+            w.end();
         }
         if let Some(l) = &self.link_state {
             w.start("link").attr("state", l);
@@ -348,6 +406,14 @@ impl Interface {
         }
         if let Some(m) = self.mtu {
             w.start("mtu").attr("size", m);
+            w.end();
+        }
+        if let Some(m) = &self.coalesce_rx_frames {
+            w.start("coalesce");
+            w.start("rx");
+            w.start("frames").attr("max", m);
+            w.end();
+            w.end();
             w.end();
         }
         for (name, c) in &self.leaves {
