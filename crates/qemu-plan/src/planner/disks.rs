@@ -416,6 +416,9 @@ impl Planner<'_> {
             if let Some(s) = &b.source {
                 self.check_source_extras(s, subject);
             }
+            if b.format_metadata_cache.is_some() {
+                self.problem(subject, "<format><metadata_cache> is not supported yet");
+            }
             next = b.backing.as_deref();
         }
         let disk_level = [
@@ -424,6 +427,13 @@ impl Planner<'_> {
             ("<iotune> (I/O limits)", d.iotune.is_some()),
             ("<geometry>", d.geometry.is_some()),
             ("<blockio>", d.blockio.is_some()),
+            ("<transient>", d.transient.is_some()),
+            ("<mirror> (a block job's destination)", d.mirror.is_some()),
+            ("<driver><iothreads>", d.driver_iothreads.is_some()),
+            (
+                "<driver><metadata_cache>",
+                d.driver_metadata_cache.is_some(),
+            ),
         ];
         for (what, present) in disk_level {
             if present {
@@ -448,6 +458,11 @@ impl Planner<'_> {
             ("<encryption> (encrypted images)", s.encryption.is_some()),
             ("<initiator>", s.initiator_iqn.is_some()),
             ("<cookies>", !s.cookies.is_empty()),
+            ("<slices>", !s.slices.is_empty()),
+            (
+                "<reservations> (persistent reservations)",
+                s.reservations.is_some(),
+            ),
         ];
         for (what, present) in parts {
             if present {
