@@ -84,6 +84,8 @@ pub fn apply(d: &mut Domain, ctx: &DefaultsContext<'_>) {
             id: 1,
             audio_type: crate::defaults_devices::default_audio_type(devs).into(),
             attrs: AttrSet::default(),
+            input: None,
+            output: None,
         });
     }
     if devs.memballoon.is_none() {

@@ -533,6 +533,8 @@ pub struct Cpu {
     pub topology: Option<AttrSet>,
     pub cache: Option<AttrSet>,
     pub features: Vec<CpuFeature>,
+    /// `<maxphysaddr mode= bits= limit=>`: the guest's physical address bits.
+    pub maxphysaddr: Option<AttrSet>,
     /// `<numa>`: the guest's NUMA cells.
     pub numa: Option<super::numa::Numa>,
     pub extras: Extras,
@@ -590,6 +592,27 @@ impl Cpu {
             f.done()?;
             features.push(CpuFeature { policy, name });
         }
+        let maxphysaddr = el
+            .child("maxphysaddr")
+            .map(|m| AttrSet::read(m, &["mode", "bits", "limit"]));
+        if let Some(m) = &maxphysaddr {
+            if !matches!(m.get("mode"), Some("passthrough" | "emulate")) {
+                return Err(el.err("<maxphysaddr> needs mode='passthrough' or mode='emulate'"));
+            }
+            for k in ["bits", "limit"] {
+                if m.get(k).is_some_and(|v| v.parse::<u32>().is_err()) {
+                    return Err(el.err(format!("<maxphysaddr {k}=> must be a number")));
+                }
+            }
+            if m.get("mode") == Some("passthrough") && m.get("bits").is_some() {
+                return Err(el.err(
+                    "<maxphysaddr mode='passthrough'> takes no 'bits' (the host's are used; 'limit' caps them)",
+                ));
+            }
+            if m.get("mode") == Some("emulate") && m.get("limit").is_some() {
+                return Err(el.err("<maxphysaddr mode='emulate'> takes 'bits', not 'limit'"));
+            }
+        }
         let numa = el.child("numa").map(super::numa::Numa::read).transpose()?;
         let extras = el.finish();
         Ok(Cpu {
@@ -602,6 +625,7 @@ impl Cpu {
             topology,
             cache,
             features,
+            maxphysaddr,
             numa,
             extras,
         })
@@ -627,6 +651,9 @@ impl Cpu {
         }
         if let Some(c) = &self.cache {
             c.write(w, "cache");
+        }
+        if let Some(m) = &self.maxphysaddr {
+            m.write(w, "maxphysaddr");
         }
         for f in &self.features {
             w.start("feature");

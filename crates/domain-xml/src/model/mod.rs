@@ -4,6 +4,7 @@ pub mod common;
 pub mod devices;
 pub mod firmware;
 pub mod general;
+pub mod iothreads_idmap;
 pub mod numa;
 pub mod qemu_ns;
 pub mod rvirt_ns;
@@ -66,6 +67,8 @@ pub struct Domain {
     pub memtune: Option<tuning::MemTune>,
     pub cputune: Option<tuning::CpuTune>,
     pub numatune: Option<numa::Numatune>,
+    pub iothreadids: Option<iothreads_idmap::Iothreadids>,
+    pub idmap: Option<iothreads_idmap::Idmap>,
     /// `<resource><partition>` — the cgroup partition, e.g. `/machine`.
     pub resource_partition: Option<String>,
     pub os: Os,
@@ -397,6 +400,14 @@ impl Domain {
             t.vcpupins.retain(|p| p.vcpu < vcpu.count);
         }
         let numatune = el.child("numatune").map(numa::Numatune::read).transpose()?;
+        let iothreadids = el
+            .child("iothreadids")
+            .map(iothreads_idmap::Iothreadids::read)
+            .transpose()?;
+        let idmap = el
+            .child("idmap")
+            .map(iothreads_idmap::Idmap::read)
+            .transpose()?;
         let resource_partition = read_resource_partition(&el)?;
         let mut os = read_os(&el)?;
         let features = el.child("features").map(Features::read).transpose()?;
@@ -438,6 +449,8 @@ impl Domain {
             memtune,
             cputune,
             numatune,
+            iothreadids,
+            idmap,
             resource_partition,
             os,
             features,
@@ -515,6 +528,9 @@ impl Domain {
         if let Some(n) = self.iothreads {
             w.text_elem("iothreads", &n.to_string());
         }
+        if let Some(t) = &self.iothreadids {
+            t.write(w);
+        }
         if let Some(t) = self.cputune.as_ref().filter(|t| !t.is_empty()) {
             t.write(w);
         }
@@ -541,6 +557,9 @@ impl Domain {
             p.write(w);
         }
         self.devices.write(w);
+        if let Some(i) = &self.idmap {
+            i.write(w);
+        }
         for s in &self.seclabels {
             s.write(w);
         }

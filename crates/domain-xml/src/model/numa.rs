@@ -1,5 +1,6 @@
 //! Guest NUMA topology (`<cpu><numa>`) and host NUMA memory policy (`<numatune>`).
 
+use super::common::AttrSet;
 use super::general::MemAccess;
 use crate::units::to_kib;
 use crate::xml::{El, Extras, ParseError, XmlWriter};
@@ -9,7 +10,19 @@ use crate::xml_enum;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Numa {
     pub cells: Vec<NumaCell>,
+    /// `<interconnects>`: HMAT `<latency>`/`<bandwidth>` entries by name
+    /// (`initiator`, `target`, `cache`, `type`, `value`, `unit`).
+    pub interconnects: Vec<(String, AttrSet)>,
     pub extras: Extras,
+}
+
+/// A cell's memory-side `<cache level= associativity= policy=>` with its
+/// `<size value= unit=>` and `<line value= unit=>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NumaCache {
+    pub attrs: AttrSet,
+    pub size: Option<AttrSet>,
+    pub line: Option<AttrSet>,
 }
 
 /// `<cell id= cpus= memory= unit= memAccess= discard=>` with its `<distances>`.
@@ -25,6 +38,7 @@ pub struct NumaCell {
     pub discard: Option<bool>,
     /// `<distances><sibling id= value=/>`: distance to other cells.
     pub distances: Vec<(u32, u32)>,
+    pub caches: Vec<NumaCache>,
     pub extras: Extras,
 }
 
@@ -40,6 +54,19 @@ impl Numa {
         }
         if cells.is_empty() {
             return Err(el.err("<numa> needs at least one <cell>"));
+        }
+        let mut interconnects = Vec::new();
+        if let Some(ic) = el.child("interconnects") {
+            for kind in ["latency", "bandwidth"] {
+                for e in ic.children(kind) {
+                    let a = AttrSet::read(
+                        e,
+                        &["initiator", "target", "cache", "type", "value", "unit"],
+                    );
+                    interconnects.push((kind.to_owned(), a));
+                }
+            }
+            ic.done()?;
         }
         // Cells are numbered 0..n-1 (in any order), as QEMU numbers nodes.
         let n = cells.len();
@@ -60,6 +87,7 @@ impl Numa {
         }
         Ok(Numa {
             cells,
+            interconnects,
             extras: el.finish(),
         })
     }
@@ -68,6 +96,13 @@ impl Numa {
         w.start("numa").extras(&self.extras);
         for c in &self.cells {
             c.write(w);
+        }
+        if !self.interconnects.is_empty() {
+            w.start("interconnects");
+            for (kind, a) in &self.interconnects {
+                a.write(w, kind);
+            }
+            w.end();
         }
         w.end();
     }
@@ -142,6 +177,17 @@ impl NumaCell {
             }
             d.done()?;
         }
+        let mut caches = Vec::new();
+        for c in el.children("cache") {
+            let size = c
+                .child("size")
+                .map(|x| AttrSet::read(x, &["value", "unit"]));
+            let line = c
+                .child("line")
+                .map(|x| AttrSet::read(x, &["value", "unit"]));
+            let attrs = AttrSet::read(c, &["level", "associativity", "policy"]);
+            caches.push(NumaCache { attrs, size, line });
+        }
         Ok(NumaCell {
             id,
             cpus,
@@ -149,6 +195,7 @@ impl NumaCell {
             mem_access,
             discard,
             distances,
+            caches,
             extras: el.finish(),
         })
     }
@@ -165,6 +212,17 @@ impl NumaCell {
             for (id, value) in &self.distances {
                 w.start("sibling").attr("id", id).attr("value", value);
                 w.end();
+            }
+            w.end();
+        }
+        for c in &self.caches {
+            w.start("cache");
+            c.attrs.write_attrs(w);
+            if let Some(x) = &c.size {
+                x.write(w, "size");
+            }
+            if let Some(x) = &c.line {
+                x.write(w, "line");
             }
             w.end();
         }

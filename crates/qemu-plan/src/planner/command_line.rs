@@ -168,7 +168,41 @@ impl Planner<'_> {
 
     fn iothreads(&mut self) {
         let dom = self.dom;
-        if let Some(n) = dom.iothreads {
+        if let Some(ids) = &dom.iothreadids {
+            for t in &ids.threads {
+                if t.attrs.len() > 1 {
+                    self.problem(
+                        "iothreadids",
+                        "<iothread thread_pool_min/max> is not supported yet",
+                    );
+                }
+                let id = t.get("id").unwrap_or_default();
+                self.object(
+                    Obj::new()
+                        .with("qom-type", "iothread")
+                        .with("id", format!("iothread{id}")),
+                );
+            }
+            let given = u32::try_from(ids.threads.len()).unwrap_or(u32::MAX);
+            // Threads counted by <iothreads> beyond the listed ids get the
+            // lowest free ids, as libvirt numbers them.
+            let mut next = 1u32;
+            for _ in given..dom.iothreads.unwrap_or(0) {
+                while ids
+                    .threads
+                    .iter()
+                    .any(|t| t.get("id") == Some(&next.to_string()))
+                {
+                    next += 1;
+                }
+                self.object(
+                    Obj::new()
+                        .with("qom-type", "iothread")
+                        .with("id", format!("iothread{next}")),
+                );
+                next += 1;
+            }
+        } else if let Some(n) = dom.iothreads {
             for i in 1..=n {
                 self.object(
                     Obj::new()

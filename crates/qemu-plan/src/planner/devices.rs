@@ -107,6 +107,12 @@ impl Planner<'_> {
             .iter()
             .any(|g| g.gtype == GraphicsType::Spice);
         for a in &dom.devices.audios {
+            if a.input.is_some() || a.output.is_some() {
+                self.problem(
+                    format!("audio {}", a.id),
+                    "<input>/<output> stream settings are not supported yet",
+                );
+            }
             // SPICE's own backend plays to the SPICE client.
             let ok = match a.audio_type.as_str() {
                 "none" => true,

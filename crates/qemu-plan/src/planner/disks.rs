@@ -290,6 +290,49 @@ impl Planner<'_> {
         if let Some((_, _, wc)) = cache {
             props.set("write-cache", if wc { "on" } else { "off" });
         }
+        if bus == DiskBus::Virtio {
+            for (k, prop) in [("ioeventfd", "ioeventfd"), ("event_idx", "event_idx")] {
+                if let Some(v) = driver_attr(d, k) {
+                    props.set(prop, v == "on");
+                }
+            }
+            for (k, prop) in [("queues", "num-queues"), ("queue_size", "queue-size")] {
+                if let Some(n) = driver_attr(d, k).and_then(|v| v.parse::<u64>().ok()) {
+                    props.set(prop, n);
+                }
+            }
+            if let Some(t) = driver_attr(d, "iothread") {
+                props.set("iothread", format!("iothread{t}"));
+            }
+        }
+        // libvirt's error policies: 'enospace' is QEMU's 'enospc' and applies to
+        // writes only; otherwise reads follow the write policy unless given.
+        let werror = driver_attr(d, "error_policy");
+        if let Some(w) = werror {
+            props.set("werror", if w == "enospace" { "enospc" } else { w });
+        }
+        match (driver_attr(d, "rerror_policy"), werror) {
+            (Some(r), _) => {
+                props.set("rerror", r);
+            }
+            (None, Some(w)) if w != "enospace" => {
+                props.set("rerror", w);
+            }
+            _ => {}
+        }
+        // virtio transport options, as libvirt names them for QEMU.
+        for (k, prop) in [
+            ("iommu", "iommu_platform"),
+            ("ats", "ats"),
+            ("packed", "packed"),
+            ("page_per_vq", "page-per-vq"),
+        ] {
+            if bus == DiskBus::Virtio
+                && let Some(v) = driver_attr(d, k)
+            {
+                props.set(prop, v == "on");
+            }
+        }
         if let Some(w) = &d.wwn {
             let hex = w.trim_start_matches("0x").trim_start_matches("0X");
             match u64::from_str_radix(hex, 16) {
@@ -350,7 +393,39 @@ impl Planner<'_> {
                     "discard" if v != "unmap" && v != "ignore" => {
                         self.problem(subject, format!("discard mode '{v}' is not supported"));
                     }
-                    "name" | "type" | "cache" | "io" | "discard" => {}
+                    "iommu" | "ats" | "packed" | "page_per_vq"
+                        if bus_of(d) != Some(DiskBus::Virtio) =>
+                    {
+                        self.problem(
+                            subject,
+                            format!("driver attribute '{k}' needs a virtio disk"),
+                        );
+                    }
+                    "ioeventfd" | "event_idx" | "queues" | "queue_size" | "iothread"
+                        if bus_of(d) != Some(DiskBus::Virtio) =>
+                    {
+                        self.problem(
+                            subject,
+                            format!("driver attribute '{k}' needs a virtio disk"),
+                        );
+                    }
+                    "iothread" if !self.iothread_exists(v) => {
+                        self.problem(subject, format!("IOThread '{v}' is not defined"));
+                    }
+                    "error_policy"
+                        if !["stop", "report", "ignore", "enospace"].contains(&v.as_str()) =>
+                    {
+                        self.problem(subject, format!("error policy '{v}' is unknown"));
+                    }
+                    "rerror_policy" if !["stop", "report", "ignore"].contains(&v.as_str()) => {
+                        self.problem(subject, format!("read error policy '{v}' is unknown"));
+                    }
+                    "detect_zeroes" if !["off", "on", "unmap"].contains(&v.as_str()) => {
+                        self.problem(subject, format!("detect_zeroes '{v}' is unknown"));
+                    }
+                    "name" | "type" | "cache" | "io" | "discard" | "iommu" | "ats" | "packed"
+                    | "page_per_vq" | "ioeventfd" | "event_idx" | "queues" | "queue_size"
+                    | "iothread" | "error_policy" | "rerror_policy" | "detect_zeroes" => {}
                     other => {
                         self.problem(
                             subject,
@@ -394,6 +469,9 @@ impl Planner<'_> {
             if let Some(s) = &b.source {
                 self.check_source_extras(s, subject);
             }
+            if b.format_metadata_cache.is_some() {
+                self.problem(subject, "<format><metadata_cache> is not supported yet");
+            }
             next = b.backing.as_deref();
         }
         let disk_level = [
@@ -402,6 +480,13 @@ impl Planner<'_> {
             ("<iotune> (I/O limits)", d.iotune.is_some()),
             ("<geometry>", d.geometry.is_some()),
             ("<blockio>", d.blockio.is_some()),
+            ("<transient>", d.transient.is_some()),
+            ("<mirror> (a block job's destination)", d.mirror.is_some()),
+            ("<driver><iothreads>", d.driver_iothreads.is_some()),
+            (
+                "<driver><metadata_cache>",
+                d.driver_metadata_cache.is_some(),
+            ),
         ];
         for (what, present) in disk_level {
             if present {
@@ -426,6 +511,11 @@ impl Planner<'_> {
             ("<encryption> (encrypted images)", s.encryption.is_some()),
             ("<initiator>", s.initiator_iqn.is_some()),
             ("<cookies>", !s.cookies.is_empty()),
+            ("<slices>", !s.slices.is_empty()),
+            (
+                "<reservations> (persistent reservations)",
+                s.reservations.is_some(),
+            ),
         ];
         for (what, present) in parts {
             if present {
@@ -644,6 +734,9 @@ fn layer_blockdevs(d: &Disk, layer: &Layer<'_>, spec: &LayerSpec) -> Vec<Obj> {
         if let Some(discard) = driver_attr(d, "discard") {
             storage.set("discard", discard);
         }
+        if let Some(dz) = detect_zeroes(d) {
+            storage.set("detect-zeroes", dz);
+        }
         if let Some(c) = cache_obj {
             storage.set("cache", c);
         }
@@ -660,6 +753,9 @@ fn layer_blockdevs(d: &Disk, layer: &Layer<'_>, spec: &LayerSpec) -> Vec<Obj> {
     if driver_attr(d, "discard") == Some("unmap") {
         format.set("discard", "unmap");
     }
+    if let Some(dz) = detect_zeroes(d) {
+        format.set("detect-zeroes", dz);
+    }
     if let Some(c) = cache_obj {
         format.set("cache", c);
     }
@@ -671,6 +767,17 @@ fn layer_blockdevs(d: &Disk, layer: &Layer<'_>, spec: &LayerSpec) -> Vec<Obj> {
         format.set("backing", crate::json::Json::Null);
     }
     vec![storage, format]
+}
+
+/// QEMU's `detect-zeroes` for the disk: 'unmap' only works with discard on,
+/// so libvirt asks for plain 'on' otherwise.
+fn detect_zeroes(d: &Disk) -> Option<&'static str> {
+    match driver_attr(d, "detect_zeroes")? {
+        "unmap" if driver_attr(d, "discard") == Some("unmap") => Some("unmap"),
+        "unmap" | "on" => Some("on"),
+        "off" => Some("off"),
+        _ => None,
+    }
 }
 
 /// A `<driver>` attribute of the disk.

@@ -338,6 +338,9 @@ impl Planner<'_> {
                 ),
             );
         }
+        if d.vsock.is_some() {
+            self.problem("vsock", "<vsock> (vhost-vsock) is not supported yet");
+        }
         if let Some(io) = &d.iommu {
             self.problem(
                 "iommu",

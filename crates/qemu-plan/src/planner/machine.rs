@@ -425,6 +425,20 @@ impl Planner<'_> {
             s.push(',');
             s.push_str(&p);
         }
+        // <maxphysaddr>: the host's address width (optionally capped), or a
+        // given one; 'emulate' without bits turns the host's off.
+        if let Some(m) = &cpu.maxphysaddr {
+            match (m.get("mode"), m.get("bits"), m.get("limit")) {
+                (Some("passthrough"), _, limit) => {
+                    s.push_str(",host-phys-bits=on");
+                    if let Some(l) = limit {
+                        s.push_str(&format!(",host-phys-bits-limit={l}"));
+                    }
+                }
+                (_, Some(bits), _) => s.push_str(&format!(",phys-bits={bits}")),
+                _ => s.push_str(",host-phys-bits=off"),
+            }
+        }
         self.arg2("-cpu", s);
     }
 

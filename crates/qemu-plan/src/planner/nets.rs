@@ -21,14 +21,31 @@ impl Planner<'_> {
         let subject = format!("interface '{alias}'");
         let before = self.problem_count();
         for (what, present) in [
-            ("<driver>", n.driver.is_some()),
+            (
+                "<driver><host>/<guest> offloads",
+                n.driver_host.is_some() || n.driver_guest.is_some(),
+            ),
             ("<link>", n.link_state.is_some()),
             ("<mtu>", n.mtu.is_some()),
-            ("attribute 'trustGuestRxFilters'", !n.attrs.attrs.is_empty()),
+            (
+                "attributes managed, trustGuestRxFilters",
+                !n.attrs.attrs.is_empty(),
+            ),
+            ("children of <source>", !n.source_children.is_empty()),
+            ("<ip>", !n.ips.is_empty()),
+            ("<route>", !n.routes.is_empty()),
+            ("<bandwidth>", n.bandwidth.is_some()),
+            ("<vlan>", n.vlan.is_some()),
+            ("<virtualport>", n.virtualport.is_some()),
+            ("<coalesce>", n.coalesce_rx_frames.is_some()),
+            ("<tune>", n.tune_sndbuf.is_some()),
         ] {
             if present {
                 self.problem(&subject, format!("{what} is not supported yet"));
             }
+        }
+        for (name, _) in &n.leaves {
+            self.problem(&subject, format!("<{name}> is not supported yet"));
         }
         let Some(mac) = &n.mac else {
             self.problem(
@@ -65,14 +82,51 @@ impl Planner<'_> {
             netdev.to_opts("type")
         };
         self.arg2("-netdev", netdev_arg);
-        let props = Obj::new()
-            .with("driver", driver)
+        let mut props = Obj::new().with("driver", driver);
+        self.net_driver_props(n, driver == "virtio-net-pci", &subject, &mut props);
+        let props = props
             .with("netdev", netdev_id)
             .with("id", alias)
             .with("mac", mac.as_str())
             .with_opt("bootindex", self.net_boot.get(&i).copied());
         let props = self.pci_props(PciDev::Net(i), props);
         self.device(props);
+    }
+
+    /// `<driver>` of a NIC: the virtio-net device properties libvirt sets;
+    /// what needs more than a property (vhost, multiqueue, RSS) is refused.
+    fn net_driver_props(&mut self, n: &Interface, virtio: bool, subject: &str, props: &mut Obj) {
+        let Some(d) = &n.driver else {
+            return;
+        };
+        for (k, v) in &d.attrs {
+            let on = v == "on";
+            match (k.as_str(), virtio) {
+                ("name", _) if v == "qemu" => {}
+                ("txmode", true) if v == "iothread" || v == "timer" => {
+                    props.set("tx", if v == "iothread" { "bh" } else { "timer" });
+                }
+                ("ioeventfd", true) | ("event_idx", true) => {
+                    props.set(k, on);
+                }
+                ("rx_queue_size" | "tx_queue_size", true) => match v.parse::<u64>() {
+                    Ok(q) => {
+                        props.set(k, q);
+                    }
+                    Err(_) => self.problem(subject, format!("<driver {k}='{v}'> is not a number")),
+                },
+                ("iommu", true) => {
+                    props.set("iommu_platform", on);
+                }
+                ("ats" | "packed", true) => {
+                    props.set(k, on);
+                }
+                ("page_per_vq", true) => {
+                    props.set("page-per-vq", on);
+                }
+                _ => self.problem(subject, format!("<driver {k}='{v}'> is not supported yet")),
+            }
+        }
     }
 
     /// The `-netdev` backend; `None` after a problem (`before` is the

@@ -15,6 +15,12 @@ impl Planner<'_> {
             return;
         };
         let vcpus = dom.vcpu.count;
+        if !numa.interconnects.is_empty() || numa.cells.iter().any(|c| !c.caches.is_empty()) {
+            self.problem(
+                "numa",
+                "HMAT (<interconnects> and cell <cache>s) is not supported yet",
+            );
+        }
         for cell in &numa.cells {
             let id = format!("ram-node{}", cell.id);
             if cell.discard.is_some() {

@@ -80,6 +80,18 @@ impl<'a> Planner<'a> {
         });
     }
 
+    /// Whether IOThread `id` (as in `<driver iothread=>`) is defined by
+    /// `<iothreads>` or `<iothreadids>`.
+    pub fn iothread_exists(&self, id: &str) -> bool {
+        let Ok(n) = id.parse::<u32>() else {
+            return false;
+        };
+        match &self.dom.iothreadids {
+            Some(ids) => ids.threads.iter().any(|t| t.get("id") == Some(id)),
+            None => n >= 1 && n <= self.dom.iothreads.unwrap_or(0),
+        }
+    }
+
     pub fn problem_count(&self) -> usize {
         self.problems.len()
     }

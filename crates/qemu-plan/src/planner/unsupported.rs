@@ -56,6 +56,10 @@ impl Planner<'_> {
         if dom.max_memory.is_some() {
             self.not_supported("<maxMemory> (memory hotplug)");
         }
+        // <cputune>, <memtune>, <blkiotune>: the daemon applies them to the
+        // per-VM cgroup and QEMU's threads at start (rvirtd's tuning_live); what
+        // it does not apply stays kept-unknown and is refused above. `<idmap>` is
+        // for containers and libvirt's QEMU driver ignores it, as the planner does.
         if dom.pm.as_ref().is_some_and(|p| !p.extras.is_empty()) {
             self.not_supported("<pm> children other than suspend-to-mem/suspend-to-disk");
         }
@@ -190,9 +194,8 @@ impl Planner<'_> {
                 lifecycle_name(dom.on_reboot)
             ));
         }
-        // QEMU reports a guest crash only through a panic device (rvirt models
-        // none yet, so a domain with one is refused): without it the action can
-        // never trigger, in libvirt as here.
+        // QEMU reports a guest crash only through a panic device (refused below
+        // for now): without one the action can never trigger, in libvirt as here.
         if dom.on_crash != L::Destroy && has_panic_device(dom) {
             self.not_supported(&format!(
                 "<on_crash>{}</on_crash>",
@@ -257,13 +260,9 @@ impl Planner<'_> {
     }
 }
 
-/// Whether the domain has a `<panic>` device (kept unmodelled).
+/// Whether the domain has a `<panic>` device.
 fn has_panic_device(dom: &domain_xml::Domain) -> bool {
-    dom.devices
-        .extras
-        .children
-        .iter()
-        .any(|c| c.elem.name == "panic")
+    !dom.devices.panics.is_empty()
 }
 
 fn has_pflash_loader(os: &domain_xml::model::Os) -> bool {

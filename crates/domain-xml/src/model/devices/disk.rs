@@ -39,6 +39,10 @@ pub struct DiskSource {
     /// `<ssl verify=>`, `<config file=>`, `<snapshot name=>`, `<knownHosts path=>`,
     /// `<identity ...>`, `<address ...>` (NVMe): leaf children by name.
     pub leaves: Vec<(String, AttrSet)>,
+    /// `<slices><slice type= offset= size=>`.
+    pub slices: Vec<AttrSet>,
+    /// `<reservations managed=>` with its optional `<source type= path= mode=>`.
+    pub reservations: Option<(AttrSet, Option<AttrSet>)>,
     pub seclabels: Vec<SecLabel>,
     pub extras: Extras,
 }
@@ -74,6 +78,55 @@ const SOURCE_LEAVES: &[(&str, &[&str])] = &[
         &["username", "keyfile", "agentsock", "user", "group"],
     ),
 ];
+
+/// `<metadata_cache><max_size unit=>N</max_size></metadata_cache>` of a
+/// `<driver>` or `<format>`: (unit, value).
+pub type MetadataCache = (Option<String>, String);
+
+fn read_metadata_cache(el: &El<'_, '_>) -> Result<Option<MetadataCache>, ParseError> {
+    let Some(m) = el.child("metadata_cache") else {
+        return Ok(None);
+    };
+    let Some(x) = m.child("max_size") else {
+        m.done()?;
+        return Err(el.err("<metadata_cache> needs a <max_size>"));
+    };
+    let unit = x.attr_string("unit");
+    let value = x.text().trim().to_owned();
+    x.done()?;
+    m.done()?;
+    Ok(Some((unit, value)))
+}
+
+fn write_metadata_cache(w: &mut XmlWriter<'_>, mc: &MetadataCache) {
+    w.start("metadata_cache");
+    w.start("max_size")
+        .attr_opt("unit", mc.0.as_deref())
+        .text(&mc.1);
+    w.end();
+    w.end();
+}
+
+/// Reads `<format type=>` with its optional `<metadata_cache>`.
+fn read_format(el: &El<'_, '_>) -> Result<Option<(String, Option<MetadataCache>)>, ParseError> {
+    match el.child("format") {
+        Some(f) => {
+            let t = f.req_attr("type")?.to_owned();
+            let mc = read_metadata_cache(&f)?;
+            f.done()?;
+            Ok(Some((t, mc)))
+        }
+        None => Ok(None),
+    }
+}
+
+fn write_format(w: &mut XmlWriter<'_>, t: &str, mc: Option<&MetadataCache>) {
+    w.start("format").attr("type", t);
+    if let Some(m) = mc {
+        write_metadata_cache(w, m);
+    }
+    w.end();
+}
 
 /// `<encryption format= engine=>` with its `<secret type= uuid=|usage=>`s.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -111,6 +164,7 @@ fn path_attr(t: DiskType) -> Option<&'static str> {
         DiskType::File => Some("file"),
         DiskType::Block => Some("dev"),
         DiskType::Dir => Some("dir"),
+        DiskType::VhostVdpa => Some("dev"),
         _ => None,
     }
 }
@@ -167,6 +221,19 @@ impl DiskSource {
                 leaves.push(((*name).to_owned(), AttrSet::read(c, known)));
             }
         }
+        let mut slices = Vec::new();
+        if let Some(sl) = el.child("slices") {
+            for x in sl.children("slice") {
+                slices.push(AttrSet::read(x, &["type", "offset", "size"]));
+            }
+            sl.done()?;
+        }
+        let reservations = el.child("reservations").map(|r| {
+            let src = r
+                .child("source")
+                .map(|x| AttrSet::read(x, &["type", "path", "mode"]));
+            (AttrSet::read(r, &["enabled", "managed"]), src)
+        });
         let mut seclabels = Vec::new();
         for s in el.children("seclabel") {
             seclabels.push(SecLabel::read(s, false)?);
@@ -192,6 +259,8 @@ impl DiskSource {
             initiator_iqn,
             cookies,
             leaves,
+            slices,
+            reservations,
             seclabels,
             extras,
         })
@@ -235,6 +304,21 @@ impl DiskSource {
         for (name, a) in &self.leaves {
             a.write(w, name);
         }
+        if !self.slices.is_empty() {
+            w.start("slices");
+            for x in &self.slices {
+                x.write(w, "slice");
+            }
+            w.end();
+        }
+        if let Some((r, src)) = &self.reservations {
+            w.start("reservations");
+            r.write_attrs(w);
+            if let Some(x) = src {
+                x.write(w, "source");
+            }
+            w.end();
+        }
         for s in &self.seclabels {
             s.write(w);
         }
@@ -247,7 +331,10 @@ impl DiskSource {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BackingStore {
     pub store_type: Option<DiskType>,
+    /// `index=`: the layer's number in libvirt's live XML.
+    pub index: Option<String>,
     pub format: Option<String>,
+    pub format_metadata_cache: Option<MetadataCache>,
     pub source: Option<DiskSource>,
     pub backing: Option<Box<BackingStore>>,
     pub extras: Extras,
@@ -256,13 +343,10 @@ pub struct BackingStore {
 impl BackingStore {
     fn read(el: El<'_, '_>) -> Result<BackingStore, ParseError> {
         let store_type = el.attr_enum::<DiskType>("type")?;
-        let format = match el.child("format") {
-            Some(f) => {
-                let t = f.req_attr("type")?.to_owned();
-                f.done()?;
-                Some(t)
-            }
-            None => None,
+        let index = el.attr_string("index");
+        let (format, format_metadata_cache) = match read_format(&el)? {
+            Some((t, mc)) => (Some(t), mc),
+            None => (None, None),
         };
         let source = match el.child("source") {
             Some(s) => Some(DiskSource::read(s, store_type.unwrap_or(DiskType::File))?),
@@ -276,7 +360,9 @@ impl BackingStore {
         let extras = el.finish();
         Ok(BackingStore {
             store_type,
+            index,
             format,
+            format_metadata_cache,
             source,
             backing,
             extras,
@@ -286,10 +372,10 @@ impl BackingStore {
     fn write<'e>(&'e self, w: &mut XmlWriter<'e>) {
         w.start("backingStore");
         w.attr_opt("type", self.store_type);
+        w.attr_opt("index", self.index.as_deref());
         w.extras(&self.extras);
         if let Some(f) = &self.format {
-            w.start("format").attr("type", f);
-            w.end();
+            write_format(w, f, self.format_metadata_cache.as_ref());
         }
         if let Some(s) = &self.source {
             s.write(w, self.store_type.unwrap_or(DiskType::File));
@@ -335,7 +421,75 @@ pub struct Disk {
     pub geometry: Option<AttrSet>,
     /// `<blockio logical_block_size= physical_block_size= discard_granularity=>`.
     pub blockio: Option<AttrSet>,
+    /// `<transient shareBacking=>`: changes are dropped when the guest stops.
+    pub transient: Option<AttrSet>,
+    /// `<mirror>` of a running block job (live XML).
+    pub mirror: Option<Mirror>,
+    /// `<driver><iothreads><iothread id=><queue id=/>...`: queues per IOThread.
+    pub driver_iothreads: Option<Vec<(AttrSet, Vec<AttrSet>)>>,
+    /// `<driver><metadata_cache>`: the qcow2 metadata cache size.
+    pub driver_metadata_cache: Option<MetadataCache>,
     pub info: DeviceInfo,
+}
+
+/// `<mirror type= file= format= job= ready=>`: the destination of a block job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mirror {
+    pub attrs: AttrSet,
+    pub format: Option<String>,
+    pub format_metadata_cache: Option<MetadataCache>,
+    pub source: Option<DiskSource>,
+    pub backing_store: Option<BackingStore>,
+}
+
+impl Mirror {
+    fn read(el: El<'_, '_>) -> Result<Mirror, ParseError> {
+        let t = el.attr_enum::<DiskType>("type")?.unwrap_or(DiskType::File);
+        let (format, format_metadata_cache) = match read_format(&el)? {
+            Some((f, mc)) => (Some(f), mc),
+            None => (None, None),
+        };
+        let source = el
+            .child("source")
+            .map(|s| DiskSource::read(s, t))
+            .transpose()?;
+        let backing_store = el
+            .child("backingStore")
+            .map(BackingStore::read)
+            .transpose()?;
+        let attrs = AttrSet::read(el, &["type", "file", "format", "job", "ready"]);
+        Ok(Mirror {
+            attrs,
+            format,
+            format_metadata_cache,
+            source,
+            backing_store,
+        })
+    }
+
+    fn write<'e>(&'e self, w: &mut XmlWriter<'e>) {
+        w.start("mirror");
+        self.attrs.write_attrs(w);
+        if let Some(f) = &self.format {
+            write_format(w, f, self.format_metadata_cache.as_ref());
+        }
+        let t = self
+            .attrs
+            .get("type")
+            .and_then(|t| match t {
+                "block" => Some(DiskType::Block),
+                "file" => Some(DiskType::File),
+                _ => None,
+            })
+            .unwrap_or(DiskType::File);
+        if let Some(s) = &self.source {
+            s.write(w, t);
+        }
+        if let Some(b) = &self.backing_store {
+            b.write(w);
+        }
+        w.end();
+    }
 }
 
 /// `<iotune>` children, in libvirt's order.
@@ -377,13 +531,39 @@ const DRIVER_ATTRS: &[&str] = &[
     "detect_zeroes",
     "queues",
     "queue_size",
+    "iommu",
+    "ats",
+    "packed",
+    "page_per_vq",
+    "discard_no_unref",
 ];
 
 impl Disk {
     pub fn read(el: El<'_, '_>) -> Result<Disk, ParseError> {
         let disk_type = el.attr_enum("type")?.unwrap_or(DiskType::File);
         let device = el.attr_enum("device")?.unwrap_or(DiskDevice::Disk);
-        let driver = el.child("driver").map(|d| AttrSet::read(d, DRIVER_ATTRS));
+        let mut driver_iothreads = None;
+        let mut driver_metadata_cache = None;
+        let driver = match el.child("driver") {
+            Some(d) => {
+                driver_metadata_cache = read_metadata_cache(&d)?;
+                if let Some(io) = d.child("iothreads") {
+                    let mut v = Vec::new();
+                    for t in io.children("iothread") {
+                        let queues = t
+                            .children("queue")
+                            .into_iter()
+                            .map(|q| AttrSet::read(q, &["id"]))
+                            .collect();
+                        v.push((AttrSet::read(t, &["id"]), queues));
+                    }
+                    io.done()?;
+                    driver_iothreads = Some(v);
+                }
+                Some(AttrSet::read(d, DRIVER_ATTRS))
+            }
+            None => None,
+        };
         let source = el
             .child("source")
             .map(|s| DiskSource::read(s, disk_type))
@@ -441,6 +621,10 @@ impl Disk {
                 ],
             )
         });
+        let transient = el
+            .child("transient")
+            .map(|t| AttrSet::read(t, &["shareBacking"]));
+        let mirror = el.child("mirror").map(Mirror::read).transpose()?;
         let info = DeviceInfo::read(&el)?;
         let attrs = AttrSet::read(el, &["snapshot", "model", "rawio", "sgio"]);
         Ok(Disk {
@@ -462,6 +646,10 @@ impl Disk {
             iotune,
             geometry,
             blockio,
+            transient,
+            mirror,
+            driver_iothreads,
+            driver_metadata_cache,
             info,
         })
     }
@@ -472,7 +660,24 @@ impl Disk {
             .attr("device", self.device);
         self.attrs.write_attrs(w);
         if let Some(d) = &self.driver {
-            d.write(w, "driver");
+            w.start("driver");
+            d.write_attrs(w);
+            if let Some(io) = &self.driver_iothreads {
+                w.start("iothreads");
+                for (t, queues) in io {
+                    w.start("iothread");
+                    t.write_attrs(w);
+                    for q in queues {
+                        q.write(w, "queue");
+                    }
+                    w.end();
+                }
+                w.end();
+            }
+            if let Some(m) = &self.driver_metadata_cache {
+                write_metadata_cache(w, m);
+            }
+            w.end();
         }
         if let Some(a) = &self.auth {
             a.write(w);
@@ -482,6 +687,9 @@ impl Disk {
         }
         if let Some(b) = &self.backing_store {
             b.write(w);
+        }
+        if let Some(m) = &self.mirror {
+            m.write(w);
         }
         w.start("target")
             .attr("dev", &self.target.dev)
@@ -497,6 +705,9 @@ impl Disk {
         }
         write_flag(w, "readonly", self.readonly);
         write_flag(w, "shareable", self.shareable);
+        if let Some(t) = &self.transient {
+            t.write(w, "transient");
+        }
         w.text_elem_opt("serial", self.serial.as_deref());
         w.text_elem_opt("wwn", self.wwn.as_deref());
         w.text_elem_opt("vendor", self.vendor.as_deref());

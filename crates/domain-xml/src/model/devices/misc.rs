@@ -304,6 +304,9 @@ pub struct Audio {
     pub id: u32,
     pub audio_type: String,
     pub attrs: AttrSet,
+    /// `<input>` and `<output>`: per-direction settings (see [`AudioStream`]).
+    pub input: Option<super::audio::AudioStream>,
+    pub output: Option<super::audio::AudioStream>,
 }
 
 impl Audio {
@@ -317,9 +320,19 @@ impl Audio {
             return Err(el.attr_err("type", format!("unknown audio backend '{t}'")));
         }
         let audio_type = t.to_owned();
+        let input = el
+            .child("input")
+            .map(super::audio::AudioStream::read)
+            .transpose()?;
+        let output = el
+            .child("output")
+            .map(super::audio::AudioStream::read)
+            .transpose()?;
         Ok(Audio {
             id,
             audio_type,
+            input,
+            output,
             attrs: AttrSet::read(el, &["timerPeriod", "path", "serverName", "runtimeDir"]),
         })
     }
@@ -329,6 +342,12 @@ impl Audio {
             .attr("id", self.id)
             .attr("type", &self.audio_type);
         self.attrs.write_attrs(w);
+        if let Some(i) = &self.input {
+            i.write(w, "input");
+        }
+        if let Some(o) = &self.output {
+            o.write(w, "output");
+        }
         w.end();
     }
 }

@@ -1,24 +1,25 @@
 //! `<devices>`, written in libvirt's device order whatever the input order.
 
+pub mod audio;
 pub mod chardev;
 pub mod disk;
-pub mod graphics;
-pub mod misc;
-pub mod net;
-pub mod panic;
-pub mod tpm;
-
-pub use chardev::{CharKind, CharType, Chardev};
-pub use disk::{BackingStore, Disk, DiskBus, DiskDevice, DiskSource, DiskType};
-pub use graphics::{Graphics, GraphicsType};
 pub mod filesystem;
+pub mod graphics;
 pub mod hostdev;
 pub mod iommu;
 pub mod memory;
+pub mod misc;
+pub mod net;
+pub mod panic;
 pub mod smartcard;
+pub mod tpm;
 pub mod usb_redir;
+pub mod vsock;
 
+pub use chardev::{CharKind, CharType, Chardev};
+pub use disk::{BackingStore, Disk, DiskBus, DiskDevice, DiskSource, DiskType};
 pub use filesystem::Filesystem;
+pub use graphics::{Graphics, GraphicsType};
 pub use hostdev::{Hostdev, HostdevMode, HostdevType};
 pub use iommu::{Iommu, IommuModel};
 pub use memory::{MemoryDevice, MemoryModel};
@@ -31,6 +32,7 @@ pub use panic::Panic;
 pub use smartcard::{Smartcard, SmartcardMode};
 pub use tpm::Tpm;
 pub use usb_redir::{Hub, Redirdev, Redirfilter};
+pub use vsock::Vsock;
 
 use crate::xml::{El, Extras, ParseError, XmlWriter};
 
@@ -62,6 +64,7 @@ pub struct Devices {
     pub hubs: Vec<Hub>,
     pub memories: Vec<MemoryDevice>,
     pub iommu: Option<Iommu>,
+    pub vsock: Option<Vsock>,
     pub extras: Extras,
 }
 
@@ -150,6 +153,9 @@ impl Devices {
         if let Some(c) = el.child("iommu") {
             d.iommu = Some(Iommu::read(c)?);
         }
+        if let Some(c) = el.child("vsock") {
+            d.vsock = Some(Vsock::read(c)?);
+        }
         d.check_unique_targets(&el)?;
         d.extras = el.finish();
         Ok(d)
@@ -202,6 +208,9 @@ impl Devices {
         self.memories.iter().for_each(|x| x.write(w));
         if let Some(i) = &self.iommu {
             i.write(w);
+        }
+        if let Some(v) = &self.vsock {
+            v.write(w);
         }
         w.end();
     }
