@@ -56,6 +56,7 @@ impl Planner<'_> {
         self.videos();
         self.sounds();
         self.watchdogs();
+        self.redirdevs();
         self.balloon();
         self.rngs();
         for a in &dom.qemu.args {

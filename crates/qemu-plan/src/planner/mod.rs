@@ -20,6 +20,7 @@ mod machine;
 mod nets;
 mod panic;
 mod pci;
+mod redirdev;
 mod sandbox;
 mod state;
 mod tpm;

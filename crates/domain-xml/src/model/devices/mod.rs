@@ -6,6 +6,7 @@ pub mod graphics;
 pub mod misc;
 pub mod net;
 pub mod panic;
+pub mod redirdev;
 pub mod tpm;
 
 pub use chardev::{CharKind, CharType, Chardev};
@@ -17,6 +18,7 @@ pub use misc::{
 };
 pub use net::{Interface, InterfaceType};
 pub use panic::Panic;
+pub use redirdev::Redirdev;
 pub use tpm::Tpm;
 
 use crate::xml::{El, Extras, ParseError, XmlWriter};
@@ -37,6 +39,7 @@ pub struct Devices {
     pub sounds: Vec<Sound>,
     pub audios: Vec<Audio>,
     pub videos: Vec<Video>,
+    pub redirdevs: Vec<Redirdev>,
     pub watchdogs: Vec<Watchdog>,
     pub memballoon: Option<Memballoon>,
     pub rngs: Vec<Rng>,
@@ -93,6 +96,9 @@ impl Devices {
         for c in el.children("video") {
             d.videos.push(Video::read(c)?);
         }
+        for c in el.children("redirdev") {
+            d.redirdevs.push(Redirdev::read(c)?);
+        }
         for c in el.children("watchdog") {
             d.watchdogs.push(Watchdog::read(c)?);
         }
@@ -140,6 +146,7 @@ impl Devices {
         self.sounds.iter().for_each(|x| x.write(w));
         self.audios.iter().for_each(|x| x.write(w));
         self.videos.iter().for_each(|x| x.write(w));
+        self.redirdevs.iter().for_each(|x| x.write(w));
         self.watchdogs.iter().for_each(|x| x.write(w));
         if let Some(m) = &self.memballoon {
             m.write(w);
