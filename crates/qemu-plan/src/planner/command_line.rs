@@ -35,11 +35,8 @@ impl Planner<'_> {
         self.arg("-no-user-config");
         self.arg("-nodefaults");
         self.monitor();
-        let base = match dom.clock.offset {
-            domain_xml::model::ClockOffset::Localtime => "localtime",
-            _ => "utc",
-        };
-        self.clock(base);
+        let base = self.rtc_base().unwrap_or_else(|| "utc".into());
+        self.clock(&base);
         self.arg("-no-shutdown");
         self.power_management();
         self.boot();

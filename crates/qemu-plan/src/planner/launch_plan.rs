@@ -85,6 +85,7 @@ impl Planner<'_> {
             ("XDG_CACHE_HOME".to_owned(), format!("{lib}/.cache")),
             ("XDG_CONFIG_HOME".to_owned(), format!("{lib}/.config")),
         ];
+        env.extend(self.clock_env());
         for e in &self.dom.qemu.env {
             env.push((e.name.clone(), e.value.clone().unwrap_or_default()));
         }

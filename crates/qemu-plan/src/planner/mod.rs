@@ -8,6 +8,7 @@
 
 mod addresses;
 mod chardevs;
+mod clock;
 mod command_line;
 mod controllers;
 mod cpu_features;
