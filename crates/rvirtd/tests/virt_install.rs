@@ -194,9 +194,14 @@ fn guest_virt_install_import_tcg() {
     // dumpxml round-trips: the inactive XML defined again gives the same XML.
     let inactive = d.ok(&["dumpxml", "--inactive", &n]);
     assert_eq!(redefine(&mut d, &n, &inactive), inactive);
-    // And the live XML, defined as a new definition, too (minus run-time parts).
     let live = d.ok(&["dumpxml", &n]);
     assert!(live.contains("<domain type='qemu' id="), "{live}");
+    // The live XML says where the guest agent's socket and the display are.
+    assert!(
+        live.contains("/channel/org.qemu.guest_agent.0'/>"),
+        "{live}"
+    );
+    assert!(live.contains("<listen type='socket' socket='"), "{live}");
 
     assert!(d.ok(&["destroy", &n]).contains("destroyed"));
     assert!(d.ok(&["undefine", &n]).contains("has been undefined"));

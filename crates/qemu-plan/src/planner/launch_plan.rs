@@ -52,6 +52,7 @@ impl Planner<'_> {
             .then_some(dom.current_memory_kib),
             monitor_commands: self.monitor_commands,
             graphics_live: self.graphics_live,
+            channel_paths: self.channel_paths,
         })
     }
 

@@ -74,6 +74,7 @@ pub(crate) fn run(
         nvram_from_template: None,
         monitor_commands: Vec::new(),
         graphics_live: Vec::new(),
+        channel_paths: Vec::new(),
         tpm_emulators: Vec::new(),
     };
     p.check_kept_unknowns();
