@@ -165,7 +165,7 @@ fn guest_virt_install_import_tcg() {
     assert_eq!(d.ok(&["domstate", &n]).trim(), "running");
 
     let pty = serial_pty(&d, &n);
-    let serial = wait_on_pty(&pty, "GUEST-READY", Duration::from_secs(90)).unwrap_or_else(|t| {
+    let serial = wait_on_pty(&pty, "GUEST-READY", Duration::from_secs(300)).unwrap_or_else(|t| {
         panic!(
             "no GUEST-READY on {pty}:\n{t}\nQEMU log:\n{}",
             std::fs::read_to_string(d.root().join(format!("var/log/rvirt/qemu/{n}.log")))
