@@ -174,6 +174,13 @@ pub struct Capabilities {
     /// not probed (no KVM, a target without it, an older capture).
     #[serde(default)]
     pub hyperv: Option<BTreeSet<String>>,
+    /// CPU model usability under TCG when the probe ran with KVM (a second,
+    /// TCG-only QEMU asked `query-cpu-definitions`): model name → features
+    /// TCG cannot provide. `None` where not asked (the probe itself ran with
+    /// TCG, so [`CpuModel::unavailable_features`] already is TCG's; or an
+    /// older capture).
+    #[serde(default)]
+    pub tcg_unavailable: Option<BTreeMap<String, Vec<String>>>,
 }
 
 impl Capabilities {
@@ -233,6 +240,37 @@ impl Capabilities {
     /// The machine QEMU uses without `-machine`.
     pub fn default_machine(&self) -> Option<&MachineType> {
         self.machines.iter().find(|m| m.is_default)
+    }
+
+    /// Whether CPU model `m` runs under `accel` (`kvm` or `tcg`) here;
+    /// `None` when the probe did not ask that accelerator.
+    pub fn cpu_model_usable(&self, m: &CpuModel, accel: &str) -> Option<bool> {
+        if self.probe_accel == accel {
+            return Some(m.unavailable_features.is_empty());
+        }
+        if accel == "tcg" {
+            return self
+                .tcg_unavailable
+                .as_ref()
+                .and_then(|t| t.get(&m.name))
+                .map(Vec::is_empty);
+        }
+        None
+    }
+
+    /// Features `accel` cannot provide for model `m`, when known.
+    pub fn cpu_model_blockers<'a>(&'a self, m: &'a CpuModel, accel: &str) -> Option<&'a [String]> {
+        if self.probe_accel == accel {
+            return Some(&m.unavailable_features);
+        }
+        if accel == "tcg" {
+            return self
+                .tcg_unavailable
+                .as_ref()
+                .and_then(|t| t.get(&m.name))
+                .map(Vec::as_slice);
+        }
+        None
     }
 
     /// Looks a CPU model up by name.

@@ -182,3 +182,35 @@ fn hyperv_from_the_probe_in_libvirts_names_and_order() {
         "{xml}"
     );
 }
+
+#[test]
+fn tcg_usability_from_the_second_probe() {
+    let mut c = caps("10.0");
+    let unknown = domain_capabilities(&c, &host(), &q(Some("qemu"), None)).unwrap();
+    assert!(unknown.contains("<model usable='unknown'>qemu64-v1</model>"));
+    let mut tcg: std::collections::BTreeMap<String, Vec<String>> = c
+        .cpu_models
+        .iter()
+        .map(|m| (m.name.clone(), Vec::new()))
+        .collect();
+    tcg.insert(
+        "EPYC-Genoa-v1".into(),
+        vec!["la57".into(), "avx512f".into()],
+    );
+    c.tcg_unavailable = Some(tcg);
+    let xml = domain_capabilities(&c, &host(), &q(Some("qemu"), None)).unwrap();
+    assert!(!xml.contains("usable='unknown'"), "{xml}");
+    assert!(xml.contains("<model usable='yes'>qemu64-v1</model>"));
+    assert!(xml.contains(
+        "<model usable='no'>EPYC-Genoa-v1</model>\n      <blockers model='EPYC-Genoa-v1'>\n        \
+         <feature name='avx512f'/>\n        <feature name='la57'/>\n      </blockers>"
+    ));
+    // TCG usability known: host-model has a stand-in under TCG too.
+    assert!(
+        xml.contains("<mode name='host-model' supported='yes'>"),
+        "{xml}"
+    );
+    // KVM's answer is untouched.
+    let kvm = domain_capabilities(&c, &host(), &q(Some("kvm"), None)).unwrap();
+    assert!(kvm.contains("<model usable='no'>EPYC-Genoa-v1</model>"));
+}

@@ -78,6 +78,14 @@ async fn qemu_live_probe_real_qemu_and_cache() -> Result<()> {
     // /dev/kvm here may or may not work; the flag must agree with query-kvm.
     assert_eq!(caps.has_flag(flags::KVM), caps.kvm.enabled);
     assert_eq!(caps.probe_accel == "kvm", caps.kvm.enabled);
+    // With KVM, a second TCG-only QEMU tells the models' usability under TCG
+    // (qemu64 always is); without, the probe's own answer is TCG's.
+    let qemu64 = caps.cpu_model("qemu64").unwrap();
+    assert_eq!(caps.cpu_model_usable(qemu64, "tcg"), Some(true));
+    assert_eq!(caps.tcg_unavailable.is_some(), caps.kvm.enabled);
+    if caps.kvm.enabled {
+        assert!(caps.hyperv.is_some(), "KVM's Hyper-V answer was not probed");
+    }
 
     let t = Instant::now();
     let again = cache.get_with(emulator, &prober).await?;

@@ -75,11 +75,15 @@ pub(super) fn is_named_model(m: &CpuModel) -> bool {
     !matches!(m.name.as_str(), "host" | "max" | "base")
 }
 
-/// Whether the model is usable for `virttype`: known only when the probe ran
-/// with that accelerator.
+/// Whether the model is usable for `virttype`: known when the probe asked
+/// that accelerator.
 pub(super) fn usable(caps: &Capabilities, virttype: &str, m: &CpuModel) -> Option<bool> {
-    let accel = if virttype == "kvm" { "kvm" } else { "tcg" };
-    (caps.probe_accel == accel).then_some(m.unavailable_features.is_empty())
+    caps.cpu_model_usable(m, accel(virttype))
+}
+
+/// The accelerator a virt type runs with.
+pub(super) fn accel(virttype: &str) -> &'static str {
+    if virttype == "kvm" { "kvm" } else { "tcg" }
 }
 
 /// The model name a family member or generic model is known by (`EPYC-Rome`

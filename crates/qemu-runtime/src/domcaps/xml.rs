@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use qemu::Capabilities;
 
-use super::cpu::{host_model, is_named_model, usable};
+use super::cpu::{accel, host_model, is_named_model, usable};
 use super::firmware::offer;
 use super::{HostView, Resolved, has_builtin_ide};
 
@@ -189,7 +189,10 @@ fn cpu(o: &mut Out, caps: &Capabilities, host: &HostView, r: &Resolved) {
             o.line(&format!("<model {attrs}>{}</model>", esc(&m.name)));
             if u == Some(false) {
                 o.open(&format!("<blockers model='{}'>", esc(&m.name)));
-                let mut b = m.unavailable_features.clone();
+                let mut b = caps
+                    .cpu_model_blockers(m, accel(&r.virttype))
+                    .unwrap_or_default()
+                    .to_vec();
                 b.sort();
                 b.dedup();
                 for f in b {

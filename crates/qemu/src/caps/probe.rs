@@ -232,6 +232,40 @@ async fn ask(client: &QmpClient) -> Result<RawAnswers, ProbeFailure> {
     Ok(raw)
 }
 
+/// `query-cpu-definitions` of a TCG-only QEMU (best effort: `None` if it
+/// cannot be asked).
+async fn tcg_cpu_definitions(prober: &QemuProber, emulator: &Path) -> Option<Value> {
+    let tcg = QemuProber {
+        try_kvm: false,
+        ..prober.clone()
+    };
+    let (mut child, stream) = spawn_probe_qemu(&tcg, emulator).ok()?;
+    let config = QmpConfig {
+        command_timeout: prober.timeout,
+        ..QmpConfig::default()
+    };
+    let session = async {
+        let (client, _events) = QmpClient::from_stream(stream, config).await.ok()?;
+        let defs = client.execute("query-cpu-definitions", None).await.ok();
+        let _ = client
+            .execute_timeout("quit", None, Duration::from_secs(5))
+            .await;
+        defs
+    };
+    let defs = tokio::time::timeout(prober.timeout, session)
+        .await
+        .ok()
+        .flatten();
+    if tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .is_err()
+    {
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
+    defs
+}
+
 /// The `hv-` properties of a full CPU model expansion that are on: `true`,
 /// a number above zero, or any string (libvirt's reading).
 fn hyperv_from_expansion(v: &Value) -> BTreeSet<String> {
@@ -400,6 +434,18 @@ async fn run_probe(
                 })?;
             if caps.package.is_empty() {
                 caps.package = greeting.package;
+            }
+            // Under KVM the models' usability is KVM's; domains of type
+            // `qemu` need TCG's, which only a TCG-only QEMU can tell.
+            if caps.probe_accel == "kvm" && caps.accelerators.contains("tcg") {
+                caps.tcg_unavailable = tcg_cpu_definitions(&prober, &emulator)
+                    .await
+                    .and_then(|v| serde_json::from_value::<Vec<CpuDef>>(v).ok())
+                    .map(|defs| {
+                        defs.into_iter()
+                            .map(|d| (d.name, d.unavailable_features))
+                            .collect()
+                    });
             }
             Ok(caps)
         }
@@ -628,6 +674,7 @@ pub(crate) fn assemble(
         cpu_models: cpus.into_iter().map(CpuModel::from).collect(),
         flags: BTreeSet::new(),
         hyperv: raw.host_cpu_full.as_ref().map(hyperv_from_expansion),
+        tcg_unavailable: None,
     };
     caps.machines.sort_by(|a, b| a.name.cmp(&b.name));
     caps.cpu_models.sort_by(|a, b| a.name.cmp(&b.name));

@@ -38,7 +38,19 @@ pub fn host_view() -> &'static HostView {
         let home = std::env::var_os("HOME").map(PathBuf::from);
         let xdg = std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from);
         let dirs = firmware::search_dirs(privileged, xdg.as_deref(), home.as_deref());
-        let descs = firmware::load(&dirs).map(|(d, _)| d).unwrap_or_default();
+        // A broken descriptor is skipped (as libvirt does) but said.
+        let descs = match firmware::load(&dirs) {
+            Ok((descs, broken)) => {
+                for e in broken {
+                    tracing::warn!("firmware descriptor skipped: {e}");
+                }
+                descs
+            }
+            Err(e) => {
+                tracing::warn!("firmware descriptors unreadable: {e}");
+                Vec::new()
+            }
+        };
         let absent_images = domcaps::firmware_images(&descs)
             .into_iter()
             .filter(|p| !p.exists())
@@ -52,10 +64,60 @@ pub fn host_view() -> &'static HostView {
             swtpm_versions: if swtpm { swtpm_versions() } else { Vec::new() },
             vfio: Path::new("/dev/vfio/vfio").exists()
                 && fs::read_dir("/sys/kernel/iommu_groups").is_ok_and(|mut d| d.next().is_some()),
-            kvm_max_vcpus: None,
+            kvm_max_vcpus: kvm_max_vcpus(),
             cpu: host_cpu(),
         }
     })
+}
+
+/// `KVM_CHECK_EXTENSION` on `/dev/kvm`: its answer is the ioctl's return
+/// value, which rustix's integer patterns drop, hence this small pattern.
+struct CheckExtension(usize);
+
+/// `_IO(KVMIO, 0x03)`.
+const KVM_CHECK_EXTENSION: rustix::ioctl::Opcode = rustix::ioctl::opcode::none(0xAE, 0x03);
+
+// SAFETY: KVM_CHECK_EXTENSION takes an integer argument (the capability
+// number) by value, writes no memory, and answers in its return value.
+unsafe impl rustix::ioctl::Ioctl for CheckExtension {
+    type Output = u32;
+    const IS_MUTATING: bool = false;
+
+    fn opcode(&self) -> rustix::ioctl::Opcode {
+        KVM_CHECK_EXTENSION
+    }
+
+    fn as_ptr(&mut self) -> *mut std::ffi::c_void {
+        self.0 as *mut std::ffi::c_void
+    }
+
+    unsafe fn output_from_ptr(
+        out: rustix::ioctl::IoctlOutput,
+        _: *mut std::ffi::c_void,
+    ) -> rustix::io::Result<u32> {
+        Ok(u32::try_from(out).unwrap_or(0))
+    }
+}
+
+/// The most vCPUs KVM gives one guest (`KVM_CAP_MAX_VCPUS`, else the
+/// recommended `KVM_CAP_NR_VCPUS`), as libvirt caps domain capabilities'
+/// `<vcpu max>` for kvm; `None` without a usable `/dev/kvm`.
+fn kvm_max_vcpus() -> Option<u32> {
+    const KVM_CAP_NR_VCPUS: usize = 9;
+    const KVM_CAP_MAX_VCPUS: usize = 66;
+    let kvm = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .ok()?;
+    let ask = |cap| {
+        // SAFETY: the opcode and argument form a valid KVM_CHECK_EXTENSION
+        // call on an open /dev/kvm (see `CheckExtension`).
+        unsafe { rustix::ioctl::ioctl(&kvm, CheckExtension(cap)) }
+            .ok()
+            .filter(|n| *n > 0)
+    };
+    ask(KVM_CAP_MAX_VCPUS).or_else(|| ask(KVM_CAP_NR_VCPUS))
 }
 
 fn which(bin: &str) -> Option<PathBuf> {
@@ -294,7 +356,13 @@ fn node_stats(
         }));
     }
     if nparams != n {
-        return Err(invalid(&format!("nparams in {func} must be {n}")));
+        // libvirt words the two checks differently.
+        let rule = if func.contains("CPU") {
+            "must be equal to"
+        } else {
+            "must be"
+        };
+        return Err(invalid(&format!("nparams in {func} {rule} {n}")));
     }
     Ok(Response::NodeStats(NodeStatsRet {
         params: all
@@ -369,7 +437,7 @@ fn cells_free_memory(start: i32, max_cells: i32) -> Result<Response, RemoteError
     let nodes = numa_nodes();
     let last = nodes.iter().max().copied().unwrap_or(0) as i32;
     if start < 0 || start > last {
-        return Err(invalid(&format!(
+        return Err(RemoteError::internal(&format!(
             "start cell {start} out of range (0-{last})"
         )));
     }
