@@ -82,9 +82,32 @@ fn check_format(what: &'static str, format: Option<&str>) -> Result<(), FillErro
     }
 }
 
+/// libvirt's built-in CODE:VARS pairs (`DEFAULT_LOADER_NVRAM`), consulted for a
+/// hand-written pflash loader no descriptor describes.
+pub const LEGACY_PAIRS: &[(&str, &str)] = &[
+    (
+        "/usr/share/OVMF/OVMF_CODE.fd",
+        "/usr/share/OVMF/OVMF_VARS.fd",
+    ),
+    (
+        "/usr/share/OVMF/OVMF_CODE.secboot.fd",
+        "/usr/share/OVMF/OVMF_VARS.fd",
+    ),
+    (
+        "/usr/share/AAVMF/AAVMF_CODE.fd",
+        "/usr/share/AAVMF/AAVMF_VARS.fd",
+    ),
+    (
+        "/usr/share/AAVMF/AAVMF32_CODE.fd",
+        "/usr/share/AAVMF/AAVMF32_VARS.fd",
+    ),
+];
+
 /// Fills the firmware of `d`; see the module documentation. `abi_update` is true
-/// when a new definition is being made (it may then follow a `.raw` template's
-/// extension for the NVRAM file, as libvirt does).
+/// when a new definition is being made (libvirt's define): then any descriptor
+/// format may be chosen and a `.raw` template's extension followed for the NVRAM
+/// file; otherwise (a definition loaded from disk) autoselection keeps to raw
+/// images, as before libvirt 9.2.
 pub fn fill(
     d: &mut Domain,
     descriptors: &[Descriptor],
@@ -100,32 +123,85 @@ pub fn fill(
         "nvram",
         d.os.nvram.as_ref().and_then(|n| n.attrs.get("format")),
     )?;
+    // `<nvram format=X>` without a `<loader>` asks for a firmware build in X
+    // (libvirt copies the format when it reads the definition).
+    if d.os.loader.is_none()
+        && let Some(f) = d.os.nvram.as_ref().and_then(|n| n.attrs.get("format"))
+    {
+        let f = f.to_owned();
+        loader_mut(d).attrs.set("format", f);
+    }
+    if !abi_update && auto {
+        let l = loader_mut(d);
+        if l.attrs.get("format").is_none() {
+            l.attrs.set("format", "raw");
+        }
+    }
     let rom_only =
         d.os.loader
             .as_ref()
             .is_none_or(|l| l.attrs.get("type") == Some("rom"));
-    if !auto && rom_only {
-        return Ok(());
-    }
-    match select(descriptors, &request_of(d)) {
-        Some(desc) => apply(d, &Choice::of(desc), desc),
-        None if auto => {
-            return Err(FillError::NoMatch(
-                d.os.firmware.clone().unwrap_or_default(),
-            ));
-        }
-        None => {
-            // A custom firmware build: its paths stay as given, in raw format
-            // unless said otherwise.
-            if let Some(l) = &mut d.os.loader
-                && l.attrs.get("format").is_none()
-            {
-                l.attrs.set("format", "raw");
+    if auto || !rom_only {
+        match select(descriptors, &request_of(d)) {
+            Some(desc) => apply(d, &Choice::of(desc), desc),
+            None if auto => {
+                return Err(FillError::NoMatch(
+                    d.os.firmware.clone().unwrap_or_default(),
+                ));
+            }
+            None => {
+                // A custom firmware build: libvirt's built-in pairs may know its
+                // template; otherwise its paths stay as given, in raw format unless
+                // said otherwise.
+                if !fill_legacy(d)
+                    && let Some(l) = &mut d.os.loader
+                    && l.attrs.get("format").is_none()
+                {
+                    l.attrs.set("format", "raw");
+                }
             }
         }
+        ensure_nvram(d, nvram_dir, abi_update);
     }
-    ensure_nvram(d, nvram_dir, abi_update);
+    // A loader with a path and no type is a ROM (libvirt's generic default, set
+    // after the firmware step).
+    if let Some(l) = &mut d.os.loader
+        && l.path.is_some()
+        && l.attrs.get("type").is_none()
+    {
+        l.attrs.set("type", "rom");
+    }
     Ok(())
+}
+
+/// A read-only, stateful raw pflash loader whose code is one of [`LEGACY_PAIRS`]:
+/// its template comes from the pair unless given.
+fn fill_legacy(d: &mut Domain) -> bool {
+    let Some(l) = &mut d.os.loader else {
+        return false;
+    };
+    let eligible = l.is_pflash()
+        && l.readonly() != Some(false)
+        && l.stateless() != Some(true)
+        && l.attrs.get("format").is_none_or(|f| f == "raw");
+    let Some((_, vars)) = LEGACY_PAIRS
+        .iter()
+        .find(|(code, _)| eligible && l.path.as_deref() == Some(*code))
+    else {
+        return false;
+    };
+    l.attrs.set("readonly", "yes");
+    l.attrs.set("format", "raw");
+    let n = d.os.nvram.get_or_insert_with(|| Nvram {
+        path: None,
+        source_file: None,
+        attrs: AttrSet::default(),
+    });
+    if n.template().is_none() {
+        n.attrs.set("template", *vars);
+    }
+    n.attrs.set("templateFormat", "raw");
+    true
 }
 
 fn loader_mut(d: &mut Domain) -> &mut Loader {
@@ -258,18 +334,20 @@ fn ensure_nvram(d: &mut Domain, nvram_dir: &Path, abi_update: bool) {
         attrs: AttrSet::default(),
     });
     let has_source = n.file().is_some() || n.attrs.get("type").is_some_and(|t| t != "file");
-    if n.attrs.get("format").is_none() {
-        // An existing store is in the loader's format; one made here in the
-        // template's.
-        let format = match n.attrs.get("templateFormat") {
-            Some(t) if !has_source => t.to_owned(),
-            _ => loader_format,
-        };
-        n.attrs.set("format", format);
-    }
     if has_source {
+        // An existing store is in the loader's format unless said.
+        if n.attrs.get("format").is_none() {
+            n.attrs.set("format", loader_format);
+        }
         return;
     }
+    // A store made here is in its template's format (libvirt replaces an empty
+    // <nvram> whole, format included).
+    let format = n
+        .attrs
+        .get("templateFormat")
+        .map_or(loader_format, str::to_owned);
+    n.attrs.set("format", format);
     let ext = match n.format() {
         "qcow2" => ".qcow2",
         _ if abi_update && n.template().is_some_and(|t| t.ends_with(".raw")) => ".raw",

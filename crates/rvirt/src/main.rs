@@ -67,7 +67,21 @@ enum Command {
     /// Define (but don't start) a domain from an XML file.
     Define { file: String },
     /// Undefine a domain.
-    Undefine { domain: String },
+    Undefine {
+        domain: String,
+        /// Also remove the UEFI variable store (NVRAM).
+        #[arg(long)]
+        nvram: bool,
+        /// Keep the UEFI variable store.
+        #[arg(long)]
+        keep_nvram: bool,
+        /// Also remove the TPM emulator's state.
+        #[arg(long)]
+        tpm: bool,
+        /// Keep the TPM emulator's state.
+        #[arg(long)]
+        keep_tpm: bool,
+    },
     /// Start a defined domain.
     Start { domain: String },
     /// Create (define and start) a transient domain from an XML file.
@@ -229,7 +243,25 @@ fn to_cmd(c: Command) -> Cmd {
             uuid,
         },
         C::Define { file } => Cmd::Define { file },
-        C::Undefine { domain } => Cmd::Undefine { domain },
+        C::Undefine {
+            domain,
+            nvram,
+            keep_nvram,
+            tpm,
+            keep_tpm,
+        } => Cmd::Undefine {
+            domain,
+            // libvirt's VIR_DOMAIN_UNDEFINE_{NVRAM,KEEP_NVRAM,TPM,KEEP_TPM}.
+            flags: [
+                (nvram, 1 << 2),
+                (keep_nvram, 1 << 3),
+                (tpm, 1 << 5),
+                (keep_tpm, 1 << 6),
+            ]
+            .iter()
+            .filter(|(on, _)| *on)
+            .fold(0, |f, (_, bit)| f | bit),
+        },
         C::Start { domain } => Cmd::Start { domain },
         C::Create { file } => Cmd::Create { file },
         C::Shutdown { domain } => Cmd::Shutdown { domain },

@@ -59,6 +59,8 @@ pub enum Cmd {
     },
     Undefine {
         domain: String,
+        /// `VIR_DOMAIN_UNDEFINE_*` flags.
+        flags: u32,
     },
     Start {
         domain: String,
@@ -353,7 +355,7 @@ impl Session<'_> {
             Cmd::XmlToNative { format, file } => self.xml_to_native(format, file).await,
             Cmd::Define { file } => self.define(file).await,
             Cmd::Create { file } => self.create(file).await,
-            Cmd::Undefine { domain } => self.undefine(domain).await,
+            Cmd::Undefine { domain, flags } => self.undefine(domain, *flags).await,
             Cmd::Start { domain } => self.start(domain).await,
             Cmd::Shutdown { domain } => self.shutdown(domain).await,
             Cmd::Destroy { domain } => self.destroy(domain).await,

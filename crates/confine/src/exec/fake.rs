@@ -257,6 +257,12 @@ impl<C> StartHooks<C> for RecordingHooks {
         Ok(())
     }
 
+    fn helpers_started(&mut self, done: &super::Done<C>) -> Result<(), String> {
+        self.journal
+            .push(format!("journal {} helpers", done.helpers.len()));
+        Ok(())
+    }
+
     fn shared(&self, path: &Path) -> bool {
         self.shared.contains(path)
     }

@@ -110,7 +110,7 @@ pub fn stop_helper(h: &HelperRecord, grace: std::time::Duration) -> Result<(), S
 
 /// Copies `template` to `path` in full through a temporary file in the same
 /// directory, synced and renamed into place, so a crash never leaves a partial
-/// variable store. The parent directory is made (root, 0755) when missing.
+/// variable store. The parent directory is made (root, 0711) when missing.
 pub fn copy_template(file: &FilePlan) -> Result<(), String> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -118,8 +118,14 @@ pub fn copy_template(file: &FilePlan) -> Result<(), String> {
     let parent = path
         .parent()
         .ok_or_else(|| format!("{}: no parent directory", path.display()))?;
-    std::fs::create_dir_all(parent)
-        .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    if !parent.exists() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        // Whatever the daemon's umask: QEMU's account must pass through it.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o711))
+            .map_err(|e| format!("cannot set the mode of {}: {e}", parent.display()))?;
+    }
     let data = std::fs::read(&file.template)
         .map_err(|e| format!("cannot read template {}: {e}", file.template.display()))?;
     let tmp = tmp_name(path);
@@ -173,6 +179,11 @@ mod tests {
         assert_eq!(std::fs::read(&file.path).unwrap(), data);
         let mode = std::fs::metadata(&file.path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        let dir_mode = std::fs::metadata(dir.path().join("nvram"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(dir_mode & 0o777, 0o711);
         assert!(!tmp_name(&file.path).exists());
 
         let missing = FilePlan {

@@ -149,6 +149,11 @@ pub trait StartHooks<C> {
         owners: &mut Transaction,
         done: &Done<C>,
     ) -> Result<(), String>;
+    /// Helper processes run now (`done.helpers`): journal them, so a daemon killed
+    /// before QEMU runs still stops them at its next start.
+    fn helpers_started(&mut self, _done: &Done<C>) -> Result<(), String> {
+        Ok(())
+    }
     /// Whether a domain other than this one still uses `path` (its owner stays).
     fn shared(&self, path: &Path) -> bool;
     /// The owners are changed (`owners`) or, with `None`, given back again.
@@ -236,6 +241,9 @@ fn run_steps<H: ExecHost>(
         done.cgroup = Some(cgroup);
     }
     start_helpers(host, plan, &spec.cgroup_procs, done)?;
+    if !done.helpers.is_empty() {
+        at(Step::Helpers, hooks.helpers_started(done))?;
+    }
     at(
         Step::LogFile,
         host.append_log(&plan.log_path, &plan.log_header),

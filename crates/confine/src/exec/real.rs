@@ -36,6 +36,14 @@ impl RealExecHost {
     }
 }
 
+/// The last lines of a helper's log, for an error message.
+fn log_tail(path: &Path) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(5)..].join(" | ");
+    format!("its log {}: {tail}", path.display())
+}
+
 /// How long a helper may take to set up its state or to make its socket.
 const HELPER_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -201,9 +209,9 @@ impl ExecHost for RealExecHost {
                 Ok(Some(status)) if status.success() => return Ok(()),
                 Ok(Some(status)) => {
                     return Err(format!(
-                        "{} failed ({status}); see {}",
+                        "{} failed ({status}); {}",
                         setup.launch.emulator.display(),
-                        setup.launch.log_path.display()
+                        log_tail(&setup.launch.log_path)
                     ));
                 }
                 Ok(None) if Instant::now() < deadline => {
@@ -233,10 +241,10 @@ impl ExecHost for RealExecHost {
         while !helper.socket.exists() {
             if let Ok(Some(status)) = child.try_wait() {
                 return Err(format!(
-                    "{} exited ({status}) before making {}; see {}",
+                    "{} exited ({status}) before making {}; {}",
                     spec.emulator.display(),
                     helper.socket.display(),
-                    spec.log_path.display()
+                    log_tail(&spec.log_path)
                 ));
             }
             if Instant::now() >= deadline {

@@ -524,6 +524,8 @@ fn nvram_is_copied_and_the_tpm_emulator_starts_in_the_cgroup_before_qemu() {
     );
     assert!(log[9].starts_with("log "));
     assert_eq!(started.done.helpers.len(), 1);
+    // Journaled as soon as it runs, then again with the owners.
+    assert_eq!(hooks.journal[0], "journal 1 helpers");
     assert_eq!(started.done.created_files.len(), 1);
 }
 

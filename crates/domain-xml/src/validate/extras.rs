@@ -215,10 +215,14 @@ fn firmware(dom: &Domain, r: &mut Report) {
     if let Some(n) = &os.nvram {
         if fw == Some("bios") {
             r.unsupported("<os firmware='bios'> cannot have an <nvram>: only UEFI keeps variables");
-        } else if fw.is_none() && loader_type.is_some_and(|t| t != "pflash") {
+        } else if fw.is_none()
+            && let Some(l) = &os.loader
+            // A loader with a path and no type is a ROM.
+            && let Some(t) = loader_type.or(l.path.as_ref().map(|_| "rom"))
+            && t != "pflash"
+        {
             r.unsupported(format!(
-                "<os><nvram> needs <loader type='pflash'>, not type='{}'",
-                loader_type.unwrap_or_default()
+                "<os><nvram> needs <loader type='pflash'>, not type='{t}'"
             ));
         }
         if stateless {
@@ -235,6 +239,15 @@ fn firmware(dom: &Domain, r: &mut Report) {
     {
         r.unsupported(
             "<os firmware='bios'> with <loader stateless='no'>: only UEFI keeps variables",
+        );
+    }
+    if fw.is_none()
+        && let Some(l) = &os.loader
+        && l.attrs.get("stateless") == Some("no")
+        && loader_type.or(l.path.as_ref().map(|_| "rom")) == Some("rom")
+    {
+        r.unsupported(
+            "<loader stateless='no'> asks for NVRAM, which only a pflash loader (type='pflash') has",
         );
     }
     if fw.is_none()

@@ -46,6 +46,7 @@ impl Planner<'_> {
             let backend = match t.backend.backend_type.as_str() {
                 "emulator" => self.tpm_emulator(t, &alias, &subject),
                 "passthrough" => self.tpm_passthrough(t, &alias, &subject),
+                "external" => self.tpm_external(t, &alias, &subject),
                 other => {
                     self.problem(
                         &subject,
@@ -98,6 +99,41 @@ impl Planner<'_> {
         });
         // libvirt names the chardev `chrtpm` whatever the alias.
         self.arg2("-chardev", format!("socket,id=chrtpm,path={socket}"));
+        self.arg2("-tpmdev", format!("emulator,id=tpm-{alias},chardev=chrtpm"));
+        true
+    }
+
+    /// A swtpm someone else runs: QEMU connects to its socket, which must exist
+    /// and be usable by QEMU's account (it is not relabelled).
+    fn tpm_external(&mut self, t: &Tpm, alias: &str, subject: &str) -> bool {
+        let src = t.backend.source.as_ref();
+        let get = |k: &str| src.and_then(|s| s.get(k));
+        if get("type") != Some("unix") || get("mode").is_some_and(|m| m != "connect") {
+            self.problem(
+                subject,
+                "an external backend needs <source type='unix' mode='connect' path=...>".to_owned(),
+            );
+            return false;
+        }
+        let Some(path) = get("path").map(str::to_owned) else {
+            self.problem(
+                subject,
+                "an external backend needs a socket path".to_owned(),
+            );
+            return false;
+        };
+        self.push_resource(Resource {
+            path: path.clone(),
+            kind: ResourceKind::Socket,
+            access: Access::ReadWrite,
+            origin: alias.to_owned(),
+            class: ResourceClass::Device,
+            provision: Provision::Exists,
+            dac_relabel: false,
+            dac_label: None,
+            selinux: SelinuxRole::Untouched,
+        });
+        self.arg2("-chardev", format!("socket,id=chrtpm,path={path}"));
         self.arg2("-tpmdev", format!("emulator,id=tpm-{alias},chardev=chrtpm"));
         true
     }

@@ -147,6 +147,8 @@ impl Planner<'_> {
                     "type" => v == "rom" || v == "pflash",
                     "readonly" => v == "yes" || (v == "no" && pflash),
                     "secure" => pflash && (v == "yes" || v == "no"),
+                    // Without variables (stateless) or, for pflash, with them.
+                    "stateless" => v == "yes" || (v == "no" && pflash),
                     "format" => v == "raw" || (pflash && v == "qcow2"),
                     _ => false,
                 };
@@ -163,7 +165,11 @@ impl Planner<'_> {
             if secure && !smm_on {
                 self.not_supported("<loader secure='yes'> without <features><smm state='on'/>");
             }
-            if pflash && l.attrs.get("readonly") == Some("yes") && os.nvram.is_none() {
+            if pflash
+                && l.attrs.get("readonly") == Some("yes")
+                && l.attrs.get("stateless") != Some("yes")
+                && os.nvram.is_none()
+            {
                 self.not_supported("a read-only pflash <loader> without <nvram>");
             }
         }

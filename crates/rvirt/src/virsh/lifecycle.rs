@@ -104,13 +104,14 @@ impl Session<'_> {
         }
     }
 
-    pub(super) async fn undefine(&mut self, domain: &str) -> R {
+    pub(super) async fn undefine(&mut self, domain: &str, flags: u32) -> R {
         let dom = self.lookup(domain, BY_ALL).await?;
         let mut r: Result<(), ClientError> = self
             .c
-            .call(Procedure::DomainUndefineFlags, &df(&dom, 0))
+            .call(Procedure::DomainUndefineFlags, &df(&dom, flags))
             .await;
         if let Err(e) = &r
+            && flags == 0
             && is_no_support(e)
         {
             r = self.c.call(Procedure::DomainUndefine, &d(&dom)).await;

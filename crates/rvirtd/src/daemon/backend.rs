@@ -270,8 +270,8 @@ impl DaemonBackend {
                 Ok(o) => ops::resume(d, &o).await,
                 Err(e) => Err(e),
             },
-            R::DomainUndefine { dom, .. } => match self.lookup(&dom) {
-                Ok(o) => ops::undefine(d, &o).await,
+            R::DomainUndefine { dom, flags } => match self.lookup(&dom) {
+                Ok(o) => ops::undefine(d, &o, flags).await,
                 Err(e) => Err(e),
             },
             R::DomainSetAutostart { dom, autostart } => self

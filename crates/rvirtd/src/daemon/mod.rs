@@ -5,6 +5,7 @@
 //! own session and is found again from its status file at the next start.
 
 pub mod backend;
+pub mod domain_state;
 pub mod errors;
 pub mod grants;
 pub mod hostinfo;

@@ -114,8 +114,11 @@ pub fn define(d: &Daemon, xml: &str) -> Result<Arc<DomainObj>, RemoteError> {
     Ok(obj)
 }
 
-/// DOMAIN_UNDEFINE: the definition goes; a running domain becomes transient.
-pub async fn undefine(d: &Daemon, obj: &Arc<DomainObj>) -> Result<(), RemoteError> {
+/// DOMAIN_UNDEFINE(_FLAGS): the definition goes; a running domain becomes
+/// transient. The UEFI variable store and the TPM state go as libvirt's flags say
+/// ([`super::domain_state`]).
+pub async fn undefine(d: &Daemon, obj: &Arc<DomainObj>, flags: u32) -> Result<(), RemoteError> {
+    super::domain_state::check_flags(flags)?;
     let _job = obj.job.lock().await;
     let _defs = d.definitions.lock().unwrap_or_else(|e| e.into_inner());
     let s = obj.snapshot();
@@ -124,6 +127,11 @@ pub async fn undefine(d: &Daemon, obj: &Arc<DomainObj>) -> Result<(), RemoteErro
             "cannot undefine transient domain",
         ));
     }
+    let removal = match s.config.as_ref().and_then(|c| c.domain().ok()) {
+        Some(def) => super::domain_state::plan_removal(&def, &d.paths, flags, &|p| p.exists())?,
+        None => super::domain_state::Removal::default(),
+    };
+    super::domain_state::remove_nvram(&removal)?;
     store::set_autostart(&d.paths.autostart_link(&s.name), false).map_err(|e| errors::store(&e))?;
     store::remove_if_exists(&d.paths.config_file(&s.name)).map_err(|e| errors::store(&e))?;
     let s = obj.update(|s| {
@@ -141,6 +149,9 @@ pub async fn undefine(d: &Daemon, obj: &Arc<DomainObj>) -> Result<(), RemoteErro
     d.emit(obj, DomainEvent::Undefined(UndefinedDetail::Removed));
     if !s.is_active() {
         d.registry.remove(obj);
+        // A running domain keeps its TPM state until it stops (it is transient
+        // then, and its state stays: libvirt removes it with the inactive domain).
+        super::domain_state::remove_tpm_state(&s.name, &removal);
     }
     Ok(())
 }

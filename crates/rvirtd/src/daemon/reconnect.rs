@@ -489,6 +489,9 @@ async fn gone(d: &Arc<Daemon>, obj: &Arc<DomainObj>, st: Status) {
         vm::report_owner_problems(d, obj, &name, &problems);
     } else {
         d.registry.remove(obj);
+        if let Some(def) = s.live.as_deref() {
+            super::domain_state::remove_transient_state(&d.paths, def);
+        }
     }
 }
 

@@ -359,6 +359,9 @@ pub fn finish(d: &Daemon, obj: &Arc<DomainObj>, vm: &Arc<Vm>, reason: ShutoffRea
     d.emit(obj, DomainEvent::Stopped(super::stopped_detail(reason)));
     if !s.persistent {
         d.registry.remove(obj);
+        if let Some(def) = s.live.as_deref() {
+            super::domain_state::remove_transient_state(&d.paths, def);
+        }
     }
     let _ = vm.done.send(true);
 }

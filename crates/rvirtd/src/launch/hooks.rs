@@ -80,6 +80,13 @@ impl StartHooks<VmCgroup> for DaemonHooks<'_> {
         (self.journal)(&record(name, self.remember_owner, done, owners))
     }
 
+    fn helpers_started(&mut self, done: &Done<VmCgroup>) -> Result<(), String> {
+        // No owner changed yet: nothing of DAC to undo after a crash.
+        let mut r = record(&self.domain, self.remember_owner, done, &Transaction::new());
+        r.dac_active = false;
+        (self.journal)(&r)
+    }
+
     fn shared(&self, path: &Path) -> bool {
         match &self.held {
             Some(h) => h.shared(&self.domain, path),

@@ -13,6 +13,7 @@ mod hooks;
 mod host;
 mod prepare;
 pub mod selinux;
+pub mod swtpm;
 
 use std::fs;
 use std::io::Write;
