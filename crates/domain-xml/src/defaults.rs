@@ -99,8 +99,21 @@ pub fn apply(d: &mut Domain, ctx: &DefaultsContext<'_>) {
     }
 }
 
-/// A `qemu64` custom CPU when the domain names none.
+/// A `qemu64` custom CPU when the domain names none; the `check` and
+/// `migratable` libvirt records for the host CPU modes.
 fn add_default_cpu(d: &mut Domain) {
+    if let Some(cpu) = d.cpu.as_mut() {
+        match cpu.mode {
+            Some(CpuMode::HostPassthrough | CpuMode::Maximum) => {
+                cpu.check.get_or_insert(CpuCheck::None);
+                cpu.migratable.get_or_insert(true);
+            }
+            Some(CpuMode::HostModel) => {
+                cpu.check.get_or_insert(CpuCheck::Partial);
+            }
+            _ => {}
+        }
+    }
     if d.cpu.is_none() {
         d.cpu = Some(Cpu {
             mode: Some(CpuMode::Custom),

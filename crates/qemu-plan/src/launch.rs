@@ -128,13 +128,30 @@ pub struct LaunchPlan {
     pub monitor_commands: Vec<MonitorCommand>,
     /// What the graphics got at start (ports, sockets), for the live XML.
     pub graphics_live: Vec<GraphicsLive>,
+    /// `(channel index, socket path)` of UNIX channels whose path the start
+    /// chose (the guest agent's), for the live XML.
+    pub channel_paths: Vec<(usize, String)>,
 }
 
 impl LaunchPlan {
-    /// Writes what the graphics got at start into `d` (the live definition):
-    /// the port chosen for `autoport`, the websocket port, and the listen
-    /// address or socket, as libvirt's live XML shows them.
+    /// Writes what the start chose into `d` (the live definition): the
+    /// guest agent's socket path, and for graphics the port chosen for
+    /// `autoport`, the websocket port, and the listen address or socket, as
+    /// libvirt's live XML shows them.
     pub fn apply_live_graphics(&self, d: &mut domain_xml::Domain) {
+        for (i, path) in &self.channel_paths {
+            if let Some(ch) = d.devices.channels.get_mut(*i) {
+                match ch.sources.first_mut() {
+                    Some(s) => s.set("path", path.clone()),
+                    None => {
+                        let mut s = domain_xml::model::AttrSet::default();
+                        s.set("mode", "bind");
+                        s.set("path", path.clone());
+                        ch.sources.push(s);
+                    }
+                }
+            }
+        }
         for g in &self.graphics_live {
             let Some(gr) = d.devices.graphics.get_mut(g.index) else {
                 continue;

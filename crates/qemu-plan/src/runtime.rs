@@ -92,6 +92,12 @@ pub trait HostFacts {
     fn assume_missing(&self) -> bool {
         false
     }
+
+    /// The host's time in seconds since the epoch (for `<clock
+    /// offset='variable'|'absolute'>`); `None` when unknown.
+    fn now_unix(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// A backing file named in an image header.

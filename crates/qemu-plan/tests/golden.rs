@@ -39,6 +39,11 @@ fn caps(set: &str) -> Capabilities {
 struct FakeHost;
 
 impl HostFacts for FakeHost {
+    /// libvirt's test suite's clock.
+    fn now_unix(&self) -> Option<i64> {
+        Some(1_234_567_890)
+    }
+
     fn free_tcp_port(&self, _address: &str, from: u16, taken: &[u16]) -> Option<u16> {
         (from..=65535).find(|p| !FakeHost::port_busy(*p) && !taken.contains(p))
     }

@@ -83,7 +83,8 @@ fn argv(name: &str) -> String {
                 let prev = if i > 0 { p.argv[i - 1].as_str() } else { "" };
                 let wanted = ["-spice", "-audiodev", "-chardev"].contains(&prev)
                     || a.contains("qxl")
-                    || a.contains("virtserialport");
+                    || a.contains("virtserialport")
+                    || a.contains("usb-redir");
                 if wanted {
                     out.push(format!("{prev} {a}"));
                 }
@@ -98,7 +99,12 @@ fn argv(name: &str) -> String {
 
 #[test]
 fn spice_and_qxl_with_the_spice_modules() {
-    for name in ["graphics-spice", "graphics-spice-passwd", "video-qxl"] {
+    for name in [
+        "graphics-spice",
+        "graphics-spice-passwd",
+        "video-qxl",
+        "virt-manager-spice",
+    ] {
         insta::assert_snapshot!(name, argv(name));
     }
 }

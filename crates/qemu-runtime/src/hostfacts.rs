@@ -85,6 +85,17 @@ impl HostFacts for RealHostFacts {
             .filter(|p| !taken.contains(p))
             .find(|p| std::net::TcpListener::bind((address, *p)).is_ok())
     }
+
+    fn now_unix(&self) -> Option<i64> {
+        now_unix()
+    }
+}
+
+fn now_unix() -> Option<i64> {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
 }
 
 /// The host as a preview (`domxml-to-native`) sees it: real where paths
@@ -117,6 +128,10 @@ impl HostFacts for PreviewHostFacts {
 
     fn assume_missing(&self) -> bool {
         true
+    }
+
+    fn now_unix(&self) -> Option<i64> {
+        now_unix()
     }
 }
 

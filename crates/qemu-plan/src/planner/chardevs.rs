@@ -358,6 +358,17 @@ impl Planner<'_> {
         src.set("mode", "bind");
         src.set("path", format!("{dir}/{n}"));
         ch.sources = vec![src];
+        // The live XML shows where the socket is (virt-manager and agent
+        // tools read it there).
+        if let Some(i) = self
+            .dom
+            .devices
+            .channels
+            .iter()
+            .position(|c| c.target.as_ref().and_then(|t| t.attrs.get("name")) == Some(n))
+        {
+            self.channel_paths.push((i, format!("{dir}/{n}")));
+        }
         true
     }
 }

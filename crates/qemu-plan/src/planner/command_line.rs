@@ -36,11 +36,8 @@ impl Planner<'_> {
         self.arg("-no-user-config");
         self.arg("-nodefaults");
         self.monitor();
-        let base = match dom.clock.offset {
-            domain_xml::model::ClockOffset::Localtime => "localtime",
-            _ => "utc",
-        };
-        self.clock(base);
+        let base = self.rtc_base().unwrap_or_else(|| "utc".into());
+        self.clock(&base);
         self.arg("-no-shutdown");
         self.power_management();
         self.boot();
@@ -59,6 +56,7 @@ impl Planner<'_> {
         self.videos();
         self.sounds();
         self.watchdogs();
+        self.redirdevs();
         self.balloon();
         self.rngs();
         self.hostdevs();

@@ -119,14 +119,15 @@ impl Planner<'_> {
                 });
             }
         }
-        let vnc = dom
-            .devices
-            .graphics
-            .iter()
-            .filter(|g| g.gtype == GraphicsType::Vnc)
-            .count();
-        if vnc > 1 {
-            self.problem("graphics 'vnc'", "only one VNC display is possible");
+        // libvirt (and QEMU) take one display of each type.
+        for t in [GraphicsType::Vnc, GraphicsType::Spice] {
+            let n = dom.devices.graphics.iter().filter(|g| g.gtype == t).count();
+            if n > 1 {
+                self.problem(
+                    format!("graphics '{t}'"),
+                    format!("only 1 graphics device of type '{t}' is supported"),
+                );
+            }
         }
     }
 

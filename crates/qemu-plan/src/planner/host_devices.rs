@@ -317,15 +317,6 @@ impl Planner<'_> {
                 format!("<smartcard mode='{}'> is not supported yet", s.mode),
             );
         }
-        for (i, r) in d.redirdevs.iter().enumerate() {
-            self.problem(
-                format!("redirdev{i}"),
-                format!(
-                    "<redirdev type='{}'> (USB redirection) is not supported yet",
-                    r.redir_type
-                ),
-            );
-        }
         if d.redirfilter.is_some() {
             self.problem("redirfilter", "<redirfilter> is not supported yet");
         }

@@ -52,6 +52,7 @@ impl Planner<'_> {
             .then_some(dom.current_memory_kib),
             monitor_commands: self.monitor_commands,
             graphics_live: self.graphics_live,
+            channel_paths: self.channel_paths,
         })
     }
 
@@ -85,6 +86,7 @@ impl Planner<'_> {
             ("XDG_CACHE_HOME".to_owned(), format!("{lib}/.cache")),
             ("XDG_CONFIG_HOME".to_owned(), format!("{lib}/.config")),
         ];
+        env.extend(self.clock_env());
         for e in &self.dom.qemu.env {
             env.push((e.name.clone(), e.value.clone().unwrap_or_default()));
         }

@@ -61,15 +61,41 @@ impl Planner<'_> {
                 .filter(|k| *k != "name")
                 .collect();
             let ok = match (name, others.as_slice()) {
-                ("rtc", ["tickpolicy"]) if t.get("tickpolicy") == Some("catchup") => {
-                    rtc.push_str(",driftfix=slew");
-                    true
+                // track= then tickpolicy=, in libvirt's order.
+                ("rtc", attrs) if attrs.iter().all(|k| ["tickpolicy", "track"].contains(k)) => {
+                    let clock = match t.get("track") {
+                        None => Some(""),
+                        Some("guest") => Some(",clock=vm"),
+                        Some("wall") => Some(",clock=host"),
+                        Some("realtime") => Some(",clock=rt"),
+                        Some(_) => None,
+                    };
+                    let drift = match t.get("tickpolicy") {
+                        None | Some("delay") => Some(""),
+                        Some("catchup") => Some(",driftfix=slew"),
+                        Some(_) => None,
+                    };
+                    match (clock, drift) {
+                        (Some(c), Some(d)) => {
+                            rtc.push_str(c);
+                            rtc.push_str(d);
+                            true
+                        }
+                        _ => false,
+                    }
                 }
-                ("pit", ["tickpolicy"]) => match t.get("tickpolicy") {
+                // No policy is QEMU's kvm-pit default made explicit (delay);
+                // catchup is KVM's own behaviour, nothing to say.
+                ("pit", [] | ["tickpolicy"]) => match t.get("tickpolicy") {
+                    None => {
+                        pit = Some("delay".to_owned());
+                        true
+                    }
                     Some(p @ ("delay" | "discard")) => {
                         pit = Some(p.to_owned());
                         true
                     }
+                    Some("catchup") => true,
                     _ => false,
                 },
                 ("hpet", ["present"]) => true,

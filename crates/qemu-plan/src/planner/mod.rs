@@ -8,6 +8,7 @@
 
 mod addresses;
 mod chardevs;
+mod clock;
 mod command_line;
 mod controllers;
 mod cpu_features;
@@ -22,6 +23,7 @@ mod nets;
 mod numa;
 mod panic;
 mod pci;
+mod redirdev;
 mod sandbox;
 mod state;
 mod tpm;
@@ -74,6 +76,7 @@ pub(crate) fn run(
         nvram_from_template: None,
         monitor_commands: Vec::new(),
         graphics_live: Vec::new(),
+        channel_paths: Vec::new(),
         tpm_emulators: Vec::new(),
     };
     p.check_kept_unknowns();

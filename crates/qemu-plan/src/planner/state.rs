@@ -62,6 +62,7 @@ pub(crate) struct Planner<'a> {
     pub(super) nvram_from_template: Option<(String, String)>,
     pub(super) monitor_commands: Vec<crate::launch::MonitorCommand>,
     pub(super) graphics_live: Vec<crate::launch::GraphicsLive>,
+    pub(super) channel_paths: Vec<(usize, String)>,
     pub(super) tpm_emulators: Vec<crate::launch::TpmEmulator>,
 }
 

@@ -242,15 +242,8 @@ impl Planner<'_> {
                 self.not_supported("<cpu><model vendor_id=...>");
             }
         }
-        if !matches!(
-            dom.clock.offset,
-            domain_xml::model::ClockOffset::Utc | domain_xml::model::ClockOffset::Localtime
-        ) {
-            self.not_supported(&format!("<clock offset='{}'>", dom.clock.offset));
-        }
-        if !dom.clock.attrs.attrs.is_empty() {
-            self.not_supported("<clock> attributes other than 'offset'");
-        }
+        // Offsets and their attributes are checked where -rtc is planned
+        // (clock.rs).
         let d = &dom.devices;
         for (what, n) in [("<parallel>", d.parallels.len())] {
             if n > 0 {
