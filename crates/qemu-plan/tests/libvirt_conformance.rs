@@ -32,7 +32,7 @@ use qemu_plan::{HugetlbfsMountInfo, PlanInput, Runtime, plan};
 
 /// Floors (percent, one decimal) this test enforces; the targets beside them.
 const FLOOR_MODELLED: f64 = 85.7;
-const FLOOR_ARGV_EQUAL: f64 = 17.5;
+const FLOOR_ARGV_EQUAL: f64 = 17.6;
 const FLOOR_PLANNED: f64 = 29.0;
 const TARGET_MODELLED: f64 = 85.0;
 const TARGET_ARGV_EQUAL: f64 = 70.0;
