@@ -41,7 +41,7 @@ fn errors_and_warnings_name_file_line_and_column() {
     let warn = dir.path().join("warn.xml");
     std::fs::write(
         &warn,
-        "<domain type='kvm'>\n  <name>x</name>\n  <memory>1</memory>\n  <os><type>hvm</type></os>\n  <idmap/>\n</domain>\n",
+        "<domain type='kvm'>\n  <name>x</name>\n  <memory>1</memory>\n  <os><type>hvm</type></os>\n  <launchSecurity type='sev'/>\n</domain>\n",
     )
     .unwrap();
     let (bad, warn) = (bad.to_str().unwrap(), warn.to_str().unwrap());
@@ -59,10 +59,12 @@ fn errors_and_warnings_name_file_line_and_column() {
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.starts_with(&format!("{warn}:5:3: warning: element <idmap> in <domain>")),
+        err.starts_with(&format!(
+            "{warn}:5:3: warning: element <launchSecurity> in <domain>"
+        )),
         "{err}"
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("  <idmap/>\n"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("  <launchSecurity type='sev'/>\n"));
 
     // Several files: one bad one fails the run, the others are still checked.
     let out = rvirt(&["validate", warn, bad, "/nonexistent.xml"]);

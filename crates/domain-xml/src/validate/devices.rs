@@ -5,7 +5,6 @@ use super::{ErrorKind, Named, Report, xml_num};
 use crate::model::Domain;
 use crate::model::common::Address;
 use crate::model::devices::{ControllerType, Disk, DiskBus, DiskDevice, DiskType, InputBus};
-use crate::xml::RawNode;
 
 pub(super) fn check(dom: &Domain, r: &mut Report) {
     controllers(dom, r);
@@ -110,31 +109,15 @@ fn usb_sites(dom: &Domain) -> (Vec<UsbSite>, usize) {
             sites.push(s);
         }
     }
-    for (i, x) in d
-        .extras
-        .children
-        .iter()
-        .filter(|x| x.elem.ns.is_none() && x.elem.name == "hub")
-        .enumerate()
-    {
-        let addr = x.elem.children.iter().find_map(|n| match n {
-            RawNode::Element(e) if e.name == "address" => Some(e),
-            _ => None,
-        });
-        let attr = |e: &crate::xml::RawElement, k: &str| {
-            e.attrs
-                .iter()
-                .find(|a| a.name == k && a.ns.is_none())
-                .map(|a| a.value.clone())
-        };
-        match addr {
-            Some(a) if attr(a, "type").as_deref() == Some("usb") => sites.push(UsbSite {
+    for (i, h) in d.hubs.iter().enumerate() {
+        match h.info.address.as_ref().filter(|a| a.addr_type == "usb") {
+            Some(a) => sites.push(UsbSite {
                 who: format!("<hub> #{i}"),
-                bus: attr(a, "bus").as_deref().and_then(xml_num),
-                port: attr(a, "port"),
+                bus: a.get("bus").and_then(xml_num),
+                port: a.get("port").map(str::to_owned),
                 hub: true,
             }),
-            _ => unaddressed_hubs += 1,
+            None => unaddressed_hubs += 1,
         }
     }
     (sites, unaddressed_hubs)
@@ -158,12 +141,7 @@ fn usb_devices_without_usb(dom: &Domain, r: &mut Report) {
         .controllers
         .iter()
         .any(|c| c.ctype == ControllerType::Usb && c.model.as_deref() == Some("none"));
-    let hubs = d
-        .extras
-        .children
-        .iter()
-        .filter(|x| x.elem.ns.is_none() && x.elem.name == "hub")
-        .count();
+    let hubs = d.hubs.len();
     if usb_off {
         if d.inputs.iter().any(|i| i.bus == Some(InputBus::Usb)) {
             r.unsupported("<input bus='usb'> cannot be added: USB is disabled (<controller type='usb' model='none'>)");

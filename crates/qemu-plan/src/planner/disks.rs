@@ -189,7 +189,9 @@ impl Planner<'_> {
         let mut indexes: Vec<Vec<u32>> = vec![Vec::new(); disks.len()];
         let mut next = 1;
         for i in (0..disks.len()).rev() {
-            for _ in chain(&disks[i], self.rt.host).unwrap_or_default() {
+            // An empty drive still takes a number, as in libvirt.
+            let layers = chain(&disks[i], self.rt.host).unwrap_or_default().len();
+            for _ in 0..layers.max(1) {
                 indexes[i].push(next);
                 next += 1;
             }

@@ -100,9 +100,16 @@ impl Planner<'_> {
             if fs.driver.as_ref().and_then(|d| d.get("wrpolicy")) == Some("immediate") {
                 s.push_str(",writeout=immediate");
             }
-            for k in ["multidevs", "fmode", "dmode"] {
+            if let Some(v) = fs.attrs.get("multidevs") {
+                s.push_str(&format!(",multidevs={v}"));
+            }
+            // Creation modes are octal; libvirt prints them with four digits.
+            for k in ["fmode", "dmode"] {
                 if let Some(v) = fs.attrs.get(k) {
-                    s.push_str(&format!(",{k}={v}"));
+                    match u32::from_str_radix(v, 8) {
+                        Ok(m) if m <= 0o777 => s.push_str(&format!(",{k}={m:04o}")),
+                        _ => self.problem(&subject, format!("{k} '{v}' is not an octal mode")),
+                    }
                 }
             }
             s.push_str(&format!(

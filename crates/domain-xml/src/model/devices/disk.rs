@@ -538,6 +538,61 @@ const DRIVER_ATTRS: &[&str] = &[
     "discard_no_unref",
 ];
 
+/// libvirt's `virDiskNameToIndex`: `vda` → 0, `sdb` → 1, `hdaa` → 26.
+fn name_index(dev: &str) -> Option<u64> {
+    let rest = ["xvd", "ubd", "hd", "sd", "vd", "fd"]
+        .iter()
+        .find_map(|p| dev.strip_prefix(p))?;
+    let letters = rest.trim_end_matches(|c: char| c.is_ascii_digit());
+    if letters.is_empty() || !letters.bytes().all(|b| b.is_ascii_lowercase()) {
+        return None;
+    }
+    let mut idx: u64 = 0;
+    for b in letters.bytes() {
+        idx = idx.checked_mul(26)?.checked_add(u64::from(b - b'a') + 1)?;
+    }
+    Some(idx - 1)
+}
+
+/// The bus a disk is on: `<target bus>`, or libvirt's default for its name.
+fn bus_key(d: &Disk) -> Option<DiskBus> {
+    d.target.bus.or_else(|| {
+        let dev = d.target.dev.as_str();
+        [
+            ("hd", DiskBus::Ide),
+            ("sd", DiskBus::Scsi),
+            ("vd", DiskBus::Virtio),
+            ("fd", DiskBus::Fdc),
+            ("xvd", DiskBus::Xen),
+            ("ubd", DiskBus::Uml),
+        ]
+        .iter()
+        .find(|(p, _)| dev.starts_with(p))
+        .map(|(_, b)| *b)
+    })
+}
+
+/// Adds a disk where libvirt's parser puts it (`virDomainDiskInsert`): after
+/// the last disk on the same bus, but before the first same-bus disk whose
+/// target sorts after it. The canonical order, the node names and the PCI
+/// slots all follow from this order.
+pub fn insert_disk(disks: &mut Vec<Disk>, disk: Disk) {
+    let bus = bus_key(&disk);
+    let me = name_index(&disk.target.dev);
+    let mut at: Option<usize> = None;
+    for (i, d) in disks.iter().enumerate().rev() {
+        if bus_key(d) != bus {
+            continue;
+        }
+        match (name_index(&d.target.dev), me) {
+            (Some(theirs), Some(mine)) if theirs > mine => at = Some(i),
+            _ if at.is_none() => at = Some(i + 1),
+            _ => {}
+        }
+    }
+    disks.insert(at.unwrap_or(disks.len()), disk);
+}
+
 impl Disk {
     pub fn read(el: El<'_, '_>) -> Result<Disk, ParseError> {
         let disk_type = el.attr_enum("type")?.unwrap_or(DiskType::File);

@@ -75,7 +75,7 @@ impl Devices {
             ..Devices::default()
         };
         for c in el.children("disk") {
-            d.disks.push(Disk::read(c)?);
+            disk::insert_disk(&mut d.disks, Disk::read(c)?);
         }
         for c in el.children("controller") {
             d.controllers.push(Controller::read(c)?);
