@@ -30,6 +30,9 @@ mkdir -p "$dest" || die "cannot create the cache directory $dest"
 exec 9>"$dest/.lock"
 flock 9 || die "cannot lock $dest/.lock"
 
+# awk reads its input to the end (no early `exit`): under `pipefail` a writer killed
+# by SIGPIPE would end this script without a word.
+
 # The tree is complete once the marker is there (written last, after unpacking).
 marker=$dest/.rvirt-corpus-version
 if [ -f "$marker" ] && [ -d "$dest/tree/tests/qemuxmlconfdata" ]; then
@@ -44,7 +47,7 @@ done
 
 # The Debian mirror the host already uses for its release (nothing guessed).
 uri=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 'Created-By: Packages' 2>/dev/null |
-    awk '$2 == "bookworm" || $2 == "bookworm-backports" { print $1; exit }')
+    awk '!found && ($2 == "bookworm" || $2 == "bookworm-backports") { print $1; found = 1 }')
 [ -n "$uri" ] || die "no configured apt source serves Debian bookworm; cannot find a mirror for $SUITE sources"
 
 mkdir -p "$dest" || die "cannot create the cache directory $dest"
@@ -83,7 +86,7 @@ echo "libvirt-corpus: downloading libvirt $version sources" >&2
 orig_line=$(apt-cache "${apt_opts[@]}" showsrc libvirt 2>/dev/null |
     awk -v v="$version" '/^$/ { ver = "" } $1 == "Version:" { ver = $2 }
          /^Checksums-Sha256:/ { on = 1; next } /^[^ ]/ { on = 0 }
-         on && ver == v && $3 ~ /\.orig\.tar\.[a-z0-9]+$/ { print $1, $3; exit }')
+         !found && on && ver == v && $3 ~ /\.orig\.tar\.[a-z0-9]+$/ { print $1, $3; found = 1 }')
 [ -n "$orig_line" ] || die "the Sources index lists no upstream tarball for libvirt $version"
 orig_sum=${orig_line%% *}
 orig_name=${orig_line#* }
