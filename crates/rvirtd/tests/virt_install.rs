@@ -220,9 +220,9 @@ fn guest_virt_install_import_tcg() {
 /// virt-install 4.1 resolves a disk path through the storage driver
 /// (`listAllStoragePools`, `storageVolLookupByPath`, then a `dir` pool it defines,
 /// starts and marks autostart); without those procedures it drops the path and
-/// fails with "Device type 'disk' requires a path". rvirtd has no storage driver yet.
+/// fails with "Device type 'disk' requires a path". rvirtd's `dir` storage driver
+/// answers them (the pool virt-install makes is the daemon root, where the disk is).
 #[test]
-#[ignore = "needs libvirt's storage pool/volume procedures (281, 97, 391, 77, 78, 90, 92, 95, 98, 99) in rvirtd"]
 fn guest_virt_install_import_disk_path_tcg() {
     daemon_support::require_root();
     daemon_support::require_qemu();
@@ -243,6 +243,35 @@ fn guest_virt_install_import_disk_path_tcg() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(d.ok(&["domstate", &n]).trim(), "running");
+    // The disk is the path given, with the format the storage driver detected.
+    let xml = d.ok(&["dumpxml", "--inactive", &n]);
+    assert!(
+        xml.contains(&format!("<source file='{}'/>", disk.display())),
+        "{xml}"
+    );
+    let format = if disk.extension().is_some_and(|e| e == "qcow2") {
+        "qcow2"
+    } else {
+        "raw"
+    };
+    assert!(
+        xml.contains(&format!("<driver name='qemu' type='{format}'/>")),
+        "{xml}"
+    );
+    // virt-install made a running, autostarted `dir` pool for the disk's
+    // directory, and the disk is one of its volumes.
+    let pool = d.ok(&["vol-pool", &disk.display().to_string()]);
+    let pool = pool.trim();
+    let info = d.ok(&["pool-info", pool]);
+    assert!(info.contains("State:          running"), "{info}");
+    assert!(info.contains("Autostart:      yes"), "{info}");
+    let target = d.ok(&["pool-dumpxml", pool]);
+    assert!(
+        target.contains(&format!("<path>{}</path>", d.root().display())),
+        "{target}"
+    );
+    assert!(d.ok(&["destroy", &n]).contains("destroyed"));
+    assert!(d.ok(&["undefine", &n]).contains("has been undefined"));
 }
 
 /// `--boot uefi` on top (domain capabilities from wt-caps, firmware
