@@ -106,6 +106,39 @@ fn qemu_live_storage_virsh_dir_pool() {
     let e = d.fails(&["pool-info", "no-such-pool"]);
     assert!(e.contains("Storage pool not found"), "{e}");
 
+    // Volumes made and deleted through the pool: qcow2 by qemu-img, raw sparse.
+    assert!(
+        d.ok(&[
+            "vol-create-as",
+            &pool,
+            "new.qcow2",
+            "32M",
+            "--format",
+            "qcow2"
+        ])
+        .contains("Vol new.qcow2 created")
+    );
+    let vinfo = d.ok(&["vol-info", "--pool", &pool, "new.qcow2"]);
+    assert!(vinfo.contains("Capacity:       32.00 MiB"), "{vinfo}");
+    assert!(
+        d.ok(&["vol-create-as", &pool, "new.raw", "2M"])
+            .contains("created")
+    );
+    let vxml = d.ok(&["vol-dumpxml", "--pool", &pool, "new.raw"]);
+    assert!(vxml.contains("<format type='raw'/>"), "{vxml}");
+    assert!(vxml.contains("<mode>0600</mode>"), "{vxml}");
+    let e = d.fails(&["vol-create-as", &pool, "new.raw", "2M"]);
+    assert!(e.contains("exists already"), "{e}");
+    assert!(
+        d.ok(&["vol-delete", "--pool", &pool, "new.qcow2"])
+            .contains("Vol new.qcow2 deleted")
+    );
+    assert!(
+        d.ok(&["vol-delete", &format!("{dir_s}/new.raw")])
+            .contains("deleted")
+    );
+    assert!(!dir.join("new.qcow2").exists() && !dir.join("new.raw").exists());
+
     // A daemon restart keeps the pool defined, running and autostart.
     d.stop();
     d.spawn();
@@ -177,6 +210,15 @@ assert "<format type='raw'/>" in v.XMLDesc(0)
 assert v.storagePoolLookupByVolume().name() == name
 assert p.storageVolLookupByName("disk.raw").key() == path
 assert c.storageVolLookupByKey(path).name() == "disk.raw"
+nv = p.createXML("<volume><name>n.qcow2</name><capacity unit='M'>16</capacity><target><format type='qcow2'/></target></volume>", 0)
+assert nv.info()[1] == 16 << 20 and "<format type='qcow2'/>" in nv.XMLDesc(0)
+try:
+    p.createXML("<volume><name>n.qcow2</name><capacity>1</capacity></volume>", 0)
+    raise SystemExit("created a volume twice")
+except libvirt.libvirtError as e:
+    assert e.get_error_code() == libvirt.VIR_ERR_STORAGE_VOL_EXIST, e.get_error_code()
+nv.delete(0)
+assert p.listVolumes() == ["disk.raw"]
 try:
     c.storageVolLookupByPath(os.path.join(target, "missing.img"))
     raise SystemExit("found a missing volume")

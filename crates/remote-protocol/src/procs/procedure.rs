@@ -377,6 +377,10 @@ procedures! {
     StoragePoolNumOfVolumes = 91 => Storage;
     /// Names of a pool's volumes.
     StoragePoolListVolumes = 92 => Storage;
+    /// Create a volume in a pool.
+    StorageVolCreateXml = 93 => Storage, mutating "virStorageVolCreateXML";
+    /// Delete a volume.
+    StorageVolDelete = 94 => Storage, mutating "virStorageVolDelete";
     /// Volume by pool and name.
     StorageVolLookupByName = 95 => Storage;
     /// Volume by key.

@@ -140,6 +140,19 @@ xdr_struct! {
 }
 
 xdr_struct! {
+    /// STORAGE_VOL_CREATE_XML args.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct VolCreateXmlArgs {
+        /// The pool.
+        pub pool: StoragePool,
+        /// Volume XML.
+        pub xml: String,
+        /// `virStorageVolCreateFlags`.
+        pub flags: u32,
+    }
+}
+
+xdr_struct! {
     /// A volume.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub struct VolArgs {
@@ -238,6 +251,17 @@ pub enum StorageRequest {
         /// Whether the volumes are sent or only counted.
         need_results: bool,
     },
+    /// STORAGE_VOL_CREATE_XML → `Vol`.
+    VolCreateXml {
+        /// The pool.
+        pool: StoragePool,
+        /// Volume XML.
+        xml: String,
+        /// `virStorageVolCreateFlags` (PREALLOC_METADATA = 1, VALIDATE = 2).
+        flags: u32,
+    },
+    /// STORAGE_VOL_DELETE → `Void`.
+    VolDelete(StorageVol, u32),
     /// STORAGE_VOL_LOOKUP_BY_NAME → `Vol`.
     VolLookupByName(StoragePool, String),
     /// STORAGE_VOL_LOOKUP_BY_KEY → `Vol`.
@@ -426,13 +450,15 @@ impl StorageRequest {
             | Self::Delete(..)
             | Self::Undefine(_)
             | Self::Refresh(..)
-            | Self::SetAutostart(..) => S::Void,
+            | Self::SetAutostart(..)
+            | Self::VolDelete(..) => S::Void,
             Self::GetInfo(_) => S::PoolInfo,
             Self::GetXmlDesc(..) | Self::VolGetXmlDesc(..) | Self::VolGetPath(_) => S::String,
             Self::ListAllVolumes { .. } => S::Vols,
-            Self::VolLookupByName(..) | Self::VolLookupByKey(_) | Self::VolLookupByPath(_) => {
-                S::Vol
-            }
+            Self::VolLookupByName(..)
+            | Self::VolLookupByKey(_)
+            | Self::VolLookupByPath(_)
+            | Self::VolCreateXml { .. } => S::Vol,
             Self::VolGetInfo(..) => S::VolInfo,
         }
     }
@@ -541,6 +567,18 @@ pub(super) fn decode(proc: Procedure, body: &[u8]) -> Result<Option<Request>, Xd
             let a: VolLookupByNameArgs = args(body)?;
             S::VolLookupByName(a.pool, a.name)
         }
+        P::StorageVolCreateXml => {
+            let a: VolCreateXmlArgs = args(body)?;
+            S::VolCreateXml {
+                pool: a.pool,
+                xml: a.xml,
+                flags: a.flags,
+            }
+        }
+        P::StorageVolDelete => {
+            let (v, f) = vol_flags(body)?;
+            S::VolDelete(v, f)
+        }
         P::StorageVolLookupByKey => S::VolLookupByKey(args::<StringArgs>(body)?.value),
         P::StorageVolLookupByPath => S::VolLookupByPath(args::<StringArgs>(body)?.value),
         P::StorageVolGetInfo => S::VolGetInfo(args::<VolArgs>(body)?.vol, 0),
@@ -616,6 +654,19 @@ mod tests {
             Some("virStoragePoolDefineXML")
         );
         assert_eq!(Procedure::StoragePoolGetInfo.mutating_api(), None);
+        assert_eq!(
+            Procedure::StorageVolDelete.mutating_api(),
+            Some("virStorageVolDelete")
+        );
+        let body = to_bytes(&VolCreateXmlArgs {
+            pool: pool(),
+            xml: "<volume/>".into(),
+            flags: 1,
+        });
+        let r = Request::decode(Procedure::StorageVolCreateXml, &body)
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.expected_shape(), Shape::Storage(StorageShape::Vol));
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub fn remote_error(e: &StorageError) -> RemoteError {
         ErrorKind::Xml => (ErrorCode::XML_ERROR, "XML error: "),
         ErrorKind::Unsupported => (ErrorCode::CONFIG_UNSUPPORTED, "unsupported configuration: "),
         ErrorKind::System => (ErrorCode::SYSTEM_ERROR, ""),
+        ErrorKind::VolExists => (ErrorCode::STORAGE_VOL_EXIST, ""),
+        ErrorKind::Internal => (ErrorCode::INTERNAL_ERROR, "internal error: "),
     };
     RemoteError::new(code, ErrorDomain::STORAGE, format!("{prefix}{e}"))
 }
@@ -47,18 +49,14 @@ fn wire_vol(v: &Vol) -> StorageVol {
     }
 }
 
-/// The pool a call names: by UUID, as libvirt's driver finds it (the name
-/// only for the message).
+/// The pool a call names, found by UUID as libvirt's driver does (the name
+/// only tells the error message).
 fn pool_of(s: &Storage, p: &StoragePool) -> Result<Pool, StorageError> {
-    s.by_uuid(Uuid::from_bytes(p.uuid))
-        .map_err(|_| StorageError::NoPoolUuid(Uuid::from_bytes(p.uuid)))
-        .and_then(|found| {
-            if found.def.name == p.name {
-                Ok(found)
-            } else {
-                Err(StorageError::NoPoolName(p.name.clone()))
-            }
-        })
+    let uuid = Uuid::from_bytes(p.uuid);
+    s.by_uuid(uuid).map_err(|_| StorageError::NoPool {
+        uuid,
+        name: p.name.clone(),
+    })
 }
 
 /// The volume a call names: in its running pool, by name.
@@ -178,6 +176,14 @@ fn answer(s: &Storage, req: StorageRequest) -> Result<StorageReply, StorageError
         Q::VolLookupByName(p, name) => {
             let p = pool_of(s, &p)?;
             R::Vol(wire_vol(&s.vol_by_name(&p.def.name, &name)?))
+        }
+        Q::VolCreateXml { pool, xml, flags } => {
+            let p = pool_of(s, &pool)?;
+            R::Vol(wire_vol(&s.create_vol(&p.def.name, &xml, flags)?))
+        }
+        Q::VolDelete(v, _) => {
+            s.delete_vol(&v.pool, &v.name)?;
+            R::Void
         }
         Q::VolLookupByKey(key) => R::Vol(wire_vol(&s.vol_by_path(&key, true)?)),
         Q::VolLookupByPath(path) => R::Vol(wire_vol(&s.vol_by_path(&path, false)?)),

@@ -9,6 +9,8 @@
 //! file copied into a pool is a volume at once, as after libvirt's refresh.
 
 pub mod probe;
+mod volcreate;
+pub mod volxml;
 pub mod xml;
 
 use std::fs;
@@ -28,6 +30,8 @@ pub enum StorageError {
     NoPoolName(String),
     #[error("no storage pool with matching uuid '{0}'")]
     NoPoolUuid(Uuid),
+    #[error("no storage pool with matching uuid '{uuid}' ({name})")]
+    NoPool { uuid: Uuid, name: String },
     #[error("no storage pool with matching target path '{0}'")]
     NoPoolTarget(String),
     #[error("no storage vol with matching path '{0}'")]
@@ -63,6 +67,14 @@ pub enum StorageError {
         path: String,
         source: std::io::Error,
     },
+    #[error("backing storage not supported for raw volumes ('{0}')")]
+    RawBacking(String),
+    #[error("storage volume '{0}' exists already")]
+    VolExists(String),
+    #[error("cannot create volume '{path}': qemu-img: {message}")]
+    QemuImg { path: String, message: String },
+    #[error("{0}")]
+    VolXml(#[from] volxml::VolXmlError),
     #[error("{0}")]
     Xml(#[from] XmlError),
     #[error("{0}")]
@@ -86,6 +98,10 @@ pub enum ErrorKind {
     Unsupported,
     /// `VIR_ERR_SYSTEM_ERROR`.
     System,
+    /// `VIR_ERR_STORAGE_VOL_EXIST`.
+    VolExists,
+    /// `VIR_ERR_INTERNAL_ERROR`.
+    Internal,
 }
 
 impl StorageError {
@@ -93,7 +109,9 @@ impl StorageError {
     pub fn kind(&self) -> ErrorKind {
         use StorageError as E;
         match self {
-            E::NoPoolName(_) | E::NoPoolUuid(_) | E::NoPoolTarget(_) => ErrorKind::NoPool,
+            E::NoPoolName(_) | E::NoPoolUuid(_) | E::NoPool { .. } | E::NoPoolTarget(_) => {
+                ErrorKind::NoPool
+            }
             E::NoVolPath(_) | E::NoVolKey(_) | E::NoVolName(_) => ErrorKind::NoVol,
             E::NotActive(_)
             | E::AlreadyActive(_)
@@ -101,7 +119,13 @@ impl StorageError {
             | E::TransientUndefine(_)
             | E::TransientAutostart(_) => ErrorKind::Invalid,
             E::NameTaken { .. } | E::UuidTaken { .. } | E::TargetConflict(_) => ErrorKind::Failed,
-            E::Xml(XmlError::UnsupportedType(_)) => ErrorKind::Unsupported,
+            E::Xml(XmlError::UnsupportedType(_)) | E::VolXml(volxml::VolXmlError::BadFormat(_)) => {
+                ErrorKind::Unsupported
+            }
+            E::VolXml(_) => ErrorKind::Xml,
+            E::VolExists(_) => ErrorKind::VolExists,
+            E::RawBacking(_) => ErrorKind::Unsupported,
+            E::QemuImg { .. } => ErrorKind::Internal,
             E::Xml(_) => ErrorKind::Xml,
             E::TargetDir { .. } | E::Io { .. } | E::Store(_) => ErrorKind::System,
         }

@@ -129,3 +129,42 @@ fn pool_xml_of_a_running_pool_has_sizes() {
         "p"
     );
 }
+
+#[test]
+fn raw_volumes_are_created_and_deleted() {
+    let root = tempfile::tempdir().unwrap();
+    let t = root.path().join("v");
+    let s = Storage::load(dirs(root.path())).unwrap();
+    s.define(&pool_xml("v", &t)).unwrap();
+    let vol = "<volume><name>r.img</name><capacity unit='MiB'>4</capacity>\
+               <allocation unit='KiB'>64</allocation></volume>";
+    // Not running: refused before anything is made.
+    assert_eq!(
+        s.create_vol("v", vol, 0).unwrap_err().kind(),
+        ErrorKind::Invalid
+    );
+    s.start("v", 1).unwrap();
+    let v = s.create_vol("v", vol, 0).unwrap();
+    assert_eq!(v.path, format!("{}/r.img", t.display()));
+    let f = vol_facts(&v).unwrap();
+    assert_eq!((f.capacity, f.physical), (4 << 20, 4 << 20));
+    assert!(f.allocation >= 64 << 10 && f.allocation < 4 << 20, "{f:?}");
+    assert_eq!(f.perms.mode, Some(0o600));
+    let e = s.create_vol("v", vol, 0).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::VolExists);
+    assert_eq!(e.to_string(), "storage volume 'r.img' exists already");
+    // A refused definition leaves nothing behind.
+    let bad = "<volume><name>b.img</name><capacity>1</capacity>\
+               <backingStore><path>/x</path></backingStore></volume>";
+    assert_eq!(
+        s.create_vol("v", bad, 0).unwrap_err().kind(),
+        ErrorKind::Unsupported
+    );
+    assert!(!t.join("b.img").exists());
+    s.delete_vol("v", "r.img").unwrap();
+    assert!(!t.join("r.img").exists());
+    assert_eq!(
+        s.delete_vol("v", "r.img").unwrap_err().kind(),
+        ErrorKind::NoVol
+    );
+}
