@@ -274,6 +274,45 @@ fn guest_virt_install_import_disk_path_tcg() {
     assert!(d.ok(&["undefine", &n]).contains("has been undefined"));
 }
 
+/// `--disk path=NEW,size=...`: virt-install makes the `dir` pool for the
+/// directory and creates the qcow2 volume in it (STORAGE_VOL_CREATE_XML), then
+/// the domain runs with it (direct kernel boot; the new disk stays empty).
+#[test]
+fn guest_virt_install_new_disk_size_tcg() {
+    daemon_support::require_root();
+    daemon_support::require_qemu();
+    daemon_support::require_clients();
+    require_virt_install();
+    let mut d = Daemon::start();
+    let n = name("vinstnew");
+    d.names.push(n.clone());
+    let dir = d.root().join("new-disks");
+    std::fs::create_dir(&dir).unwrap();
+    let disk = dir.join("fresh.qcow2");
+    let spec = format!("path={},size=0.05,format=qcow2", disk.display());
+    let out = virt_install(&d, &n, &spec, "", &[]);
+    assert!(
+        out.status.success(),
+        "virt-install failed:\n{}\n{}\ndaemon log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        d.log_tail()
+    );
+    assert_eq!(d.ok(&["domstate", &n]).trim(), "running");
+    let vinfo = d.ok(&["vol-info", &disk.display().to_string()]);
+    // 0.05 GiB.
+    assert!(vinfo.contains("Capacity:       51.20 MiB"), "{vinfo}");
+    let vxml = d.ok(&["vol-dumpxml", &disk.display().to_string()]);
+    assert!(vxml.contains("<format type='qcow2'/>"), "{vxml}");
+    let xml = d.ok(&["dumpxml", "--inactive", &n]);
+    assert!(
+        xml.contains(&format!("<source file='{}'/>", disk.display())),
+        "{xml}"
+    );
+    assert!(d.ok(&["destroy", &n]).contains("destroyed"));
+    assert!(d.ok(&["undefine", &n]).contains("has been undefined"));
+}
+
 /// `--boot uefi` on top (domain capabilities from wt-caps, firmware
 /// autoselection from wt-fw): OVMF with secure boot and enrolled keys, the
 /// NVRAM made from its template, direct kernel boot to GUEST-READY. `extra`
