@@ -206,6 +206,7 @@ v = c.storageVolLookupByPath(path)
 assert v.path() == path and v.key() == path and v.name() == "disk.raw"
 t, vcap, valloc = v.info()
 assert t == libvirt.VIR_STORAGE_VOL_FILE and vcap == 8 << 20 and valloc < vcap, v.info()
+assert v.infoFlags(libvirt.VIR_STORAGE_VOL_GET_PHYSICAL)[2] == 8 << 20
 assert "<format type='raw'/>" in v.XMLDesc(0)
 assert v.storagePoolLookupByVolume().name() == name
 assert p.storageVolLookupByName("disk.raw").key() == path

@@ -12,6 +12,10 @@ use crate::storage::{self, ErrorKind, Pool, Storage, StorageError, Vol};
 
 /// `VIR_STORAGE_XML_INACTIVE`.
 const XML_INACTIVE: u32 = 1;
+/// `VIR_STORAGE_VOL_FILE`.
+const VOL_FILE: i32 = 0;
+/// `VIR_STORAGE_VOL_GET_PHYSICAL`.
+const GET_PHYSICAL: u32 = 1;
 /// `VIR_STORAGE_POOL_CREATE_WITH_BUILD` and its two variants.
 const CREATE_WITH_BUILD: u32 = 0b111;
 
@@ -187,12 +191,17 @@ fn answer(s: &Storage, req: StorageRequest) -> Result<StorageReply, StorageError
         }
         Q::VolLookupByKey(key) => R::Vol(wire_vol(&s.vol_by_path(&key, true)?)),
         Q::VolLookupByPath(path) => R::Vol(wire_vol(&s.vol_by_path(&path, false)?)),
-        Q::VolGetInfo(v, _) => {
+        Q::VolGetInfo(v, flags) => {
             let f = storage::vol_facts(&vol_of(s, &v)?)?;
             R::VolInfo {
-                typ: 0,
+                typ: VOL_FILE,
                 capacity: f.capacity,
-                allocation: f.allocation,
+                // VIR_STORAGE_VOL_GET_PHYSICAL asks for the file's size instead.
+                allocation: if flags & GET_PHYSICAL != 0 {
+                    f.physical
+                } else {
+                    f.allocation
+                },
             }
         }
         Q::VolGetXmlDesc(v, _) => {
