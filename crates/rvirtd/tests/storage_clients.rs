@@ -26,6 +26,12 @@ fn qemu_live_storage_virsh_dir_pool() {
     daemon_support::require_qemu();
     daemon_support::require_clients();
     let mut d = Daemon::start();
+    let caps = d.ok(&["pool-capabilities"]);
+    assert!(caps.contains("<pool type='dir' supported='yes'>"), "{caps}");
+    assert!(
+        caps.contains("<pool type='logical' supported='no'>"),
+        "{caps}"
+    );
     let pool = name("stpool");
     let dir = d.root().join("images");
     let dir_s = dir.display().to_string();

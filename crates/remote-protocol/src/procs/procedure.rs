@@ -405,4 +405,6 @@ procedures! {
     StorageVolGetInfoFlags = 378 => Storage;
     /// Pool by its target path.
     StoragePoolLookupByTargetPath = 391 => Storage;
+    /// Which pool types and formats the driver supports.
+    ConnectGetStoragePoolCapabilities = 403 => Storage;
 }

@@ -194,6 +194,11 @@ pub enum StorageRequest {
         /// At most this many.
         max: i32,
     },
+    /// CONNECT_GET_STORAGE_POOL_CAPABILITIES → `String`.
+    PoolCapabilities {
+        /// Flags (none defined).
+        flags: u32,
+    },
     /// STORAGE_POOL_LOOKUP_BY_NAME → `Pool`.
     LookupByName(String),
     /// STORAGE_POOL_LOOKUP_BY_UUID → `Pool`.
@@ -453,7 +458,10 @@ impl StorageRequest {
             | Self::SetAutostart(..)
             | Self::VolDelete(..) => S::Void,
             Self::GetInfo(_) => S::PoolInfo,
-            Self::GetXmlDesc(..) | Self::VolGetXmlDesc(..) | Self::VolGetPath(_) => S::String,
+            Self::GetXmlDesc(..)
+            | Self::VolGetXmlDesc(..)
+            | Self::VolGetPath(_)
+            | Self::PoolCapabilities { .. } => S::String,
             Self::ListAllVolumes { .. } => S::Vols,
             Self::VolLookupByName(..)
             | Self::VolLookupByKey(_)
@@ -502,6 +510,9 @@ pub(super) fn decode(proc: Procedure, body: &[u8]) -> Result<Option<Request>, Xd
         P::ConnectListStoragePools | P::ConnectListDefinedStoragePools => S::ListPoolNames {
             active: proc == P::ConnectListStoragePools,
             max: args::<super::wire::IntArgs>(body)?.value,
+        },
+        P::ConnectGetStoragePoolCapabilities => S::PoolCapabilities {
+            flags: args::<super::hostfacts::FlagsArgs>(body)?.flags,
         },
         P::StoragePoolLookupByName => S::LookupByName(args::<StringArgs>(body)?.value),
         P::StoragePoolLookupByUuid => S::LookupByUuid(args::<UuidArgs>(body)?.uuid),

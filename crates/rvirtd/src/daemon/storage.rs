@@ -100,6 +100,7 @@ fn answer(s: &Storage, req: StorageRequest) -> Result<StorageReply, StorageError
                 .take(usize::try_from(max).unwrap_or(0))
                 .collect(),
         ),
+        Q::PoolCapabilities { .. } => R::String(storage::xml::pool_capabilities_xml()),
         Q::LookupByName(name) => R::Pool(wire_pool(&s.by_name(&name)?)),
         Q::LookupByUuid(uuid) => R::Pool(wire_pool(&s.by_uuid(Uuid::from_bytes(uuid))?)),
         Q::LookupByVolume(v) => R::Pool(wire_pool(&s.by_name(&v.pool)?)),

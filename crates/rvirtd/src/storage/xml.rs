@@ -326,6 +326,46 @@ pub fn vol_xml(v: &VolFacts) -> String {
     o
 }
 
+/// libvirt's pool types, in its order; only `dir` is supported here.
+const POOL_TYPES: [&str; 14] = [
+    "dir",
+    "fs",
+    "netfs",
+    "logical",
+    "disk",
+    "iscsi",
+    "iscsi-direct",
+    "scsi",
+    "mpath",
+    "rbd",
+    "sheepdog",
+    "gluster",
+    "zfs",
+    "vstorage",
+];
+
+/// `<storagepoolCapabilities>`: every pool type libvirt knows, `dir`
+/// supported with the volume formats this driver can create (raw, qcow2).
+pub fn pool_capabilities_xml() -> String {
+    let mut o = String::from("<storagepoolCapabilities>\n");
+    for t in POOL_TYPES {
+        if t == "dir" {
+            o.push_str("  <pool type='dir' supported='yes'>\n");
+            o.push_str("    <volOptions>\n");
+            o.push_str("      <defaultFormat type='raw'/>\n");
+            o.push_str("      <enum name='targetFormatType'>\n");
+            for f in [VolFormat::Raw, VolFormat::Qcow2] {
+                let _ = writeln!(o, "        <value>{}</value>", f.as_str());
+            }
+            o.push_str("      </enum>\n    </volOptions>\n  </pool>\n");
+        } else {
+            let _ = writeln!(o, "  <pool type='{t}' supported='no'>\n  </pool>");
+        }
+    }
+    o.push_str("</storagepoolCapabilities>\n");
+    o
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,6 +450,11 @@ mod tests {
             "unexpected root element <domain>, expecting <pool>"
         );
         assert!(e("<pool").starts_with("(storage_pool_definition):1: "));
+    }
+
+    #[test]
+    fn pool_capabilities() {
+        insta::assert_snapshot!("pool_capabilities", pool_capabilities_xml());
     }
 
     #[test]
