@@ -397,6 +397,8 @@ procedures! {
     StoragePoolIsActive = 154 => Storage;
     /// Pool persistent?
     StoragePoolIsPersistent = 155 => Storage;
+    /// Change a volume's capacity.
+    StorageVolResize = 260 => Storage, mutating "virStorageVolResize";
     /// List pools with filters.
     ConnectListAllStoragePools = 281 => Storage;
     /// List a pool's volumes.

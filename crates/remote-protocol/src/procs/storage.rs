@@ -153,6 +153,19 @@ xdr_struct! {
 }
 
 xdr_struct! {
+    /// STORAGE_VOL_RESIZE args.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct VolResizeArgs {
+        /// The volume.
+        pub vol: StorageVol,
+        /// New capacity (or the change, with DELTA), bytes.
+        pub capacity: u64,
+        /// `virStorageVolResizeFlags`.
+        pub flags: u32,
+    }
+}
+
+xdr_struct! {
     /// A volume.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub struct VolArgs {
@@ -267,6 +280,15 @@ pub enum StorageRequest {
     },
     /// STORAGE_VOL_DELETE → `Void`.
     VolDelete(StorageVol, u32),
+    /// STORAGE_VOL_RESIZE → `Void`.
+    VolResize {
+        /// The volume.
+        vol: StorageVol,
+        /// Bytes.
+        capacity: u64,
+        /// ALLOCATE = 1, DELTA = 2, SHRINK = 4.
+        flags: u32,
+    },
     /// STORAGE_VOL_LOOKUP_BY_NAME → `Vol`.
     VolLookupByName(StoragePool, String),
     /// STORAGE_VOL_LOOKUP_BY_KEY → `Vol`.
@@ -456,7 +478,8 @@ impl StorageRequest {
             | Self::Undefine(_)
             | Self::Refresh(..)
             | Self::SetAutostart(..)
-            | Self::VolDelete(..) => S::Void,
+            | Self::VolDelete(..)
+            | Self::VolResize { .. } => S::Void,
             Self::GetInfo(_) => S::PoolInfo,
             Self::GetXmlDesc(..)
             | Self::VolGetXmlDesc(..)
@@ -583,6 +606,14 @@ pub(super) fn decode(proc: Procedure, body: &[u8]) -> Result<Option<Request>, Xd
             S::VolCreateXml {
                 pool: a.pool,
                 xml: a.xml,
+                flags: a.flags,
+            }
+        }
+        P::StorageVolResize => {
+            let a: VolResizeArgs = args(body)?;
+            S::VolResize {
+                vol: a.vol,
+                capacity: a.capacity,
                 flags: a.flags,
             }
         }

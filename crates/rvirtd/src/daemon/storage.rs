@@ -34,6 +34,7 @@ pub fn remote_error(e: &StorageError) -> RemoteError {
         ErrorKind::System => (ErrorCode::SYSTEM_ERROR, ""),
         ErrorKind::VolExists => (ErrorCode::STORAGE_VOL_EXIST, ""),
         ErrorKind::Internal => (ErrorCode::INTERNAL_ERROR, "internal error: "),
+        ErrorKind::InvalidArg => (ErrorCode::INVALID_ARG, "invalid argument: "),
     };
     RemoteError::new(code, ErrorDomain::STORAGE, format!("{prefix}{e}"))
 }
@@ -185,6 +186,14 @@ fn answer(s: &Storage, req: StorageRequest) -> Result<StorageReply, StorageError
         Q::VolCreateXml { pool, xml, flags } => {
             let p = pool_of(s, &pool)?;
             R::Vol(wire_vol(&s.create_vol(&p.def.name, &xml, flags)?))
+        }
+        Q::VolResize {
+            vol,
+            capacity,
+            flags,
+        } => {
+            s.resize_vol(&vol.pool, &vol.name, capacity, flags)?;
+            R::Void
         }
         Q::VolDelete(v, _) => {
             s.delete_vol(&v.pool, &v.name)?;

@@ -9,7 +9,7 @@
 //! file copied into a pool is a volume at once, as after libvirt's refresh.
 
 pub mod probe;
-mod volcreate;
+mod volops;
 pub mod volxml;
 pub mod xml;
 
@@ -69,6 +69,12 @@ pub enum StorageError {
     },
     #[error("backing storage not supported for raw volumes ('{0}')")]
     RawBacking(String),
+    #[error("{0}")]
+    BadResize(&'static str),
+    #[error("preallocate is only supported for raw type volume")]
+    AllocateQcow2,
+    #[error("Not enough space left in storage pool")]
+    NoSpace,
     #[error("storage volume '{0}' exists already")]
     VolExists(String),
     #[error("cannot create volume '{path}': qemu-img: {message}")]
@@ -102,6 +108,8 @@ pub enum ErrorKind {
     VolExists,
     /// `VIR_ERR_INTERNAL_ERROR`.
     Internal,
+    /// `VIR_ERR_INVALID_ARG`.
+    InvalidArg,
 }
 
 impl StorageError {
@@ -124,7 +132,9 @@ impl StorageError {
             }
             E::VolXml(_) => ErrorKind::Xml,
             E::VolExists(_) => ErrorKind::VolExists,
-            E::RawBacking(_) => ErrorKind::Unsupported,
+            E::RawBacking(_) | E::AllocateQcow2 => ErrorKind::Unsupported,
+            E::BadResize(_) => ErrorKind::InvalidArg,
+            E::NoSpace => ErrorKind::Failed,
             E::QemuImg { .. } => ErrorKind::Internal,
             E::Xml(_) => ErrorKind::Xml,
             E::TargetDir { .. } | E::Io { .. } | E::Store(_) => ErrorKind::System,

@@ -161,6 +161,16 @@ fn raw_volumes_are_created_and_deleted() {
         ErrorKind::Unsupported
     );
     assert!(!t.join("b.img").exists());
+    // Resize: grow (reserving), refuse a shrink without SHRINK, shrink with it.
+    s.resize_vol("v", "r.img", 8 << 20, 1).unwrap();
+    let f = vol_facts(&v).unwrap();
+    assert_eq!(f.capacity, 8 << 20);
+    assert!(f.allocation >= 4 << 20, "{f:?}");
+    let e = s.resize_vol("v", "r.img", 6 << 20, 0).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArg);
+    assert!(e.to_string().contains("unless shrink flag"), "{e}");
+    s.resize_vol("v", "r.img", 1 << 20, 2).unwrap();
+    assert_eq!(vol_facts(&v).unwrap().capacity, 9 << 20);
     s.delete_vol("v", "r.img").unwrap();
     assert!(!t.join("r.img").exists());
     assert_eq!(

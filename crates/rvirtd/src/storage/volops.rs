@@ -1,7 +1,7 @@
-//! Creating and deleting volumes of a running `dir` pool: raw files made here
-//! (sparse, with the allocation asked for reserved by `fallocate`), qcow2
-//! files made by `qemu-img create`; mode 0600 unless the XML gives one
-//! (libvirt's default), owner and group as given.
+//! Creating, resizing and deleting volumes of a running `dir` pool: raw
+//! files made here (sparse, with the allocation asked for reserved by
+//! `fallocate`), qcow2 files made and resized by `qemu-img`; mode 0600 unless
+//! the XML gives one (libvirt's default), owner and group as given.
 
 use std::fs;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -64,6 +64,67 @@ impl Storage {
         Ok(vol_of(&p, &def.name))
     }
 
+    /// Resizes a volume (`virStorageVolResize`): `flags` ALLOCATE (1)
+    /// reserves the new bytes of a raw file, DELTA (2) makes `capacity` a
+    /// change, SHRINK (4) allows making it smaller.
+    pub fn resize_vol(&self, pool: &str, name: &str, capacity: u64, flags: u32) -> Result<()> {
+        const ALLOCATE: u32 = 1;
+        const DELTA: u32 = 2;
+        const SHRINK: u32 = 4;
+        let p = self.active(pool)?;
+        let v = self.vol_by_name(pool, name)?;
+        let f = super::vol_facts(&v)?;
+        let target = match (flags & DELTA != 0, flags & SHRINK != 0) {
+            (true, true) => f.capacity - capacity.min(f.capacity),
+            (true, false) => f.capacity.saturating_add(capacity),
+            (false, _) => capacity,
+        };
+        if target < f.allocation {
+            return Err(StorageError::BadResize(
+                "can't shrink capacity below existing allocation",
+            ));
+        }
+        if target < f.capacity && flags & SHRINK == 0 {
+            return Err(StorageError::BadResize(
+                "Can't shrink capacity below current capacity unless shrink flag explicitly specified",
+            ));
+        }
+        if flags & ALLOCATE != 0 && target - f.allocation > self.sizes(&p).available {
+            return Err(StorageError::NoSpace);
+        }
+        let path = Path::new(&v.path);
+        match f.format {
+            VolFormat::Qcow2 => {
+                if flags & ALLOCATE != 0 {
+                    return Err(StorageError::AllocateQcow2);
+                }
+                let mut c = Command::new("qemu-img");
+                c.args(["resize", "-q", "-f", "qcow2"]);
+                if target < f.capacity {
+                    c.arg("--shrink");
+                }
+                c.arg(path).arg(target.to_string());
+                run_qemu_img(c, path)
+            }
+            VolFormat::Raw | VolFormat::Iso => {
+                let file = fs::OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(io("open", path))?;
+                if flags & ALLOCATE != 0 && target > f.capacity {
+                    rustix::fs::fallocate(
+                        &file,
+                        rustix::fs::FallocateFlags::empty(),
+                        f.capacity,
+                        target - f.capacity,
+                    )
+                    .map_err(|e| io("allocate", path)(e.into()))?;
+                }
+                file.set_len(target).map_err(io("resize", path))
+            }
+        }
+    }
+
     /// Deletes a volume (its file) of a running pool.
     pub fn delete_vol(&self, pool: &str, name: &str) -> Result<()> {
         let v = self.vol_by_name(pool, name)?;
@@ -109,15 +170,17 @@ fn qemu_img_create(path: &Path, def: &volxml::VolDef, flags: u32) -> Result<()> 
     if let Some(cap) = def.capacity {
         c.arg(cap.to_string());
     }
-    let out = c.output().map_err(|e| StorageError::QemuImg {
+    run_qemu_img(c, path)
+}
+
+fn run_qemu_img(mut c: Command, path: &Path) -> Result<()> {
+    let err = |message: String| StorageError::QemuImg {
         path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
+        message,
+    };
+    let out = c.output().map_err(|e| err(e.to_string()))?;
     if !out.status.success() {
-        return Err(StorageError::QemuImg {
-            path: path.display().to_string(),
-            message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        });
+        return Err(err(String::from_utf8_lossy(&out.stderr).trim().to_owned()));
     }
     Ok(())
 }
