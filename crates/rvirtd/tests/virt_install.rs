@@ -313,6 +313,44 @@ fn guest_virt_install_new_disk_size_tcg() {
     assert!(d.ok(&["undefine", &n]).contains("has been undefined"));
 }
 
+/// `--disk size=...` with no path, virt-install's most common form: the volume
+/// is created in the pool `default` the daemon made on its first start
+/// (`ROOT/var/lib/rvirt/images`), and `undefine --remove-all-storage` deletes it.
+#[test]
+fn guest_virt_install_disk_size_default_pool_tcg() {
+    daemon_support::require_root();
+    daemon_support::require_qemu();
+    daemon_support::require_clients();
+    require_virt_install();
+    let mut d = Daemon::start();
+    let n = name("vinstdef");
+    d.names.push(n.clone());
+    let out = virt_install(&d, &n, "size=0.05", "", &[]);
+    assert!(
+        out.status.success(),
+        "virt-install failed:\n{}\n{}\ndaemon log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        d.log_tail()
+    );
+    assert_eq!(d.ok(&["domstate", &n]).trim(), "running");
+    let vol = d.root().join(format!("var/lib/rvirt/images/{n}.qcow2"));
+    assert!(vol.is_file(), "{} missing", vol.display());
+    let xml = d.ok(&["dumpxml", "--inactive", &n]);
+    assert!(
+        xml.contains(&format!("<source file='{}'/>", vol.display())),
+        "{xml}"
+    );
+    assert_eq!(
+        d.ok(&["vol-pool", &vol.display().to_string()]).trim(),
+        "default"
+    );
+    assert!(d.ok(&["destroy", &n]).contains("destroyed"));
+    let out = d.ok(&["undefine", "--remove-all-storage", &n]);
+    assert!(out.contains("has been undefined"), "{out}");
+    assert!(!vol.exists(), "{out}");
+}
+
 /// `--boot uefi` on top (domain capabilities from wt-caps, firmware
 /// autoselection from wt-fw): OVMF with secure boot and enrolled keys, the
 /// NVRAM made from its template, direct kernel boot to GUEST-READY. `extra`

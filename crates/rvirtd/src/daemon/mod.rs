@@ -212,7 +212,11 @@ impl Daemon {
             .map(|h| h.trim().to_owned())
             .unwrap_or_else(|_| "localhost".into());
         let (events, _) = broadcast::channel(256);
-        let storage_dirs = crate::storage::StorageDirs::beside(&paths.config_dir, &paths.state_dir);
+        let storage_dirs = crate::storage::StorageDirs::beside(
+            &paths.config_dir,
+            &paths.state_dir,
+            &paths.lib_dir,
+        );
         let storage = crate::storage::Storage::load(storage_dirs.clone()).map_err(|source| {
             DaemonError::Dir {
                 path: storage_dirs.config.clone(),

@@ -177,17 +177,23 @@ pub struct StorageDirs {
     pub autostart: PathBuf,
     /// State files of running pools `NAME.xml`.
     pub state: PathBuf,
+    /// Where the pool `default` goes when the driver first starts (`None`: no
+    /// default pool).
+    pub default_pool: Option<PathBuf>,
 }
 
 impl StorageDirs {
-    /// Beside the domain driver's directories: `etc/rvirt/storage`, `run/rvirt/storage`.
-    pub fn beside(domain_config: &Path, domain_state: &Path) -> Self {
+    /// Beside the domain driver's directories: `etc/rvirt/storage`,
+    /// `run/rvirt/storage`, and the default pool in `var/lib/rvirt/images` (as
+    /// libvirt's hosts have `/var/lib/libvirt/images`).
+    pub fn beside(domain_config: &Path, domain_state: &Path, domain_lib: &Path) -> Self {
         let up = |p: &Path| p.parent().map(Path::to_path_buf).unwrap_or_default();
         let config = up(domain_config).join("storage");
         Self {
             autostart: config.join("autostart"),
             config,
             state: up(domain_state).join("storage"),
+            default_pool: Some(up(domain_lib).join("images")),
         }
     }
 }
@@ -224,6 +230,9 @@ impl Storage {
     /// directory is still there, and starts the autostart ones. Files that do
     /// not load are logged and kept.
     pub fn load(dirs: StorageDirs) -> std::result::Result<Self, std::io::Error> {
+        // The first start of the driver on this root makes the default pool;
+        // once undefined, it stays so.
+        let first = !dirs.config.exists();
         for d in [&dirs.config, &dirs.autostart, &dirs.state] {
             fs::create_dir_all(d)?;
         }
@@ -284,7 +293,24 @@ impl Storage {
                 tracing::error!("autostart of storage pool '{name}' failed: {e}");
             }
         }
+        if let Some(target) = s.dirs.default_pool.clone().filter(|_| first)
+            && let Err(e) = s.make_default_pool(&target)
+        {
+            tracing::error!("default storage pool in {}: {e}", target.display());
+        }
         Ok(s)
+    }
+
+    /// Defines, builds, starts and marks autostart the pool `default` on `target`.
+    fn make_default_pool(&self, target: &Path) -> Result<()> {
+        let def = format!(
+            "<pool type='dir'><name>default</name><target><path>{}</path>\
+             <permissions><mode>0711</mode></permissions></target></pool>",
+            xml::esc(&target.to_string_lossy())
+        );
+        self.define(&def)?;
+        self.start("default", 1)?;
+        self.set_autostart("default", true)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Pool>> {

@@ -1,7 +1,37 @@
 use super::*;
 
+/// The driver's directories under `root`, without the default pool.
 fn dirs(root: &Path) -> StorageDirs {
-    StorageDirs::beside(&root.join("etc/rvirt/qemu"), &root.join("run/rvirt/qemu"))
+    StorageDirs {
+        default_pool: None,
+        ..StorageDirs::beside(
+            &root.join("etc/rvirt/qemu"),
+            &root.join("run/rvirt/qemu"),
+            &root.join("var/lib/rvirt/qemu"),
+        )
+    }
+}
+
+#[test]
+fn the_first_start_makes_the_default_pool() {
+    let root = tempfile::tempdir().unwrap();
+    let d = StorageDirs::beside(
+        &root.path().join("etc/rvirt/qemu"),
+        &root.path().join("run/rvirt/qemu"),
+        &root.path().join("var/lib/rvirt/qemu"),
+    );
+    let s = Storage::load(d.clone()).unwrap();
+    let p = s.by_name("default").unwrap();
+    let images = root.path().join("var/lib/rvirt/images");
+    assert_eq!(p.def.target, images.display().to_string());
+    assert!(p.active && p.persistent && p.autostart);
+    s.destroy("default").unwrap();
+    s.set_autostart("default", false).unwrap();
+    s.undefine("default").unwrap();
+    drop(s);
+    // Undefined stays undefined.
+    let s = Storage::load(d).unwrap();
+    assert!(s.all().is_empty());
 }
 
 fn pool_xml(name: &str, target: &Path) -> String {

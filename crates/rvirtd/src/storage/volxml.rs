@@ -13,7 +13,7 @@ pub enum VolXmlError {
     Root(String),
     #[error("missing volume name element")]
     MissingName,
-    #[error("volume name '{0}' cannot contain '/'")]
+    #[error("volume name '{0}' cannot contain '/' nor be '.' or '..'")]
     SlashInName(String),
     #[error("missing capacity element")]
     MissingCapacity,
@@ -108,7 +108,8 @@ pub fn parse_vol(xml: &str) -> Result<VolDef, VolXmlError> {
         .map(|t| t.trim().to_owned())
         .filter(|t| !t.is_empty())
         .ok_or(VolXmlError::MissingName)?;
-    if name.contains('/') {
+    // A volume is a file of the pool's directory, never a path out of it.
+    if name.contains('/') || name == "." || name == ".." {
         return Err(VolXmlError::SlashInName(name));
     }
     let backing = match child(root, "backingStore") {
@@ -224,7 +225,11 @@ mod tests {
         );
         assert_eq!(
             e("<volume><name>a/b</name><capacity>1</capacity></volume>"),
-            "volume name 'a/b' cannot contain '/'"
+            "volume name 'a/b' cannot contain '/' nor be '.' or '..'"
+        );
+        assert_eq!(
+            e("<volume><name>..</name><capacity>1</capacity></volume>"),
+            "volume name '..' cannot contain '/' nor be '.' or '..'"
         );
         assert_eq!(
             e("<volume><name>a</name><capacity unit='zz'>1</capacity></volume>"),
