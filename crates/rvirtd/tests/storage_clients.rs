@@ -135,6 +135,12 @@ fn qemu_live_storage_virsh_dir_pool() {
     assert!(vxml.contains("<mode>0600</mode>"), "{vxml}");
     let e = d.fails(&["vol-create-as", &pool, "new.raw", "2M"]);
     assert!(e.contains("exists already"), "{e}");
+    // A clone (STORAGE_VOL_CREATE_XML_FROM) of the qemu-img-made qcow2.
+    let out = d.ok(&["vol-clone", "--pool", &pool, "b.qcow2", "c.qcow2"]);
+    assert!(out.contains("Vol c.qcow2 cloned from b.qcow2"), "{out}");
+    let vinfo = d.ok(&["vol-info", "--pool", &pool, "c.qcow2"]);
+    assert!(vinfo.contains("Capacity:       64.00 MiB"), "{vinfo}");
+    d.ok(&["vol-delete", "--pool", &pool, "c.qcow2"]);
     assert!(
         d.ok(&["vol-delete", "--pool", &pool, "new.qcow2"])
             .contains("Vol new.qcow2 deleted")
@@ -229,6 +235,9 @@ try:
 except libvirt.libvirtError as e:
     assert e.get_error_code() == libvirt.VIR_ERR_STORAGE_VOL_EXIST, e.get_error_code()
 nv.delete(0)
+cl = p.createXMLFrom("<volume><name>c.qcow2</name><target><format type='qcow2'/></target></volume>", v, 0)
+assert cl.info()[1] == 8 << 20 and "<format type='qcow2'/>" in cl.XMLDesc(0), cl.XMLDesc(0)
+cl.delete(0)
 assert p.listVolumes() == ["disk.raw"]
 try:
     c.storageVolLookupByPath(os.path.join(target, "missing.img"))

@@ -393,6 +393,8 @@ procedures! {
     StorageVolGetXmlDesc = 99 => Storage;
     /// Volume path.
     StorageVolGetPath = 100 => Storage;
+    /// Create a volume as a copy of another.
+    StorageVolCreateXmlFrom = 125 => Storage, mutating "virStorageVolCreateXMLFrom";
     /// Pool running?
     StoragePoolIsActive = 154 => Storage;
     /// Pool persistent?

@@ -153,6 +153,21 @@ xdr_struct! {
 }
 
 xdr_struct! {
+    /// STORAGE_VOL_CREATE_XML_FROM args.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct VolCreateXmlFromArgs {
+        /// The pool of the new volume.
+        pub pool: StoragePool,
+        /// Its XML.
+        pub xml: String,
+        /// The volume copied.
+        pub clonevol: StorageVol,
+        /// `virStorageVolCreateFlags`.
+        pub flags: u32,
+    }
+}
+
+xdr_struct! {
     /// STORAGE_VOL_RESIZE args.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub struct VolResizeArgs {
@@ -276,6 +291,17 @@ pub enum StorageRequest {
         /// Volume XML.
         xml: String,
         /// `virStorageVolCreateFlags` (PREALLOC_METADATA = 1, VALIDATE = 2).
+        flags: u32,
+    },
+    /// STORAGE_VOL_CREATE_XML_FROM → `Vol`.
+    VolCreateXmlFrom {
+        /// The pool of the new volume.
+        pool: StoragePool,
+        /// Its XML.
+        xml: String,
+        /// The volume copied.
+        from: StorageVol,
+        /// Flags.
         flags: u32,
     },
     /// STORAGE_VOL_DELETE → `Void`.
@@ -489,7 +515,8 @@ impl StorageRequest {
             Self::VolLookupByName(..)
             | Self::VolLookupByKey(_)
             | Self::VolLookupByPath(_)
-            | Self::VolCreateXml { .. } => S::Vol,
+            | Self::VolCreateXml { .. }
+            | Self::VolCreateXmlFrom { .. } => S::Vol,
             Self::VolGetInfo(..) => S::VolInfo,
         }
     }
@@ -614,6 +641,15 @@ pub(super) fn decode(proc: Procedure, body: &[u8]) -> Result<Option<Request>, Xd
             S::VolResize {
                 vol: a.vol,
                 capacity: a.capacity,
+                flags: a.flags,
+            }
+        }
+        P::StorageVolCreateXmlFrom => {
+            let a: VolCreateXmlFromArgs = args(body)?;
+            S::VolCreateXmlFrom {
+                pool: a.pool,
+                xml: a.xml,
+                from: a.clonevol,
                 flags: a.flags,
             }
         }

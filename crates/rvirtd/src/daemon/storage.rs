@@ -195,6 +195,13 @@ fn answer(s: &Storage, req: StorageRequest) -> Result<StorageReply, StorageError
             s.resize_vol(&vol.pool, &vol.name, capacity, flags)?;
             R::Void
         }
+        Q::VolCreateXmlFrom {
+            pool, xml, from, ..
+        } => {
+            let p = pool_of(s, &pool)?;
+            let src = vol_of(s, &from)?;
+            R::Vol(wire_vol(&s.clone_vol(&p.def.name, &xml, &src)?))
+        }
         Q::VolDelete(v, _) => {
             s.delete_vol(&v.pool, &v.name)?;
             R::Void

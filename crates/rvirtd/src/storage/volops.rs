@@ -45,23 +45,58 @@ impl Storage {
             // The mode again: `open` applied the umask.
             fs::set_permissions(&path, fs::Permissions::from_mode(mode))
                 .map_err(io("set mode of", &path))?;
-            let id = |v: Option<i64>| v.filter(|v| *v >= 0).and_then(|v| u32::try_from(v).ok());
-            let (uid, gid) = (id(perms.owner), id(perms.group));
-            if uid.is_some() || gid.is_some() {
-                rustix::fs::chown(
-                    &path,
-                    uid.map(rustix::fs::Uid::from_raw),
-                    gid.map(rustix::fs::Gid::from_raw),
-                )
-                .map_err(|e| io("change owner of", &path)(e.into()))?;
-            }
-            Ok(())
+            chown(&path, &perms)
         });
         if let Err(e) = made {
             let _ = fs::remove_file(&path);
             return Err(e);
         }
         Ok(vol_of(&p, &def.name))
+    }
+
+    /// Creates the volume `xml` describes in the running pool `pool` as a
+    /// copy of `from` (`qemu-img convert`, which keeps holes; the format may
+    /// change), at least as large as the original.
+    pub fn clone_vol(&self, pool: &str, xml: &str, from: &Vol) -> Result<Vol> {
+        let p = self.active(pool)?;
+        let src = self.vol_by_name(&from.pool, &from.name)?;
+        let src_facts = super::vol_facts(&src)?;
+        let def = volxml::parse_clone(xml)?;
+        if def.backing.is_some() {
+            return Err(StorageError::RawBacking(def.name.clone()));
+        }
+        let path = Path::new(&p.def.target).join(&def.name);
+        let perms = def.perms.clone().unwrap_or_default();
+        let mode = perms.mode.unwrap_or(DEFAULT_MODE);
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&path)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => StorageError::VolExists(def.name.clone()),
+                _ => io("create", &path)(e),
+            })?;
+        let made = (|| {
+            let mut c = Command::new("qemu-img");
+            c.args(["convert", "-q", "-f", src_facts.format.as_str(), "-O"])
+                .arg(def.format.as_str())
+                .arg(&src.path)
+                .arg(&path);
+            run_qemu_img(c, &path)?;
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode))
+                .map_err(io("set mode of", &path))?;
+            chown(&path, &perms)?;
+            let vol = vol_of(&p, &def.name);
+            if let Some(cap) = def.capacity.filter(|c| *c > src_facts.capacity) {
+                self.resize_vol(pool, &def.name, cap, 0)?;
+            }
+            Ok(vol)
+        })();
+        if made.is_err() {
+            let _ = fs::remove_file(&path);
+        }
+        made
     }
 
     /// Resizes a volume (`virStorageVolResize`): `flags` ALLOCATE (1)
@@ -131,6 +166,21 @@ impl Storage {
         let path = Path::new(&v.path);
         fs::remove_file(path).map_err(io("remove", path))
     }
+}
+
+/// The owner and group the XML gives (unset or -1: left as made).
+fn chown(path: &Path, perms: &super::xml::Perms) -> Result<()> {
+    let id = |v: Option<i64>| v.filter(|v| *v >= 0).and_then(|v| u32::try_from(v).ok());
+    let (uid, gid) = (id(perms.owner), id(perms.group));
+    if uid.is_some() || gid.is_some() {
+        rustix::fs::chown(
+            path,
+            uid.map(rustix::fs::Uid::from_raw),
+            gid.map(rustix::fs::Gid::from_raw),
+        )
+        .map_err(|e| io("change owner of", path)(e.into()))?;
+    }
+    Ok(())
 }
 
 /// A raw file: `capacity` bytes, sparse except for `allocation` reserved.

@@ -95,6 +95,16 @@ fn child<'a, 'i>(n: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::No
 
 /// Parses a volume definition for a `dir` pool.
 pub fn parse_vol(xml: &str) -> Result<VolDef, VolXmlError> {
+    parse(xml, true)
+}
+
+/// Parses the definition of a clone: the capacity may be left out (the
+/// original's is used).
+pub fn parse_clone(xml: &str) -> Result<VolDef, VolXmlError> {
+    parse(xml, false)
+}
+
+fn parse(xml: &str, capacity_required: bool) -> Result<VolDef, VolXmlError> {
     let doc = roxmltree::Document::parse(xml).map_err(|e| VolXmlError::Malformed {
         line: e.pos().row,
         message: e.to_string(),
@@ -127,7 +137,7 @@ pub fn parse_vol(xml: &str) -> Result<VolDef, VolXmlError> {
     let capacity = child(root, "capacity")
         .map(|c| scaled(c, "capacity"))
         .transpose()?;
-    if capacity.is_none() && backing.is_none() {
+    if capacity_required && capacity.is_none() && backing.is_none() {
         return Err(VolXmlError::MissingCapacity);
     }
     let allocation = child(root, "allocation")
