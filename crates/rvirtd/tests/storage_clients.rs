@@ -305,3 +305,48 @@ fn qemu_live_storage_python_api() {
         d.log_tail()
     );
 }
+
+/// `<disk type='volume'>`: a volume of the pool `default` (made by the
+/// daemon's first start) is the disk QEMU opens; the definition keeps naming
+/// the pool and volume; a stopped pool refuses the start.
+#[test]
+fn qemu_live_storage_volume_disk() {
+    daemon_support::require_root();
+    daemon_support::require_qemu();
+    daemon_support::require_clients();
+    let mut d = Daemon::start();
+    let n = name("stvol");
+    assert!(
+        d.ok(&["vol-create-as", "default", "vd.img", "1M"])
+            .contains("created")
+    );
+    let path = d.root().join("var/lib/rvirt/images/vd.img");
+    let xml = format!(
+        "<domain type='kvm'><name>{n}</name><memory unit='MiB'>128</memory>\
+         <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>\
+         <disk type='volume' device='disk'><driver name='qemu' type='raw'/>\
+         <source pool='default' volume='vd.img'/><target dev='vda' bus='virtio'/></disk>\
+         </devices></domain>"
+    );
+    d.define(&n, &xml);
+    d.ok(&["pool-destroy", "default"]);
+    let e = d.fails(&["start", &n]);
+    assert!(e.contains("storage pool 'default' is not active"), "{e}");
+    d.ok(&["pool-start", "default"]);
+    d.ok(&["start", &n]);
+    let pid = d.qemu_pid(&n);
+    let cmdline = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap())
+        .replace('\0', " ");
+    assert!(cmdline.contains(&path.display().to_string()), "{cmdline}");
+    let inactive = d.ok(&["dumpxml", "--inactive", &n]);
+    assert!(
+        inactive.contains("<disk type='volume' device='disk'>"),
+        "{inactive}"
+    );
+    assert!(
+        inactive.contains("<source pool='default' volume='vd.img'/>"),
+        "{inactive}"
+    );
+    d.ok(&["destroy", &n]);
+    d.ok(&["undefine", &n]);
+}

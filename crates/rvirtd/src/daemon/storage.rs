@@ -227,3 +227,36 @@ fn answer(s: &Storage, req: StorageRequest) -> Result<StorageReply, StorageError
         Q::VolGetPath(v) => R::String(vol_of(s, &v)?.path),
     })
 }
+
+/// Resolves the `<disk type='volume'>` disks of a definition about to start
+/// into the files they name (`<source pool= volume=>` → `type='file'`,
+/// `file=` the volume's path), so the planner and every confinement layer
+/// treat them as any file disk. The pool must be running, as libvirt requires.
+pub fn resolve_volume_disks(d: &Daemon, def: &mut domain_xml::Domain) -> Result<(), RemoteError> {
+    for disk in &mut def.devices.disks {
+        if disk.disk_type != domain_xml::model::devices::DiskType::Volume {
+            continue;
+        }
+        let src = disk.source.get_or_insert_with(Default::default);
+        let (Some(pool), Some(volume)) = (src.attrs.get("pool"), src.attrs.get("volume")) else {
+            return Err(RemoteError::new(
+                ErrorCode::XML_ERROR,
+                ErrorDomain::DOMAIN,
+                format!(
+                    "XML error: disk '{}' of type 'volume' needs <source pool= volume=>",
+                    disk.target.dev
+                ),
+            ));
+        };
+        let vol = d
+            .storage
+            .vol_by_name(pool, volume)
+            .map_err(|e| remote_error(&e))?;
+        disk.disk_type = domain_xml::model::devices::DiskType::File;
+        src.attrs
+            .attrs
+            .retain(|(k, _)| k != "pool" && k != "volume");
+        src.path = Some(vol.path);
+    }
+    Ok(())
+}
