@@ -69,6 +69,8 @@ impl ErrorCode {
     pub const RESOURCE_BUSY: Self = Self(87);
     /// `VIR_ERR_ACCESS_DENIED`.
     pub const ACCESS_DENIED: Self = Self(88);
+    /// `VIR_ERR_STORAGE_VOL_EXIST`.
+    pub const STORAGE_VOL_EXIST: Self = Self(90);
     /// `VIR_ERR_AUTH_UNAVAILABLE`.
     pub const AUTH_UNAVAILABLE: Self = Self(94);
 }

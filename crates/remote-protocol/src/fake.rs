@@ -293,7 +293,7 @@ impl FakeBackend {
             Family::Connect => self.connect(req),
             Family::Lookup => self.find(req),
             Family::Lifecycle => self.lifecycle(req),
-            Family::DomainOps => Err(RemoteError::new(
+            Family::DomainOps | Family::Storage => Err(RemoteError::new(
                 ErrorCode::NO_SUPPORT,
                 ErrorDomain::QEMU,
                 "this function is not supported by the connection driver",

@@ -9,5 +9,6 @@ pub mod launch;
 pub mod owners;
 pub mod registry;
 pub mod states;
+pub mod storage;
 pub mod store;
 pub mod stored;

@@ -220,9 +220,9 @@ fn guest_virt_install_import_tcg() {
 /// virt-install 4.1 resolves a disk path through the storage driver
 /// (`listAllStoragePools`, `storageVolLookupByPath`, then a `dir` pool it defines,
 /// starts and marks autostart); without those procedures it drops the path and
-/// fails with "Device type 'disk' requires a path". rvirtd has no storage driver yet.
+/// fails with "Device type 'disk' requires a path". rvirtd's `dir` storage driver
+/// answers them (the pool virt-install makes is the daemon root, where the disk is).
 #[test]
-#[ignore = "needs libvirt's storage pool/volume procedures (281, 97, 391, 77, 78, 90, 92, 95, 98, 99) in rvirtd"]
 fn guest_virt_install_import_disk_path_tcg() {
     daemon_support::require_root();
     daemon_support::require_qemu();
@@ -243,6 +243,112 @@ fn guest_virt_install_import_disk_path_tcg() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(d.ok(&["domstate", &n]).trim(), "running");
+    // The disk is the path given, with the format the storage driver detected.
+    let xml = d.ok(&["dumpxml", "--inactive", &n]);
+    assert!(
+        xml.contains(&format!("<source file='{}'/>", disk.display())),
+        "{xml}"
+    );
+    let format = if disk.extension().is_some_and(|e| e == "qcow2") {
+        "qcow2"
+    } else {
+        "raw"
+    };
+    assert!(
+        xml.contains(&format!("<driver name='qemu' type='{format}'/>")),
+        "{xml}"
+    );
+    // virt-install made a running, autostarted `dir` pool for the disk's
+    // directory, and the disk is one of its volumes.
+    let pool = d.ok(&["vol-pool", &disk.display().to_string()]);
+    let pool = pool.trim();
+    let info = d.ok(&["pool-info", pool]);
+    assert!(info.contains("State:          running"), "{info}");
+    assert!(info.contains("Autostart:      yes"), "{info}");
+    let target = d.ok(&["pool-dumpxml", pool]);
+    assert!(
+        target.contains(&format!("<path>{}</path>", d.root().display())),
+        "{target}"
+    );
+    assert!(d.ok(&["destroy", &n]).contains("destroyed"));
+    assert!(d.ok(&["undefine", &n]).contains("has been undefined"));
+}
+
+/// `--disk path=NEW,size=...`: virt-install makes the `dir` pool for the
+/// directory and creates the qcow2 volume in it (STORAGE_VOL_CREATE_XML), then
+/// the domain runs with it (direct kernel boot; the new disk stays empty).
+#[test]
+fn guest_virt_install_new_disk_size_tcg() {
+    daemon_support::require_root();
+    daemon_support::require_qemu();
+    daemon_support::require_clients();
+    require_virt_install();
+    let mut d = Daemon::start();
+    let n = name("vinstnew");
+    d.names.push(n.clone());
+    let dir = d.root().join("new-disks");
+    std::fs::create_dir(&dir).unwrap();
+    let disk = dir.join("fresh.qcow2");
+    let spec = format!("path={},size=0.05,format=qcow2", disk.display());
+    let out = virt_install(&d, &n, &spec, "", &[]);
+    assert!(
+        out.status.success(),
+        "virt-install failed:\n{}\n{}\ndaemon log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        d.log_tail()
+    );
+    assert_eq!(d.ok(&["domstate", &n]).trim(), "running");
+    let vinfo = d.ok(&["vol-info", &disk.display().to_string()]);
+    // 0.05 GiB.
+    assert!(vinfo.contains("Capacity:       51.20 MiB"), "{vinfo}");
+    let vxml = d.ok(&["vol-dumpxml", &disk.display().to_string()]);
+    assert!(vxml.contains("<format type='qcow2'/>"), "{vxml}");
+    let xml = d.ok(&["dumpxml", "--inactive", &n]);
+    assert!(
+        xml.contains(&format!("<source file='{}'/>", disk.display())),
+        "{xml}"
+    );
+    assert!(d.ok(&["destroy", &n]).contains("destroyed"));
+    assert!(d.ok(&["undefine", &n]).contains("has been undefined"));
+}
+
+/// `--disk size=...` with no path, virt-install's most common form: the volume
+/// is created in the pool `default` the daemon made on its first start
+/// (`ROOT/var/lib/rvirt/images`), and `undefine --remove-all-storage` deletes it.
+#[test]
+fn guest_virt_install_disk_size_default_pool_tcg() {
+    daemon_support::require_root();
+    daemon_support::require_qemu();
+    daemon_support::require_clients();
+    require_virt_install();
+    let mut d = Daemon::start();
+    let n = name("vinstdef");
+    d.names.push(n.clone());
+    let out = virt_install(&d, &n, "size=0.05", "", &[]);
+    assert!(
+        out.status.success(),
+        "virt-install failed:\n{}\n{}\ndaemon log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        d.log_tail()
+    );
+    assert_eq!(d.ok(&["domstate", &n]).trim(), "running");
+    let vol = d.root().join(format!("var/lib/rvirt/images/{n}.qcow2"));
+    assert!(vol.is_file(), "{} missing", vol.display());
+    let xml = d.ok(&["dumpxml", "--inactive", &n]);
+    assert!(
+        xml.contains(&format!("<source file='{}'/>", vol.display())),
+        "{xml}"
+    );
+    assert_eq!(
+        d.ok(&["vol-pool", &vol.display().to_string()]).trim(),
+        "default"
+    );
+    assert!(d.ok(&["destroy", &n]).contains("destroyed"));
+    let out = d.ok(&["undefine", "--remove-all-storage", &n]);
+    assert!(out.contains("has been undefined"), "{out}");
+    assert!(!vol.exists(), "{out}");
 }
 
 /// `--boot uefi` on top (domain capabilities from wt-caps, firmware

@@ -45,6 +45,7 @@ impl Request {
             Family::Info => decode_info(proc, body),
             Family::DomainOps => super::domain_ops::decode(proc, body),
             Family::Stats => super::stats::decode(proc, body),
+            Family::Storage => super::storage::decode(proc, body),
         }
     }
 }

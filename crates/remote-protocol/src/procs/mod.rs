@@ -12,6 +12,7 @@ mod hostfacts;
 mod procedure;
 mod request;
 pub mod stats;
+pub mod storage;
 mod wire;
 
 #[cfg(test)]
@@ -29,4 +30,5 @@ pub use hostfacts::{
 pub use procedure::{Family, Procedure};
 pub use request::{Request, Response, Shape};
 pub use stats::{StatsReply, StatsRequest, StatsShape, TuningKind};
+pub use storage::{StoragePool, StorageReply, StorageRequest, StorageShape, StorageVol};
 pub use wire::*;

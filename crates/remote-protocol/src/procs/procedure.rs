@@ -23,6 +23,8 @@ pub enum Family {
     DomainOps,
     /// Statistics and tuning of a domain (see [`super::stats`]).
     Stats,
+    /// Storage pools and volumes (see [`super::storage`]).
+    Storage,
 }
 
 /// `Some(api)` for a `mutating "api"` entry of the table, `None` otherwise.
@@ -332,4 +334,81 @@ procedures! {
     DomainManagedSaveGetXmlDesc = 388 => Stats;
     /// Balloon statistics collection period.
     DomainSetMemoryStatsPeriod = 308 => Stats, mutating "virDomainSetMemoryStatsPeriod";
+    // Storage pools and volumes (family Storage, decoded in storage.rs).
+    /// Count of active pools.
+    ConnectNumOfStoragePools = 71 => Storage;
+    /// Names of active pools.
+    ConnectListStoragePools = 72 => Storage;
+    /// Count of inactive pools.
+    ConnectNumOfDefinedStoragePools = 73 => Storage;
+    /// Names of inactive pools.
+    ConnectListDefinedStoragePools = 74 => Storage;
+    /// Define and start a transient pool.
+    StoragePoolCreateXml = 76 => Storage, mutating "virStoragePoolCreateXML";
+    /// Define a persistent pool.
+    StoragePoolDefineXml = 77 => Storage, mutating "virStoragePoolDefineXML";
+    /// Start a pool.
+    StoragePoolCreate = 78 => Storage, mutating "virStoragePoolCreate";
+    /// Build a pool (a `dir` pool: make its directory).
+    StoragePoolBuild = 79 => Storage, mutating "virStoragePoolBuild";
+    /// Stop a pool.
+    StoragePoolDestroy = 80 => Storage, mutating "virStoragePoolDestroy";
+    /// Delete a pool's storage (a `dir` pool: remove its empty directory).
+    StoragePoolDelete = 81 => Storage, mutating "virStoragePoolDelete";
+    /// Forget a pool.
+    StoragePoolUndefine = 82 => Storage, mutating "virStoragePoolUndefine";
+    /// Rescan a pool.
+    StoragePoolRefresh = 83 => Storage, mutating "virStoragePoolRefresh";
+    /// Pool by name.
+    StoragePoolLookupByName = 84 => Storage;
+    /// Pool by UUID.
+    StoragePoolLookupByUuid = 85 => Storage;
+    /// The pool of a volume.
+    StoragePoolLookupByVolume = 86 => Storage;
+    /// Pool state and sizes.
+    StoragePoolGetInfo = 87 => Storage;
+    /// Pool XML.
+    StoragePoolGetXmlDesc = 88 => Storage;
+    /// Pool autostart flag.
+    StoragePoolGetAutostart = 89 => Storage;
+    /// Set the pool autostart flag.
+    StoragePoolSetAutostart = 90 => Storage, mutating "virStoragePoolSetAutostart";
+    /// Count of a pool's volumes.
+    StoragePoolNumOfVolumes = 91 => Storage;
+    /// Names of a pool's volumes.
+    StoragePoolListVolumes = 92 => Storage;
+    /// Create a volume in a pool.
+    StorageVolCreateXml = 93 => Storage, mutating "virStorageVolCreateXML";
+    /// Delete a volume.
+    StorageVolDelete = 94 => Storage, mutating "virStorageVolDelete";
+    /// Volume by pool and name.
+    StorageVolLookupByName = 95 => Storage;
+    /// Volume by key.
+    StorageVolLookupByKey = 96 => Storage;
+    /// Volume by path.
+    StorageVolLookupByPath = 97 => Storage;
+    /// Volume type and sizes.
+    StorageVolGetInfo = 98 => Storage;
+    /// Volume XML.
+    StorageVolGetXmlDesc = 99 => Storage;
+    /// Volume path.
+    StorageVolGetPath = 100 => Storage;
+    /// Create a volume as a copy of another.
+    StorageVolCreateXmlFrom = 125 => Storage, mutating "virStorageVolCreateXMLFrom";
+    /// Pool running?
+    StoragePoolIsActive = 154 => Storage;
+    /// Pool persistent?
+    StoragePoolIsPersistent = 155 => Storage;
+    /// Change a volume's capacity.
+    StorageVolResize = 260 => Storage, mutating "virStorageVolResize";
+    /// List pools with filters.
+    ConnectListAllStoragePools = 281 => Storage;
+    /// List a pool's volumes.
+    StoragePoolListAllVolumes = 282 => Storage;
+    /// Volume type and sizes, with flags.
+    StorageVolGetInfoFlags = 378 => Storage;
+    /// Pool by its target path.
+    StoragePoolLookupByTargetPath = 391 => Storage;
+    /// Which pool types and formats the driver supports.
+    ConnectGetStoragePoolCapabilities = 403 => Storage;
 }

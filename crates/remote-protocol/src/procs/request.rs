@@ -4,6 +4,7 @@ use super::domain_ops::{DomainOp, DomainOpReply, OpShape};
 use super::hostfacts::{CpuMapRet, CpuModelNamesRet, NodeStatsRet};
 use super::procedure::Family;
 use super::stats::{StatsReply, StatsRequest, StatsShape};
+use super::storage::{StorageReply, StorageRequest, StorageShape};
 use super::wire::{ControlInfo, Domain, DomainInfo, JobInfo, NodeInfo, StateRet};
 
 /// A call the server forwards to the backend, with typed arguments.
@@ -355,6 +356,8 @@ pub enum Request {
     DomainOp(DomainOp),
     /// Statistics and tuning ([`Family::Stats`]) → [`Response::Stats`].
     Stats(StatsRequest),
+    /// Storage pools and volumes ([`Family::Storage`]) → [`Response::Storage`].
+    Storage(StorageRequest),
 }
 
 /// What a backend answers; the shape must match the request (see
@@ -407,6 +410,8 @@ pub enum Response {
     DomainOp(DomainOpReply),
     /// The answer to a [`Request::Stats`].
     Stats(StatsReply),
+    /// The answer to a [`Request::Storage`].
+    Storage(StorageReply),
 }
 
 /// The kind of [`Response`] a request expects.
@@ -432,6 +437,7 @@ pub enum Shape {
     CpuModelNames,
     DomainOp(OpShape),
     Stats(StatsShape),
+    Storage(StorageShape),
 }
 
 impl Response {
@@ -462,6 +468,7 @@ impl Response {
             Self::CpuModelNames(_) => Shape::CpuModelNames,
             Self::DomainOp(r) => Shape::DomainOp(r.shape()),
             Self::Stats(r) => Shape::Stats(r.shape()),
+            Self::Storage(r) => Shape::Storage(r.shape()),
         }
     }
 }
@@ -524,6 +531,7 @@ impl Request {
             Self::ConnectGetCpuModelNames { .. } => Shape::CpuModelNames,
             Self::DomainOp(op) => op.expected_shape(),
             Self::Stats(r) => Shape::Stats(r.shape()),
+            Self::Storage(r) => Shape::Storage(r.shape()),
         }
     }
 
@@ -587,6 +595,7 @@ impl Request {
             | Self::ConnectBaselineHypervisorCpu { .. } => Family::Connect,
             Self::DomainOp(_) => Family::DomainOps,
             Self::Stats(_) => Family::Stats,
+            Self::Storage(_) => Family::Storage,
         }
     }
 }

@@ -151,6 +151,10 @@ pub(super) fn encode_ret(resp: Response, post: Post) -> Result<Vec<u8>, RemoteEr
         (_, Response::JobInfo(j)) => enc(&j),
         (_, Response::ControlInfo(c)) => enc(&c),
         (_, Response::Stats(r)) => enc(&r),
+        (_, Response::Storage(r)) => {
+            r.check().map_err(too_many)?;
+            enc(&r)
+        }
         (_, Response::SecurityModel { model, doi }) => {
             if model.len() >= SECURITY_MODEL_MAX as usize || doi.len() >= SECURITY_DOI_MAX as usize
             {

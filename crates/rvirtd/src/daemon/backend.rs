@@ -88,6 +88,10 @@ impl DaemonBackend {
                 Request::Stats(r) => super::stats::handle(&self.0, r).await.map(Response::Stats),
                 _ => Err(unknown()),
             },
+            Family::Storage => match req {
+                Request::Storage(r) => super::storage::handle(&self.0, r).map(Response::Storage),
+                _ => Err(unknown()),
+            },
             Family::Server => Err(unknown()),
             Family::DomainOps => match req {
                 Request::DomainOp(op) => domain_ops::handle(&self.0, op).await,

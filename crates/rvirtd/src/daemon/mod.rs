@@ -23,6 +23,7 @@ pub mod procfs;
 pub mod reconnect;
 pub mod stats;
 pub mod status;
+pub mod storage;
 pub mod tuning;
 pub mod tuning_live;
 pub mod vm;
@@ -113,6 +114,8 @@ pub struct Daemon {
     pub definitions: Mutex<()>,
     pub events: broadcast::Sender<LifecycleEvent>,
     pub hostname: String,
+    /// The `dir` storage pools.
+    pub storage: crate::storage::Storage,
 }
 
 /// The lock held for the daemon's lifetime.
@@ -209,6 +212,17 @@ impl Daemon {
             .map(|h| h.trim().to_owned())
             .unwrap_or_else(|_| "localhost".into());
         let (events, _) = broadcast::channel(256);
+        let storage_dirs = crate::storage::StorageDirs::beside(
+            &paths.config_dir,
+            &paths.state_dir,
+            &paths.lib_dir,
+        );
+        let storage = crate::storage::Storage::load(storage_dirs.clone()).map_err(|source| {
+            DaemonError::Dir {
+                path: storage_dirs.config.clone(),
+                source,
+            }
+        })?;
         let d = Arc::new(Daemon {
             host: Host {
                 paths: paths.clone(),
@@ -226,6 +240,7 @@ impl Daemon {
             definitions: Mutex::new(()),
             events,
             hostname,
+            storage,
         });
         domain_ops::rename::recover(&d.paths);
         d.load_definitions();

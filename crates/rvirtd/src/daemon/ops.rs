@@ -351,6 +351,8 @@ async fn start_locked(
         .caps
         .clone()
         .map_err(|m| RemoteError::operation_failed(&m))?;
+    // `<disk type='volume'>` becomes the volume's file for this run.
+    super::storage::resolve_volume_disks(d, &mut def)?;
     let id = d.registry.allocate_id(obj, None);
     def.id = Some(id);
     let journal = start_journal(d, &def, id);
