@@ -52,6 +52,13 @@ pub trait HostFacts {
     /// where the domain XML does not spell the chain out.
     fn backing_file(&self, path: &str) -> Option<ImageBacking>;
 
+    /// Whether [`HostFacts::backing_file`] reads the images. A host that does
+    /// not (libvirt's own test harness, which never probes) leaves a chain the
+    /// XML left open as it is: no `"backing":null` is claimed for it.
+    fn reads_image_headers(&self) -> bool {
+        true
+    }
+
     /// The owner and permission bits of `path` (for device nodes: the private `/dev`
     /// copies them); `None` when unknown.
     fn owner(&self, _path: &str) -> Option<PathOwner> {

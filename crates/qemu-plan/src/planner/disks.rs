@@ -104,7 +104,9 @@ fn chain<'d>(d: &'d Disk, host: &dyn HostFacts) -> Result<Vec<Layer<'d>>, String
         next = b.backing.as_deref();
     }
     // The XML left the chain open: follow the qcow2 headers.
-    follow_image_headers(&mut out, host)?;
+    if host.reads_image_headers() {
+        follow_image_headers(&mut out, host)?;
+    }
     Ok(out)
 }
 
