@@ -1,6 +1,6 @@
 //! `<disk>`: images, block devices and CD-ROMs.
 
-use super::hostdev::Auth;
+use super::hostdev::{Auth, read_initiator, write_initiator};
 use crate::model::common::{AttrSet, DeviceInfo, read_flag, write_flag};
 use crate::model::seclabel::SecLabel;
 use crate::xml::{El, Extras, ParseError, XmlWriter};
@@ -193,18 +193,7 @@ impl DiskSource {
             .collect();
         let auth = el.child("auth").map(Auth::read).transpose()?;
         let encryption = el.child("encryption").map(Encryption::read).transpose()?;
-        let initiator_iqn = match el.child("initiator") {
-            Some(i) => {
-                let iqn = i
-                    .child("iqn")
-                    .ok_or_else(|| i.err("<initiator> needs an <iqn>"))?;
-                let name = iqn.req_attr("name")?.to_owned();
-                iqn.done()?;
-                i.done()?;
-                Some(name)
-            }
-            None => None,
-        };
+        let initiator_iqn = read_initiator(&el)?;
         let mut cookies = Vec::new();
         if let Some(c) = el.child("cookies") {
             for k in c.children("cookie") {
@@ -287,12 +276,7 @@ impl DiskSource {
         if let Some(e) = &self.encryption {
             e.write(w);
         }
-        if let Some(i) = &self.initiator_iqn {
-            w.start("initiator");
-            w.start("iqn").attr("name", i);
-            w.end();
-            w.end();
-        }
+        write_initiator(w, self.initiator_iqn.as_deref());
         if !self.cookies.is_empty() {
             w.start("cookies");
             for (n, v) in &self.cookies {

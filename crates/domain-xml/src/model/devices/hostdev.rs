@@ -69,6 +69,30 @@ pub struct HostdevSource {
     pub extras: Extras,
 }
 
+/// `<initiator><iqn name=…/></initiator>` of an iSCSI source (a disk's or a
+/// SCSI host device's): the IQN, or `None` without the element.
+pub(crate) fn read_initiator(el: &El<'_, '_>) -> Result<Option<String>, ParseError> {
+    let Some(i) = el.child("initiator") else {
+        return Ok(None);
+    };
+    let iqn = i
+        .child("iqn")
+        .ok_or_else(|| i.err("<initiator> needs an <iqn>"))?;
+    let name = iqn.req_attr("name")?.to_owned();
+    iqn.done()?;
+    i.done()?;
+    Ok(Some(name))
+}
+
+pub(crate) fn write_initiator<'e>(w: &mut XmlWriter<'e>, iqn: Option<&'e str>) {
+    if let Some(i) = iqn {
+        w.start("initiator");
+        w.start("iqn").attr("name", i);
+        w.end();
+        w.end();
+    }
+}
+
 /// `<auth username=><secret type= usage=|uuid=/></auth>` of a network source.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Auth {
@@ -130,18 +154,7 @@ impl HostdevSource {
             .map(|h| AttrSet::read(h, &["name", "port"]))
             .collect();
         let auth = el.child("auth").map(Auth::read).transpose()?;
-        let initiator_iqn = match el.child("initiator") {
-            Some(i) => {
-                let iqn = i
-                    .child("iqn")
-                    .ok_or_else(|| i.err("<initiator> needs an <iqn>"))?;
-                let name = iqn.req_attr("name")?.to_owned();
-                iqn.done()?;
-                i.done()?;
-                Some(name)
-            }
-            None => None,
-        };
+        let initiator_iqn = read_initiator(&el)?;
         let mut attrs = AttrSet::default();
         for k in SOURCE_ATTRS {
             if let Some(v) = el.attr(k) {
@@ -179,12 +192,7 @@ impl HostdevSource {
         if let Some(a) = &self.auth {
             a.write(w);
         }
-        if let Some(i) = &self.initiator_iqn {
-            w.start("initiator");
-            w.start("iqn").attr("name", i);
-            w.end();
-            w.end();
-        }
+        write_initiator(w, self.initiator_iqn.as_deref());
         if let Some(a) = &self.adapter {
             a.write(w, "adapter");
         }
