@@ -15,7 +15,12 @@ use std::time::{Duration, Instant};
 
 use daemon_support::{Daemon, name, run};
 
+/// Every prerequisite of these tests: root, QEMU, the libvirt clients and
+/// virt-install (each fails the test when missing).
 fn require_virt_install() {
+    daemon_support::require_root();
+    daemon_support::require_qemu();
+    daemon_support::require_clients();
     assert!(
         Path::new("/usr/bin/virt-install").exists(),
         "virt-install is missing: install virtinst (Debian)"
@@ -130,14 +135,11 @@ fn redefine(d: &mut Daemon, n: &str, xml: &str) -> String {
     d.ok(&["dumpxml", "--inactive", n])
 }
 
-/// `virt-install --import` with no disk (see the ignored test below for why) and
+/// `virt-install --import` with no disk (the disk-path form is below) and
 /// direct kernel boot: defined, started confined under TCG, GUEST-READY on the
 /// serial pty, dumpxml round-trips.
 #[test]
 fn guest_virt_install_import_tcg() {
-    daemon_support::require_root();
-    daemon_support::require_qemu();
-    daemon_support::require_clients();
     require_virt_install();
     let mut d = Daemon::start();
     let n = name("vinst");
@@ -224,9 +226,6 @@ fn guest_virt_install_import_tcg() {
 /// answers them (the pool virt-install makes is the daemon root, where the disk is).
 #[test]
 fn guest_virt_install_import_disk_path_tcg() {
-    daemon_support::require_root();
-    daemon_support::require_qemu();
-    daemon_support::require_clients();
     require_virt_install();
     let mut d = Daemon::start();
     let n = name("vinstd");
@@ -279,9 +278,6 @@ fn guest_virt_install_import_disk_path_tcg() {
 /// the domain runs with it (direct kernel boot; the new disk stays empty).
 #[test]
 fn guest_virt_install_new_disk_size_tcg() {
-    daemon_support::require_root();
-    daemon_support::require_qemu();
-    daemon_support::require_clients();
     require_virt_install();
     let mut d = Daemon::start();
     let n = name("vinstnew");
@@ -318,9 +314,6 @@ fn guest_virt_install_new_disk_size_tcg() {
 /// (`ROOT/var/lib/rvirt/images`), and `undefine --remove-all-storage` deletes it.
 #[test]
 fn guest_virt_install_disk_size_default_pool_tcg() {
-    daemon_support::require_root();
-    daemon_support::require_qemu();
-    daemon_support::require_clients();
     require_virt_install();
     let mut d = Daemon::start();
     let n = name("vinstdef");
@@ -356,9 +349,6 @@ fn guest_virt_install_disk_size_default_pool_tcg() {
 /// NVRAM made from its template, direct kernel boot to GUEST-READY. `extra`
 /// goes to virt-install as is.
 fn uefi_boots(base: &str, extra: &[&str]) {
-    daemon_support::require_root();
-    daemon_support::require_qemu();
-    daemon_support::require_clients();
     require_virt_install();
     let mut d = Daemon::start();
     let n = name(base);
