@@ -385,6 +385,15 @@ fn run_case(case: &Case, dir: &Path, caps: &Capabilities, firmware: &[Descriptor
     let Some(args) = &case.args else {
         return;
     };
+    // A refused firmware choice is a refusal before planning, as at define.
+    if let Some(why) = firmware_refusal {
+        let key = format!("firmware: {}", problem_key(&why));
+        add(&mut t.refusals, key.clone(), name);
+        add(&mut t.sole_refusal, key, name);
+        t.per_case
+            .push(format!("{name:<60} refused: firmware: {why}"));
+        return;
+    }
     // The directories the domain shares (libvirt's test does not look at them).
     let facts = EverythingExists {
         dirs: dom
@@ -402,21 +411,6 @@ fn run_case(case: &Case, dir: &Path, caps: &Capabilities, firmware: &[Descriptor
         caps,
         runtime: &rt,
     });
-    if let Some(why) = firmware_refusal {
-        add(
-            &mut t.refusals,
-            format!("firmware: {}", problem_key(&why)),
-            name,
-        );
-        add(
-            &mut t.sole_refusal,
-            format!("firmware: {}", problem_key(&why)),
-            name,
-        );
-        t.per_case
-            .push(format!("{name:<60} refused: firmware: {why}"));
-        return;
-    }
     let launch = match planned {
         Ok(l) => l,
         Err(e) => {
